@@ -11,7 +11,7 @@ import (
 // and [errors.As]:
 //
 //	errors.Is(err, context.DeadlineExceeded) // the caller's deadline ended the loop
-//	errors.Is(err, pgconn.ErrSomething)      // the last attempt's cause
+//	errors.Is(err, syscall.ECONNREFUSED)    // the last attempt's cause
 //	ex, ok := errors.AsType[*retry.ExhaustedError](err) // attempts and time spent
 type ExhaustedError struct {
 	// Attempts is the number of calls made.

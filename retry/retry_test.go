@@ -416,9 +416,10 @@ func TestDoContextEnds(t *testing.T) {
 	errRotation := errors.New("rotation finished")
 	tests := []struct {
 		name string
-		// run starts the context's end and returns the ctx to pass to Do.
+		// ctx returns the context to pass to Do, arranging for it to end.
 		ctx       func(t *testing.T) context.Context
 		p         Policy
+		callTakes time.Duration // how long each call of fn runs
 		wantCalls int
 		wantAt    time.Duration // when Do returns, on the fake clock
 		wantCtx   error
@@ -483,6 +484,7 @@ func TestDoContextEnds(t *testing.T) {
 			},
 			// fn takes 100ms: calls at 0 and 110ms; the second ends at 210ms, past the deadline.
 			p:         Policy{Initial: 10 * ms, Max: 10 * ms, Jitter: None},
+			callTakes: 100 * ms,
 			wantCalls: 2, wantAt: 210 * ms, wantCtx: context.DeadlineExceeded,
 		},
 	}
@@ -495,9 +497,7 @@ func TestDoContextEnds(t *testing.T) {
 				calls := 0
 				err := Do(ctx, tt.p, func(ctx context.Context) error {
 					calls++
-					if tt.name == "deadline passes during a call" {
-						<-time.After(100 * ms)
-					}
+					time.Sleep(tt.callTakes)
 					return fmt.Errorf("attempt %d: %w", calls, errBoom)
 				})
 				if at := time.Since(start); at != tt.wantAt {
