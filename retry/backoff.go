@@ -75,12 +75,15 @@ func (b *jitterBackOff) NextBackOff() time.Duration {
 		d = c - half + time.Duration(b.rnd()*float64(half))
 	case Decorrelated:
 		base, hi := float64(b.exp.InitialInterval), 3*float64(b.prev)
-		d = time.Duration(min(float64(b.exp.MaxInterval), base+b.rnd()*(hi-base)))
+		d = b.exp.MaxInterval
+		if v := base + b.rnd()*(hi-base); v < float64(d) {
+			d = time.Duration(v) // compared as floats first: a Max near MaxInt64 must not overflow
+		}
 		b.prev = d
 	default: // Full
 		d = time.Duration(b.rnd() * float64(b.exp.NextBackOff()))
 	}
-	if b.maxElapsed > 0 && b.exp.GetElapsedTime()+d > b.maxElapsed {
+	if b.maxElapsed > 0 && d > b.maxElapsed-b.exp.GetElapsedTime() { // no overflow for a huge d
 		return backoff.Stop
 	}
 	return d

@@ -40,7 +40,10 @@ func waits(t testing.TB, b backoff.BackOff, n int) []time.Duration {
 
 // ceiling is min(Max, Initial*Multiplier^n), computed apart from the code under test.
 func ceiling(p Policy, n int) time.Duration {
-	return time.Duration(min(float64(p.Max), float64(p.Initial)*math.Pow(p.Multiplier, float64(n))))
+	if c := float64(p.Initial) * math.Pow(p.Multiplier, float64(n)); c < float64(p.Max) {
+		return time.Duration(c)
+	}
+	return p.Max
 }
 
 func TestBackOffExact(t *testing.T) {
@@ -89,6 +92,7 @@ func TestBackOffBounds(t *testing.T) {
 		{"x3", Policy{Initial: 10 * ms, Max: 5 * time.Second, Multiplier: 3}},
 		{"constant", Policy{Initial: 200 * ms, Max: time.Second, Multiplier: 1}},
 		{"initial=max", Policy{Initial: time.Second, Max: time.Second, Multiplier: 2}},
+		{"max=MaxInt64", Policy{Initial: time.Hour, Max: math.MaxInt64, Multiplier: 10}},
 	}
 	for _, j := range []Jitter{None, Full, Equal, Decorrelated} {
 		for _, pc := range policies {
@@ -277,6 +281,32 @@ func TestBackOffMaxElapsed(t *testing.T) {
 			t.Errorf("after Reset: got %v, want 300ms", d)
 		}
 	})
+}
+
+// TestBackOffHugeWaits checks that waits near MaxInt64 neither overflow nor slip past
+// MaxElapsed.
+func TestBackOffHugeWaits(t *testing.T) {
+	t.Parallel()
+	for _, j := range []Jitter{None, Full, Equal, Decorrelated} {
+		t.Run("jitter="+j.String(), func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				p := Policy{Initial: math.MaxInt64, Max: math.MaxInt64, MaxElapsed: 24 * time.Hour, Jitter: j}
+				b := p.newBackOff(constant(0.999))
+				time.Sleep(time.Second) // elapsed + the wait would overflow
+				if d := b.NextBackOff(); d != backoff.Stop {
+					t.Errorf("got %v, want Stop: every wait is longer than MaxElapsed", d)
+				}
+			})
+			p := Policy{Initial: 1000 * time.Hour, Max: math.MaxInt64, Multiplier: 1e6, Jitter: j}
+			b := p.newBackOff(constant(0.999))
+			for n, d := range waits(t, b, 8) {
+				if d < 0 {
+					t.Fatalf("wait %d: got %v, want positive", n, d)
+				}
+			}
+		})
+	}
 }
 
 func TestBackOffWithBackoffRetry(t *testing.T) {
