@@ -1,0 +1,397 @@
+package pgtest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+)
+
+func connect(ctx context.Context, dsn string) (*pgx.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return pgx.Connect(ctx, dsn)
+}
+
+func mustConnect(t *testing.T, dsn string) *pgx.Conn {
+	t.Helper()
+	conn, err := connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func TestSuperuserConnects(t *testing.T) {
+	t.Parallel()
+	c := pgtest.New(t)
+	conn := mustConnect(t, c.DSN())
+
+	var user, method string
+	var super bool
+	err := conn.QueryRow(t.Context(),
+		`SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user`).Scan(&user, &super)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != c.SuperUser() || !super {
+		t.Errorf("got user %q superuser=%v, want %q superuser=true", user, super, c.SuperUser())
+	}
+	if c.External() {
+		return
+	}
+	// Every connection must authenticate with SCRAM: no trust entries.
+	rows, err := conn.Query(t.Context(), `SELECT DISTINCT auth_method FROM pg_hba_file_rules`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	methods, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(methods, []string{"scram-sha-256"}) {
+		t.Errorf("got pg_hba auth methods %v, want [scram-sha-256]", methods)
+	}
+	if err := conn.QueryRow(t.Context(), `SHOW password_encryption`).Scan(&method); err != nil {
+		t.Fatal(err)
+	}
+	if method != "scram-sha-256" {
+		t.Errorf("got password_encryption %q, want scram-sha-256", method)
+	}
+
+	// Wrong superuser password is refused.
+	_, err = connect(t.Context(), c.ConnString(c.SuperUser(), c.SuperPassword()+"x", "postgres"))
+	if code := sqlState(err); code != "28P01" {
+		t.Errorf("superuser with wrong password: got SQLSTATE %q (%v), want 28P01", code, err)
+	}
+}
+
+func sqlState(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code
+	}
+	return ""
+}
+
+func TestCreateRoleLogin(t *testing.T) {
+	t.Parallel()
+	c := pgtest.New(t, pgtest.WithLogStatements())
+	ctx := t.Context()
+
+	role := pgtest.UniqueName("app")
+	const password = `pa'ss "w@rd:/?#%$ 1` // quotes and URL metacharacters
+	if err := c.CreateRole(ctx, role, password, "CREATEDB", "CONNECTION LIMIT 5"); err != nil {
+		t.Fatal(err)
+	}
+	db := pgtest.UniqueName("db")
+	if err := c.CreateDatabase(ctx, db, role); err != nil {
+		t.Fatal(err)
+	}
+
+	conn := mustConnect(t, c.ConnString(role, password, db))
+	var user, curDB string
+	var createDB bool
+	if err := conn.QueryRow(ctx, `SELECT current_user, current_database(), rolcreatedb FROM pg_roles WHERE rolname = current_user`).
+		Scan(&user, &curDB, &createDB); err != nil {
+		t.Fatal(err)
+	}
+	if user != role || curDB != db || !createDB {
+		t.Errorf("got user %q db %q createdb=%v, want %q %q true", user, curDB, createDB, role, db)
+	}
+
+	su := mustConnect(t, c.DSN())
+	var stored string
+	if err := su.QueryRow(ctx, `SELECT rolpassword FROM pg_authid WHERE rolname = $1`, role).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(stored, "SCRAM-SHA-256$4096:") {
+		t.Errorf("got stored password of form %.20q..., want a SCRAM-SHA-256$4096: verifier", stored)
+	}
+
+	tests := []struct {
+		name     string
+		password string
+	}{
+		{"wrong", password + "x"},
+		{"empty", ""},
+		{"prefix", password[:len(password)-1]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn, err := connect(ctx, c.ConnString(role, tt.password, db))
+			if err == nil {
+				conn.Close(ctx)
+				t.Fatal("login with wrong password succeeded")
+			}
+			if code := sqlState(err); code != "28P01" {
+				t.Errorf("got SQLSTATE %q (%v), want 28P01", code, err)
+			}
+		})
+	}
+
+	if c.External() {
+		return
+	}
+	log, err := c.ReadLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log, "CREATE ROLE "+`"`+role+`"`) {
+		t.Errorf("server log lacks the CREATE ROLE statement for %s; log:\n%s", role, log)
+	}
+	if strings.Contains(log, password) || strings.Contains(log, "pa'ss") || strings.Contains(log, "pa''ss") {
+		t.Error("server log contains the plaintext password")
+	}
+	if strings.Contains(log, c.SuperPassword()) {
+		t.Error("server log contains the superuser password")
+	}
+}
+
+func TestCreateRoleRejects(t *testing.T) {
+	t.Parallel()
+	c := pgtest.New(t)
+	tests := []struct {
+		name, role, password string
+		attrs                []string
+		want                 string
+	}{
+		{"empty name", "", "pw", nil, "empty role name"},
+		{"injected attribute", "r1", "pw", []string{"LOGIN; DROP ROLE postgres"}, "unsupported role attribute"},
+		{"non-ascii password", "r2", "pässwörd", nil, "not ASCII"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.CreateRole(t.Context(), tt.role, tt.password, tt.attrs...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), tt.password) {
+				t.Errorf("error %q holds the password", err)
+			}
+		})
+	}
+
+	// A role name with quotes is an identifier, not SQL.
+	role := pgtest.UniqueName(`we"ird role`)
+	if err := c.CreateRole(t.Context(), role, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	mustConnect(t, c.ConnString(role, "pw", "postgres"))
+
+	// Creating it twice fails with duplicate_object, naming the role.
+	err := c.CreateRole(t.Context(), role, "secret-pw")
+	if code := sqlState(err); code != "42710" {
+		t.Errorf("second CreateRole: got SQLSTATE %q (%v), want 42710", code, err)
+	}
+	if err != nil && strings.Contains(err.Error(), "secret-pw") {
+		t.Errorf("error %q holds the password", err)
+	}
+}
+
+func TestStopStartRestart(t *testing.T) {
+	t.Parallel()
+	c := pgtest.New(t)
+	if c.External() {
+		if err := c.Stop(t.Context()); !errors.Is(err, pgtest.ErrExternal) {
+			t.Fatalf("Stop on external server: got %v, want ErrExternal", err)
+		}
+		t.Skip("external server (ROTASAFE_PG_URL): cannot stop it")
+	}
+	ctx := t.Context()
+	port := c.Port()
+	held := mustConnect(t, c.DSN())
+
+	if err := c.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	_, err := connect(ctx, c.DSN())
+	var connErr *pgconn.ConnectError
+	if !errors.As(err, &connErr) || sqlState(err) != "" {
+		t.Fatalf("connect to stopped server: got %v, want a connection error without SQLSTATE", err)
+	}
+	if err := held.Ping(ctx); err == nil {
+		t.Error("connection held across Stop still answers")
+	}
+
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.Port() != port {
+		t.Errorf("got port %d after Start, want %d", c.Port(), port)
+	}
+	if err := mustConnect(t, c.DSN()).Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := mustConnect(t, c.DSN()).Ping(ctx); err != nil {
+		t.Fatalf("after Restart: %v", err)
+	}
+}
+
+func TestCloseRemovesDirectory(t *testing.T) {
+	t.Parallel()
+	c, err := pgtest.Start(t.Context())
+	if errors.Is(err, pgtest.ErrBinariesNotFound) && os.Getenv(pgtest.EnvRequireIntegration) != "1" {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.External() {
+		c.Close()
+		t.Skip("external server (ROTASAFE_PG_URL): no directory")
+	}
+	dir := c.LogPath()[:strings.LastIndex(c.LogPath(), "/")]
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("cluster directory: %v", err)
+	}
+	dsn := c.DSN()
+
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Close, stat %s: got %v, want not exist", dir, err)
+	}
+	if conn, err := connect(t.Context(), dsn); err == nil {
+		conn.Close(t.Context())
+		t.Error("server still accepts connections after Close")
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: got %v, want nil", err)
+	}
+	if err := c.Start(t.Context()); !errors.Is(err, pgtest.ErrClosed) {
+		t.Errorf("Start after Close: got %v, want ErrClosed", err)
+	}
+}
+
+func TestTwoClustersDifferentPorts(t *testing.T) {
+	t.Parallel()
+	if os.Getenv(pgtest.EnvURL) != "" {
+		t.Skip("external server (ROTASAFE_PG_URL): clusters share it")
+	}
+	var (
+		wg       sync.WaitGroup
+		clusters [2]*pgtest.Cluster
+	)
+	for i := range clusters {
+		wg.Go(func() { clusters[i] = pgtest.New(t) })
+	}
+	wg.Wait()
+	if t.Failed() || t.Skipped() {
+		return
+	}
+	a, b := clusters[0], clusters[1]
+	if a.Port() == b.Port() {
+		t.Fatalf("both clusters on port %d", a.Port())
+	}
+	if a.SuperPassword() == b.SuperPassword() {
+		t.Error("both clusters have the same superuser password")
+	}
+	for _, c := range clusters {
+		mustConnect(t, c.DSN())
+	}
+	// Each cluster's password is its own.
+	_, err := connect(t.Context(), a.ConnString(a.SuperUser(), b.SuperPassword(), "postgres"))
+	if code := sqlState(err); code != "28P01" {
+		t.Errorf("cluster a with b's password: got SQLSTATE %q, want 28P01", code)
+	}
+}
+
+func TestWithSetting(t *testing.T) {
+	t.Parallel()
+	c := pgtest.New(t, pgtest.WithMaxConnections(17), pgtest.WithSetting("application_name", "it's pgtest"))
+	if c.External() {
+		t.Skip("external server (ROTASAFE_PG_URL): settings not applied")
+	}
+	conn := mustConnect(t, c.DSN())
+	var maxConn, fsync string
+	if err := conn.QueryRow(t.Context(), `SELECT current_setting('max_connections'), current_setting('fsync')`).
+		Scan(&maxConn, &fsync); err != nil {
+		t.Fatal(err)
+	}
+	if maxConn != "17" || fsync != "off" {
+		t.Errorf("got max_connections=%s fsync=%s, want 17 off", maxConn, fsync)
+	}
+	var appName string
+	if err := conn.QueryRow(t.Context(), `SELECT reset_val FROM pg_settings WHERE name = 'application_name'`).Scan(&appName); err != nil {
+		t.Fatal(err)
+	}
+	if appName != "it's pgtest" {
+		t.Errorf("got application_name default %q, want %q", appName, "it's pgtest")
+	}
+}
+
+func TestStartRejectsBadSettingName(t *testing.T) {
+	if os.Getenv(pgtest.EnvURL) != "" {
+		t.Skip("external server (ROTASAFE_PG_URL): settings not applied")
+	}
+	_, err := pgtest.Start(t.Context(), pgtest.WithSetting("fsync = on\nlisten_addresses", "x"))
+	if err == nil || !strings.Contains(err.Error(), "invalid setting name") {
+		t.Fatalf("got %v, want an invalid setting name error", err)
+	}
+}
+
+func TestConnStringEscapes(t *testing.T) {
+	c := pgtest.New(t)
+	const user, password, db = "us@er:x", "p@ss/w:rd?#%", "my db/1"
+	cfg, err := pgx.ParseConfig(c.ConnString(user, password, db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.User != user || cfg.Password != password || cfg.Database != db {
+		t.Errorf("got user %q password ok=%v db %q, want %q, true, %q",
+			cfg.User, cfg.Password == password, cfg.Database, user, db)
+	}
+	if cfg.Host != c.Host() || int(cfg.Port) != c.Port() {
+		t.Errorf("got %s:%d, want %s:%d", cfg.Host, cfg.Port, c.Host(), c.Port())
+	}
+}
+
+func TestUniqueName(t *testing.T) {
+	seen := make(map[string]bool)
+	for range 1000 {
+		n := pgtest.UniqueName("r")
+		if len(n) != len("r_")+12 || n != strings.ToLower(n) {
+			t.Fatalf("got %q, want r_ and 12 lowercase hex digits", n)
+		}
+		if seen[n] {
+			t.Fatalf("UniqueName repeated %q", n)
+		}
+		seen[n] = true
+	}
+}
+
+// BenchmarkStart measures how long a new cluster takes to start and close.
+func BenchmarkStart(b *testing.B) {
+	if os.Getenv(pgtest.EnvURL) != "" {
+		b.Skip("external server (ROTASAFE_PG_URL)")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		c, err := pgtest.Start(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
