@@ -150,7 +150,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 			return nil, fmt.Errorf("pgtest: invalid setting name %q", s[0])
 		}
 	}
-	bin, err := findBinaries()
+	bin, err := findBinaries(debianBinGlob)
 	if err != nil {
 		return nil, err
 	}

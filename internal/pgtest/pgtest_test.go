@@ -395,3 +395,71 @@ func BenchmarkStart(b *testing.B) {
 		}
 	}
 }
+
+// TestExternalServer points ROTASAFE_PG_URL at a cluster and checks that
+// Start then uses it instead of starting one, and refuses to stop it.
+func TestExternalServer(t *testing.T) {
+	if os.Getenv(pgtest.EnvURL) != "" {
+		t.Skip("already running against an external server")
+	}
+	owner := pgtest.New(t)
+	t.Setenv(pgtest.EnvURL, owner.DSN()+"&application_name=ext")
+	ctx := t.Context()
+
+	c := pgtest.New(t)
+	if !c.External() {
+		t.Fatal("External() = false with ROTASAFE_PG_URL set")
+	}
+	if c.Port() != owner.Port() || c.Host() != owner.Host() || c.SuperUser() != owner.SuperUser() ||
+		c.SuperPassword() != owner.SuperPassword() {
+		t.Errorf("got %s@%s:%d, want %s@%s:%d", c.SuperUser(), c.Host(), c.Port(),
+			owner.SuperUser(), owner.Host(), owner.Port())
+	}
+	for name, fn := range map[string]func(context.Context) error{"Stop": c.Stop, "Start": c.Start, "Restart": c.Restart} {
+		if err := fn(ctx); !errors.Is(err, pgtest.ErrExternal) {
+			t.Errorf("%s: got %v, want ErrExternal", name, err)
+		}
+	}
+	if _, err := c.ReadLog(); err == nil {
+		t.Error("ReadLog on external server: got nil error")
+	}
+
+	role := pgtest.UniqueName("ext")
+	if err := c.CreateRole(ctx, role, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	conn := mustConnect(t, c.ConnString(role, "pw", "postgres"))
+	var app string
+	if err := conn.QueryRow(ctx, `SHOW application_name`).Scan(&app); err != nil {
+		t.Fatal(err)
+	}
+	if app != "ext" {
+		t.Errorf("ConnString dropped the URL's query: got application_name %q, want ext", app)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close of the external cluster must leave the server running.
+	mustConnect(t, owner.DSN())
+}
+
+func TestExternalServerBadURL(t *testing.T) {
+	const secret = "hunter2-secret"
+	tests := []struct{ name, url string }{
+		{"not a URL", "host=localhost password=" + secret},
+		{"wrong scheme", "mysql://u:" + secret + "@localhost/db"},
+		{"unreachable", "postgres://u:" + secret + "@127.0.0.1:1/db?connect_timeout=2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(pgtest.EnvURL, tt.url)
+			_, err := pgtest.Start(t.Context())
+			if err == nil {
+				t.Fatal("got nil error")
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q holds the password", err)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"context"
 	"errors"
 	"os"
 	"testing"
@@ -16,7 +17,13 @@ const EnvRequireIntegration = "ROTASAFE_REQUIRE_INTEGRATION"
 // ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
 func New(tb testing.TB, opts ...Option) *Cluster {
 	tb.Helper()
-	c, err := Start(tb.Context(), opts...)
+	return newTB(tb, Start, opts)
+}
+
+// newTB is New with the start function as a parameter, for its own tests.
+func newTB(tb testing.TB, start func(context.Context, ...Option) (*Cluster, error), opts []Option) *Cluster {
+	tb.Helper()
+	c, err := start(tb.Context(), opts...)
 	if err != nil {
 		if errors.Is(err, ErrBinariesNotFound) && os.Getenv(EnvRequireIntegration) != "1" {
 			tb.Skip(err)
