@@ -29,6 +29,10 @@
 // is shared by every test that runs against it, so tests must create roles and
 // databases under names from UniqueName.
 //
+// The cluster's directory is made under $TMPDIR when it is set, else under
+// /dev/shm when that RAM disk has room (initdb runs there in half the time),
+// else under /tmp.
+//
 // A server is never left running after the process exits: besides Close, each
 // cluster has a small watchdog process that stops the server and removes its
 // directory as soon as the process that started it goes away, however it ends.
@@ -38,6 +42,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -109,8 +114,7 @@ func WithMaxConnections(n int) Option {
 type Cluster struct {
 	host     string
 	port     int
-	password string // superuser password; test-only
-	dsn      string // superuser DSN
+	secret   *superSecret // behind a pointer so that %v of a Cluster cannot print it
 	base     *url.URL
 	external bool // the server named by ROTASAFE_PG_URL
 
@@ -154,7 +158,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{host: "127.0.0.1", bin: bin, runAs: os.Geteuid() == 0}
+	c := &Cluster{host: "127.0.0.1", secret: new(superSecret), bin: bin, runAs: os.Geteuid() == 0}
 	if err := c.create(ctx, &cfg); err != nil {
 		c.Close()
 		return nil, err
@@ -185,7 +189,7 @@ func (c *Cluster) create(ctx context.Context, cfg *config) error {
 		return err
 	}
 
-	c.password = randomPassword()
+	c.secret.password = randomPassword()
 	if err := c.initdb(ctx); err != nil {
 		return err
 	}
@@ -223,6 +227,25 @@ func (c *Cluster) create(ctx context.Context, cfg *config) error {
 	return nil
 }
 
+// superSecret holds the superuser's credentials.
+type superSecret struct {
+	password string
+	dsn      string // holds the password
+}
+
+// String describes the cluster by its address, without credentials.
+func (c *Cluster) String() string {
+	kind := "pgtest cluster"
+	if c.external {
+		kind = "pgtest external server"
+	}
+	return kind + " at " + net.JoinHostPort(c.host, strconv.Itoa(c.port))
+}
+
+// Format prints String for every verb, so that no verb (%#v or %+v
+// included) prints the superuser's password.
+func (c *Cluster) Format(f fmt.State, verb rune) { io.WriteString(f, c.String()) }
+
 // startExternal returns a Cluster for the server named by ROTASAFE_PG_URL.
 // The URL holds a password, so no error repeats it.
 func startExternal(ctx context.Context, raw string) (*Cluster, error) {
@@ -237,8 +260,7 @@ func startExternal(ctx context.Context, raw string) (*Cluster, error) {
 	c := &Cluster{
 		host:     cfg.Host,
 		port:     int(cfg.Port),
-		password: cfg.Password,
-		dsn:      raw,
+		secret:   &superSecret{password: cfg.Password, dsn: raw},
 		base:     u,
 		external: true,
 		running:  true,
@@ -260,7 +282,7 @@ func (c *Cluster) setURL() {
 		Host:     net.JoinHostPort(c.host, strconv.Itoa(c.port)),
 		RawQuery: "sslmode=disable",
 	}
-	c.dsn = c.ConnString(superUser, c.password, "postgres")
+	c.secret.dsn = c.ConnString(superUser, c.secret.password, "postgres")
 }
 
 // External reports whether the cluster is the server named by
@@ -270,7 +292,7 @@ func (c *Cluster) External() bool { return c.external }
 
 // DSN returns a postgres:// URL that connects as the superuser to the
 // postgres database.
-func (c *Cluster) DSN() string { return c.dsn }
+func (c *Cluster) DSN() string { return c.secret.dsn }
 
 // Host returns the host the server listens on (127.0.0.1 for a cluster that
 // pgtest started).
@@ -291,7 +313,7 @@ func (c *Cluster) SuperUser() string {
 // SuperPassword returns the superuser's password. It exists for tests and
 // demos that need to hand the superuser's credentials on, for instance as
 // the master secret of a rotation; never log it.
-func (c *Cluster) SuperPassword() string { return c.password }
+func (c *Cluster) SuperPassword() string { return c.secret.password }
 
 // LogPath returns the path of the server's log file, or "" for an external
 // server.

@@ -3,8 +3,10 @@ package pgtest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -461,5 +463,21 @@ func TestExternalServerBadURL(t *testing.T) {
 				t.Errorf("error %q holds the password", err)
 			}
 		})
+	}
+}
+
+func TestClusterPrintsNoPassword(t *testing.T) {
+	t.Parallel()
+	c := pgtest.New(t)
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+		for _, arg := range []any{c, []any{c}, map[string]*pgtest.Cluster{"c": c}, struct{ C *pgtest.Cluster }{c}} {
+			out := fmt.Sprintf(verb, arg)
+			if strings.Contains(out, c.SuperPassword()) {
+				t.Errorf("Sprintf(%s, %T) = %q holds the superuser password", verb, arg, out)
+			}
+		}
+	}
+	if got := fmt.Sprint(c); !strings.Contains(got, strconv.Itoa(c.Port())) {
+		t.Errorf("got %q, want the cluster's address", got)
 	}
 }

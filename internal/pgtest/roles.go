@@ -44,7 +44,7 @@ func UniqueName(prefix string) string {
 // Exec runs sql as the superuser in the postgres database, on a connection
 // of its own.
 func (c *Cluster) Exec(ctx context.Context, sql string, args ...any) error {
-	conn, err := pgx.Connect(ctx, c.dsn)
+	conn, err := pgx.Connect(ctx, c.secret.dsn)
 	if err != nil {
 		return fmt.Errorf("pgtest: connect as superuser: %w", err)
 	}
@@ -79,7 +79,7 @@ func (c *Cluster) CreateRole(ctx context.Context, name, password string, attrs .
 	if err != nil {
 		return fmt.Errorf("pgtest: CreateRole %s: %w", name, err)
 	}
-	conn, err := pgx.Connect(ctx, c.dsn)
+	conn, err := pgx.Connect(ctx, c.secret.dsn)
 	if err != nil {
 		return fmt.Errorf("pgtest: CreateRole %s: connect as superuser: %w", name, err)
 	}

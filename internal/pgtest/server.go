@@ -267,7 +267,7 @@ func tail(b []byte) string {
 // file that is removed right after.
 func (c *Cluster) initdb(ctx context.Context) error {
 	pwfile := filepath.Join(c.dir, "pwfile")
-	if err := os.WriteFile(pwfile, []byte(c.password+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(pwfile, []byte(c.secret.password+"\n"), 0o600); err != nil {
 		return fmt.Errorf("pgtest: write password file: %w", err)
 	}
 	defer os.Remove(pwfile)
