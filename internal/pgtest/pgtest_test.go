@@ -289,16 +289,31 @@ func TestTwoClustersDifferentPorts(t *testing.T) {
 	if os.Getenv(pgtest.EnvURL) != "" {
 		t.Skip("external server (ROTASAFE_PG_URL): clusters share it")
 	}
+	// Started at the same time, as parallel tests do. Start, not New: New may
+	// call t.Fatal, which only the test's goroutine may call.
 	var (
 		wg       sync.WaitGroup
 		clusters [2]*pgtest.Cluster
+		errs     [2]error
 	)
 	for i := range clusters {
-		wg.Go(func() { clusters[i] = pgtest.New(t) })
+		wg.Go(func() { clusters[i], errs[i] = pgtest.Start(t.Context()) })
 	}
 	wg.Wait()
-	if t.Failed() || t.Skipped() {
-		return
+	for i, c := range clusters {
+		if c != nil {
+			t.Cleanup(func() {
+				if err := c.Close(); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		if errors.Is(errs[i], pgtest.ErrBinariesNotFound) && os.Getenv(pgtest.EnvRequireIntegration) != "1" {
+			t.Skip(errs[i])
+		}
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
 	}
 	a, b := clusters[0], clusters[1]
 	if a.Port() == b.Port() {
