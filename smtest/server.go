@@ -202,6 +202,14 @@ var handlers = map[string]func(*Server, context.Context, *request) (any, *apiErr
 	"GetRandomPassword":        (*Server).getRandomPassword,
 	"ListSecretVersionIds":     (*Server).listSecretVersionIds,
 	"RotateSecret":             (*Server).rotateSecret,
+	"CancelRotateSecret":       (*Server).cancelRotateSecret,
+	"UpdateSecret":             (*Server).updateSecret,
+	"DeleteSecret":             (*Server).deleteSecret,
+	"RestoreSecret":            (*Server).restoreSecret,
+	"ListSecrets":              (*Server).listSecrets,
+	"BatchGetSecretValue":      (*Server).batchGetSecretValue,
+	"TagResource":              (*Server).tagResource,
+	"UntagResource":            (*Server).untagResource,
 }
 
 const targetPrefix = "secretsmanager."
@@ -239,6 +247,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, reqID, aerr)
 		return
 	}
+	s.mu.Lock()
+	s.purgeExpired()
+	s.mu.Unlock()
 	out, aerr := h(s, r.Context(), req)
 	if aerr != nil {
 		writeError(w, reqID, aerr)

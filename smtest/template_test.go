@@ -103,3 +103,5 @@ func newRawRequest(t *testing.T, s *smtest.Server, target, body string) (*http.R
 	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
 	return req, nil
 }
+
+var errTest = errors.New("injected step failure")
