@@ -6,72 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/smtest"
+	"github.com/rotasafe/rotasafe/smtest/internal/template"
 )
 
 type contextT = context.Context
 
-// templateStep is the AWS rotation template (SecretsManagerRotationTemplate) in Go: the guard
-// on every step, an idempotent createSecret, no-op set and test, finishSecret's label move.
+// templateStep runs the rotation template against the server through c.
 func templateStep(ctx context.Context, c *secretsmanager.Client, ev rotasafe.Event) error {
-	d, err := c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &ev.SecretID})
-	if err != nil {
-		return err
-	}
-	if !aws.ToBool(d.RotationEnabled) {
-		return errors.New("rotation not enabled")
-	}
-	stages, ok := d.VersionIdsToStages[ev.ClientRequestToken]
-	if !ok {
-		return errors.New("token is not a version of the secret")
-	}
-	if slices.Contains(stages, rotasafe.StageCurrent) {
-		return nil
-	}
-	if !slices.Contains(stages, rotasafe.StagePending) {
-		return errors.New("version is not AWSPENDING")
-	}
-	switch ev.Step {
-	case rotasafe.StepCreateSecret:
-		if _, err := get(ctx, c, ev.SecretID, "", rotasafe.StageCurrent); err != nil {
-			return err
-		}
-		_, err := get(ctx, c, ev.SecretID, ev.ClientRequestToken, rotasafe.StagePending)
-		if err == nil {
-			return nil
-		}
-		if !rotasafe.IsNotFound(err) {
-			return err
-		}
-		pw, err := c.GetRandomPassword(ctx, &secretsmanager.GetRandomPasswordInput{ExcludeCharacters: aws.String(`/@"'\`)})
-		if err != nil {
-			return err
-		}
-		_, err = c.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-			SecretId: &ev.SecretID, ClientRequestToken: &ev.ClientRequestToken, SecretString: pw.RandomPassword,
-			VersionStages: []string{rotasafe.StagePending}, RotationToken: &ev.RotationToken,
-		})
-		return err
-	case rotasafe.StepSetSecret, rotasafe.StepTestSecret:
-		return nil
-	case rotasafe.StepFinishSecret:
-		if err := rotasafe.Promote(ctx, c, ev.SecretID, ev.ClientRequestToken); err != nil {
-			return err
-		}
-		_, err := c.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-			SecretId: &ev.SecretID, VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: &ev.ClientRequestToken,
-		})
-		return err
-	}
-	return fmt.Errorf("unknown step %q", ev.Step)
+	return template.Step(ctx, c, ev)
 }
 
 func templateStep2(c *secretsmanager.Client) func(context.Context, rotasafe.Event) error {
