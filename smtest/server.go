@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -59,6 +60,7 @@ type config struct {
 	now       func() time.Time
 	addr      string
 	keepAll   bool
+	logger    *slog.Logger // nil: no request log
 }
 
 // Option configures a Server.
@@ -84,6 +86,11 @@ func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
 // hours beyond the 100-version bound, as AWS does. By default the server keeps the newest 100
 // versions of a secret and drops the oldest unlabelled ones past that.
 func WithDeprecatedVersionExemption() Option { return func(c *config) { c.keepAll = true } }
+
+// WithRequestLog makes the server log one line per request at Info level: the operation,
+// the HTTP status and the error code. It never logs a request or response body, so no secret
+// value reaches the log.
+func WithRequestLog(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // NewServer starts a Secrets Manager server on 127.0.0.1 and a free port. Call Close when
 // done, or use [New] in tests.
@@ -218,6 +225,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	reqID := newRequestID()
 	target := r.Header.Get("X-Amz-Target")
 	op, ok := strings.CutPrefix(target, targetPrefix)
+	if l := s.cfg.logger; l != nil {
+		lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
+		w = lw
+		defer func() {
+			name := op
+			if _, known := handlers[op]; !known || !ok {
+				name = "(unknown)"
+			}
+			l.Info("smtest request", "op", name, "status", lw.status, "code", lw.code, "request_id", reqID)
+		}()
+	}
 	if !ok || r.Method != http.MethodPost {
 		s.faults.count("")
 		writeError(w, reqID, &apiError{status: 400, code: codeUnknownOp, msg: "The operation requested is not a Secrets Manager operation."})
@@ -256,6 +274,21 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, reqID, http.StatusOK, out)
+}
+
+// logWriter notes the status and error code of an answer for the request log.
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	code   string
+}
+
+func (w *logWriter) WriteHeader(status int) {
+	w.status = status
+	if t := w.Header().Get("X-Amzn-ErrorType"); t != "" {
+		w.code, _, _ = strings.Cut(t, ":")
+	}
+	w.ResponseWriter.WriteHeader(status)
 }
 
 func writeJSON(w http.ResponseWriter, reqID string, status int, v any) {
