@@ -18,6 +18,25 @@
 // Lambda invoke URL such as the Lambda Runtime Interface Emulator serves
 // ([Server.RegisterRotationURL]).
 //
+// # Fidelity
+//
+// The server follows the recorded AWS behaviour where shared/sm-wire-spec.md has it, and
+// makes these choices where AWS's is unrecorded:
+//
+//   - RotateSecret runs the steps synchronously inside the request, then answers 200 even
+//     when a step failed; [Server.LastRotationError] tells what happened. Each rotation
+//     gets a fresh RotationToken (a UUID). While a rotation runs, PutSecretValue with a
+//     different RotationToken gets AccessDeniedException; outside a rotation any well-formed
+//     RotationToken is accepted. A stalled rotation is not retried: the next RotateSecret
+//     gets InvalidRequestException until AWSPENDING is moved off.
+//   - UpdateSecretVersionStage with an unknown version ID, or removing a label the version
+//     lacks, gets InvalidParameterException; removing AWSCURRENT without moving it is refused.
+//   - ClientRequestToken must be 32–64 characters (ValidationException otherwise), as on AWS.
+//   - ListSecrets sorts by creation date, oldest first, unless SortBy/SortOrder say otherwise.
+//   - A secret past its recovery window disappears at the next request (by the server's
+//     clock, see [WithClock]).
+//   - [Server.FailAt] counts requests to known operations only.
+//
 // The server never logs or returns secret values in errors; its request log holds operation
 // names only.
 package smtest

@@ -2,11 +2,13 @@ package smtest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
@@ -42,4 +44,47 @@ func ExampleServer() {
 	// Output:
 	// first [AWSPREVIOUS]
 	// GetSecretValue calls: 1
+}
+
+func ExampleServer_RegisterRotationFunc() {
+	s := smtest.NewServer()
+	defer s.Close()
+	client := s.Client()
+	ctx := context.Background()
+	if _, err := client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("db"), SecretString: aws.String("old")}); err != nil {
+		panic(err)
+	}
+
+	// A rotation function that fails at testSecret: RotateSecret still succeeds, as on AWS,
+	// and the failure is kept for the test to inspect.
+	const arn = "arn:aws:lambda:us-east-1:123456789012:function:rotate-db"
+	s.RegisterRotationFunc(arn, func(ctx context.Context, ev rotasafe.Event) error {
+		fmt.Println("step", ev.Step)
+		if ev.Step == rotasafe.StepCreateSecret {
+			_, err := client.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+				SecretId: &ev.SecretID, ClientRequestToken: &ev.ClientRequestToken,
+				SecretString: aws.String("new"), VersionStages: []string{rotasafe.StagePending},
+			})
+			return err
+		}
+		if ev.Step == rotasafe.StepTestSecret {
+			return errors.New("new password rejected")
+		}
+		return nil
+	})
+	out, err := client.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String("db"), RotationLambdaARN: aws.String(arn)})
+	if err != nil {
+		panic(err)
+	}
+	var re *smtest.RotationError
+	if errors.As(s.LastRotationError("db"), &re) {
+		fmt.Println("failed at", re.Step)
+	}
+	fmt.Println("pending:", s.Labels("db")[*out.VersionId])
+	// Output:
+	// step createSecret
+	// step setSecret
+	// step testSecret
+	// failed at testSecret
+	// pending: [AWSPENDING]
 }

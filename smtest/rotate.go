@@ -29,6 +29,7 @@ type RotationError struct {
 	Err       error  // what the function returned
 }
 
+// Error names the secret, the version and the step; the cause follows.
 func (e *RotationError) Error() string {
 	return fmt.Sprintf("smtest: rotation %s of %s failed at %s: %v", e.VersionID, e.SecretARN, e.Step, e.Err)
 }
@@ -76,6 +77,28 @@ func (s *Server) LastRotationError(secretID string) error {
 		return nil
 	}
 	return s.rotErr[sec.arn]
+}
+
+// TriggerRotation starts a rotation of the secret the way a rotation schedule does: with the
+// stored Lambda ARN and rules, and a token AWS-style in upper case. It returns the new
+// version's ID, and an error when RotateSecret would have refused (no function, rotation in
+// progress, ...) or when a step failed (a *RotationError, also kept for LastRotationError).
+// It is not a request: Calls does not count it and faults do not apply.
+func (s *Server) TriggerRotation(ctx context.Context, secretID string) (string, error) {
+	tok := strings.ToUpper(newUUID())
+	out, aerr := s.rotateSecret(ctx, &request{SecretId: &secretID, ClientRequestToken: &tok})
+	if aerr != nil {
+		return "", aerr
+	}
+	vid := out.(obj)["VersionId"].(string)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.rotErr[out.(obj)["ARN"].(string)]; err != nil {
+		if re, ok := err.(*RotationError); ok && re.VersionID == vid {
+			return vid, err
+		}
+	}
+	return vid, nil
 }
 
 var errNoTokenRotate = errf(codeInvalidParam, "You must provide a ClientRequestToken value. We recommend a UUID-type value.")
@@ -248,6 +271,7 @@ type FunctionError struct {
 	Message string // errorMessage, as the function wrote it
 }
 
+// Error reports the function's errorType and errorMessage.
 func (e *FunctionError) Error() string {
 	return fmt.Sprintf("Lambda function error %s: %s", e.Type, e.Message)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 )
 
 // Default identity of the emulated service.
@@ -166,7 +167,19 @@ type apiError struct {
 	msg    string
 }
 
+// Error is the code and message, as the SDK would print them.
 func (e *apiError) Error() string { return e.code + ": " + e.msg }
+
+// ErrorCode, ErrorMessage and ErrorFault make an apiError a smithy.APIError, so
+// rotasafe.ErrorCode reads the code of an error TriggerRotation returns.
+func (e *apiError) ErrorCode() string    { return e.code }
+func (e *apiError) ErrorMessage() string { return e.msg }
+func (e *apiError) ErrorFault() smithy.ErrorFault {
+	if e.status >= 500 {
+		return smithy.FaultServer
+	}
+	return smithy.FaultClient
+}
 
 func errf(code, format string, args ...any) *apiError {
 	return &apiError{status: statusFor(code), code: code, msg: fmt.Sprintf(format, args...)}
@@ -283,6 +296,7 @@ type logWriter struct {
 	code   string
 }
 
+// WriteHeader records the status and the error code, then writes the header.
 func (w *logWriter) WriteHeader(status int) {
 	w.status = status
 	if t := w.Header().Get("X-Amzn-ErrorType"); t != "" {

@@ -72,6 +72,7 @@ type rotationRules struct {
 // with milliseconds.
 type epoch time.Time
 
+// MarshalJSON writes the seconds since the epoch with three decimals.
 func (e epoch) MarshalJSON() ([]byte, error) {
 	ms := time.Time(e).UnixMilli()
 	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', 3, 64), nil
