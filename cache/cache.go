@@ -1,0 +1,273 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/rotasafe/rotasafe"
+)
+
+// ErrClosed is returned by every method of a Cache after Close.
+var ErrClosed = errors.New("cache: closed")
+
+// key names an entry: one staging label of one secret, as the caller spelled the secret ID.
+type key struct{ id, stage string }
+
+// Cache reads secrets through a rotasafe.API and keeps them. It is safe for concurrent use.
+// Create it with New and stop it with Close.
+type Cache struct {
+	api rotasafe.API
+	cfg config
+
+	// Hit path: lock-free lookups. current holds the AWSCURRENT entries by secret ID (the
+	// hottest lookup, keyed by a plain string), others every other stage by key.
+	current sync.Map // string -> *entry
+	others  sync.Map // key -> *entry
+	memos   sync.Map // memoKey -> *memo; changed under mu only
+
+	epoch  time.Time    // the zero of every internal instant (monotonic with the real clock)
+	coarse atomic.Int64 // nanoseconds since epoch, advanced by the clock goroutine
+
+	ctx    context.Context // cancelled by Close: stops fetches, warm-up and the clock
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine the Cache starts
+
+	randMu sync.Mutex // guards rng
+	rng    *rand.Rand // nil: the global source
+
+	st     counters
+	retire atomic.Uint64 // hits of entries no longer in the maps
+
+	mu     sync.Mutex // guards the fields below, the maps' contents and memo refs
+	lru    *simplelru.LRU[key, *entry]
+	closed bool
+}
+
+// New returns a Cache reading through api (a *secretsmanager.Client fits). Without options it
+// keeps up to 1024 entries for 1 h each (±10 %), refreshes entries in use in the last 15 % of
+// their TTL, serves a stale version for up to 1 h past expiry while Secrets Manager fails,
+// and lets each secret be force-refreshed at most once a second.
+func New(api rotasafe.API, opts ...Option) *Cache {
+	cfg := defaults()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c := &Cache{api: api, cfg: cfg}
+	if cfg.rand != nil {
+		c.rng = rand.New(cfg.rand)
+	}
+	c.epoch = c.wall()
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	// NewLRU fails only for a size <= 0, which the options rule out.
+	c.lru, _ = simplelru.NewLRU(cfg.maxEntries, c.evicted)
+	if cfg.now == nil {
+		c.wg.Go(c.tick)
+	}
+	if len(cfg.warmIDs) > 0 {
+		ids := cfg.warmIDs
+		c.wg.Go(func() {
+			if err := c.Warm(c.ctx, ids...); err != nil && c.ctx.Err() == nil {
+				c.cfg.logger.Warn("cache: warm-up failed", "secrets", len(ids), "error", err)
+			}
+		})
+	}
+	return c
+}
+
+// Get returns the AWSCURRENT version of secretID. See GetStage.
+func (c *Cache) Get(ctx context.Context, secretID string) (rotasafe.Version, error) {
+	s, err := c.lookup(ctx, secretID, rotasafe.StageCurrent)
+	if err != nil {
+		return rotasafe.Version{}, err
+	}
+	return s.v, nil
+}
+
+// GetStage returns the version of secretID that holds stage. A fresh cached version is
+// returned without I/O; a version in the last part of its TTL is returned too, and refreshed
+// in the background; otherwise the caller waits (within ctx) for a GetSecretValue shared with
+// every concurrent caller. While Secrets Manager fails with a network error, a server error or
+// throttling, the last good version is served up to MaxStale past its expiry, then the error
+// is returned. Other errors (ResourceNotFoundException, AccessDeniedException, ...) are
+// returned as they come and remembered for a short time (NegativeTTL for a missing stage, a
+// backoff otherwise); rotasafe.IsNotFound reports a missing secret or stage.
+func (c *Cache) GetStage(ctx context.Context, secretID, stage string) (rotasafe.Version, error) {
+	s, err := c.lookup(ctx, secretID, stage)
+	if err != nil {
+		return rotasafe.Version{}, err
+	}
+	return s.v, nil
+}
+
+// snapshot returns the AWSCURRENT snapshot of id.
+func (c *Cache) snapshot(ctx context.Context, id string) (*snapshot, error) {
+	return c.lookup(ctx, id, rotasafe.StageCurrent)
+}
+
+// lookup is the read path: a lock-free hit, or getSlow.
+func (c *Cache) lookup(ctx context.Context, id, stage string) (*snapshot, error) {
+	if e, ok := c.entryFor(id, stage); ok {
+		if s := e.snap.Load(); s != nil && c.coarseNow() < s.refreshAt {
+			e.hits.Add(1)
+			if s.err != nil {
+				return nil, s.err
+			}
+			return s, nil
+		}
+	}
+	return c.getSlow(ctx, id, stage)
+}
+
+// entryFor looks an entry up without locking.
+func (c *Cache) entryFor(id, stage string) (*entry, bool) {
+	var v any
+	var ok bool
+	if stage == rotasafe.StageCurrent {
+		v, ok = c.current.Load(id)
+	} else {
+		v, ok = c.others.Load(key{id, stage})
+	}
+	if !ok {
+		return nil, false
+	}
+	return v.(*entry), true
+}
+
+// entry returns the entry of (id, stage), creating it (and evicting the least recently
+// fetched one past the bound) if needed.
+func (c *Cache) entry(id, stage string) (*entry, error) {
+	if e, ok := c.entryFor(id, stage); ok {
+		return e, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if e, ok := c.entryFor(id, stage); ok {
+		return e, nil
+	}
+	e := &entry{key: key{id, stage}}
+	if stage == rotasafe.StageCurrent {
+		c.current.Store(id, e)
+	} else {
+		c.others.Store(e.key, e)
+	}
+	c.lru.Add(e.key, e)
+	return e, nil
+}
+
+// evicted is the LRU's eviction callback; it runs with c.mu held.
+func (c *Cache) evicted(k key, e *entry) {
+	if k.stage == rotasafe.StageCurrent {
+		c.current.CompareAndDelete(k.id, e)
+	} else {
+		c.others.CompareAndDelete(k, e)
+	}
+	e.gone = true
+	c.retire.Add(e.hits.Load())
+	if s := e.snap.Load(); s != nil {
+		c.release(s.memo)
+	}
+	if !c.closed {
+		c.st.evictions.Add(1)
+	}
+}
+
+// touch marks an entry recently used in the LRU (misses and refreshes only).
+func (c *Cache) touch(e *entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !e.gone {
+		c.lru.Get(e.key)
+	}
+}
+
+// Close stops background refreshes and the warm-up, waits for every goroutine the Cache
+// started, and drops the entries. Later calls return ErrClosed. Close is idempotent and
+// always returns nil; it is an io.Closer.
+func (c *Cache) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.lru.Purge()
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	return nil
+}
+
+// goBG runs f on a goroutine Close waits for, unless the Cache is closed.
+func (c *Cache) goBG(f func()) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.wg.Go(f)
+	return true
+}
+
+// wall reads the configured clock.
+func (c *Cache) wall() time.Time {
+	if c.cfg.now != nil {
+		return c.cfg.now()
+	}
+	return time.Now()
+}
+
+// now returns the precise time, in nanoseconds since epoch.
+func (c *Cache) now() int64 {
+	if c.cfg.now != nil {
+		return int64(c.cfg.now().Sub(c.epoch))
+	}
+	return int64(time.Since(c.epoch))
+}
+
+// coarseNow is now for hits: an atomic load, behind the real clock by at most one tick.
+func (c *Cache) coarseNow() int64 {
+	if c.cfg.now != nil {
+		return int64(c.cfg.now().Sub(c.epoch))
+	}
+	return c.coarse.Load()
+}
+
+// tickEvery is the coarse clock's resolution: a twentieth of the shortest lifetime an entry
+// can have, within [10 ms, 1 s].
+func (c *Cache) tickEvery() time.Duration {
+	d := min(c.cfg.ttl, c.cfg.negativeTTL) / 20
+	return min(max(d, 10*time.Millisecond), time.Second)
+}
+
+// tick advances the coarse clock until Close.
+func (c *Cache) tick() {
+	t := time.NewTicker(c.tickEvery())
+	defer t.Stop()
+	for {
+		c.coarse.Store(int64(time.Since(c.epoch)))
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// float returns a random number in [0, 1).
+func (c *Cache) float() float64 {
+	if c.rng == nil {
+		return rand.Float64()
+	}
+	c.randMu.Lock()
+	defer c.randMu.Unlock()
+	return c.rng.Float64()
+}

@@ -1,0 +1,50 @@
+package cache
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/rotasafe/rotasafe"
+)
+
+// entry is one (secret ID, stage) slot. Readers load snap; everything else changes under mu
+// on the slow path.
+type entry struct {
+	key  key
+	snap atomic.Pointer[snapshot] // nil until the first answer
+	hits atomic.Uint64
+	// retryAt is the instant (ns since epoch) before which no fetch follows a transient
+	// failure; 0 when the last fetch succeeded. Written under mu, read without it.
+	retryAt atomic.Int64
+	busy    atomic.Bool // a normal fetch is in flight (mirrors call != nil)
+
+	mu          sync.Mutex // guards the fields below
+	call        *call      // the normal fetch in flight, nil if none
+	forced      *call      // the forced fetch in flight, nil if none
+	lastForced  *call      // the last forced fetch that finished; its answer is shared within the floor
+	forcedStart int64      // when lastForced (or forced) started
+	failures    int        // consecutive failed fetches
+	lastErr     error      // the last transient failure, nil once a fetch succeeds or fails for good
+	staleLogged bool       // this failure episode was logged
+
+	gone bool // evicted or dropped at Close; guarded by Cache.mu
+}
+
+// snapshot is an immutable answer: a version, or an error remembered for its lifetime
+// (a missing stage, a denied access).
+type snapshot struct {
+	v         rotasafe.Version
+	err       error
+	fetched   int64 // ns since epoch
+	refreshAt int64 // from here a read refreshes in the background
+	expireAt  int64 // from here a read waits for a fetch (or is served stale)
+	memo      *memo // parsed values of v; nil for errors and evicted entries
+}
+
+// call is one GetSecretValue shared by every caller that asks while it runs. done is closed
+// once snap and err are set.
+type call struct {
+	done chan struct{}
+	snap *snapshot // on success, or the remembered error snapshot
+	err  error     // on failure
+}

@@ -1,0 +1,165 @@
+package cache_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/smtest"
+)
+
+// clock is a test clock the cache reads through cache.WithClock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fixedRand makes every jitter exact: Float64 returns 0.5, so a TTL is exactly its setting
+// and a backoff exactly 3/4 of its ceiling.
+type fixedRand struct{}
+
+func (fixedRand) Uint64() uint64 { return 1 << 52 } // math/rand/v2 turns this into Float64 0.5
+
+// noBackoff makes the SDK retry at once.
+type noBackoff struct{}
+
+func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
+
+// fastRetry is the SDK's standard retryer with 2 attempts, no backoff and no retry quota, so
+// retry-exhausted errors wrap the service's error and tests take no time.
+func fastRetry(o *secretsmanager.Options) {
+	o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = 2
+		so.Backoff = noBackoff{}
+		so.RateLimiter = ratelimit.None
+	})
+}
+
+// logBuf collects log output for the redaction checks.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// env is one test's server, client, clock, logs and cache.
+type env struct {
+	srv    *smtest.Server
+	client *secretsmanager.Client
+	clock  *clock
+	logs   *logBuf
+	c      *cache.Cache
+}
+
+// newEnv starts smtest and a cache on the fake clock with exact jitter, TTL 1 min, refresh
+// ahead off and MaxStale 10 min, unless opts say otherwise.
+func newEnv(t testing.TB, opts ...cache.Option) *env {
+	t.Helper()
+	e := &env{srv: smtest.New(t), clock: newClock(), logs: &logBuf{}}
+	e.client = e.srv.Client(fastRetry)
+	base := []cache.Option{
+		cache.WithClock(e.clock.Now),
+		cache.WithRand(fixedRand{}),
+		cache.WithTTL(time.Minute),
+		cache.WithRefreshAhead(0),
+		cache.WithMaxStale(10 * time.Minute),
+		cache.WithLogger(slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+	}
+	e.c = cache.New(e.client, append(base, opts...)...)
+	t.Cleanup(func() {
+		e.c.Close()
+		if s := e.logs.String(); strings.Contains(s, "pw-") {
+			t.Errorf("a secret value reached the log:\n%s", s)
+		}
+	})
+	return e
+}
+
+// create makes a secret holding value and returns its version ID.
+func (e *env) create(t testing.TB, name, value string) string {
+	t.Helper()
+	out, err := e.client.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: &name, SecretString: &value})
+	if err != nil {
+		t.Fatalf("CreateSecret %s: %v", name, err)
+	}
+	return *out.VersionId
+}
+
+// put stores value with stages (AWSCURRENT when none) and returns the new version ID.
+func (e *env) put(t testing.TB, id, value string, stages ...string) string {
+	t.Helper()
+	out, err := e.client.PutSecretValue(context.Background(), &secretsmanager.PutSecretValueInput{SecretId: &id, SecretString: &value, VersionStages: stages})
+	if err != nil {
+		t.Fatalf("PutSecretValue %s: %v", id, err)
+	}
+	return *out.VersionId
+}
+
+// calls returns the GetSecretValue requests smtest has seen.
+func (e *env) calls() int { return e.srv.Calls("GetSecretValue") }
+
+// mustGet reads AWSCURRENT through the cache and fails the test on error.
+func (e *env) mustGet(t testing.TB, id string) rotasafe.Version {
+	t.Helper()
+	v, err := e.c.Get(t.Context(), id)
+	if err != nil {
+		t.Fatalf("Get %s: %v", id, err)
+	}
+	return v
+}
+
+// noSecret fails the test when err's text holds a secret value.
+func noSecret(t testing.TB, err error) {
+	t.Helper()
+	if err != nil && strings.Contains(err.Error(), "pw-") {
+		t.Errorf("error holds a secret value: %v", err)
+	}
+}
+
+// eventually polls cond until it holds, failing the test after 10 s. It waits for background
+// work to finish, it does not time it.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

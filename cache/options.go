@@ -1,0 +1,158 @@
+package cache
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Defaults, used when an option is not given (or given a value it documents as "default").
+const (
+	DefaultTTL                = time.Hour        // how long a fetched version is fresh, ±10 %
+	DefaultMaxEntries         = 1024             // (secret ID, stage) entries kept
+	DefaultMaxStale           = time.Hour        // how long past expiry a version may be served on outage
+	DefaultMinRefreshInterval = time.Second      // floor between forced fetches of one secret
+	DefaultRefreshAhead       = 0.15             // fraction of the TTL before expiry that refreshes in the background
+	DefaultNegativeTTL        = time.Second      // how long a missing stage (and AWSPENDING) is remembered
+	DefaultFetchTimeout       = 30 * time.Second // bound on one shared GetSecretValue, SDK retries included
+	DefaultWarmWindow         = 10 * time.Second // the window Warm spreads its fetches over
+)
+
+// jitter is the half-width of the random spread of each entry's TTL, as a fraction of it.
+const jitter = 0.10
+
+// Backoff after a failed fetch: jittered in [d/2, d], d doubling from backoffBase to backoffMax.
+const (
+	backoffBase = time.Second
+	backoffMax  = 30 * time.Second
+)
+
+// config holds the settings New assembles from the options.
+type config struct {
+	ttl          time.Duration
+	maxEntries   int
+	maxStale     time.Duration // < 0: no limit; 0: never serve stale
+	minForced    time.Duration
+	ahead        float64
+	negativeTTL  time.Duration
+	fetchTimeout time.Duration
+	warmWindow   time.Duration
+	warmIDs      []string
+	logger       *slog.Logger
+	now          func() time.Time // nil: the real clock, coarse on hits
+	rand         rand.Source      // nil: math/rand/v2's global source
+}
+
+func defaults() config {
+	return config{
+		ttl:          DefaultTTL,
+		maxEntries:   DefaultMaxEntries,
+		maxStale:     DefaultMaxStale,
+		minForced:    DefaultMinRefreshInterval,
+		ahead:        DefaultRefreshAhead,
+		negativeTTL:  DefaultNegativeTTL,
+		fetchTimeout: DefaultFetchTimeout,
+		warmWindow:   DefaultWarmWindow,
+		logger:       slog.Default(),
+	}
+}
+
+// Option configures a Cache in New.
+type Option func(*config)
+
+// WithTTL sets how long a fetched version is fresh before it is fetched again. Each entry's
+// TTL is spread by ±10 % so a fleet does not refresh in lockstep. d <= 0 keeps DefaultTTL (1 h).
+func WithTTL(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.ttl = d
+		}
+	}
+}
+
+// WithMaxEntries bounds the number of (secret ID, stage) entries; past it the least recently
+// fetched entry is dropped. Recency is recorded on misses and refreshes, not on every hit, so
+// that hits take no lock. n <= 0 keeps DefaultMaxEntries (1024).
+func WithMaxEntries(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.maxEntries = n
+		}
+	}
+}
+
+// WithMaxStale sets how long past its expiry a version may still be served while Secrets
+// Manager is unreachable, failing with a server error, or throttling. Past it, reads return an
+// error that wraps the cause. 0 never serves a stale version; d < 0 serves it without limit.
+// The default is DefaultMaxStale (1 h).
+func WithMaxStale(d time.Duration) Option { return func(c *config) { c.maxStale = d } }
+
+// WithLogger sets where the cache logs (metadata only: secret ID, stage, version ID, error
+// code): once when a stale-serving episode starts and once when it ends, and failed
+// background work. The default is slog.Default(); nil discards the logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}
+
+// WithMinRefreshInterval sets the floor between two forced fetches (Refresh, RefreshStale)
+// of one secret: callers inside it share the last forced answer. d <= 0 removes the floor
+// (concurrent forced callers still share one call). The default is DefaultMinRefreshInterval (1 s).
+func WithMinRefreshInterval(d time.Duration) Option {
+	return func(c *config) { c.minForced = max(d, 0) }
+}
+
+// WithRefreshAhead sets the fraction of its TTL before expiry at which an entry that is read
+// is refreshed in the background (the read itself returns at once). f <= 0 turns refresh-ahead
+// off (an expired entry is then fetched by its next reader); f is capped at 0.5. The default
+// is DefaultRefreshAhead (0.15).
+func WithRefreshAhead(f float64) Option {
+	return func(c *config) { c.ahead = min(max(f, 0), 0.5) }
+}
+
+// WithNegativeTTL sets how long a stage found missing (ResourceNotFoundException) is
+// remembered, so Candidates does not ask for an absent AWSPENDING on every call. AWSPENDING
+// values are cached for the same time, since the label only exists during a rotation.
+// d <= 0 keeps DefaultNegativeTTL (1 s).
+func WithNegativeTTL(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.negativeTTL = d
+		}
+	}
+}
+
+// WithFetchTimeout bounds one shared GetSecretValue, the SDK's retries included. It runs
+// apart from its callers' contexts, so that one caller giving up does not fail the others.
+// d <= 0 keeps DefaultFetchTimeout (30 s).
+func WithFetchTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d > 0 {
+			c.fetchTimeout = d
+		}
+	}
+}
+
+// WithWarmWindow sets the window Warm spreads its fetches over, each at a random offset, so
+// that a fleet starting at once does not spike the API. d <= 0 fetches at once, one after the
+// other. The default is DefaultWarmWindow (10 s).
+func WithWarmWindow(d time.Duration) Option { return func(c *config) { c.warmWindow = max(d, 0) } }
+
+// WithWarm makes New start warming the given secret IDs (AWSCURRENT) in the background, as
+// Warm does; failures are logged. Close stops it.
+func WithWarm(ids ...string) Option {
+	return func(c *config) { c.warmIDs = append(c.warmIDs, ids...) }
+}
+
+// WithClock replaces the real clock, for tests. The cache then reads now on every hit instead
+// of its coarse clock (a goroutine updating an atomic), so a test sees expiry exactly when it
+// moves its clock. Timers (Warm's spreading) still use real time. nil keeps the real clock.
+func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
+
+// WithRand sets the source of the TTL jitter, the backoff jitter and Warm's offsets, for
+// exact tests. The cache serialises its calls to src. nil keeps math/rand/v2's global source.
+func WithRand(src rand.Source) Option { return func(c *config) { c.rand = src } }

@@ -1,0 +1,139 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"sync"
+	"sync/atomic"
+
+	"github.com/rotasafe/rotasafe"
+)
+
+// memoKey names one version of one secret: the secret's ARN (or, without one, the ID the
+// caller used) and the version ID.
+type memoKey struct{ secret, version string }
+
+// memo holds the parsed values of one cached version, one per result type. refs counts the
+// snapshots that hold it (guarded by Cache.mu); at zero it leaves Cache.memos.
+type memo struct {
+	key   memoKey
+	refs  int
+	cells sync.Map // reflect.Type -> *cell
+}
+
+// cell is one parse result. done is set once val or err is.
+type cell struct {
+	mu   sync.Mutex // serialises the one parse
+	done atomic.Bool
+	val  any
+	err  error
+}
+
+func memoKeyOf(id string, v rotasafe.Version) memoKey {
+	s := v.ARN
+	if s == "" {
+		s = id
+	}
+	return memoKey{s, v.ID}
+}
+
+// acquire returns the memo of v, creating it; c.mu is held.
+func (c *Cache) acquire(id string, v rotasafe.Version) *memo {
+	k := memoKeyOf(id, v)
+	if m, ok := c.memos.Load(k); ok {
+		m := m.(*memo)
+		m.refs++
+		return m
+	}
+	m := &memo{key: k, refs: 1}
+	c.memos.Store(k, m)
+	return m
+}
+
+// release drops one reference to m; c.mu is held.
+func (c *Cache) release(m *memo) {
+	if m == nil {
+		return
+	}
+	if m.refs--; m.refs <= 0 {
+		c.memos.CompareAndDelete(m.key, m)
+	}
+}
+
+// Parsed returns parse(v), running parse once per (secret, version ID, type T) while the
+// version is in the cache: a connector can call it per connection without re-parsing the
+// secret's JSON. A parse error is remembered as well (the same version does not parse
+// differently), wrapped with the secret and version ID. The memo holds T and the error, never
+// v; it is dropped when no entry holds the version any more. A version the cache does not hold
+// (or no longer holds) is parsed on every call. Two parse functions with the same T share one
+// result: give each parsing its own type.
+//
+// parse must not put the secret value in its error; rotasafe.ParseDBSecret does not.
+func Parsed[T any](c *Cache, v rotasafe.Version, parse func(rotasafe.Version) (T, error)) (T, error) {
+	var m *memo
+	if x, ok := c.memos.Load(memoKeyOf("", v)); ok && v.ARN != "" {
+		m = x.(*memo)
+	}
+	return parsedIn(c, m, v, parse)
+}
+
+// GetParsed is Get followed by Parsed: the AWSCURRENT version of secretID and its parsed value.
+func GetParsed[T any](ctx context.Context, c *Cache, secretID string, parse func(rotasafe.Version) (T, error)) (T, rotasafe.Version, error) {
+	var zero T
+	s, err := c.snapshot(ctx, secretID)
+	if err != nil {
+		return zero, rotasafe.Version{}, err
+	}
+	val, err := parsedIn(c, s.memo, s.v, parse)
+	return val, s.v, err
+}
+
+func parsedIn[T any](c *Cache, m *memo, v rotasafe.Version, parse func(rotasafe.Version) (T, error)) (T, error) {
+	if m == nil {
+		c.st.parses.Add(1)
+		val, err := parse(v)
+		if err != nil {
+			return val, parseErr(v, err)
+		}
+		return val, nil
+	}
+	t := reflect.TypeFor[T]()
+	x, ok := m.cells.Load(t)
+	if !ok {
+		x, _ = m.cells.LoadOrStore(t, new(cell))
+	}
+	cl := x.(*cell)
+	if !cl.done.Load() {
+		cl.mu.Lock()
+		if !cl.done.Load() {
+			func() {
+				defer cl.mu.Unlock() // a panicking parse leaves the cell unset
+				c.st.parses.Add(1)
+				val, err := parse(v)
+				if err != nil {
+					cl.err = parseErr(v, err)
+				} else {
+					cl.val = val
+				}
+				cl.done.Store(true)
+			}()
+		} else {
+			cl.mu.Unlock()
+		}
+	}
+	if cl.err != nil {
+		var zero T
+		return zero, cl.err
+	}
+	return cl.val.(T), nil
+}
+
+// parseErr names the secret and version of a failed parse.
+func parseErr(v rotasafe.Version, err error) error {
+	name := v.Name
+	if name == "" {
+		name = v.ARN
+	}
+	return fmt.Errorf("cache: parse %s version %s: %w", name, v.ID, err)
+}
