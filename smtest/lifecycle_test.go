@@ -155,3 +155,63 @@ func TestCloseCancelsRotation(t *testing.T) {
 	s.Close()
 	<-done
 }
+
+// TestFailAtEachRotationCall interrupts a rotation at each of its API calls in turn (the
+// RotateSecret request itself is call 1). Whatever call fails, exactly one version holds
+// AWSCURRENT, and re-running the stalled rotation with its token (TriggerRotation, as AWS
+// retries) completes it.
+func TestFailAtEachRotationCall(t *testing.T) {
+	for k := 1; ; k++ {
+		s := smtest.New(t)
+		c := s.Client(fastRetry(1)) // no retries: the injected failure reaches the function
+		_, v0 := create(t, c, "db", "v0")
+		s.RegisterRotationFunc(lambdaARN, templateStep2(c))
+		s.FailAt(k, "InternalServiceError")
+		out, err := c.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("db"), RotationLambdaARN: aws.String(lambdaARN)})
+		s.ClearFaults() // an unused FailAt must not hit the checks below
+		if k == 1 {
+			if rotasafe.ErrorCode(err) != "InternalServiceError" || s.Labels("db")[v0][0] != "AWSCURRENT" || len(s.Labels("db")) != 1 {
+				t.Fatalf("k=1: RotateSecret %v, labels %v; want the request refused and nothing changed", err, s.Labels("db"))
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("k=%d: RotateSecret: %v", k, err)
+		}
+		currents := 0
+		for _, stages := range s.Labels("db") {
+			for _, st := range stages {
+				if st == "AWSCURRENT" {
+					currents++
+				}
+			}
+		}
+		if currents != 1 {
+			t.Fatalf("k=%d: %d versions hold AWSCURRENT: %v", k, currents, s.Labels("db"))
+		}
+		rotErr := s.LastRotationError("db")
+		if rotErr == nil {
+			if k < 4 {
+				t.Fatalf("k=%d: the rotation succeeded through an injected failure", k)
+			}
+			if labelsVersion(t, c, "db", "AWSCURRENT") != *out.VersionId {
+				t.Fatalf("k=%d: no failure left to inject, yet the rotation did not finish", k)
+			}
+			return // k is past the rotation's last call
+		}
+		vid, err := s.TriggerRotation(t.Context(), "db")
+		if err != nil || vid != *out.VersionId {
+			t.Fatalf("k=%d: retrying the stalled rotation: %s, %v; want %s to finish", k, vid, err, *out.VersionId)
+		}
+		// Leaving AWSPENDING on the new AWSCURRENT version is a valid end state (the failed
+		// call may have been the one that removes it).
+		got := labelsOf(t, c, "db")
+		if !equalLabels(got, map[string][]string{v0: {"AWSPREVIOUS"}, vid: {"AWSCURRENT"}}) &&
+			!equalLabels(got, map[string][]string{v0: {"AWSPREVIOUS"}, vid: {"AWSCURRENT", "AWSPENDING"}}) {
+			t.Fatalf("k=%d: labels %v after the retry", k, got)
+		}
+		if k > 50 {
+			t.Fatal("the rotation never got past its injected failures")
+		}
+	}
+}

@@ -79,24 +79,46 @@ func (s *Server) LastRotationError(secretID string) error {
 	return s.rotErr[sec.arn]
 }
 
-// TriggerRotation starts a rotation of the secret the way a rotation schedule does: with the
-// stored Lambda ARN and rules, and a token AWS-style in upper case. It returns the new
-// version's ID, and an error when RotateSecret would have refused (no function, rotation in
-// progress, ...) or when a step failed (a *RotationError, also kept for LastRotationError).
-// It is not a request: Calls does not count it and faults do not apply.
+// TriggerRotation rotates the secret the way AWS's scheduler does, with the stored Lambda
+// ARN and rules. When the last rotation failed, or one is stalled (AWSPENDING on a version
+// that is not AWSCURRENT), it re-runs the four steps with that rotation's token, as AWS
+// retries a failed rotation; otherwise it starts a new rotation with an upper-case token, as scheduled rotations have.
+// It returns the version ID, and an error when RotateSecret would have refused (no function
+// configured or registered) or a step failed (a *RotationError, also kept for
+// LastRotationError). It is not a request: Calls does not count it and faults do not apply.
 func (s *Server) TriggerRotation(ctx context.Context, secretID string) (string, error) {
+	s.mu.Lock()
+	sec, aerr := s.lookupLive(&secretID)
+	if aerr != nil {
+		s.mu.Unlock()
+		return "", aerr
+	}
+	stalled := ""
+	if re, ok := s.rotErr[sec.arn].(*RotationError); ok && sec.versions[re.VersionID] != nil {
+		stalled = re.VersionID
+	} else if p := sec.holder(rotasafe.StagePending); p != nil && !p.has(rotasafe.StageCurrent) {
+		stalled = p.id
+	}
+	if stalled != "" {
+		rot, ok := s.rotators[sec.lambdaARN]
+		s.mu.Unlock()
+		if !ok {
+			return "", errf(codeAccessDenied, "Secrets Manager cannot invoke the specified Lambda function. Ensure that the function policy grants access to the principal secretsmanager.amazonaws.com.")
+		}
+		return stalled, s.runRotation(ctx, rot, sec, stalled, allSteps, nil)
+	}
+	s.mu.Unlock()
 	tok := strings.ToUpper(newUUID())
 	out, aerr := s.rotateSecret(ctx, &request{SecretId: &secretID, ClientRequestToken: &tok})
 	if aerr != nil {
 		return "", aerr
 	}
-	vid := out.(obj)["VersionId"].(string)
+	o := out.(obj)
+	vid := o["VersionId"].(string)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.rotErr[out.(obj)["ARN"].(string)]; err != nil {
-		if re, ok := err.(*RotationError); ok && re.VersionID == vid {
-			return vid, err
-		}
+	if re, ok := s.rotErr[o["ARN"].(string)].(*RotationError); ok && re.VersionID == vid {
+		return vid, re
 	}
 	return vid, nil
 }
@@ -164,15 +186,30 @@ func (s *Server) rotateSecret(ctx context.Context, req *request) (any, *apiError
 	}
 	sec.addVersion(pending)
 	sec.moveStage(rotasafe.StagePending, pending)
-	rotationToken := newUUID()
-	s.active[sec.arn] = rotationToken
 	arn := sec.arn
 	s.mu.Unlock()
 
-	steps := []string{rotasafe.StepCreateSecret, rotasafe.StepSetSecret, rotasafe.StepTestSecret, rotasafe.StepFinishSecret}
+	var copied *version // the pending copy RotateImmediately=false tests, then unlabels
+	steps := allSteps
 	if !immediate {
-		steps = []string{rotasafe.StepTestSecret}
+		steps, copied = []string{rotasafe.StepTestSecret}, pending
 	}
+	s.runRotation(ctx, rot, sec, tok, steps, copied)
+	return obj{"ARN": arn, "Name": sec.name, "VersionId": tok}, nil
+}
+
+var allSteps = []string{rotasafe.StepCreateSecret, rotasafe.StepSetSecret, rotasafe.StepTestSecret, rotasafe.StepFinishSecret}
+
+// runRotation invokes the steps for version tok with a fresh RotationToken, stopping at the
+// first failure, and records the outcome. copied is the pending copy of a
+// RotateImmediately=false rotation, nil otherwise. The caller must not hold s.mu.
+func (s *Server) runRotation(ctx context.Context, rot rotator, sec *secret, tok string, steps []string, copied *version) error {
+	rotationToken := newUUID()
+	s.mu.Lock()
+	arn := sec.arn
+	s.active[arn] = rotationToken
+	s.mu.Unlock()
+
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(s.baseCtx, cancel)
@@ -196,17 +233,17 @@ func (s *Server) rotateSecret(ctx context.Context, req *request) (any, *apiError
 	} else {
 		delete(s.rotErr, arn)
 	}
-	now = s.now()
-	if !immediate {
-		removeStage(pending, rotasafe.StagePending)
+	now := s.now()
+	if copied != nil {
+		removeStage(copied, rotasafe.StagePending)
 	} else if rotErr == nil {
 		sec.lastRotated = now
 	}
-	if sec.rules != nil && sec.rules.AutomaticallyAfterDays != nil && (rotErr == nil || !immediate) {
+	if sec.rules != nil && sec.rules.AutomaticallyAfterDays != nil && (rotErr == nil || copied != nil) {
 		sec.nextRotation = now.Add(time.Duration(*sec.rules.AutomaticallyAfterDays) * 24 * time.Hour)
 	}
 	sec.prune(now, s.cfg.keepAll)
-	return obj{"ARN": arn, "Name": sec.name, "VersionId": tok}, nil
+	return rotErr
 }
 
 // checkRules validates RotationRules: days xor schedule, days in 1–1000.
