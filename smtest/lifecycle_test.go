@@ -2,6 +2,8 @@ package smtest_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -213,5 +215,37 @@ func TestFailAtEachRotationCall(t *testing.T) {
 		if k > 50 {
 			t.Fatal("the rotation never got past its injected failures")
 		}
+	}
+}
+
+func TestLabelLimit(t *testing.T) {
+	s, c := newServer(t)
+	_, v0 := create(t, c, "lbl", "v0")
+	move := func(label string) error {
+		_, err := c.UpdateSecretVersionStage(t.Context(), &secretsmanager.UpdateSecretVersionStageInput{SecretId: aws.String("lbl"), VersionStage: &label, MoveToVersionId: &v0})
+		return err
+	}
+	for i := range 19 { // with AWSCURRENT: 20 labels
+		if err := move(fmt.Sprintf("L%d", i)); err != nil {
+			t.Fatalf("label %d: %v", i, err)
+		}
+	}
+	s.ResetCalls()
+	if err := move("one-too-many"); rotasafe.ErrorCode(err) != "LimitExceededException" {
+		t.Fatalf("21st label: %v, want LimitExceededException", err)
+	}
+	if n := s.Calls("UpdateSecretVersionStage"); n != 3 {
+		t.Fatalf("server saw %d calls, want 3 (the SDK retries LimitExceededException)", n)
+	}
+	if err := move("L3"); err != nil {
+		t.Fatalf("moving a label the secret already has: %v", err)
+	}
+}
+
+func TestUnmodelledOperationSaysSo(t *testing.T) {
+	s, _ := newServer(t)
+	status, m, _ := rawCall(t, s, "secretsmanager.PutResourcePolicy", `{}`)
+	if status != 400 || m["__type"] != "UnknownOperationException" || !strings.Contains(m["Message"].(string), "smtest does not implement") {
+		t.Fatalf("got %d %v", status, m)
 	}
 }

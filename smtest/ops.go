@@ -263,6 +263,9 @@ func (s *Server) putVersion(sec *secret, tok string, str *string, bin []byte, st
 	if !sec.hasValue() && !slices.Contains(stages, rotasafe.StageCurrent) {
 		stages = append(slices.Clone(stages), rotasafe.StageCurrent)
 	}
+	if err := sec.checkLabelLimit(stages); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	v, ok := sec.versions[tok]
 	if !ok {
@@ -276,6 +279,30 @@ func (s *Server) putVersion(sec *secret, tok string, str *string, bin []byte, st
 	sec.lastChanged = now
 	sec.prune(now, s.cfg.keepAll)
 	return v, nil
+}
+
+// maxLabels is how many distinct staging labels a secret may carry.
+const maxLabels = 20
+
+// checkLabelLimit refuses adding stages when the secret would then carry more than maxLabels
+// distinct labels (AWSPREVIOUS counted, as it may follow AWSCURRENT).
+func (sec *secret) checkLabelLimit(stages []string) *apiError {
+	labels := map[string]bool{}
+	for _, v := range sec.versions {
+		for _, st := range v.stages {
+			labels[st] = true
+		}
+	}
+	for _, st := range stages {
+		labels[st] = true
+		if st == rotasafe.StageCurrent {
+			labels[rotasafe.StagePrevious] = true
+		}
+	}
+	if len(labels) > maxLabels {
+		return errf("LimitExceededException", "You have exceeded the maximum number of staging labels (%d) for secret %s.", maxLabels, sec.arn)
+	}
+	return nil
 }
 
 func checkRotationToken(rt *string) *apiError {
@@ -319,6 +346,9 @@ func (s *Server) updateSecretVersionStage(_ context.Context, req *request) (any,
 			if removeFrom != holder.id {
 				return nil, errf(codeInvalidParam, "When you move staging label %s, if you specify RemoveFromVersionId, it must be set to the version that currently has the staging label %s.", stage, stage)
 			}
+		}
+		if err := sec.checkLabelLimit([]string{stage}); err != nil {
+			return nil, err
 		}
 		sec.moveStage(stage, to)
 	case removeFrom != "":

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -232,6 +233,14 @@ var handlers = map[string]func(*Server, context.Context, *request) (any, *apiErr
 	"UntagResource":            (*Server).untagResource,
 }
 
+// unmodelled lists the Secrets Manager operations smtest does not implement; they get
+// UnknownOperationException with a message that says so.
+var unmodelled = []string{
+	"AssociateCrossAccountReplica", "DeleteResourcePolicy", "DisassociateCrossAccountReplica",
+	"GetResourcePolicy", "ListResourcePolicies", "PutResourcePolicy", "RemoveRegionsFromReplication",
+	"ReplicateSecretToRegions", "StopReplicationToReplica", "ValidateResourcePolicy",
+}
+
 const targetPrefix = "secretsmanager."
 
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -257,7 +266,11 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	h, known := handlers[op]
 	s.faults.count(op)
 	if !known {
-		writeError(w, reqID, &apiError{status: 400, code: codeUnknownOp, msg: "The operation requested is not a Secrets Manager operation."})
+		msg := "The operation requested is not a Secrets Manager operation."
+		if slices.Contains(unmodelled, op) {
+			msg = "smtest does not implement Secrets Manager's " + op + "."
+		}
+		writeError(w, reqID, &apiError{status: 400, code: codeUnknownOp, msg: msg})
 		return
 	}
 	if err := s.faults.before(r.Context(), s.baseCtx, op); err != nil {
