@@ -1,0 +1,328 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe"
+)
+
+// maxIdentifier is PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1).
+const maxIdentifier = 63
+
+// pgStrategy implements both PostgreSQL scenarios.
+type pgStrategy struct {
+	cfg         config
+	alternating bool
+}
+
+// PostgresSingleUser rotates the password of one PostgreSQL user, as AWS's
+// SecretsManagerRDSPostgreSQLRotationSingleUser template does (scenario 1):
+//
+//   - Create copies AWSCURRENT with a new password.
+//   - Set returns at once if the pending password logs in already; otherwise it logs in as the
+//     user with the AWSCURRENT password, else the AWSPREVIOUS one, and changes the user's
+//     password (ALTER ROLE ... PASSWORD with a SCRAM verifier: the plaintext never reaches
+//     the server). Current and pending must name the same user and host. With
+//     WithAdminSecret, the user named by the secret's masterarn makes the change instead.
+//   - Test logs in with the pending password.
+//
+// Between setSecret and finishSecret only AWSPENDING logs in; applications that read the
+// secret must fall back to it (package sqlconn does), or use PostgresAlternatingUsers.
+//
+// Options: WithPasswordLength, WithExcludeCharacters, WithRandomPasswordAPI, WithTLSMode,
+// WithConnectTimeout, WithAdminSecret.
+func PostgresSingleUser(opts ...Option) Strategy {
+	return &pgStrategy{cfg: newConfig(opts)}
+}
+
+// PostgresAlternatingUsers rotates between two PostgreSQL users, the secret's user and a clone
+// named with a suffix ("_clone" by default, WithCloneSuffix), as AWS's
+// SecretsManagerRDSPostgreSQLRotationMultiUser template does (scenario 2), so that the
+// AWSCURRENT credentials keep working throughout a rotation:
+//
+//   - Create copies AWSCURRENT with the other username and a new password.
+//   - Set logs in with AWSCURRENT first (so a secret cannot be pointed at a user it does not
+//     own), returns if the pending password logs in already, and otherwise, as the superuser
+//     whose secret the masterarn field names (read through the same API), creates the clone
+//     when it is missing and changes the pending user's password, in one transaction.
+//   - Test logs in with the pending password.
+//
+// The clone is a member of the original role and its sessions run as that role (ALTER ROLE
+// clone SET role = 'original'), so it has the original's rights and memberships, and whatever
+// either user creates is owned by the original role and usable by both: the gap that AWS's
+// template leaves open (aws-secrets-manager-rotation-lambdas issues #38, #56, #175).
+//
+// Options: WithPasswordLength, WithExcludeCharacters, WithRandomPasswordAPI, WithTLSMode,
+// WithConnectTimeout, WithCloneSuffix.
+func PostgresAlternatingUsers(opts ...Option) Strategy {
+	return &pgStrategy{cfg: newConfig(opts), alternating: true}
+}
+
+// Create derives the pending secret from AWSCURRENT.
+func (p *pgStrategy) Create(ctx context.Context, sc *StepContext) (string, error) {
+	if p.cfg.err != nil {
+		return "", p.cfg.err
+	}
+	cur, err := parsePG(sc.Current, "AWSCURRENT")
+	if err != nil {
+		return "", err
+	}
+	if (p.alternating || p.cfg.throughAdmin) && cur.MasterARN == "" {
+		return "", errors.New("AWSCURRENT: field \"masterarn\" is missing; it must name the secret of the user that changes passwords")
+	}
+	pending := cur.DBSecret
+	if p.alternating {
+		if pending.Username, err = p.alternate(ctx, sc, cur.Username); err != nil {
+			return "", err
+		}
+	}
+	if pending.Password, err = sc.newPassword(ctx, p.cfg.pw); err != nil {
+		return "", fmt.Errorf("generate a password: %w", err)
+	}
+	b, err := pending.MarshalSecret()
+	if err != nil {
+		return "", fmt.Errorf("encode the pending secret: %w", err)
+	}
+	return string(b), nil
+}
+
+// cloneName returns the clone of user: user with the suffix, cut (at a character boundary)
+// to fit PostgreSQL's 63-byte limit.
+func (p *pgStrategy) cloneName(user string) string {
+	suffix := p.cfg.cloneSuffix
+	if len(user)+len(suffix) > maxIdentifier {
+		user = user[:maxIdentifier-len(suffix)]
+		for len(user) > 0 { // drop the bytes of a character the cut split
+			if r, size := utf8.DecodeLastRuneInString(user); r != utf8.RuneError || size != 1 {
+				break
+			}
+			user = user[:len(user)-1]
+		}
+	}
+	return user + suffix
+}
+
+// alternate returns the other user of the pair: the clone of an original, the original of a
+// clone. A clone whose original was cut to fit 63 bytes cannot be undone by removing the
+// suffix; then the original is the AWSPREVIOUS user, whose clone it is.
+func (p *pgStrategy) alternate(ctx context.Context, sc *StepContext, user string) (string, error) {
+	suffix := p.cfg.cloneSuffix
+	if !strings.HasSuffix(user, suffix) || user == suffix {
+		return p.cloneName(user), nil
+	}
+	if len(user) >= maxIdentifier-utf8.UTFMax {
+		prev, ok, err := sc.Previous(ctx)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			if ps, err := parsePG(prev, "AWSPREVIOUS"); err == nil && p.cloneName(ps.Username) == user {
+				return ps.Username, nil
+			}
+		}
+	}
+	return strings.TrimSuffix(user, suffix), nil
+}
+
+// Set makes the database accept the pending password.
+func (p *pgStrategy) Set(ctx context.Context, sc *StepContext) error {
+	if p.cfg.err != nil {
+		return p.cfg.err
+	}
+	cur, err := parsePG(sc.Current, "AWSCURRENT")
+	if err != nil {
+		return err
+	}
+	pend, err := parsePG(sc.Pending, "AWSPENDING")
+	if err != nil {
+		return err
+	}
+	if pend.Host != cur.Host || pend.PortOrDefault() != cur.PortOrDefault() {
+		return fmt.Errorf("AWSPENDING names database %s, AWSCURRENT %s; they must be the same", pend.addr(), cur.addr())
+	}
+	if p.alternating {
+		return p.setAlternating(ctx, sc, cur, pend)
+	}
+	return p.setSingle(ctx, sc, cur, pend)
+}
+
+func (p *pgStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend dbSecret) error {
+	if pend.Username != cur.Username {
+		return fmt.Errorf("AWSPENDING names user %s, AWSCURRENT %s; single-user rotation keeps the user", pend.Username, cur.Username)
+	}
+	if conn, err := p.connect(ctx, pend); err == nil {
+		closeConn(ctx, conn)
+		return nil
+	}
+	conn, err := p.loginCurrentOrPrevious(ctx, sc, cur)
+	if err != nil {
+		return err
+	}
+	defer func() { closeConn(ctx, conn) }()
+	if p.cfg.throughAdmin {
+		closeConn(ctx, conn)
+		if conn, err = p.connectAdmin(ctx, sc, cur); err != nil {
+			return err
+		}
+	}
+	return p.setPassword(ctx, conn, conn, pend.Username, pend.Password)
+}
+
+// loginCurrentOrPrevious logs in as the user with the AWSCURRENT password, else with the
+// AWSPREVIOUS one (a rotation that set the password and failed before finishSecret left the
+// service one step ahead).
+func (p *pgStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext, cur dbSecret) (*pgx.Conn, error) {
+	conn, curErr := p.connect(ctx, cur)
+	if curErr == nil {
+		return conn, nil
+	}
+	prevV, ok, err := sc.Previous(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var prevErr error = errors.New("the secret has no AWSPREVIOUS version")
+	if ok {
+		prev, err := parsePG(prevV, "AWSPREVIOUS")
+		switch {
+		case err != nil:
+			prevErr = err
+		case prev.Username != cur.Username || prev.Host != cur.Host:
+			prevErr = fmt.Errorf("AWSPREVIOUS names user %s on %s, not the AWSCURRENT user", prev.Username, prev.addr())
+		default:
+			if conn, prevErr = p.connect(ctx, prev); prevErr == nil {
+				return conn, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("%w to %s as %s with the pending, current or previous password: current: %w; previous: %w",
+		errNoLogin, cur.addr(), cur.Username, curErr, prevErr)
+}
+
+// connectAdmin logs in as the user of the secret that cur's masterarn names, on cur's server.
+func (p *pgStrategy) connectAdmin(ctx context.Context, sc *StepContext, cur dbSecret) (*pgx.Conn, error) {
+	if cur.MasterARN == "" {
+		return nil, errors.New("AWSCURRENT: field \"masterarn\" is missing; it must name the secret of the user that changes passwords")
+	}
+	mv, err := rotasafe.Fetch(ctx, sc.API, cur.MasterARN, "", rotasafe.StageCurrent)
+	if err != nil {
+		return nil, fmt.Errorf("read the masterarn secret: %w", err)
+	}
+	admin, err := parsePG(mv, "the masterarn secret")
+	if err != nil {
+		return nil, err
+	}
+	if admin.Host != cur.Host || admin.PortOrDefault() != cur.PortOrDefault() {
+		return nil, fmt.Errorf("the masterarn secret names database %s, AWSCURRENT %s; they must be the same", admin.addr(), cur.addr())
+	}
+	return p.connect(ctx, admin)
+}
+
+func (p *pgStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, pend dbSecret) error {
+	var orig, clone string
+	switch {
+	case pend.Username == p.cloneName(cur.Username):
+		orig, clone = cur.Username, pend.Username
+	case cur.Username == p.cloneName(pend.Username):
+		orig, clone = pend.Username, cur.Username
+	default:
+		return fmt.Errorf("AWSPENDING names user %s, which is not the alternate of the AWSCURRENT user %s", pend.Username, cur.Username)
+	}
+	// The confused-deputy guard: only the owner of the current credentials may rotate.
+	conn, err := p.connect(ctx, cur)
+	if err != nil {
+		return fmt.Errorf("the AWSCURRENT credentials must log in before the superuser acts: %w", err)
+	}
+	closeConn(ctx, conn)
+	if conn, err := p.connect(ctx, pend); err == nil {
+		closeConn(ctx, conn)
+		return nil
+	}
+
+	admin, err := p.connectAdmin(ctx, sc, cur)
+	if err != nil {
+		return err
+	}
+	defer closeConn(ctx, admin)
+	if err := p.before(ctx, admin, "BEGIN"); err != nil {
+		return err
+	}
+	tx, err := admin.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if pend.Username == clone {
+		if err := p.ensureClone(ctx, admin, tx, orig, clone); err != nil {
+			return err
+		}
+	}
+	if err := p.setPassword(ctx, admin, tx, pend.Username, pend.Password); err != nil {
+		return err
+	}
+	if err := p.before(ctx, admin, "COMMIT"); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// ensureClone creates clone when it is missing, makes it a member of orig, and makes its
+// sessions run as orig, so that objects either user creates are owned by orig.
+func (p *pgStrategy) ensureClone(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, orig, clone string) error {
+	exists, err := p.queryBool(ctx, conn, tx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", clone)
+	if err != nil {
+		return fmt.Errorf("look up role %s: %w", clone, err)
+	}
+	if !exists {
+		if err := p.exec(ctx, conn, tx, "CREATE ROLE "+pgx.Identifier{clone}.Sanitize()+" WITH LOGIN"); err != nil {
+			return fmt.Errorf("create role %s: %w", clone, err)
+		}
+	}
+	member, err := p.queryBool(ctx, conn, tx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+		JOIN pg_catalog.pg_roles r ON r.oid = m.roleid JOIN pg_catalog.pg_roles u ON u.oid = m.member
+		WHERE r.rolname = $1 AND u.rolname = $2)`, orig, clone)
+	if err != nil {
+		return fmt.Errorf("look up the membership of %s in %s: %w", clone, orig, err)
+	}
+	if !member {
+		if err := p.exec(ctx, conn, tx, "GRANT "+pgx.Identifier{orig}.Sanitize()+" TO "+pgx.Identifier{clone}.Sanitize()); err != nil {
+			return fmt.Errorf("grant %s to %s: %w", orig, clone, err)
+		}
+	}
+	lit, err := conn.PgConn().EscapeString(orig)
+	if err != nil {
+		return fmt.Errorf("quote role name %s: %w", orig, err)
+	}
+	if err := p.exec(ctx, conn, tx, "ALTER ROLE "+pgx.Identifier{clone}.Sanitize()+" SET role = '"+lit+"'"); err != nil {
+		return fmt.Errorf("make sessions of %s run as %s: %w", clone, orig, err)
+	}
+	return nil
+}
+
+// Test logs in with the pending credentials and runs a query.
+func (p *pgStrategy) Test(ctx context.Context, sc *StepContext) error {
+	if p.cfg.err != nil {
+		return p.cfg.err
+	}
+	pend, err := parsePG(sc.Pending, "AWSPENDING")
+	if err != nil {
+		return err
+	}
+	conn, err := p.connect(ctx, pend)
+	if err != nil {
+		return fmt.Errorf("the pending credentials: %w", err)
+	}
+	defer closeConn(ctx, conn)
+	if err := p.exec(ctx, conn, conn, "SELECT 1"); err != nil {
+		return fmt.Errorf("query as %s with the pending credentials: %w", pend.Username, err)
+	}
+	return nil
+}

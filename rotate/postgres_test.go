@@ -1,0 +1,384 @@
+package rotate
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+)
+
+// scenario names a strategy and how to set up a secret for it.
+type scenario struct {
+	name        string
+	alternating bool
+	strategy    func(opts ...Option) Strategy
+}
+
+var scenarios = []scenario{
+	{"single_user", false, PostgresSingleUser},
+	{"alternating_users", true, PostgresAlternatingUsers},
+	{"single_user_through_admin", false, func(opts ...Option) Strategy { return PostgresSingleUser(append(opts, WithAdminSecret())...) }},
+}
+
+// newSecret makes a login role and a secret for it (with masterarn, for the strategies that
+// use it) and returns the secret's ARN and the role.
+func (e *env) newSecret(sc scenario, masterARN string) (string, rotasafe.DBSecret) {
+	e.t.Helper()
+	s := e.role("app")
+	s.MasterARN = masterARN
+	return e.createSecret(pgtest.UniqueName("db"), s), s
+}
+
+func TestRotateTwentyTimes(t *testing.T) {
+	e := newEnv(t)
+	master := e.master()
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			id, orig := e.newSecret(sc, master)
+			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+			seen := map[string]bool{}
+			for i := range 20 {
+				token, err := Rotate(t.Context(), e.api, id, h)
+				if err != nil {
+					t.Fatalf("rotation %d: %v", i+1, err)
+				}
+				l := e.labels(id)
+				if !l.Has(token, rotasafe.StageCurrent) {
+					t.Fatalf("rotation %d: version %s is not AWSCURRENT: %v", i+1, token, l)
+				}
+				if n := pendingHolders(l); n > 1 || (n == 1 && !l.Has(token, rotasafe.StagePending)) {
+					t.Fatalf("rotation %d: AWSPENDING left on another version: %v", i+1, l)
+				}
+				cur := e.mustLogIn(id, rotasafe.StageCurrent)
+				if seen[cur.Password] {
+					t.Fatalf("rotation %d: password repeated", i+1)
+				}
+				seen[cur.Password] = true
+				wantUser := orig.Username
+				if sc.alternating {
+					if i%2 == 0 {
+						wantUser += "_clone"
+					}
+					e.mustLogIn(id, rotasafe.StagePrevious)
+				} else if e.stageLogsIn(id, rotasafe.StagePrevious) {
+					t.Fatalf("rotation %d: the old password still logs in after a single-user rotation", i+1)
+				}
+				if cur.Username != wantUser {
+					t.Fatalf("rotation %d: AWSCURRENT user %s, want %s", i+1, cur.Username, wantUser)
+				}
+			}
+		})
+	}
+}
+
+// state is what a step may change: the labels, the values of the three stages, and which of
+// them log in.
+type state struct {
+	labels string
+	values [3]string
+	logins [3]bool
+}
+
+func (e *env) state(id string) state {
+	e.t.Helper()
+	var st state
+	st.labels = labelString(e.labels(id))
+	for i, stage := range []string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.StagePrevious} {
+		if s, ok := e.fetch(id, stage); ok {
+			b, _ := s.MarshalSecret()
+			st.values[i] = string(b)
+			st.logins[i] = e.login(e.t.Context(), s) == nil
+		}
+	}
+	return st
+}
+
+func labelString(l rotasafe.Labels) string {
+	var b strings.Builder
+	for _, stage := range []string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.StagePrevious} {
+		id, _ := l.VersionOf(stage)
+		b.WriteString(stage + "=" + id + " ")
+	}
+	return b.String()
+}
+
+func TestEachStepTwice(t *testing.T) {
+	e := newEnv(t)
+	master := e.master()
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			id, _ := e.newSecret(sc, master)
+			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+			for range 2 { // the second rotation runs the alternating scenario the other way
+				token := newToken()
+				for _, step := range steps {
+					ev := rotasafe.Event{SecretID: id, ClientRequestToken: token, Step: step}
+					if err := h.run(t.Context(), e.api, ev, true); err != nil {
+						t.Fatal(err)
+					}
+					once := e.state(id)
+					if err := h.run(t.Context(), e.api, ev, true); err != nil {
+						t.Fatalf("%s again: %v", step, err)
+					}
+					if twice := e.state(id); twice != once {
+						t.Fatalf("%s run twice: state\n%+v\nwant, as after one run,\n%+v", step, twice, once)
+					}
+				}
+				e.mustLogIn(id, rotasafe.StageCurrent)
+			}
+			// Rotate with each step twice gives the same end state as Rotate.
+			token, err := drive(t.Context(), e.api, id, h, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !e.labels(id).Has(token, rotasafe.StageCurrent) {
+				t.Fatalf("version %s is not AWSCURRENT", token)
+			}
+			e.mustLogIn(id, rotasafe.StageCurrent)
+		})
+	}
+}
+
+// checkInterrupted checks the state a failed rotation leaves: something still logs in and at
+// most one version is AWSPENDING.
+func (e *env) checkInterrupted(id, what string) {
+	e.t.Helper()
+	if !e.stageLogsIn(id, rotasafe.StageCurrent) && !e.stageLogsIn(id, rotasafe.StagePending) {
+		e.t.Fatalf("%s: neither AWSCURRENT nor AWSPENDING logs in", what)
+	}
+	if n := pendingHolders(e.labels(id)); n > 1 {
+		e.t.Fatalf("%s: %d versions hold AWSPENDING", what, n)
+	}
+}
+
+// rerun finishes the rotation with a handler that does not fail and checks the end state.
+func (e *env) rerun(id, what string, h *Handler) {
+	e.t.Helper()
+	token, err := Rotate(e.t.Context(), e.api, id, h)
+	if err != nil {
+		e.t.Fatalf("%s: rerun: %v", what, err)
+	}
+	l := e.labels(id)
+	if !l.Has(token, rotasafe.StageCurrent) {
+		e.t.Fatalf("%s: rerun: version %s is not AWSCURRENT", what, token)
+	}
+	if n := pendingHolders(l); n > 1 {
+		e.t.Fatalf("%s: rerun: %d versions hold AWSPENDING", what, n)
+	}
+	e.mustLogIn(id, rotasafe.StageCurrent)
+}
+
+func TestInterruptedAPICalls(t *testing.T) {
+	e := newEnv(t)
+	master := e.master()
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			id, _ := e.newSecret(sc, master)
+			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+			before := e.sm.TotalCalls()
+			if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
+				t.Fatal(err)
+			}
+			n := e.sm.TotalCalls() - before
+			if n < 10 {
+				t.Fatalf("a clean rotation made %d API calls; want the four steps' calls", n)
+			}
+			for k := 1; k <= n; k++ {
+				e.sm.FailAt(k, "InternalServiceError")
+				_, err := Rotate(t.Context(), e.api, id, h)
+				e.sm.ClearFaults()
+				what := "API call " + strconv.Itoa(k) + " failed"
+				if err != nil && !strings.Contains(err.Error(), "InternalServiceError") {
+					t.Fatalf("%s: error does not name the failure: %v", what, err)
+				}
+				e.checkInterrupted(id, what)
+				e.rerun(id, what, h)
+			}
+		})
+	}
+}
+
+func TestInterruptedStatements(t *testing.T) {
+	e := newEnv(t)
+	master := e.master()
+	for _, sc := range scenarios {
+		for _, closeConn := range []bool{false, true} {
+			name := sc.name + "/error"
+			if closeConn {
+				name = sc.name + "/close"
+			}
+			t.Run(name, func(t *testing.T) {
+				clean := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+				for k := 1; ; k++ {
+					// A new user for each k, so that the alternating scenario's first rotation
+					// (which creates the clone) and second (back to the original) both fail at k.
+					id, _ := e.newSecret(sc, master)
+					fired := false
+					for r := range 2 {
+						fh := &failingHook{k: k, close: closeConn}
+						h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable), withStmtHook(fh.hook)))
+						_, err := Rotate(t.Context(), e.api, id, h)
+						what := "rotation " + strconv.Itoa(r+1) + ", database operation " + strconv.Itoa(k) + " failed"
+						if fh.n < k {
+							if err != nil {
+								t.Fatalf("%s: hook did not fire, yet: %v", what, err)
+							}
+							continue
+						}
+						fired = true // err may be nil: a failed probe (does pending log in yet?) is not fatal
+						e.checkInterrupted(id, what)
+						e.rerun(id, what, clean)
+					}
+					if !fired {
+						if k < 4 {
+							t.Fatalf("a clean rotation made only %d database operations", k-1)
+						}
+						return
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestAlternatingUsersShareObjects(t *testing.T) {
+	e := newEnv(t)
+	id, orig := e.newSecret(scenarios[1], e.master())
+	h := NewHandler(nil, PostgresAlternatingUsers(WithTLSMode(TLSDisable)))
+	if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
+		t.Fatal(err)
+	}
+	prev := e.mustLogIn(id, rotasafe.StagePrevious)
+	cur := e.mustLogIn(id, rotasafe.StageCurrent)
+	if prev.Username != orig.Username || cur.Username != orig.Username+"_clone" {
+		t.Fatalf("got users %s (previous) and %s (current), want %s and its clone", prev.Username, cur.Username, orig.Username)
+	}
+	ctx := t.Context()
+	conn := func(s rotasafe.DBSecret) *pgx.Conn {
+		c, err := pgx.Connect(ctx, e.pg.ConnString(s.Username, s.Password, "postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	users := map[string]*pgx.Conn{"original": conn(prev), "clone": conn(cur)}
+	// Let the original role create tables (PostgreSQL 15 no longer grants CREATE on public).
+	if err := e.pg.Exec(ctx, "GRANT CREATE ON SCHEMA public TO "+pgx.Identifier{orig.Username}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	tables := map[string]string{"original": pgtest.UniqueName("t_orig"), "clone": pgtest.UniqueName("t_clone")}
+	for who, table := range tables {
+		if _, err := users[who].Exec(ctx, "CREATE TABLE "+table+" (v int)"); err != nil {
+			t.Fatalf("%s creates a table: %v", who, err)
+		}
+		var owner string
+		if err := users[who].QueryRow(ctx, "SELECT tableowner FROM pg_tables WHERE tablename = $1", table).Scan(&owner); err != nil {
+			t.Fatal(err)
+		}
+		if owner != orig.Username {
+			t.Errorf("table created by the %s is owned by %s, want %s", who, owner, orig.Username)
+		}
+	}
+	for who, c := range users {
+		for creator, table := range tables {
+			if _, err := c.Exec(ctx, "INSERT INTO "+table+" VALUES (1)"); err != nil {
+				t.Errorf("%s writes the table the %s created: %v", who, creator, err)
+			}
+			if _, err := c.Exec(ctx, "SELECT count(*) FROM "+table); err != nil {
+				t.Errorf("%s reads the table the %s created: %v", who, creator, err)
+			}
+		}
+	}
+}
+
+func TestNoInjection(t *testing.T) {
+	e := newEnv(t)
+	master := e.master()
+	victim := e.role("victim")
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			name := `x"; DROP ROLE ` + victim.Username + `; --` + pgtest.UniqueName("")
+			pw := mustPassword(t)
+			if err := e.pg.CreateRole(t.Context(), name, pw); err != nil {
+				t.Fatal(err)
+			}
+			s := e.dbSecret(name, pw)
+			s.MasterARN = master
+			id := e.createSecret(pgtest.UniqueName("inj"), s)
+			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+			for range 2 {
+				if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
+					t.Fatal(err)
+				}
+				e.mustLogIn(id, rotasafe.StageCurrent)
+			}
+			e.mustLogIn(e.master(), rotasafe.StageCurrent)
+			if err := e.login(t.Context(), victim); err != nil {
+				t.Fatalf("role %s no longer logs in: %v", victim.Username, err)
+			}
+		})
+	}
+}
+
+func TestPlaintextNeverReachesServer(t *testing.T) {
+	e := newEnv(t, pgtest.WithLogStatements())
+	master := e.master()
+	var passwords []string
+	for _, sc := range scenarios {
+		id, s := e.newSecret(sc, master)
+		passwords = append(passwords, s.Password)
+		h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+		for range 2 {
+			if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
+				t.Fatal(err)
+			}
+			cur, _ := e.fetch(id, rotasafe.StageCurrent)
+			passwords = append(passwords, cur.Password)
+		}
+	}
+	log, err := e.pg.ReadLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log, "WITH PASSWORD 'SCRAM-SHA-256$4096:") {
+		t.Fatal("the server log shows no ALTER ROLE with a verifier; is log_statement on?")
+	}
+	for i, pw := range passwords {
+		if strings.Contains(log, pw) {
+			t.Errorf("password %d is in the server log", i)
+		}
+	}
+}
+
+func TestSetSecretErrors(t *testing.T) {
+	e := newEnv(t)
+	master := e.master()
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			id, s := e.newSecret(sc, master)
+			// The database no longer takes the stored password: nothing logs in.
+			if err := e.pg.Exec(t.Context(), "ALTER ROLE "+pgx.Identifier{s.Username}.Sanitize()+" PASSWORD NULL"); err != nil {
+				t.Fatal(err)
+			}
+			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+			token, err := Rotate(t.Context(), e.api, id, h)
+			var se *StepError
+			if !errors.As(err, &se) || se.Step != rotasafe.StepSetSecret || se.Token != token || se.SecretID != id {
+				t.Fatalf("got %v, want a setSecret StepError naming the secret and token", err)
+			}
+			pend, _ := e.fetch(id, rotasafe.StagePending)
+			for what, v := range map[string]string{"current": s.Password, "pending": pend.Password, "master": e.pg.SuperPassword()} {
+				if strings.Contains(err.Error(), v) {
+					t.Errorf("the error holds the %s password", what)
+				}
+			}
+		})
+	}
+}
