@@ -1,3 +1,6 @@
+// Operations on secret values and their labels: CreateSecret, GetSecretValue,
+// DescribeSecret, PutSecretValue, UpdateSecretVersionStage and ListSecretVersionIds.
+
 package smtest
 
 import (

@@ -1,3 +1,6 @@
+// Operations that manage secrets rather than their values: UpdateSecret, DeleteSecret,
+// RestoreSecret, tags, CancelRotateSecret, ListSecrets and BatchGetSecretValue.
+
 package smtest
 
 import (
