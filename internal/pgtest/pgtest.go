@@ -80,6 +80,14 @@ type Option func(*config)
 
 type config struct {
 	settings [][2]string // postgresql.conf name/value pairs, in order
+	url      string      // an external server; overrides ROTASAFE_PG_URL
+}
+
+// WithURL uses the server at url (a superuser connection URL) instead of
+// starting one, as ROTASAFE_PG_URL does; it takes precedence over that
+// variable. An empty url leaves the choice to the variable.
+func WithURL(url string) Option {
+	return func(c *config) { c.url = url }
 }
 
 // WithLogStatements makes the server log every statement it receives
@@ -146,8 +154,11 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if raw := os.Getenv(EnvURL); raw != "" {
-		return startExternal(ctx, raw)
+	if cfg.url == "" {
+		cfg.url = os.Getenv(EnvURL)
+	}
+	if cfg.url != "" {
+		return startExternal(ctx, cfg.url)
 	}
 	for _, s := range cfg.settings {
 		if !validSettingName(s[0]) {
