@@ -27,8 +27,10 @@
 //     when a step failed; [Server.LastRotationError] tells what happened. Each rotation
 //     gets a fresh RotationToken (a UUID). While a rotation runs, PutSecretValue with a
 //     different RotationToken gets AccessDeniedException; outside a rotation any well-formed
-//     RotationToken is accepted. A stalled rotation is not retried: the next RotateSecret
-//     gets InvalidRequestException until AWSPENDING is moved off.
+//     RotationToken is accepted. The server does not retry a failed rotation by itself: the
+//     next RotateSecret gets InvalidRequestException while AWSPENDING sits on a version
+//     other than AWSCURRENT, and [Server.TriggerRotation] re-runs it with its token, as
+//     AWS's retry does.
 //   - UpdateSecretVersionStage with an unknown version ID, or removing a label the version
 //     lacks, gets InvalidParameterException; removing AWSCURRENT without moving it is refused.
 //   - ClientRequestToken must be 32–64 characters (ValidationException otherwise), as on AWS.
