@@ -148,7 +148,9 @@ func (s *Server) Close() {
 // Client returns a real aws-sdk-go-v2 Secrets Manager client wired to the server: base
 // endpoint s.URL, static test credentials, the server's region, the SDK's default retryer.
 // It reads nothing from the machine's AWS configuration or environment. optFns adjust the
-// options, for instance RetryMaxAttempts or Retryer.
+// options, for instance RetryMaxAttempts or Retryer. The default retryer keeps a retry quota
+// (500 tokens, 5 per retry, 10 per timeout) per client: a test that injects more than about
+// a hundred retried faults into one client should give it a retryer with ratelimit.None.
 func (s *Server) Client(optFns ...func(*secretsmanager.Options)) *secretsmanager.Client {
 	return secretsmanager.New(secretsmanager.Options{
 		Region:       s.cfg.region,
