@@ -1,0 +1,328 @@
+package rotate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/smtest"
+)
+
+// keyService is a toy API-key service: the keys it accepts. It shows that a strategy for
+// something other than a database fits the interface, and lets the handler's own logic be
+// tested without PostgreSQL.
+type keyService struct {
+	mu    sync.Mutex
+	keys  map[string]bool
+	sets  int
+	tests int
+}
+
+// keyStrategy rotates {"key": "..."} secrets; the service keeps accepting the current key.
+type keyStrategy struct{ svc *keyService }
+
+func keyOf(v rotasafe.Version) (string, error) {
+	var s struct{ Key string }
+	if err := json.Unmarshal([]byte(v.SecretString), &s); err != nil || s.Key == "" {
+		return "", errors.New("not an API-key secret")
+	}
+	return s.Key, nil
+}
+
+func (k keyStrategy) Create(ctx context.Context, sc *StepContext) (string, error) {
+	if _, err := keyOf(sc.Current); err != nil {
+		return "", err
+	}
+	pw, err := sc.NewPassword(ctx)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(map[string]string{"key": pw})
+	return string(b), err
+}
+
+func (k keyStrategy) Set(ctx context.Context, sc *StepContext) error {
+	key, err := keyOf(sc.Pending)
+	if err != nil {
+		return err
+	}
+	k.svc.mu.Lock()
+	defer k.svc.mu.Unlock()
+	k.svc.keys[key] = true
+	k.svc.sets++
+	return nil
+}
+
+func (k keyStrategy) Test(ctx context.Context, sc *StepContext) error {
+	key, err := keyOf(sc.Pending)
+	if err != nil {
+		return err
+	}
+	k.svc.mu.Lock()
+	defer k.svc.mu.Unlock()
+	k.svc.tests++
+	if !k.svc.keys[key] {
+		return errors.New("the service rejects the pending key")
+	}
+	return nil
+}
+
+func newKeySecret(t *testing.T, c *secretsmanager.Client, svc *keyService) string {
+	t.Helper()
+	out, err := c.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(t.Name()), SecretString: aws.String(`{"key":"first-key"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.keys = map[string]bool{"first-key": true}
+	return aws.ToString(out.ARN)
+}
+
+const lambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:rotate"
+
+// recordingAPI passes every call on and records the RotationToken of each PutSecretValue.
+type recordingAPI struct {
+	rotasafe.API
+	mu     sync.Mutex
+	tokens []string
+}
+
+func (r *recordingAPI) PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error) {
+	r.mu.Lock()
+	r.tokens = append(r.tokens, aws.ToString(in.RotationToken))
+	r.mu.Unlock()
+	return r.API.PutSecretValue(ctx, in, optFns...)
+}
+
+func TestRotateSecretCallsHandler(t *testing.T) {
+	s := smtest.New(t)
+	c := s.Client()
+	svc := &keyService{}
+	id := newKeySecret(t, c, svc)
+	rec := &recordingAPI{API: c}
+	h := NewHandler(rec, keyStrategy{svc})
+	var events []rotasafe.Event
+	s.RegisterRotationFunc(lambdaARN, func(ctx context.Context, ev rotasafe.Event) error {
+		events = append(events, ev)
+		return h.Handle(ctx, ev)
+	})
+	for i := range 3 {
+		events, rec.tokens = nil, nil
+		out, err := c.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String(id), RotationLambdaARN: aws.String(lambdaARN)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.LastRotationError(id); err != nil {
+			t.Fatalf("rotation %d: %v", i+1, err)
+		}
+		token := aws.ToString(out.VersionId)
+		l := s.Labels(id)
+		if !rotasafe.Labels(l).Has(token, rotasafe.StageCurrent) || pendingHolders(l) != 0 {
+			t.Fatalf("rotation %d: labels %v, want AWSCURRENT on %s and no AWSPENDING", i+1, l, token)
+		}
+		if len(events) != 4 || events[0].RotationToken == "" {
+			t.Fatalf("rotation %d: got %d events, want 4 with a RotationToken", i+1, len(events))
+		}
+		if len(rec.tokens) != 1 || rec.tokens[0] != events[0].RotationToken {
+			t.Fatalf("rotation %d: PutSecretValue calls did not pass the event's RotationToken back", i+1)
+		}
+		v, err := rotasafe.Fetch(t.Context(), c, id, "", rotasafe.StageCurrent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ := keyOf(v)
+		if !svc.keys[key] {
+			t.Fatalf("rotation %d: the service does not accept the AWSCURRENT key", i+1)
+		}
+	}
+}
+
+func TestGuards(t *testing.T) {
+	s := smtest.New(t)
+	c := s.Client()
+	svc := &keyService{}
+	id := newKeySecret(t, c, svc)
+	h := NewHandler(c, keyStrategy{svc})
+	ctx := t.Context()
+	ev := func(token, step string) rotasafe.Event {
+		return rotasafe.Event{SecretID: id, ClientRequestToken: token, Step: step}
+	}
+	first, _ := rotasafe.Labels(s.Labels(id)).VersionOf(rotasafe.StageCurrent)
+
+	if err := h.Handle(ctx, ev(newToken(), rotasafe.StepCreateSecret)); !errors.Is(err, ErrRotationNotEnabled) {
+		t.Fatalf("rotation not enabled: got %v, want ErrRotationNotEnabled", err)
+	}
+	// Enable rotation with one successful rotation.
+	s.RegisterRotationFunc(lambdaARN, h.Handle)
+	out, err := c.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(id), RotationLambdaARN: aws.String(lambdaARN)})
+	if err != nil || s.LastRotationError(id) != nil {
+		t.Fatalf("RotateSecret: %v %v", err, s.LastRotationError(id))
+	}
+	current := aws.ToString(out.VersionId)
+
+	tests := []struct {
+		name string
+		ev   rotasafe.Event
+		want error
+	}{
+		{"unknown token", ev(newToken(), rotasafe.StepSetSecret), ErrUnknownToken},
+		{"token is AWSPREVIOUS", ev(first, rotasafe.StepSetSecret), ErrNotPending},
+		{"token is AWSCURRENT: createSecret", ev(current, rotasafe.StepCreateSecret), nil},
+		{"token is AWSCURRENT: finishSecret", ev(current, rotasafe.StepFinishSecret), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := s.Labels(id)
+			puts := s.Calls("PutSecretValue") + s.Calls("UpdateSecretVersionStage")
+			err := h.Handle(ctx, tt.ev)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			var se *StepError
+			if err != nil && (!errors.As(err, &se) || se.Step != tt.ev.Step || se.Token != tt.ev.ClientRequestToken || !strings.Contains(err.Error(), id)) {
+				t.Fatalf("error %q does not name the step, token and secret", err)
+			}
+			if after := s.Labels(id); labelString(before) != labelString(after) || s.Calls("PutSecretValue")+s.Calls("UpdateSecretVersionStage") != puts {
+				t.Fatalf("a refused or finished step changed the secret: %v -> %v", before, after)
+			}
+		})
+	}
+
+	t.Run("invalid event", func(t *testing.T) {
+		var ee *rotasafe.EventError
+		if err := h.Handle(ctx, rotasafe.Event{SecretID: id, Step: rotasafe.StepSetSecret}); !errors.As(err, &ee) {
+			t.Fatalf("got %v, want an EventError", err)
+		}
+	})
+	t.Run("missing secret", func(t *testing.T) {
+		err := h.Handle(ctx, rotasafe.Event{SecretID: "nope", ClientRequestToken: newToken(), Step: rotasafe.StepCreateSecret})
+		if !rotasafe.IsNotFound(err) {
+			t.Fatalf("got %v, want ResourceNotFoundException", err)
+		}
+	})
+}
+
+// TestRetriedRotation follows what Secrets Manager does when a step fails: it calls the steps
+// again with the same token, and the rotation then completes.
+func TestRetriedRotation(t *testing.T) {
+	s := smtest.New(t)
+	c := s.Client()
+	svc := &keyService{}
+	id := newKeySecret(t, c, svc)
+	h := NewHandler(c, keyStrategy{svc})
+	var fail string
+	s.RegisterRotationFunc(lambdaARN, func(ctx context.Context, ev rotasafe.Event) error {
+		if ev.Step == fail {
+			return errors.New("injected")
+		}
+		return h.Handle(ctx, ev)
+	})
+	for _, step := range steps {
+		fail = step
+		out, err := c.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String(id), RotationLambdaARN: aws.String(lambdaARN)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.LastRotationError(id) == nil {
+			t.Fatalf("failing %s: rotation succeeded", step)
+		}
+		token := aws.ToString(out.VersionId)
+		sets := svc.sets
+		for _, st := range steps { // the retry, with the same token
+			if err := h.Handle(t.Context(), rotasafe.Event{SecretID: id, ClientRequestToken: token, Step: st}); err != nil {
+				t.Fatalf("failing %s, retry %s: %v", step, st, err)
+			}
+		}
+		if svc.sets != sets+1 {
+			t.Fatalf("failing %s: the retry set %d keys, want 1", step, svc.sets-sets)
+		}
+		if l := rotasafe.Labels(s.Labels(id)); !l.Has(token, rotasafe.StageCurrent) || pendingHolders(l) != 0 {
+			t.Fatalf("failing %s: labels %v after the retry", step, l)
+		}
+	}
+}
+
+func TestRotateWithoutRotationConfigured(t *testing.T) {
+	s := smtest.New(t)
+	c := s.Client()
+	svc := &keyService{}
+	id := newKeySecret(t, c, svc)
+	h := NewHandler(nil, keyStrategy{svc})
+	token, err := Rotate(t.Context(), c, id, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := rotasafe.Labels(s.Labels(id)); !l.Has(token, rotasafe.StageCurrent) {
+		t.Fatalf("labels %v, want AWSCURRENT on %s", l, token)
+	}
+	// An unfinished rotation (left by a failed RotateSecret) is finished with its own token.
+	s.RegisterRotationFunc(lambdaARN, func(context.Context, rotasafe.Event) error { return errors.New("injected") })
+	out, err := c.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String(id), RotationLambdaARN: aws.String(lambdaARN)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := Rotate(t.Context(), c, id, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resumed != aws.ToString(out.VersionId) {
+		t.Fatalf("Rotate made version %s, want the unfinished rotation's %s", resumed, aws.ToString(out.VersionId))
+	}
+}
+
+func TestInvalidOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		opt  Option
+		want string
+	}{
+		{"short password", WithPasswordLength(3), "password length 3"},
+		{"long password", WithPasswordLength(5000), "password length 5000"},
+		{"nothing left", WithExcludeCharacters(string(alphabet(""))), "no character"},
+		{"clone suffix", WithCloneSuffix(""), "clone suffix"},
+		{"tls", WithTLSMode("sometimes"), "TLS mode"},
+		{"timeout", WithConnectTimeout(-1), "connect timeout"},
+	}
+	s := smtest.New(t)
+	c := s.Client()
+	svc := &keyService{}
+	id := newKeySecret(t, c, svc)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, h := range []*Handler{NewHandler(nil, keyStrategy{svc}, tt.opt), NewHandler(nil, PostgresSingleUser(tt.opt))} {
+				_, err := Rotate(t.Context(), c, id, h)
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("got %v, want an error naming %q", err, tt.want)
+				}
+			}
+		})
+	}
+}
+
+func TestLogsNoValues(t *testing.T) {
+	s := smtest.New(t)
+	c := s.Client()
+	svc := &keyService{}
+	id := newKeySecret(t, c, svc)
+	var buf bytes.Buffer
+	h := NewHandler(nil, keyStrategy{svc}, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+	if _, err := Rotate(t.Context(), c, id, h); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := rotasafe.Fetch(t.Context(), c, id, "", rotasafe.StageCurrent)
+	key, _ := keyOf(v)
+	if !strings.Contains(buf.String(), "step=finishSecret") {
+		t.Fatalf("log has no finishSecret line:\n%s", buf.String())
+	}
+	if strings.Contains(buf.String(), key) || strings.Contains(buf.String(), "first-key") {
+		t.Fatal("the log holds a key")
+	}
+}

@@ -1,0 +1,247 @@
+package rotate
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/smtest"
+)
+
+func TestPasswordPolicy(t *testing.T) {
+	digitsOnly := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return -1
+		}
+		return r
+	}, string(alphabet("")))
+	tests := []struct {
+		name     string
+		opts     []Option
+		length   int
+		allowed  string
+		classesN int // character classes that must all appear
+	}{
+		{"default", nil, 32, string(alphabet(DefaultExcludeCharacters)), 4},
+		{"longer", []Option{WithPasswordLength(100)}, 100, string(alphabet(DefaultExcludeCharacters)), 4},
+		{"digits only", []Option{WithExcludeCharacters(digitsOnly), WithPasswordLength(8)}, 8, "0123456789", 1},
+		{"nothing excluded", []Option{WithExcludeCharacters("")}, 32, string(alphabet("")), 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := newConfig(tt.opts)
+			if cfg.err != nil {
+				t.Fatal(cfg.err)
+			}
+			seen := map[string]bool{}
+			for range 50 {
+				pw, err := cfg.pw.generate(t.Context(), nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(pw) != tt.length {
+					t.Fatalf("got length %d, want %d", len(pw), tt.length)
+				}
+				if i := strings.IndexFunc(pw, func(r rune) bool { return !strings.ContainsRune(tt.allowed, r) }); i >= 0 {
+					t.Fatalf("character %d is not allowed", i)
+				}
+				n := 0
+				for _, cl := range passwordClasses {
+					if strings.ContainsAny(pw, cl) {
+						n++
+					}
+				}
+				if n != tt.classesN {
+					t.Fatalf("password has %d character classes, want %d", n, tt.classesN)
+				}
+				if seen[pw] {
+					t.Fatal("password repeated")
+				}
+				seen[pw] = true
+			}
+		})
+	}
+	if strings.ContainsAny(string(alphabet(DefaultExcludeCharacters)), ":/@\"'\\ \t\n") {
+		t.Fatal("the default alphabet holds an excluded character or whitespace")
+	}
+}
+
+func TestPasswordFromAPI(t *testing.T) {
+	s := smtest.New(t)
+	c := s.Client()
+	cfg := newConfig([]Option{WithRandomPasswordAPI(), WithPasswordLength(40)})
+	pw, err := cfg.pw.generate(t.Context(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pw) != 40 || strings.ContainsAny(pw, DefaultExcludeCharacters+" ") {
+		t.Fatalf("got a %d-character password or one with excluded characters", len(pw))
+	}
+	if n := s.Calls("GetRandomPassword"); n != 1 {
+		t.Fatalf("got %d GetRandomPassword calls, want 1", n)
+	}
+	// A strategy's password options lay over the handler's.
+	merged := newConfig([]Option{WithPasswordLength(20)}).pw.over(newConfig([]Option{WithRandomPasswordAPI()}).pw)
+	if merged.lengthOrDefault() != 20 || merged.useAPI == nil || !*merged.useAPI {
+		t.Fatalf("merged policy %+v, want length 20 from the handler and the API from the strategy", merged)
+	}
+}
+
+// TestSCRAMVerifierRFC7677 checks the verifier against the SCRAM-SHA-256 exchange in RFC 7677,
+// section 3: ServerKey must give the server signature the RFC shows, and StoredKey must accept
+// the RFC's client proof.
+func TestSCRAMVerifierRFC7677(t *testing.T) {
+	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
+	v, err := scramVerifier("pencil", salt, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
+	if v != want {
+		t.Fatalf("got %s, want %s", v, want)
+	}
+	keys := strings.SplitN(strings.SplitN(v, "$", 3)[2], ":", 2)
+	storedKey, _ := base64.StdEncoding.DecodeString(keys[0])
+	serverKey, _ := base64.StdEncoding.DecodeString(keys[1])
+	const authMessage = "n=user,r=rOprNGfwEbeRWgbNEkqO," +
+		"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096," +
+		"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+	if got := base64.StdEncoding.EncodeToString(hmacSHA256(serverKey, authMessage)); got != "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=" {
+		t.Errorf("server signature: got %s, want the RFC's", got)
+	}
+	proof, _ := base64.StdEncoding.DecodeString("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+	sig := hmacSHA256(storedKey, authMessage)
+	for i := range proof {
+		proof[i] ^= sig[i]
+	}
+	if sum := sha256.Sum256(proof); !hmac.Equal(sum[:], storedKey) {
+		t.Error("the RFC's client proof does not verify against StoredKey")
+	}
+}
+
+func TestSCRAMVerifierShape(t *testing.T) {
+	a, err := SCRAMVerifier("same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := SCRAMVerifier("same")
+	if a == b {
+		t.Error("two verifiers of one password are equal: the salt is not random")
+	}
+	if _, err := verifierLiteral(a); err != nil {
+		t.Errorf("verifierLiteral rejects a verifier: %v", err)
+	}
+	salt, err := base64.StdEncoding.DecodeString(strings.Split(strings.Split(a, ":")[1], "$")[0])
+	if err != nil || len(salt) != 16 {
+		t.Errorf("got a %d-byte salt, want 16", len(salt))
+	}
+	for _, bad := range []string{"", "md5abc", a + "'", a[:20] + "'; DROP ROLE x; --" + a[20:], strings.Replace(a, "$", "$$", 1), a + "\n"} {
+		if _, err := verifierLiteral(bad); err == nil {
+			t.Errorf("verifierLiteral accepts %q", bad)
+		}
+	}
+	for _, pw := range []string{"naïve-secret", ""} {
+		if _, err := SCRAMVerifier(pw); err == nil || (pw != "" && strings.Contains(err.Error(), pw)) {
+			t.Errorf("password %q: got %v, want an error without the password", pw, err)
+		}
+	}
+}
+
+// TestSCRAMVerifierLogsIn sets a verifier on a real server and logs in with the password.
+func TestSCRAMVerifierLogsIn(t *testing.T) {
+	c := pgtest.New(t)
+	ctx := t.Context()
+	name := pgtest.UniqueName("scram")
+	pw := mustPassword(t)
+	if err := c.CreateRole(ctx, name, mustPassword(t)); err != nil {
+		t.Fatal(err)
+	}
+	v, err := SCRAMVerifier(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lit, _ := verifierLiteral(v)
+	if err := c.Exec(ctx, "ALTER ROLE "+pgx.Identifier{name}.Sanitize()+" PASSWORD "+lit); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		pw     string
+		wantOK bool
+	}{{pw, true}, {pw + "x", false}} {
+		conn, err := pgx.Connect(ctx, c.ConnString(name, tt.pw, "postgres"))
+		if (err == nil) != tt.wantOK {
+			t.Fatalf("login (right password: %v): got %v", tt.wantOK, err)
+		}
+		if conn != nil {
+			conn.Close(context.Background())
+		}
+	}
+}
+
+func TestCloneNames(t *testing.T) {
+	long := strings.Repeat("a", 60)
+	utf := strings.Repeat("é", 29) // 58 bytes
+	tests := []struct {
+		name, suffix, user, prev, want string
+	}{
+		{"clone", "_clone", "app", "", "app_clone"},
+		{"original", "_clone", "app_clone", "app", "app"},
+		{"original without previous", "_clone", "app_clone", "", "app"},
+		{"custom suffix", "_b", "app", "", "app_b"},
+		{"cut to 63 bytes", "_clone", long, "", long[:57] + "_clone"},
+		{"cut clone back via previous", "_clone", long[:57] + "_clone", long, long},
+		{"cut at a character boundary", "_clone", utf, "", strings.Repeat("é", 28) + "_clone"},
+		{"just the suffix", "_clone", "_clone", "", "_clone_clone"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := PostgresAlternatingUsers(WithCloneSuffix(tt.suffix)).(*pgStrategy)
+			sc := &StepContext{prevRead: true}
+			if tt.prev != "" {
+				sc.previous = &rotasafe.Version{SecretString: `{"username":"` + tt.prev + `","password":"p","host":"h"}`}
+				sc.hasPrev = true
+			}
+			got, err := p.alternate(t.Context(), sc, tt.user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tt.want || len(got) > maxIdentifier {
+				t.Fatalf("got %q (%d bytes), want %q", got, len(got), tt.want)
+			}
+		})
+	}
+}
+
+func TestSSLModeOf(t *testing.T) {
+	tests := []struct {
+		raw  string
+		want TLSMode
+	}{
+		{`{}`, TLSPreferVerified},
+		{`{"sslmode":"require"}`, TLSRequire},
+		{`{"sslmode":"VERIFY-FULL"}`, TLSVerifyFull},
+		{`{"sslmode":"allow"}`, TLSPrefer},
+		{`{"ssl":true}`, TLSVerifyFull},
+		{`{"ssl":"false"}`, TLSDisable},
+		{`not json`, TLSPreferVerified},
+	}
+	for _, tt := range tests {
+		if got := sslModeOf(tt.raw); got != tt.want {
+			t.Errorf("sslModeOf(%s) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}
+
+func TestNewTokenIsUUID(t *testing.T) {
+	tok := newToken()
+	if len(tok) != 36 || tok[14] != '4' || strings.Count(tok, "-") != 4 || tok == newToken() {
+		t.Fatalf("got %q, want a fresh version-4 UUID", tok)
+	}
+}
