@@ -1,0 +1,292 @@
+package sqlconn_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/retry"
+	"github.com/rotasafe/rotasafe/sqlconn"
+)
+
+// shortRetry gives up on a connect after about d.
+func shortRetry(d time.Duration) sqlconn.Option {
+	p := sqlconn.DefaultPolicy()
+	p.Initial, p.Max, p.MaxElapsed = 10*time.Millisecond, 100*time.Millisecond, d
+	return sqlconn.WithRetry(p)
+}
+
+// statsDelta is what changed in a Connector's counters.
+func statsDelta(a, b sqlconn.Stats) sqlconn.Stats {
+	return sqlconn.Stats{
+		Connects: b.Connects - a.Connects, Failures: b.Failures - a.Failures, Logins: b.Logins - a.Logins,
+		AuthFailures: b.AuthFailures - a.AuthFailures, Fallbacks: b.Fallbacks - a.Fallbacks,
+		Refreshes: b.Refreshes - a.Refreshes, Retries: b.Retries - a.Retries,
+	}
+}
+
+// TestConnectFallbackIsSticky walks one rotation step by step: once AWSPENDING has worked,
+// later connects use it directly instead of failing with AWSCURRENT first.
+func TestConnectFallbackIsSticky(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.connector(t)
+	ctx := t.Context()
+
+	type step struct {
+		name string
+		do   func() error
+		want sqlconn.Stats // change in counters made by one connect after do
+	}
+	var pendingID string
+	pw := newPassword()
+	steps := []step{
+		{"before the rotation", nil, sqlconn.Stats{Connects: 1, Logins: 1}},
+		{"pending stored", func() (err error) { pendingID, err = e.putPending(ctx, pw); return err }, sqlconn.Stats{Connects: 1, Logins: 1}},
+		{
+			"password changed, AWSCURRENT rejected, AWSPENDING works", func() error { return e.alterPassword(ctx, pw) },
+			sqlconn.Stats{Connects: 1, Logins: 2, AuthFailures: 1, Fallbacks: 1, Refreshes: 1},
+		},
+		{"AWSPENDING is kept", nil, sqlconn.Stats{Connects: 1, Logins: 1}},
+		{"promoted", func() error { return promote(ctx, e, pendingID) }, sqlconn.Stats{Connects: 1, Logins: 1}},
+	}
+	for _, s := range steps {
+		if s.do != nil {
+			if err := s.do(); err != nil {
+				t.Fatalf("%s: %v", s.name, err)
+			}
+		}
+		before := c.Stats()
+		mustConnect(t, c)
+		if got := statsDelta(before, c.Stats()); got != s.want {
+			t.Errorf("%s: stats changed by %+v, want %+v", s.name, got, s.want)
+		}
+	}
+}
+
+func TestConnectWrongCredentials(t *testing.T) {
+	e := newEnv(t, nil)
+	secretPW := e.currentPassword()
+	dbPW := newPassword()
+	if err := e.alterPassword(t.Context(), dbPW); err != nil { // no label holds this one
+		t.Fatal(err)
+	}
+	var currentID string
+	for id, stages := range e.sm.Labels(e.secretID) {
+		if slices.Contains(stages, rotasafe.StageCurrent) {
+			currentID = id
+		}
+	}
+
+	check := func(t *testing.T, err error) *sqlconn.ConnectError {
+		t.Helper()
+		ce, ok := errors.AsType[*sqlconn.ConnectError](err)
+		if !ok {
+			t.Fatalf("got %T %v, want a *sqlconn.ConnectError", err, err)
+		}
+		if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "28P01" {
+			t.Errorf("errors.As(*pgconn.PgError) = %v, %v; want SQLSTATE 28P01", pgErr, ok)
+		}
+		msg := err.Error()
+		for _, want := range []string{e.secretID, currentID, "auth"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("error %q does not mention %q", msg, want)
+			}
+		}
+		printed := fmt.Sprintf("%v|%+v|%#v|%s|%q", err, err, err, err, err)
+		for _, a := range ce.Attempts {
+			printed += fmt.Sprintf("|%v|%+v|%#v", a.Err, a.Err, a)
+		}
+		if strings.Contains(printed, secretPW) || strings.Contains(printed, dbPW) {
+			t.Fatalf("a password appears in the printed error")
+		}
+		if ce.Total == 0 || len(ce.Attempts) == 0 || ce.Attempts[0].VersionID != currentID || ce.Attempts[0].Class != sqlconn.ClassAuth {
+			t.Errorf("attempts %+v (total %d), want auth failures of version %s first", ce.Attempts, ce.Total, currentID)
+		}
+		return ce
+	}
+
+	t.Run("default policy bounds a context without deadline", func(t *testing.T) {
+		t.Parallel()
+		c := e.connector(t)
+		_, err := c.Connect(context.Background())
+		check(t, err)
+		// Either the retry loop or the gate, whichever sees MaxElapsed run out first, ends it.
+		if _, ok := errors.AsType[*retry.ExhaustedError](err); !ok && !strings.Contains(err.Error(), "MaxElapsed ran out") {
+			t.Errorf("got %v, want a *retry.ExhaustedError inside or MaxElapsed named", err)
+		}
+		if st := c.Stats(); st.Retries == 0 || st.Failures != 1 {
+			t.Errorf("stats %+v, want retries and one failure", st)
+		}
+	})
+	t.Run("context deadline ends the retries", func(t *testing.T) {
+		t.Parallel()
+		c := e.connector(t)
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		_, err := c.Connect(ctx)
+		check(t, err)
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("got %v, want it to match context.DeadlineExceeded", err)
+		}
+	})
+	t.Run("sql.DB error", func(t *testing.T) {
+		t.Parallel()
+		db := openDB(t, e.connector(t, shortRetry(200*time.Millisecond)))
+		err := db.PingContext(t.Context())
+		check(t, err)
+	})
+}
+
+// TestWrongCredentialsAPICalls: however many connects fail with credentials that no label
+// fixes, the cache refreshes at most once per its minimum interval.
+func TestWrongCredentialsAPICalls(t *testing.T) {
+	e := newEnv(t, nil)
+	// The cache looks for the absent AWSPENDING and AWSPREVIOUS once per NegativeTTL; make
+	// that long so that only forced refreshes count.
+	e.cacheOpts = []cache.Option{cache.WithNegativeTTL(time.Minute)}
+	if err := e.alterPassword(t.Context(), newPassword()); err != nil {
+		t.Fatal(err)
+	}
+	c := e.connector(t, shortRetry(150*time.Millisecond))
+	if _, err := c.Connect(t.Context()); err == nil { // warm the cache
+		t.Fatal("connect with wrong credentials succeeded")
+	}
+	e.sm.ResetCalls()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for time.Since(start) < 1200*time.Millisecond {
+				if _, err := c.Connect(t.Context()); err == nil {
+					t.Error("connect with wrong credentials succeeded")
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	calls := e.sm.Calls("GetSecretValue") + e.sm.Calls("DescribeSecret")
+	limit := int(elapsed/minRefreshInterval) + 1
+	t.Logf("%v: %d connects failed, %d logins, %v API calls (limit %d)", elapsed.Round(time.Millisecond), c.Stats().Failures, c.Stats().Logins, e.sm.CallCounts(), limit)
+	if calls > limit {
+		t.Errorf("%d GetSecretValue+DescribeSecret calls in %v, want at most %d (one per %v)", calls, elapsed, limit, minRefreshInterval)
+	}
+}
+
+func TestConnectOtherErrorFailsAtOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.connector(t, sqlconn.WithParams(map[string]string{"dbname": pgtest.UniqueName("nosuchdb")}))
+	_, err := c.Connect(t.Context())
+	ce, ok := errors.AsType[*sqlconn.ConnectError](err)
+	if !ok {
+		t.Fatalf("got %v, want a *sqlconn.ConnectError", err)
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "3D000" {
+		t.Errorf("got %v, want SQLSTATE 3D000", err)
+	}
+	if ce.Total != 1 || c.Stats().Retries != 0 {
+		t.Errorf("%d logins and %d retries, want 1 and 0", ce.Total, c.Stats().Retries)
+	}
+}
+
+func TestConnectMalformedSecret(t *testing.T) {
+	e := newEnv(t, nil)
+	const leak = "do-not-print-me"
+	if _, err := e.api.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{
+		SecretId:     aws.String(e.secretID),
+		SecretString: aws.String(`{"host":"127.0.0.1","username":"app","password":` + `["` + leak + `"]}`),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.connector(t)
+	_, err := c.Connect(t.Context())
+	if !errors.Is(err, rotasafe.ErrSecretFormat) {
+		t.Fatalf("got %v, want rotasafe.ErrSecretFormat", err)
+	}
+	if msg := fmt.Sprintf("%+v", err); strings.Contains(msg, leak) || !strings.Contains(msg, `"password"`) {
+		t.Errorf("error %q: want the field named and its value left out", msg)
+	}
+	if st := c.Stats(); st.Logins != 0 || st.Retries != 0 {
+		t.Errorf("stats %+v, want no login and no retry", st)
+	}
+}
+
+func TestConnectWithoutFallback(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	pw := newPassword()
+	if _, err := e.putPending(ctx, pw); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.alterPassword(ctx, pw); err != nil {
+		t.Fatal(err)
+	}
+	off := e.connector(t, sqlconn.WithoutFallback(), shortRetry(200*time.Millisecond))
+	if _, err := off.Connect(ctx); err == nil {
+		t.Error("WithoutFallback: connect in the middle of a rotation succeeded, want it to fail")
+	}
+	if st := off.Stats(); st.Fallbacks != 0 {
+		t.Errorf("WithoutFallback: %d fallbacks", st.Fallbacks)
+	}
+	on := e.connector(t)
+	mustConnect(t, on)
+	if st := on.Stats(); st.Fallbacks != 1 {
+		t.Errorf("with fallback: stats %+v, want one fallback", st)
+	}
+}
+
+// TestConnectThroughRestart: a connect that starts while the database is down succeeds
+// once it is back, after retries with backoff.
+func TestConnectThroughRestart(t *testing.T) {
+	pg := pgtest.New(t)
+	if pg.External() {
+		t.Skip("needs a server pgtest can stop")
+	}
+	e := newEnv(t, pg)
+	p := sqlconn.DefaultPolicy()
+	p.MaxElapsed = 30 * time.Second
+	c := e.connector(t, sqlconn.WithRetry(p))
+	mustConnect(t, c)
+	if err := pg.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		dc, err := c.Connect(t.Context())
+		if err == nil {
+			dc.Close()
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if err := pg.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("connect across a restart: %v", err)
+	}
+	if st := c.Stats(); st.Retries == 0 || st.AuthFailures != 0 {
+		t.Errorf("stats %+v, want retries and no auth failure", st)
+	}
+}
+
+func TestConnectorDriver(t *testing.T) {
+	e := newEnv(t, nil)
+	if got := e.connector(t).Driver(); got != stdlib.GetDefaultDriver() {
+		t.Errorf("Driver() = %T, want pgx's stdlib driver", got)
+	}
+}

@@ -1,0 +1,170 @@
+package sqlconn
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"syscall"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/rotasafe/rotasafe"
+)
+
+// Driver is the database-specific part of a Connector: it turns a secret into a
+// driver.Connector and says what kind of failure a connect error is. A Connector calls
+// Connector once per secret version (and memoises the result), and Classify after every
+// failed connect.
+//
+// Implementations must be safe for concurrent use, must never put the password into an
+// error they return, and must classify by error types and codes (errors.As), not by
+// message text.
+type Driver interface {
+	// Connector returns a connector that logs in with the secret's credentials. params are
+	// the extra connection parameters given to WithParams (nil when none); the caller does
+	// not change them afterwards.
+	Connector(secret rotasafe.DBSecret, params map[string]string) (driver.Connector, error)
+
+	// Classify says whether a connect error is an authentication failure (try other
+	// credentials), a transient failure (try again after a wait) or anything else (give up).
+	// err may wrap the driver's error any number of times.
+	Classify(err error) Class
+}
+
+// Class is the kind of a connect failure, as a Driver classifies it.
+type Class int
+
+const (
+	// ClassOther is a failure that neither other credentials nor waiting will fix, such as a
+	// database that does not exist. The connect fails at once.
+	ClassOther Class = iota
+	// ClassAuth is a rejected login: the credentials are wrong, perhaps because they were
+	// rotated. The Connector refreshes the secret and tries the other staging labels.
+	ClassAuth
+	// ClassTransient is a failure that may go away by itself: a refused or reset connection,
+	// a timeout, a server that is starting, shutting down or full. The Connector waits with
+	// jittered backoff and tries again.
+	ClassTransient
+)
+
+// String returns "other", "auth" or "transient".
+func (c Class) String() string {
+	switch c {
+	case ClassAuth:
+		return "auth"
+	case ClassTransient:
+		return "transient"
+	}
+	return "other"
+}
+
+// Postgres is the Driver for PostgreSQL through pgx v5's database/sql connector
+// (stdlib.GetConnector). Its zero value is ready to use; NewPostgres uses it.
+//
+// Connector accepts the parameters pgx's connection strings know (sslmode, sslrootcert,
+// application_name, connect_timeout, search_path, ...). The parameters host, port and
+// dbname (or database) override the secret's, for instance to connect through a proxy
+// endpoint; user and password are refused, since the credentials come from the secret.
+// Environment variables (PGHOST, PGPASSWORD, ...) and the password file are not consulted
+// for anything the secret or the parameters set.
+//
+// Classify reports SQLSTATE 28P01 (invalid_password) and 28000
+// (invalid_authorization_specification, which RDS Proxy and pg_hba.conf rejections use) as
+// ClassAuth; 53300 (too_many_connections), 53000, 57P01 (admin_shutdown), 57P02, 57P03
+// (cannot_connect_now), the 08 class, errors pgconn marks safe to retry, timeouts, refused
+// or reset connections and an EOF during startup as ClassTransient.
+type Postgres struct{}
+
+var _ Driver = Postgres{}
+
+// paramsNotAllowed are connection parameters that would override the secret's credentials.
+var paramsNotAllowed = []string{"user", "password", "passfile"}
+
+// Connector builds a pgx connector for the secret. The password goes straight into the
+// parsed configuration, never into a connection string, so no parse error can quote it.
+func (Postgres) Connector(s rotasafe.DBSecret, params map[string]string) (driver.Connector, error) {
+	for _, k := range paramsNotAllowed {
+		if _, ok := params[k]; ok {
+			return nil, fmt.Errorf("sqlconn: connection parameter %q is not allowed: the credentials come from the secret", k)
+		}
+	}
+	host, port, db := s.Host, strconv.Itoa(s.PortOrDefault()), s.DBNameOrDefault()
+	q := url.Values{}
+	for k, v := range params {
+		switch k {
+		case "host":
+			host = v
+		case "port":
+			port = v
+		case "dbname", "database":
+			db = v
+		default:
+			q.Set(k, v)
+		}
+	}
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, port), Path: "/" + db, RawQuery: q.Encode()}
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		// ParseConfigError quotes the connection string, which holds no credentials here.
+		return nil, fmt.Errorf("sqlconn: connection parameters for %s: %w", u.Host, err)
+	}
+	cfg.User = s.Username
+	cfg.Password = s.Password
+	return stdlib.GetConnector(*cfg), nil
+}
+
+// Classify sorts a pgx connect error into ClassAuth, ClassTransient or ClassOther.
+func (Postgres) Classify(err error) Class {
+	if err == nil {
+		return ClassOther
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		switch code := pgErr.Code; code {
+		case "28P01", "28000":
+			return ClassAuth
+		case "53300", "53000", "57P01", "57P02", "57P03":
+			return ClassTransient
+		default:
+			if len(code) == 5 && code[:2] == "08" {
+				return ClassTransient
+			}
+			return ClassOther
+		}
+	}
+	if errors.Is(err, context.Canceled) {
+		return ClassOther
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
+		return ClassTransient
+	}
+	for _, target := range []error{
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
+		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT,
+		io.EOF, io.ErrUnexpectedEOF,
+	} {
+		if errors.Is(err, target) {
+			return ClassTransient
+		}
+	}
+	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
+		if dnsErr.IsTimeout || dnsErr.IsTemporary {
+			return ClassTransient
+		}
+		return ClassOther
+	}
+	if netErr, ok := errors.AsType[net.Error](err); ok && netErr.Timeout() {
+		return ClassTransient
+	}
+	return ClassOther
+}
+
+// Driver returns pgx's database/sql driver, which a *Connector returns from its own
+// Driver method so that code inspecting db.Driver() sees pgx.
+func (Postgres) Driver() driver.Driver { return stdlib.GetDefaultDriver() }

@@ -1,0 +1,168 @@
+package sqlconn
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rotasafe/rotasafe/retry"
+)
+
+// gate holds back logins while the database rejects every staging label of the secret, so
+// that a pool opening connections as fast as queries arrive cannot lock the account
+// (HikariCP #1741 retried a stale password every 250ms until it did). After a round in
+// which every label was rejected the gate closes for a jittered wait that grows with each
+// such round; when it has passed, one connect (the probe) runs a round while the others
+// wait for its outcome. The gate opens when a login succeeds or the cache's AWSCURRENT
+// changes.
+type gate struct {
+	initial, max time.Duration
+	multiplier   float64
+
+	mu        sync.Mutex    // guards the fields below
+	currentID string        // AWSCURRENT when the gate closed; "" while open
+	fails     int           // consecutive rounds in which every label was rejected
+	next      time.Time     // when the next probe may run
+	probe     chan struct{} // non-nil while a probe runs; closed when it reports
+	lastErr   error         // the last rejection, returned to connects the gate turns away
+}
+
+func newGate(p retry.Policy) *gate {
+	g := &gate{initial: p.Initial, max: p.Max, multiplier: p.Multiplier}
+	if g.initial <= 0 {
+		g.initial = retry.DefaultInitial
+	}
+	if g.max <= 0 {
+		g.max = retry.DefaultMax
+	}
+	if g.multiplier < 1 || math.IsNaN(g.multiplier) {
+		g.multiplier = retry.DefaultMultiplier
+	}
+	g.initial = min(g.initial, g.max)
+	return g
+}
+
+// gateError is what a connect gets when the gate turns it away: the last rejection, and
+// why the connect could not wait for the next login.
+type gateError struct {
+	err    error // the last rejection
+	ctxErr error // ctx.Err() or context.DeadlineExceeded; nil when the retry policy's MaxElapsed ran out
+}
+
+func (e *gateError) Error() string {
+	why := "the retry policy's MaxElapsed ran out"
+	if e.ctxErr != nil {
+		why = e.ctxErr.Error()
+	}
+	return "every version was rejected and " + why + " before the next login: " + e.err.Error()
+}
+
+func (e *gateError) Unwrap() []error {
+	if e.ctxErr == nil {
+		return []error{e.err}
+	}
+	return []error{e.err, e.ctxErr}
+}
+
+// enter waits until a connect that read AWSCURRENT currentID may log in. probe reports
+// whether this connect runs the gate's probe and must report its outcome (rejected,
+// succeeded or done). It returns an error when ctx ends first, or at once when ctx's
+// deadline or giveUp (if not zero) comes before the gate would open.
+func (g *gate) enter(ctx context.Context, currentID string, giveUp time.Time) (probe bool, err error) {
+	for {
+		g.mu.Lock()
+		if g.currentID == "" || g.currentID != currentID {
+			g.mu.Unlock()
+			return false, nil
+		}
+		if ch := g.probe; ch != nil {
+			g.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return false, g.refuse(ctx.Err())
+			}
+		}
+		wait := time.Until(g.next)
+		if wait <= 0 {
+			g.probe = make(chan struct{})
+			g.mu.Unlock()
+			return true, nil
+		}
+		next, lastErr := g.next, g.lastErr
+		g.mu.Unlock()
+		// A connect that could not live to see the gate open fails now, with no login.
+		if d, ok := ctx.Deadline(); ok && d.Before(next) {
+			return false, &gateError{err: lastErr, ctxErr: context.DeadlineExceeded}
+		}
+		if !giveUp.IsZero() && giveUp.Before(next) {
+			return false, &gateError{err: lastErr}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return false, g.refuse(ctx.Err())
+		}
+	}
+}
+
+// refuse returns the error for a connect whose context ended while it waited.
+func (g *gate) refuse(ctxErr error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.lastErr == nil {
+		return ctxErr
+	}
+	return &gateError{err: g.lastErr, ctxErr: ctxErr}
+}
+
+// rejected records a round in which every label of AWSCURRENT currentID was rejected with
+// err. The first such round closes the gate; each failed probe keeps it closed for longer.
+// Rounds that began before the gate closed (the rest of a burst) only update the error, so
+// a burst of N connects counts as one failure, not N.
+func (g *gate) rejected(currentID string, err error, probe bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	defer g.endProbe(probe)
+	g.lastErr = err
+	switch {
+	case g.currentID != currentID:
+		g.currentID, g.fails = currentID, 1
+	case probe:
+		g.fails++
+	default:
+		return
+	}
+	ceiling := float64(g.initial) * math.Pow(g.multiplier, float64(g.fails-1))
+	ceiling = min(ceiling, float64(g.max))
+	// Equal jitter: never less than half the ceiling, so the gate always holds logins back.
+	g.next = time.Now().Add(time.Duration(ceiling/2 + rand.Float64()*ceiling/2))
+}
+
+// succeeded opens the gate after a login worked.
+func (g *gate) succeeded(probe bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.currentID, g.fails, g.lastErr = "", 0, nil
+	g.endProbe(probe)
+}
+
+// done ends a probe whose round failed for another reason (a transient failure): the gate
+// stays as it was and the next connect may probe.
+func (g *gate) done(probe bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.endProbe(probe)
+}
+
+func (g *gate) endProbe(probe bool) {
+	if probe && g.probe != nil {
+		close(g.probe)
+		g.probe = nil
+	}
+}

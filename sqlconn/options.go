@@ -1,0 +1,104 @@
+package sqlconn
+
+import (
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/rotasafe/rotasafe/retry"
+)
+
+// Defaults of a Connector.
+const (
+	// DefaultMaxElapsed bounds one Connect call under DefaultPolicy: credentials that no
+	// staging label fixes, or a database that stays down, fail after about this long.
+	DefaultMaxElapsed = 5 * time.Second
+	// DefaultConnectTimeout bounds one login attempt (dial, TLS and authentication).
+	DefaultConnectTimeout = 10 * time.Second
+	// fallbackBound bounds a Connect whose context has no deadline when the policy has no
+	// MaxElapsed either, as pgx's stdlib Driver.Open bounds its connects.
+	fallbackBound = 60 * time.Second
+)
+
+// DefaultPolicy returns the retry policy a Connector uses unless WithRetry says otherwise:
+// retry.Default's jittered waits (50ms doubling up to 2s, full jitter) with MaxElapsed
+// lowered to DefaultMaxElapsed, so that a connect with wrong credentials fails within
+// seconds rather than holding a pool slot.
+func DefaultPolicy() retry.Policy {
+	p := retry.Default()
+	p.MaxElapsed = DefaultMaxElapsed
+	return p
+}
+
+// Option configures a Connector.
+type Option func(*config)
+
+type config struct {
+	policy         retry.Policy
+	params         map[string]string
+	logger         *slog.Logger
+	fallback       bool
+	connectTimeout time.Duration
+}
+
+func defaultConfig() config {
+	return config{
+		policy:         DefaultPolicy(),
+		logger:         slog.New(slog.DiscardHandler),
+		fallback:       true,
+		connectTimeout: DefaultConnectTimeout,
+	}
+}
+
+// WithRetry sets the policy for waiting between login rounds after transient failures and
+// after rounds in which every staging label was rejected. Its Retryable and OnRetry fields
+// are ignored: the Driver classifies errors, and retries are counted in Stats and logged.
+// A policy with neither MaxElapsed nor MaxAttempts is bounded by the context's deadline, or
+// by 60s when the context has none.
+func WithRetry(p retry.Policy) Option {
+	return func(c *config) {
+		p.Retryable, p.OnRetry = nil, nil
+		c.policy = p
+	}
+}
+
+// WithParams adds connection parameters to every login, such as sslmode,
+// application_name or connect_timeout for PostgreSQL; see the Driver for which it accepts.
+// The map is copied. Later calls add to earlier ones.
+func WithParams(params map[string]string) Option {
+	return func(c *config) {
+		if c.params == nil {
+			c.params = make(map[string]string, len(params))
+		}
+		maps.Copy(c.params, params)
+	}
+}
+
+// WithLogger makes the Connector log fallbacks, rejected rounds and retries to l (at Info
+// and Debug). Log records carry the secret ID, version IDs and errors, never a password.
+// A nil l discards the records, as by default.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}
+
+// WithoutFallback turns off the fallback to AWSPENDING and AWSPREVIOUS: after a rejected
+// login the Connector only refreshes AWSCURRENT and tries it again.
+func WithoutFallback() Option {
+	return func(c *config) { c.fallback = false }
+}
+
+// WithConnectTimeout bounds each login attempt; zero or negative means
+// DefaultConnectTimeout. The whole Connect is bounded by the context and the retry policy.
+func WithConnectTimeout(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			d = DefaultConnectTimeout
+		}
+		c.connectTimeout = d
+	}
+}

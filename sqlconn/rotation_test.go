@@ -1,0 +1,226 @@
+package sqlconn_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rotasafe/rotasafe/sqlconn"
+)
+
+// syncBuffer is a bytes.Buffer that many goroutines may write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// load runs queries through db from n goroutines, each query opening a connection of its
+// own, until stop is closed; it counts successes and keeps the errors.
+type load struct {
+	ok   atomic.Int64
+	mu   sync.Mutex
+	errs []error
+	wg   sync.WaitGroup
+}
+
+func runLoad(db *sql.DB, n int, stop <-chan struct{}) *load {
+	l := &load{}
+	for range n {
+		l.wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				var one int
+				err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+				cancel()
+				if err != nil {
+					l.mu.Lock()
+					l.errs = append(l.errs, err)
+					l.mu.Unlock()
+					continue
+				}
+				l.ok.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+// waitProgress waits until n more queries have succeeded.
+func (l *load) waitProgress(t *testing.T, n int64) {
+	t.Helper()
+	target := l.ok.Load() + n
+	deadline := time.Now().Add(15 * time.Second)
+	for l.ok.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("queries stalled: %d succeeded, want %d", l.ok.Load(), target)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestRotationUnderLoad(t *testing.T) {
+	tests := []struct {
+		name      string
+		rotations int
+		rotate    func(ctx context.Context, e *env) error
+	}{
+		{
+			name:      "secrets manager order",
+			rotations: 50,
+			rotate:    func(ctx context.Context, e *env) error { return e.rotate(ctx) },
+		},
+		{
+			// The password changes in the database 100ms before Secrets Manager holds it:
+			// no label works in between, and retries must bridge the gap.
+			name:      "careless order",
+			rotations: 8,
+			rotate: func(ctx context.Context, e *env) error {
+				pw := newPassword()
+				if err := e.alterPassword(ctx, pw); err != nil {
+					return err
+				}
+				time.Sleep(100 * time.Millisecond)
+				id, err := e.putPending(ctx, pw)
+				if err != nil {
+					return err
+				}
+				return promote(ctx, e, id)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			var logs syncBuffer
+			conn := e.connector(t, sqlconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+			db := sql.OpenDB(conn)
+			t.Cleanup(func() { db.Close() })
+			db.SetMaxIdleConns(0)
+
+			// A connection opened before the rotations must keep working through them.
+			ctx := t.Context()
+			held, err := db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Close()
+
+			stop := make(chan struct{})
+			l := runLoad(db, 16, stop)
+			passwords := []string{e.currentPassword()}
+			for i := range tt.rotations {
+				l.waitProgress(t, 16)
+				if err := tt.rotate(ctx, e); err != nil {
+					close(stop)
+					t.Fatalf("rotation %d: %v", i+1, err)
+				}
+				passwords = append(passwords, e.currentPassword())
+			}
+			l.waitProgress(t, 16)
+			close(stop)
+			l.wg.Wait()
+
+			if err := held.PingContext(ctx); err != nil {
+				t.Errorf("connection opened before the rotations: %v", err)
+			}
+			for i, err := range l.errs {
+				if i == 5 {
+					t.Errorf("... and %d more", len(l.errs)-5)
+					break
+				}
+				t.Errorf("query error: %v", err)
+			}
+			st := conn.Stats()
+			t.Logf("%d queries over %d rotations; stats %+v", l.ok.Load(), tt.rotations, st)
+			if st.AuthFailures == 0 {
+				t.Errorf("Stats().AuthFailures = 0: no connect met a rotated password, the test proved nothing")
+			}
+			out := logs.String()
+			for _, pw := range passwords {
+				if strings.Contains(out, pw) {
+					t.Fatalf("a password appears in the connector's log")
+				}
+			}
+		})
+	}
+}
+
+// TestStormAfterRotation: after AWSCURRENT moved, a burst of connects with the old
+// password makes one refresh, not one per connect.
+func TestStormAfterRotation(t *testing.T) {
+	e := newEnv(t, nil)
+	conn := e.connector(t)
+	ctx := t.Context()
+	mustConnect(t, conn) // warm the cache with the old AWSCURRENT
+	if err := e.rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.sm.ResetCalls()
+
+	const n = 200
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []driver.Conn
+		errs  []error
+	)
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			c, err := conn.Connect(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			conns = append(conns, c)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, c := range conns {
+		c.Close()
+	}
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d connects failed, first: %v", len(errs), n, errs[0])
+	}
+	if got := e.sm.Calls("GetSecretValue"); got > 2 {
+		t.Errorf("GetSecretValue calls during a storm of %d connects = %d, want at most 2", n, got)
+	}
+	t.Logf("storm of %d: %v API calls; stats %+v", n, e.sm.CallCounts(), conn.Stats())
+}
+
+func mustConnect(t testing.TB, c *sqlconn.Connector) {
+	t.Helper()
+	dc, err := c.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc.Close()
+}
