@@ -288,7 +288,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	}
 }
 
-func second[A any](_ A, err error) error       { return err }
+func second[A any](_ A, err error) error        { return err }
 func third[A, B any](_ A, _ B, err error) error { return err }
 
 func TestWarmFetchesAll(t *testing.T) {

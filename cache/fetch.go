@@ -232,15 +232,14 @@ func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err 
 		e.busy.Store(false)
 	}
 	e.mu.Unlock()
-	close(cl.done)
-
+	if moved {
+		c.forgetOthers(e.key.id)
+	}
 	if logRecovered {
 		c.cfg.logger.Info("cache: Secrets Manager answers again; stale episode over",
 			"secret", e.key.id, "stage", e.key.stage, "version", v.ID, "failures", prevFailures)
 	}
-	if moved {
-		c.forgetOthers(e.key.id)
-	}
+	close(cl.done)
 }
 
 // install makes s the snapshot of e, moving the parsed-value memo along: kept when the
