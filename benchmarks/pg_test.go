@@ -1,0 +1,323 @@
+package benchmarks
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-secretsmanager-caching-go/v2/secretcache"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/rotate"
+	"github.com/rotasafe/rotasafe/smtest"
+	"github.com/rotasafe/rotasafe/sqlconn"
+)
+
+// The PostgreSQL cluster is started once, on first use by a benchmark, and stopped by TestMain,
+// so that `go test -run . -bench '^$'` starts none.
+var (
+	pgOnce sync.Once
+	pgC    *pgtest.Cluster
+	pgErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if pgC != nil {
+		pgC.Close()
+	}
+	os.Exit(code)
+}
+
+// pgEnv is the shared cluster, a fresh Secrets Manager and a login role whose secret is stored
+// under id. It skips without the PostgreSQL server binaries (fails with
+// ROTASAFE_REQUIRE_INTEGRATION=1).
+type pgEnv struct {
+	pg     *pgtest.Cluster
+	sm     *smtest.Server
+	client *secretsmanager.Client
+	id     string
+	secret rotasafe.DBSecret
+}
+
+func newPGEnv(b *testing.B, prefix string) *pgEnv {
+	b.Helper()
+	pgOnce.Do(func() { pgC, pgErr = pgtest.Start(context.Background()) })
+	if pgErr != nil {
+		if errors.Is(pgErr, pgtest.ErrBinariesNotFound) && os.Getenv(pgtest.EnvRequireIntegration) != "1" {
+			b.Skip(pgErr)
+		}
+		b.Fatal(pgErr)
+	}
+	sm, client := smtest.New(b), (*secretsmanager.Client)(nil)
+	client = sm.Client()
+	e := &pgEnv{pg: pgC, sm: sm, client: client, id: pgtest.UniqueName(prefix)}
+	user := pgtest.UniqueName("app")
+	pw := pgtest.UniqueName("pw") // a throw-away password of a throw-away role
+	if err := pgC.CreateRole(context.Background(), user, pw); err != nil {
+		b.Fatal(err)
+	}
+	e.secret = e.dbSecret(user, pw)
+	e.store(b, e.id, e.secret)
+	return e
+}
+
+func (e *pgEnv) dbSecret(user, pw string) rotasafe.DBSecret {
+	return rotasafe.DBSecret{Engine: "postgres", Host: e.pg.Host(), Port: e.pg.Port(), Username: user, Password: pw, DBName: "postgres"}
+}
+
+// store creates a secret named id holding s and returns its ARN.
+func (e *pgEnv) store(b *testing.B, id string, s rotasafe.DBSecret) string {
+	b.Helper()
+	js, err := s.MarshalSecret()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := e.client.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
+		Name: aws.String(id), SecretString: aws.String(string(js))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return aws.ToString(out.ARN)
+}
+
+// noTLS are the connection parameters for the throw-away cluster, which has no certificate.
+var noTLS = map[string]string{"sslmode": "disable"}
+
+// pgxConnector is plain pgx stdlib with the secret's credentials: the peer of sqlconn.
+func pgxConnector(s rotasafe.DBSecret) (driver.Connector, error) {
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(s.Host, strconv.Itoa(s.PortOrDefault())),
+		Path: "/" + s.DBNameOrDefault(), RawQuery: "sslmode=disable"}
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, err
+	}
+	cfg.User, cfg.Password = s.Username, s.Password
+	return stdlib.GetConnector(*cfg), nil
+}
+
+// BenchmarkConnect opens and closes one connection: sqlconn (credentials from a warm cache)
+// vs pgx's stdlib connector with the same credentials. Goal: median ratio <= 1.05.
+func BenchmarkConnect(b *testing.B) {
+	e := newPGEnv(b, "bench/connect")
+	c := cache.New(e.client, cache.WithLogger(nil))
+	b.Cleanup(func() { c.Close() })
+	ours := sqlconn.NewPostgres(c, e.id, sqlconn.WithParams(noTLS))
+	peer, err := pgxConnector(e.secret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, im := range []struct {
+		name string
+		c    driver.Connector
+	}{{"rotasafe", ours}, {"pgx", peer}} {
+		b.Run("impl="+im.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for b.Loop() {
+				conn, err := im.c.Connect(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conn.Close()
+			}
+		})
+	}
+}
+
+// signalStrategy tells, through set, when Set has changed the password on the database.
+type signalStrategy struct {
+	rotate.Strategy
+	set chan time.Time
+}
+
+func (s signalStrategy) Set(ctx context.Context, sc *rotate.StepContext) error {
+	err := s.Strategy.Set(ctx, sc)
+	if err == nil {
+		select {
+		case s.set <- time.Now():
+		default:
+		}
+	}
+	return err
+}
+
+// recoverImpl builds a client that logs in through its own connector; each rotation gets a
+// fresh one, warmed before the rotation starts, as a client that read the secret earlier.
+type recoverImpl struct {
+	name string
+	new  func(b *testing.B, e *pgEnv) (db *sql.DB, close func())
+}
+
+var recoverImpls = []recoverImpl{
+	{"rotasafe", func(b *testing.B, e *pgEnv) (*sql.DB, func()) {
+		c := cache.New(e.client, cache.WithLogger(nil))
+		db := sql.OpenDB(sqlconn.NewPostgres(c, e.id, sqlconn.WithParams(noTLS)))
+		return db, func() { db.Close(); c.Close() }
+	}},
+	{"cachinggo", func(b *testing.B, e *pgEnv) (*sql.DB, func()) {
+		c, err := secretcache.New(func(c *secretcache.Cache) { c.Client = e.client })
+		if err != nil {
+			b.Fatal(err)
+		}
+		db := sql.OpenDB(&refreshNowConnector{c: c, id: e.id})
+		return db, func() { db.Close() }
+	}},
+}
+
+// refreshNowConnector is the connector a Go user can build today on caching-go v2.2.0 the
+// way aws-secretsmanager-jdbc does on caching-java: read AWSCURRENT from the cache, and on an
+// authentication failure (28P01, 28000) call RefreshNow and try again, 6 attempts in all.
+type refreshNowConnector struct {
+	c  *secretcache.Cache
+	id string
+}
+
+func (r *refreshNowConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	var err error
+	for attempt := range 6 {
+		if attempt > 0 {
+			r.c.RefreshNowWithContext(ctx, r.id)
+		}
+		var s string
+		if s, err = r.c.GetSecretStringWithContext(ctx, r.id); err != nil {
+			return nil, err
+		}
+		var sec rotasafe.DBSecret
+		if sec, err = rotasafe.ParseDBSecret([]byte(s)); err != nil {
+			return nil, err
+		}
+		var conn driver.Connector
+		if conn, err = pgxConnector(sec); err != nil {
+			return nil, err
+		}
+		var dc driver.Conn
+		if dc, err = conn.Connect(ctx); err == nil {
+			return dc, nil
+		}
+		if pe, ok := errors.AsType[*pgconn.PgError](err); !ok || (pe.Code != "28P01" && pe.Code != "28000") {
+			return nil, err
+		}
+	}
+	return nil, err
+}
+
+func (r *refreshNowConnector) Driver() driver.Driver { return stdlib.GetDefaultDriver() }
+
+// BenchmarkRecover measures, per single-user rotation (rotate.Rotate with
+// rotate.PostgresSingleUser against the real cluster), the time from the moment setSecret has
+// changed the password on the database to the first successful SELECT of a client that then
+// opens a new connection with the credentials it cached before the rotation. One iteration is
+// one rotation; it reports p50, p99 and max over the iterations (run it with -benchtime 100x
+// for rotasafe; caching-go's RefreshNow sleeps 2.5-5 s, so a few rotations show it).
+func BenchmarkRecover(b *testing.B) {
+	for _, im := range recoverImpls {
+		b.Run("scenario=single/impl="+im.name, func(b *testing.B) {
+			e := newPGEnv(b, "bench/recover")
+			strat := signalStrategy{rotate.PostgresSingleUser(rotate.WithTLSMode(rotate.TLSDisable)), make(chan time.Time, 1)}
+			h := rotate.NewHandler(nil, strat, rotate.WithLogger(nil))
+			ctx := context.Background()
+			var samples []time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				db, closeFn := im.new(b, e)
+				db.SetMaxIdleConns(-1) // every query logs in anew
+				if err := db.PingContext(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				rotated := make(chan error, 1)
+				go func() {
+					_, err := rotate.Rotate(ctx, e.client, e.id, h)
+					rotated <- err
+				}()
+				var d time.Duration
+				select {
+				case t0 := <-strat.set:
+					qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					var one int
+					err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
+					cancel()
+					if err != nil {
+						b.Fatalf("first query after the password change: %v", err)
+					}
+					d = time.Since(t0)
+				case err := <-rotated:
+					b.Fatalf("rotation ended before setSecret signalled: %v", err)
+				}
+				if err := <-rotated; err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				closeFn()
+				samples = append(samples, d)
+				b.StartTimer()
+			}
+			reportQuantiles(b, samples)
+			writeSamples(b, "recover_"+im.name, samples)
+		})
+	}
+}
+
+// reportQuantiles reports the p50, p99 and max of samples in milliseconds.
+func reportQuantiles(b *testing.B, samples []time.Duration) {
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	q := func(p float64) float64 {
+		i := int(p*float64(len(s)) + 0.5)
+		i = min(max(i-1, 0), len(s)-1)
+		return float64(s[i]) / 1e6
+	}
+	b.ReportMetric(q(0.50), "p50-ms")
+	b.ReportMetric(q(0.99), "p99-ms")
+	b.ReportMetric(q(1), "max-ms")
+}
+
+// BenchmarkRotate runs one full four-step rotation (rotate.Rotate) against the real cluster per
+// iteration, per scenario.
+func BenchmarkRotate(b *testing.B) {
+	for _, sc := range []struct {
+		name  string
+		strat rotate.Strategy
+	}{
+		{"single", rotate.PostgresSingleUser(rotate.WithTLSMode(rotate.TLSDisable))},
+		{"alternating", rotate.PostgresAlternatingUsers(rotate.WithTLSMode(rotate.TLSDisable))},
+	} {
+		b.Run("scenario="+sc.name+"/impl=rotasafe", func(b *testing.B) {
+			e := newPGEnv(b, "bench/rotate")
+			id := e.id
+			if sc.name == "alternating" {
+				master := e.store(b, pgtest.UniqueName("bench/master"), e.dbSecret(e.pg.SuperUser(), e.pg.SuperPassword()))
+				s := e.secret
+				s.MasterARN = master
+				id = pgtest.UniqueName("bench/alt")
+				e.store(b, id, s)
+			}
+			h := rotate.NewHandler(nil, sc.strat, rotate.WithLogger(nil))
+			b.ReportAllocs()
+			ctx := context.Background()
+			for b.Loop() {
+				if _, err := rotate.Rotate(ctx, e.client, id, h); err != nil {
+					b.Fatal(fmt.Errorf("rotation: %w", err))
+				}
+			}
+		})
+	}
+}
