@@ -1,0 +1,78 @@
+package redisacl
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Option configures [Strategy].
+type Option func(*config)
+
+type config struct {
+	tls     *tls.Config   // nil: TLS only when the secret asks, with the system's roots
+	timeout time.Duration // dial, read and write timeout of each connection
+	aclSave bool          // run ACL SAVE after ACL SETUSER
+	hook    redis.Hook    // test seam: added to every client the strategy makes
+	err     error         // first invalid option
+}
+
+// DefaultTimeout bounds each connection, read and write of the strategy unless WithTimeout
+// says otherwise.
+const DefaultTimeout = 5 * time.Second
+
+func newConfig(opts []Option) config {
+	c := config{timeout: DefaultTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
+
+func (c *config) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = fmt.Errorf("redisacl: invalid option: "+format, args...)
+	}
+}
+
+// WithTLSConfig makes the strategy connect to Redis over TLS with cfg, whatever the secret
+// says. A ServerName left empty is set to the secret's host. Without this option the
+// strategy uses TLS, with the system's roots, when the secret has "tls": true (or "ssl":
+// true), and a plain connection otherwise. A nil cfg keeps the default.
+func WithTLSConfig(cfg *tls.Config) Option {
+	return func(c *config) {
+		if cfg != nil {
+			c.tls = cfg.Clone()
+		}
+	}
+}
+
+// WithTimeout bounds each connection attempt, read and write to Redis (DefaultTimeout when
+// not set). Zero keeps the default; negative values are an error.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) {
+		switch {
+		case d == 0:
+		case d < 0:
+			c.fail("negative timeout %v", d)
+		default:
+			c.timeout = d
+		}
+	}
+}
+
+// WithACLSave makes setSecret run ACL SAVE after it changed the user's passwords, for a
+// server that keeps its users in an ACL file: without it the change lives in memory only and
+// a restart brings back the old passwords.
+func WithACLSave() Option {
+	return func(c *config) { c.aclSave = true }
+}
+
+// withHook adds h to every client the strategy makes (a test seam for failing commands).
+func withHook(h redis.Hook) Option {
+	return func(c *config) { c.hook = h }
+}
