@@ -22,13 +22,10 @@ import (
 //   - Create copies AWSCURRENT with a new password (the handler's password options).
 //   - Set logs in as the user with the AWSCURRENT password, then, as the user of the secret
 //     that the masterarn field names (read through the same API; it must be allowed to run
-//     ACL SETUSER), runs one command:
-//
-//     ACL SETUSER <user> resetpass #<sha256(current)> #<sha256(pending)>
-//
-//     which is atomic and idempotent, sends only hashes, removes every other password
-//     (AWSPREVIOUS's) and leaves the user's other rules (on/off, keys, channels, commands)
-//     as they are.
+//     ACL SETUSER), runs one command, ACL SETUSER <user> resetpass #<sha256(current)>
+//     #<sha256(pending)>, which is atomic and idempotent, sends only hashes, removes every
+//     other password (AWSPREVIOUS's) and leaves the user's other rules (on/off, keys,
+//     channels, commands) as they are.
 //   - Test logs in with the AWSPENDING password and runs PING.
 //
 // The secret is the database secret JSON: host, port (6379 when absent), username,
