@@ -185,6 +185,16 @@ func TestWrongCredentialsAPICalls(t *testing.T) {
 	if calls > limit {
 		t.Errorf("%d GetSecretValue+DescribeSecret calls in %v, want at most %d (one per %v)", calls, elapsed, limit, minRefreshInterval)
 	}
+	// After the first burst (one round per goroutine) the gate lets one round through per
+	// wait, and its waits are at least half their ceiling: 5, 10, 20, 40ms, then 50ms on
+	// (shortRetry's Initial 10ms, Max 100ms). Each round is one login here (the secret has a
+	// single version). Without the gate every failed connect would log in at once.
+	if logins, max := c.Stats().Logins, int64(8+4+elapsed/(50*time.Millisecond)+2); logins > max {
+		t.Errorf("%d logins in %v, want at most %d", logins, elapsed, max)
+	}
+	if c.Stats().Withheld == 0 {
+		t.Errorf("no connect was withheld by the gate")
+	}
 }
 
 func TestConnectOtherErrorFailsAtOnce(t *testing.T) {

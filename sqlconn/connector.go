@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/retry"
 )
@@ -116,14 +118,29 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 		giveUp = time.Now().Add(c.cfg.policy.MaxElapsed)
 	}
 	var log attemptLog
-	p := c.cfg.policy
-	p.OnRetry = func(attempt int, err error, wait time.Duration) {
-		c.stats.retries.Add(1)
-		c.cfg.logger.Debug("sqlconn: retrying connect", "secret", c.secretID, "attempt", attempt, "wait", wait, "err", err)
+	// The first round runs outside the retry loop, which costs allocations that a connect
+	// that works at once does not need.
+	conn, err := c.round(ctx, giveUp, &log)
+	if perm, ok := errors.AsType[*backoff.PermanentError](err); ok {
+		err = perm.Err
+	} else if err != nil {
+		// A transient failure: go on in the retry loop. Its first call hands back this
+		// failure, so that the loop begins with a wait rather than another login.
+		failed := err
+		p := c.cfg.policy
+		p.OnRetry = func(attempt int, err error, wait time.Duration) {
+			c.stats.retries.Add(1)
+			c.cfg.logger.Debug("sqlconn: retrying connect", "secret", c.secretID, "attempt", attempt, "wait", wait, "err", err)
+		}
+		conn, err = retry.DoValue(ctx, p, func(ctx context.Context) (driver.Conn, error) {
+			if failed != nil {
+				err := failed
+				failed = nil
+				return nil, err
+			}
+			return c.round(ctx, giveUp, &log)
+		})
 	}
-	conn, err := retry.DoValue(ctx, p, func(ctx context.Context) (driver.Conn, error) {
-		return c.round(ctx, giveUp, &log)
-	})
 	if err != nil {
 		c.stats.failures.Add(1)
 		return nil, &ConnectError{SecretID: c.secretID, Attempts: log.list, Total: log.total, Err: err}
@@ -256,9 +273,13 @@ func (c *Connector) logIn(ctx context.Context, cur rotasafe.Version, log *attemp
 // try logs in once with ch's version, within the connect timeout.
 func (c *Connector) try(ctx context.Context, ch *choice, log *attemptLog) (driver.Conn, Class, error) {
 	c.stats.logins.Add(1)
-	actx, cancel := context.WithTimeout(ctx, c.cfg.connectTimeout)
+	actx := ctx
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > c.cfg.connectTimeout {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, c.cfg.connectTimeout)
+		defer cancel()
+	}
 	conn, err := ch.e.conn.Connect(actx)
-	cancel()
 	if err == nil {
 		return conn, ClassOther, nil
 	}
