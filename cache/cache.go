@@ -82,11 +82,15 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 
 // Get returns the AWSCURRENT version of secretID. See GetStage.
 func (c *Cache) Get(ctx context.Context, secretID string) (rotasafe.Version, error) {
-	s, err := c.lookup(ctx, secretID, rotasafe.StageCurrent)
-	if err != nil {
-		return rotasafe.Version{}, err
+	// The hit path, kept small enough to inline: a map load, an atomic load, a clock load.
+	if x, ok := c.current.Load(secretID); ok {
+		e := x.(*entry)
+		if s := e.snap.Load(); s != nil && s.err == nil && c.coarseNow() < s.refreshAt {
+			e.hits.Add(1)
+			return s.v, nil
+		}
 	}
-	return s.v, nil
+	return version(c.getSlow(ctx, secretID, rotasafe.StageCurrent))
 }
 
 // GetStage returns the version of secretID that holds stage. A fresh cached version is
@@ -97,8 +101,14 @@ func (c *Cache) Get(ctx context.Context, secretID string) (rotasafe.Version, err
 // is returned. Other errors (ResourceNotFoundException, AccessDeniedException, ...) are
 // returned as they come and remembered for a short time (NegativeTTL for a missing stage, a
 // backoff otherwise); rotasafe.IsNotFound reports a missing secret or stage.
+//
+// The returned Version shares its Stages and SecretBinary slices with the cache: treat it
+// as read-only.
 func (c *Cache) GetStage(ctx context.Context, secretID, stage string) (rotasafe.Version, error) {
-	s, err := c.lookup(ctx, secretID, stage)
+	return version(c.lookup(ctx, secretID, stage))
+}
+
+func version(s *snapshot, err error) (rotasafe.Version, error) {
 	if err != nil {
 		return rotasafe.Version{}, err
 	}
@@ -236,7 +246,7 @@ func (c *Cache) now() int64 {
 // coarseNow is now for hits: an atomic load, behind the real clock by at most one tick.
 func (c *Cache) coarseNow() int64 {
 	if c.cfg.now != nil {
-		return int64(c.cfg.now().Sub(c.epoch))
+		return c.now()
 	}
 	return c.coarse.Load()
 }

@@ -7,9 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 )
@@ -324,6 +321,3 @@ func TestWarmOption(t *testing.T) {
 		t.Errorf("GetSecretValue calls: got %d, want 1", got)
 	}
 }
-
-var _ = aws.String
-var _ = secretsmanager.GetSecretValueInput{}

@@ -163,3 +163,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func createInput(name, value string) *secretsmanager.CreateSecretInput {
+	return &secretsmanager.CreateSecretInput{Name: &name, SecretString: &value}
+}

@@ -1,0 +1,68 @@
+package cache_test
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/rotasafe/rotasafe/cache"
+)
+
+// TestZeroAndNegativeOptions: values the options document as "keep the default" or
+// "off" give a working cache, never a panic (caching-go panics on MaxCacheSize 0).
+func TestZeroAndNegativeOptions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opts []cache.Option
+	}{
+		{"zero", []cache.Option{cache.WithTTL(0), cache.WithMaxEntries(0), cache.WithMaxStale(0),
+			cache.WithMinRefreshInterval(0), cache.WithRefreshAhead(0), cache.WithNegativeTTL(0),
+			cache.WithFetchTimeout(0), cache.WithWarmWindow(0), cache.WithLogger(nil), cache.WithClock(nil), cache.WithRand(nil)}},
+		{"negative", []cache.Option{cache.WithTTL(-time.Second), cache.WithMaxEntries(-1), cache.WithMaxStale(-1),
+			cache.WithMinRefreshInterval(-1), cache.WithRefreshAhead(-1), cache.WithNegativeTTL(-1),
+			cache.WithFetchTimeout(-1), cache.WithWarmWindow(-1)}},
+		{"large", []cache.Option{cache.WithRefreshAhead(7), cache.WithLogger(slog.Default())}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.create(t, "app/db", "pw-1")
+			c := cache.New(e.client, tt.opts...)
+			defer c.Close()
+			for range 3 {
+				if _, err := c.Get(t.Context(), "app/db"); err != nil {
+					t.Fatalf("Get: %v", err)
+				}
+			}
+			if _, err := c.Refresh(t.Context(), "app/db"); err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+			if st := c.Stats(); st.Hits != 2 || st.APICalls != 2 {
+				t.Errorf("stats: got %+v, want 2 hits and 2 API calls", st)
+			}
+		})
+	}
+}
+
+// TestRealClockExpiry runs on the real clock: the coarse clock goroutine moves hits past
+// expiry. It waits for the refetch; it does not time it.
+func TestRealClockExpiry(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, "app/db", "pw-1")
+	c := cache.New(e.client, cache.WithTTL(20*time.Millisecond), cache.WithRefreshAhead(0))
+	defer c.Close()
+	v2 := ""
+	eventually(t, "a fetch after expiry", func() bool {
+		v, err := c.Get(t.Context(), "app/db")
+		if err != nil {
+			t.Fatalf("Get: %v", err)
+		}
+		if v2 == "" {
+			v2 = e.put(t, "app/db", "pw-2")
+		}
+		return v.ID == v2
+	})
+}
