@@ -105,7 +105,9 @@ func BenchmarkGetParsed(b *testing.B) {
 	if _, err := client.CreateSecret(b.Context(), createInput("app/db", dbJSON("pw-1"))); err != nil {
 		b.Fatal(err)
 	}
-	parse := func(v rotasafe.Version) (rotasafe.DBSecret, error) { return rotasafe.ParseDBSecret([]byte(v.SecretString)) }
+	parse := func(v rotasafe.Version) (rotasafe.DBSecret, error) {
+		return rotasafe.ParseDBSecret([]byte(v.SecretString))
+	}
 	ctx := b.Context()
 	b.ReportAllocs()
 	for b.Loop() {

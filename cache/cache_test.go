@@ -190,6 +190,11 @@ func TestRefreshStaleHerd(t *testing.T) {
 	if v, err := e.c.RefreshStale(t.Context(), "app/db", v1); err != nil || v.ID != v2 || e.calls() != 1 {
 		t.Errorf("late RefreshStale: got %v, %v after %d calls; want %s after 1", v, err, e.calls(), v2)
 	}
+	// A caller that does not know its version always refreshes (past the floor).
+	e.clock.Advance(time.Second)
+	if v, err := e.c.RefreshStale(t.Context(), "app/db", ""); err != nil || v.ID != v2 || e.calls() != 2 {
+		t.Errorf("RefreshStale without a version: got %v, %v after %d calls; want %s after 2", v, err, e.calls(), v2)
+	}
 }
 
 func TestForcedRefreshFloor(t *testing.T) {
@@ -255,10 +260,17 @@ func TestCloseStopsEverything(t *testing.T) {
 
 	c := cache.New(e.client, cache.WithWarm("app/db", "other"), cache.WithWarmWindow(time.Hour), cache.WithRefreshAhead(0.5))
 	e.srv.InjectLatency("GetSecretValue", time.Hour)
-	go c.Refresh(context.Background(), "app/db") // a fetch that will not finish by itself
-	eventually(t, "the fetch to start", func() bool { return e.calls() == 2 })
+	waiter := make(chan error, 1)
+	go func() { // a fetch that will not finish by itself
+		_, err := c.Refresh(context.Background(), "app/db")
+		waiter <- err
+	}()
+	eventually(t, "the fetch to start", func() bool { return e.calls() >= 2 })
 	if err := c.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
+	}
+	if err := <-waiter; !errors.Is(err, cache.ErrClosed) {
+		t.Errorf("a caller waiting at Close: got %v, want ErrClosed", err)
 	}
 	eventually(t, "goroutines to end", func() bool { return runtimeGoroutines() <= before })
 

@@ -66,14 +66,16 @@ func (c *Cache) release(m *memo) {
 // secret's JSON. A parse error is remembered as well (the same version does not parse
 // differently), wrapped with the secret and version ID. The memo holds T and the error, never
 // v; it is dropped when no entry holds the version any more. A version the cache does not hold
-// (or no longer holds) is parsed on every call. Two parse functions with the same T share one
+// (or no longer holds), or one without an ARN, is parsed on every call. Two parse functions with the same T share one
 // result: give each parsing its own type.
 //
 // parse must not put the secret value in its error; rotasafe.ParseDBSecret does not.
 func Parsed[T any](c *Cache, v rotasafe.Version, parse func(rotasafe.Version) (T, error)) (T, error) {
 	var m *memo
-	if x, ok := c.memos.Load(memoKeyOf("", v)); ok && v.ARN != "" {
-		m = x.(*memo)
+	if v.ARN != "" {
+		if x, ok := c.memos.Load(memoKey{v.ARN, v.ID}); ok {
+			m = x.(*memo)
+		}
 	}
 	return parsedIn(c, m, v, parse)
 }

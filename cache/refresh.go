@@ -33,13 +33,14 @@ func (c *Cache) Refresh(ctx context.Context, secretID string) (rotasafe.Version,
 // returns that version without an API call. Otherwise it refreshes as Refresh does: every
 // concurrent caller shares one GetSecretValue, and within MinRefreshInterval callers share
 // the last answer, so a thousand failing connections cause one call. The answer may still be
-// usedVersionID when AWSCURRENT has not moved; try Candidates then.
+// usedVersionID when AWSCURRENT has not moved; try Candidates then. An empty usedVersionID
+// (the caller does not know which version it used) always refreshes.
 func (c *Cache) RefreshStale(ctx context.Context, secretID, usedVersionID string) (rotasafe.Version, error) {
 	e, err := c.entry(secretID, rotasafe.StageCurrent)
 	if err != nil {
 		return rotasafe.Version{}, err
 	}
-	if s := e.snap.Load(); s != nil && s.err == nil && s.v.ID != usedVersionID && c.now() < s.expireAt {
+	if s := e.snap.Load(); usedVersionID != "" && s != nil && s.err == nil && s.v.ID != usedVersionID && c.now() < s.expireAt {
 		e.hits.Add(1)
 		return s.v, nil
 	}
