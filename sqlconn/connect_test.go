@@ -2,16 +2,19 @@ package sqlconn_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
@@ -298,5 +301,63 @@ func TestConnectorDriver(t *testing.T) {
 	e := newEnv(t, nil)
 	if got := e.connector(t).Driver(); got != stdlib.GetDefaultDriver() {
 		t.Errorf("Driver() = %T, want pgx's stdlib driver", got)
+	}
+}
+
+// countingDriver is Postgres counting the connectors it builds.
+type countingDriver struct {
+	sqlconn.Postgres
+	built atomic.Int64
+}
+
+func (d *countingDriver) Connector(s rotasafe.DBSecret, params map[string]string) (driver.Connector, error) {
+	d.built.Add(1)
+	return d.Postgres.Connector(s, params)
+}
+
+// TestConnectBuildsOncePerVersion: the secret is parsed and the driver connector built once
+// per version, not per connect.
+func TestConnectBuildsOncePerVersion(t *testing.T) {
+	e := newEnv(t, nil)
+	ca := e.newCache(t)
+	d := &countingDriver{}
+	c := sqlconn.New(ca, e.secretID, d, sqlconn.WithParams(map[string]string{"sslmode": "disable"}))
+	for range 10 {
+		mustConnect(t, c)
+	}
+	if err := e.rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		mustConnect(t, c)
+	}
+	if got := d.built.Load(); got != 2 {
+		t.Errorf("driver connectors built for 2 versions and 20 connects: %d, want 2", got)
+	}
+	if got := ca.Stats().Parses; got != 2 {
+		t.Errorf("secret parsed %d times for 2 versions, want 2", got)
+	}
+}
+
+// TestConnectTooManyConnections: 53300 is transient; the connect succeeds once a slot frees.
+func TestConnectTooManyConnections(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := t.Context()
+	if _, err := e.super.Exec(ctx, "ALTER ROLE "+pgx.Identifier{e.role}.Sanitize()+" CONNECTION LIMIT 1"); err != nil {
+		t.Fatal(err)
+	}
+	c := e.connector(t)
+	held, err := c.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+	second, err := c.Connect(ctx)
+	if err != nil {
+		t.Fatalf("connect while the role's only slot is taken, then freed: %v", err)
+	}
+	second.Close()
+	if st := c.Stats(); st.Retries == 0 || st.AuthFailures != 0 {
+		t.Errorf("stats %+v, want retries and no auth failure", st)
 	}
 }
