@@ -1,0 +1,183 @@
+package redisacl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/rotate"
+)
+
+// appClient returns a cache-backed client for secret id whose connections live briefly, so
+// that new logins happen all the time.
+func (e *env) appClient(id string, opts ...cache.Option) (*redis.Client, *Credentials, *cache.Cache) {
+	e.t.Helper()
+	c := cache.New(e.sm.Client(), opts...)
+	e.t.Cleanup(func() { c.Close() })
+	rdb, p := newClient(NewCredentials(c, id), &redis.Options{
+		PoolSize:        4,
+		ConnMaxLifetime: 15 * time.Millisecond,
+		DisableIdentity: true,
+	})
+	e.t.Cleanup(func() { rdb.Close() })
+	return rdb, p, c
+}
+
+func TestClientSurvivesTwentyRotations(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, user, pw0 := e.appSecret()
+	rdb, creds, _ := e.appClient(id)
+	h := rotate.NewHandler(e.api, Strategy())
+
+	var (
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+		ops      atomic.Int64
+		failures atomic.Int64
+		firstErr sync.Once
+		errText  string
+	)
+	for g := range 8 {
+		wg.Go(func() {
+			key := fmt.Sprintf("app:counter:%d", g)
+			for !stop.Load() {
+				ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+				var err error
+				if g%2 == 0 {
+					err = rdb.Incr(ctx, key).Err()
+				} else { // a transaction: the pipeline hook
+					_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+						p.Incr(ctx, key)
+						p.Get(ctx, key)
+						return nil
+					})
+				}
+				cancel()
+				ops.Add(1)
+				if err != nil {
+					failures.Add(1)
+					firstErr.Do(func() { errText = err.Error() })
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+
+	older := []string{pw0}
+	for i := 1; i <= 20; i++ {
+		if _, err := rotate.Rotate(t.Context(), e.api, id, h); err != nil {
+			stop.Store(true)
+			wg.Wait()
+			t.Fatalf("rotation %d: %v", i, err)
+		}
+		older = append(older, e.checkClean(id, user, older))
+		time.Sleep(25 * time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+
+	st := creds.Stats()
+	t.Logf("%d commands; %+v", ops.Load(), st)
+	if n := failures.Load(); n > 0 {
+		t.Fatalf("%d of %d commands failed, first: %s", n, ops.Load(), errText)
+	}
+	for _, pw := range older {
+		if strings.Contains(errText, pw) {
+			t.Fatal("an error holds a password")
+		}
+	}
+	// The test must have made logins with removed passwords and recovered from them, or it
+	// proves nothing.
+	if st.Rejected == 0 || st.Recovered == 0 || st.Failed != 0 {
+		t.Errorf("got %+v, want rejected logins, all recovered", st)
+	}
+}
+
+// stopAfterSet is a strategy whose testSecret fails, so a rotation stops after setSecret.
+type stopAfterSet struct{ rotate.Strategy }
+
+func (stopAfterSet) Test(context.Context, *rotate.StepContext) error {
+	return errors.New("stopped on purpose")
+}
+
+func TestClientFallsBackToPending(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, user, _ := e.appSecret()
+	// A rotation stops after setSecret, and then something takes AWSCURRENT's password away:
+	// only AWSPENDING's logs in.
+	if _, err := rotate.Rotate(t.Context(), e.api, id, rotate.NewHandler(e.api, stopAfterSet{Strategy()})); err == nil {
+		t.Fatal("the rotation did not stop")
+	}
+	pend, pendID, ok := e.password(id, rotasafe.StagePending)
+	if !ok {
+		t.Fatal("no AWSPENDING version")
+	}
+	if err := e.rs.admin(t).Do(t.Context(), "ACL", "SETUSER", user, "resetpass", PasswordHash(pend)).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	rdb, creds, _ := e.appClient(id)
+	if err := rdb.Set(t.Context(), "app:x", "1", 0).Err(); err != nil {
+		t.Fatalf("got %v, want the command to run with AWSPENDING's password", err)
+	}
+	st := creds.Stats()
+	if st.Fallbacks == 0 || st.Recovered != 1 {
+		t.Fatalf("got %+v, want one command recovered by a fallback", st)
+	}
+	if ch := creds.sticky.Load(); ch == nil || ch.v.ID != pendID {
+		t.Fatalf("AWSPENDING is not kept for new connections")
+	}
+	// New connections log in with AWSPENDING at once.
+	time.Sleep(30 * time.Millisecond) // past the connections' lifetime
+	for range 3 {
+		if err := rdb.Get(t.Context(), "app:x").Err(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := creds.Stats().Rejected; got != st.Rejected {
+		t.Errorf("rejected logins went from %d to %d, want no more once AWSPENDING is kept", st.Rejected, got)
+	}
+}
+
+func TestClientGivesUpWhenEveryVersionIsRejected(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, user, pw := e.appSecret()
+	e.rs.user(t, user, "a password no secret holds")
+	rdb, creds, _ := e.appClient(id, cache.WithMinRefreshInterval(10*time.Millisecond))
+	creds.policy.MaxElapsed = 300 * time.Millisecond
+
+	err := rdb.Ping(t.Context()).Err()
+	if !redis.IsAuthError(err) {
+		t.Fatalf("got %v, want Redis's authentication error", err)
+	}
+	if strings.Contains(err.Error(), pw) {
+		t.Fatal("the error holds the password")
+	}
+	if st := creds.Stats(); st.Failed != 1 || st.Refreshes < 2 {
+		t.Errorf("got %+v, want one failed command after several refreshes", st)
+	}
+}
+
+func TestClientReportsAMissingSecret(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rdb, _, _ := e.appClient("no-such-secret")
+	err := rdb.Ping(t.Context()).Err()
+	if err == nil || !strings.Contains(err.Error(), "no-such-secret") {
+		t.Fatalf("got %v, want an error naming the secret", err)
+	}
+}
