@@ -8,6 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/rotate"
 )
@@ -409,5 +413,34 @@ func TestTLSField(t *testing.T) {
 		case err != nil && strings.Contains(err.Error(), "yes-secret"):
 			t.Errorf("%s: the error quotes the value: %v", tt.raw, err)
 		}
+	}
+}
+
+// The Lambda path: Secrets Manager's RotateSecret calls Handler.Handle for each step, with
+// rotation enabled, as in AWS.
+func TestRotateSecretThroughHandler(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, user, pw0 := e.appSecret()
+	const fn = "arn:aws:lambda:us-east-1:123456789012:function:redis-rotation"
+	e.sm.RegisterRotationFunc(fn, rotate.NewHandler(e.sm.Client(), Strategy()).Handle)
+	_, err := e.api.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{
+		SecretId:          aws.String(id),
+		RotationLambdaARN: aws.String(fn),
+		RotationRules:     &types.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	older := []string{pw0}
+	older = append(older, e.checkClean(id, user, older))
+	for range 2 {
+		if _, err := e.sm.TriggerRotation(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+		older = append(older, e.checkClean(id, user, older))
+	}
+	if len(older) != 4 || older[3] == older[2] {
+		t.Fatalf("got %d distinct passwords, want 4", len(older))
 	}
 }
