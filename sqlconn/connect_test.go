@@ -145,6 +145,17 @@ func TestConnectWrongCredentials(t *testing.T) {
 			t.Errorf("got %v, want it to match context.DeadlineExceeded", err)
 		}
 	})
+	t.Run("MaxAttempts bounds the rounds", func(t *testing.T) {
+		t.Parallel()
+		c := e.connector(t, sqlconn.WithRetry(retry.Policy{Initial: time.Millisecond, MaxAttempts: 2}))
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		_, err := c.Connect(ctx)
+		check(t, err)
+		if st := c.Stats(); st.Logins != 2 {
+			t.Errorf("%d logins, want 2 (two rounds of one version)", st.Logins)
+		}
+	})
 	t.Run("sql.DB error", func(t *testing.T) {
 		t.Parallel()
 		db := openDB(t, e.connector(t, shortRetry(200*time.Millisecond)))

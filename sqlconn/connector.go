@@ -36,9 +36,16 @@ const maxEntries = 8
 // interval) and tries the new version at once; when AWSCURRENT did not change it tries
 // AWSPENDING, then AWSPREVIOUS: in the middle of a rotation the database may already hold
 // the pending password. The version that works is kept for later connects until AWSCURRENT
-// changes. Transient failures, and rounds in which every label was rejected, are retried
-// after jittered waits (see WithRetry) within the context's deadline; other failures end
-// the connect at once with a *ConnectError.
+// changes. Transient failures are retried after jittered waits (see WithRetry) within the
+// context's deadline; other failures end the connect at once with a *ConnectError.
+//
+// When every label is rejected, no Secrets Manager version matches the database (yet: the
+// password may have been changed before the new version was stored). The Connector then
+// closes a gate shared by all its connects: after a wait that grows with each rejected
+// round (the policy's Initial, Multiplier and Max, with equal jitter), one connect tries a
+// round again while the others wait for its outcome, so that a pool opening connections as
+// fast as queries arrive cannot lock the database account. The gate opens when a login
+// works or the cache's AWSCURRENT changes.
 //
 // Connections already open are never touched. A Connector owns no goroutines or
 // connections of its own; the cache is the caller's to close. It is safe for concurrent use.
@@ -151,11 +158,12 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 
 // round logs in: the chosen version, then on a rejected login the refreshed AWSCURRENT,
 // then the other candidates. When every version is rejected it waits at the gate, shared
-// with every other connect, and tries again, until ctx or giveUp (if not zero) ends it.
+// with every other connect, and tries again, until ctx, giveUp (if not zero) or the
+// policy's MaxAttempts ends it.
 // It returns a retry.Permanent error for failures that waiting for the retry policy's
 // backoff will not fix; transient failures return to the retry loop.
 func (c *Connector) round(ctx context.Context, giveUp time.Time, log *attemptLog) (driver.Conn, error) {
-	for {
+	for rounds := 1; ; rounds++ {
 		cur, err := c.src.Get(ctx, c.secretID)
 		if err != nil {
 			return nil, retry.Permanent(err)
@@ -172,6 +180,9 @@ func (c *Connector) round(ctx context.Context, giveUp time.Time, log *attemptLog
 			return conn, nil
 		case rejected:
 			c.gate.rejected(currentID, err, probe)
+			if max := c.cfg.policy.MaxAttempts; max > 0 && rounds >= max {
+				return nil, retry.Permanent(err)
+			}
 			c.stats.retries.Add(1)
 			c.cfg.logger.Debug("sqlconn: every version was rejected", "secret", c.secretID, "current", currentID, "err", err)
 		default:

@@ -50,11 +50,14 @@ func defaultConfig() config {
 	}
 }
 
-// WithRetry sets the policy for waiting between login rounds after transient failures and
-// after rounds in which every staging label was rejected. Its Retryable and OnRetry fields
-// are ignored: the Driver classifies errors, and retries are counted in Stats and logged.
-// A policy with neither MaxElapsed nor MaxAttempts is bounded by the context's deadline, or
-// by 60s when the context has none.
+// WithRetry sets the retry policy of a connect. Transient failures are retried in the
+// policy's loop (retry.Do) with its waits and jitter. Rounds in which every staging label
+// was rejected wait at the Connector's shared gate instead, which takes the policy's
+// Initial, Multiplier and Max with equal jitter, so that it always holds logins back.
+// MaxElapsed and MaxAttempts (counted per kind of failure) bound both; a policy with
+// neither is bounded by the context's deadline, or by 60s when the context has none.
+// Retryable and OnRetry are ignored: the Driver classifies errors, and retries are counted
+// in Stats and logged.
 func WithRetry(p retry.Policy) Option {
 	return func(c *config) {
 		p.Retryable, p.OnRetry = nil, nil
