@@ -32,6 +32,11 @@ import (
 // password, masterarn, and "tls": true for a server that wants TLS. The masterarn secret
 // names the same host and port.
 //
+// Passwords come from StepContext.NewPassword, so the handler's password options apply.
+// Redis takes any bytes in a password, but one that goes into a redis:// URL must leave out
+// the characters URLs reserve: give the handler, for instance,
+// rotate.WithExcludeCharacters(rotate.DefaultExcludeCharacters + "#?%[]&+").
+//
 // ACL changes are not replicated: on a server with replicas, or in a cluster, each node
 // holds its own users. Options: WithTLSConfig, WithTimeout, WithACLSave.
 func Strategy(opts ...Option) rotate.Strategy {

@@ -42,8 +42,12 @@ type secrets interface {
 //     10 seconds. The command had not reached Redis when its login failed, so running it
 //     again is safe.
 //
-// NewClient wires both. Connections already logged in are never touched: Redis keeps them
-// when a password is removed. A Credentials is safe for concurrent use; it owns no
+// NewClient wires both; for a ClusterClient or a Ring, set CredentialsProviderContext to
+// Provide and add the Credentials as a hook. Connections already logged in are never
+// touched: Redis keeps them when a password is removed. Publish/subscribe connections log in
+// through Provide but are not rerun by the hook; go-redis reconnects them itself. Each
+// command carries a small context value (two allocations) so that a rejected login can be
+// told from the command's own error. A Credentials is safe for concurrent use; it owns no
 // goroutines, and the cache is the caller's to close.
 type Credentials struct {
 	c        *cache.Cache
