@@ -1,0 +1,88 @@
+package sqlconn
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/rotasafe/rotasafe/retry"
+)
+
+var errRejected = errors.New("28P01")
+
+func TestGate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2})
+		ctx := t.Context()
+
+		if probe, err := g.enter(ctx, "v1", time.Time{}); probe || err != nil {
+			t.Fatalf("open gate: enter = %v, %v; want false, nil", probe, err)
+		}
+
+		// A burst of rejected rounds closes the gate once: the wait is that of one failure.
+		start := time.Now()
+		for range 5 {
+			g.rejected("v1", errRejected, false)
+		}
+		if g.fails != 1 {
+			t.Errorf("after a burst of 5 rejected rounds: fails = %d, want 1", g.fails)
+		}
+		if wait := g.next.Sub(start); wait < 50*time.Millisecond || wait > 100*time.Millisecond {
+			t.Errorf("first wait %v, want within [50ms, 100ms]", wait)
+		}
+
+		// Another AWSCURRENT passes at once: it is new information.
+		if probe, err := g.enter(ctx, "v2", time.Time{}); probe || err != nil {
+			t.Errorf("new AWSCURRENT: enter = %v, %v; want false, nil", probe, err)
+		}
+
+		// A deadline before the gate opens fails at once, with the rejection and the reason.
+		short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+		_, err := g.enter(short, "v1", time.Time{})
+		cancel()
+		if !errors.Is(err, errRejected) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("deadline before the gate opens: got %v, want the rejection and DeadlineExceeded", err)
+		}
+		if _, err := g.enter(ctx, "v1", time.Now().Add(time.Millisecond)); !errors.Is(err, errRejected) || errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("giveUp before the gate opens: got %v, want the rejection alone", err)
+		}
+		if time.Since(start) != 0 {
+			t.Errorf("refusals took %v of fake time, want none", time.Since(start))
+		}
+
+		// Once the wait has passed, one of many waiting connects probes; the others wait for
+		// its outcome. A failed probe closes the gate for longer.
+		var probes atomic.Int32
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				probe, err := g.enter(ctx, "v1", time.Time{})
+				if err != nil {
+					t.Errorf("enter: %v", err)
+				}
+				if probe {
+					if probes.Add(1) == 1 {
+						time.Sleep(5 * time.Millisecond) // the probe's round
+						g.rejected("v1", errRejected, true)
+						return
+					}
+					g.succeeded(true)
+				}
+			})
+		}
+		wg.Wait()
+		if got := probes.Load(); got != 2 {
+			t.Errorf("probes = %d, want 2 (one rejected, one that worked)", got)
+		}
+		if g.fails != 0 || g.currentID != "" {
+			t.Errorf("after a successful probe: fails %d, currentID %q; want the gate open", g.fails, g.currentID)
+		}
+		if elapsed := time.Since(start); elapsed < 150*time.Millisecond {
+			t.Errorf("two probes after %v, want at least 50ms + 100ms of waits", elapsed)
+		}
+	})
+}
