@@ -81,7 +81,8 @@ func TestPostgresConnectorParams(t *testing.T) {
 		{name: "host override", params: map[string]string{"host": "proxy.internal", "port": "6432", "dbname": "orders"}},
 		{name: "password refused", params: map[string]string{"password": "x"}, wantErr: `parameter "password" is not allowed`},
 		{name: "user refused", params: map[string]string{"user": "root"}, wantErr: `parameter "user" is not allowed`},
-		{name: "bad sslmode", params: map[string]string{"sslmode": "sometimes"}, wantErr: "connection parameters for db.internal:5432"},
+		{name: "bad sslmode", params: map[string]string{"sslmode": "sometimes"}, wantErr: "connection parameters for db.internal port 5432"},
+		{name: "unix socket", params: map[string]string{"host": "/var/run/postgresql"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +101,19 @@ func TestPostgresConnectorParams(t *testing.T) {
 				t.Errorf("error %q contains the password", err)
 			}
 		})
+	}
+}
+
+func TestPostgresConnectorEngine(t *testing.T) {
+	t.Parallel()
+	for _, engine := range []string{"", "postgres", "aurora-postgresql", "redshift"} {
+		if _, err := (sqlconn.Postgres{}).Connector(rotasafe.DBSecret{Engine: engine, Host: "h", Username: "u", Password: "p"}, nil); err != nil {
+			t.Errorf("engine %q: %v", engine, err)
+		}
+	}
+	_, err := (sqlconn.Postgres{}).Connector(rotasafe.DBSecret{Engine: "mysql", Host: "h", Username: "u", Password: "p"}, nil)
+	if err == nil || !strings.Contains(err.Error(), `engine "mysql" is not PostgreSQL`) {
+		t.Errorf("engine mysql: got %v, want an error naming the engine", err)
 	}
 }
 

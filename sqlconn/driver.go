@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -66,7 +67,9 @@ func (c Class) String() string {
 }
 
 // Postgres is the Driver for PostgreSQL through pgx v5's database/sql connector
-// (stdlib.GetConnector). Its zero value is ready to use; NewPostgres uses it.
+// (stdlib.GetConnector). Its zero value is ready to use; NewPostgres uses it. It accepts
+// secrets whose engine is empty, "postgres", "aurora-postgresql" or "redshift"; a host that
+// starts with "/" is a unix socket directory.
 //
 // Connector accepts the parameters pgx's connection strings know (sslmode, sslrootcert,
 // application_name, connect_timeout, search_path, ...). The parameters host, port and
@@ -95,6 +98,11 @@ func (Postgres) Connector(s rotasafe.DBSecret, params map[string]string) (driver
 			return nil, fmt.Errorf("sqlconn: connection parameter %q is not allowed: the credentials come from the secret", k)
 		}
 	}
+	switch strings.ToLower(s.Engine) {
+	case "", "postgres", "postgresql", "aurora-postgresql", "redshift":
+	default:
+		return nil, fmt.Errorf("sqlconn: the secret's engine %q is not PostgreSQL", s.Engine)
+	}
 	host, port, db := s.Host, strconv.Itoa(s.PortOrDefault()), s.DBNameOrDefault()
 	q := url.Values{}
 	for k, v := range params {
@@ -109,11 +117,18 @@ func (Postgres) Connector(s rotasafe.DBSecret, params map[string]string) (driver
 			q.Set(k, v)
 		}
 	}
-	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(host, port), Path: "/" + db, RawQuery: q.Encode()}
+	u := url.URL{Scheme: "postgres", Path: "/" + db}
+	if strings.HasPrefix(host, "/") { // a unix socket directory
+		q.Set("host", host)
+		q.Set("port", port)
+	} else {
+		u.Host = net.JoinHostPort(host, port)
+	}
+	u.RawQuery = q.Encode()
 	cfg, err := pgx.ParseConfig(u.String())
 	if err != nil {
 		// ParseConfigError quotes the connection string, which holds no credentials here.
-		return nil, fmt.Errorf("sqlconn: connection parameters for %s: %w", u.Host, err)
+		return nil, fmt.Errorf("sqlconn: connection parameters for %s port %s: %w", host, port, err)
 	}
 	cfg.User = s.Username
 	cfg.Password = s.Password

@@ -97,7 +97,7 @@ func TestRotationUnderLoad(t *testing.T) {
 			// The password changes in the database 100ms before Secrets Manager holds it:
 			// no label works in between, and retries must bridge the gap.
 			name:      "careless order",
-			rotations: 8,
+			rotations: 10,
 			rotate: func(ctx context.Context, e *env) error {
 				pw := newPassword()
 				if err := e.alterPassword(ctx, pw); err != nil {
