@@ -151,3 +151,18 @@ func BenchmarkHit(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRoundTrip is one GetSecretValue through the real SDK client to smtest on loopback:
+// the Secrets Manager round trip the other results are compared with.
+func BenchmarkRoundTrip(b *testing.B) {
+	b.Run("impl=sdk", func(b *testing.B) {
+		_, client := newSM(b, hitID)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := client.GetSecretValue(ctx, getInput(hitID)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -1,0 +1,223 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+
+	"github.com/rotasafe/rotasafe/benchmarks/fleet"
+)
+
+var (
+	blue = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	red  = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	gray = color.RGBA{R: 0x70, G: 0x70, B: 0x70, A: 0xff}
+)
+
+// colorOf gives each implementation one color in every chart.
+func colorOf(impl string) color.Color {
+	if impl == string(fleet.Rotasafe) {
+		return blue
+	}
+	return red
+}
+
+// readDurations reads the samples a benchmark wrote with writeSamples.
+func readDurations(path string) ([]time.Duration, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var d []time.Duration
+	return d, json.Unmarshal(b, &d)
+}
+
+// drawCharts writes the charts and returns their file names (relative to the report), keyed
+// by what they show.
+func drawCharts(dir string, fleets []*fleet.Result, rec map[string][]time.Duration) (map[string]string, error) {
+	out := map[string]string{}
+	if len(fleets) > 0 {
+		largest := 0
+		for _, f := range fleets {
+			largest = max(largest, f.Config.Instances)
+		}
+		name := "fleet.png"
+		if err := fleetChart(filepath.Join(dir, name), fleets, largest); err != nil {
+			return nil, err
+		}
+		out["fleet"] = "results/" + name
+		name = "fleet-peak.png"
+		if err := peakChart(filepath.Join(dir, name), fleets); err != nil {
+			return nil, err
+		}
+		out["peak"] = "results/" + name
+	}
+	if len(rec) > 0 {
+		name := "recover.png"
+		if err := recoverChart(filepath.Join(dir, name), rec); err != nil {
+			return nil, err
+		}
+		out["recover"] = "results/" + name
+	}
+	return out, nil
+}
+
+func line(xy plotter.XYs, c color.Color, width float64, dashed bool) (*plotter.Line, error) {
+	l, err := plotter.NewLine(xy)
+	if err != nil {
+		return nil, err
+	}
+	l.Color = c
+	l.Width = vg.Points(width)
+	if dashed {
+		l.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
+	}
+	return l, nil
+}
+
+// fleetChart plots Secrets Manager calls per second over (modeled) time for each strategy at
+// n instances, with the throttled calls, the rate limit and the rotation's two moments.
+func fleetChart(path string, fleets []*fleet.Result, n int) error {
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("Fleet of %d instances, one rotation: Secrets Manager calls per second", n)
+	p.X.Label.Text = "time (s, modeled)"
+	p.Y.Label.Text = "requests per second"
+	p.Legend.Top = true
+	p.Add(plotter.NewGrid())
+	var top float64
+	var ref *fleet.Result
+	for _, f := range fleets {
+		if f.Config.Instances != n {
+			continue
+		}
+		ref = f
+		perSec := float64(time.Second) / float64(f.Config.Bin)
+		calls, thr := make(plotter.XYs, len(f.Calls)), make(plotter.XYs, len(f.Calls))
+		for i := range f.Calls {
+			x := (float64(i) + 0.5) * f.Config.Bin.Seconds()
+			calls[i] = plotter.XY{X: x, Y: float64(f.Calls[i]) * perSec}
+			thr[i] = plotter.XY{X: x, Y: float64(f.Throttled[i]) * perSec}
+			top = max(top, calls[i].Y)
+		}
+		s := string(f.Config.Strategy)
+		l, err := line(calls, colorOf(s), 2, false)
+		if err != nil {
+			return err
+		}
+		t, err := line(thr, colorOf(s), 1, true)
+		if err != nil {
+			return err
+		}
+		p.Add(l, t)
+		p.Legend.Add(s+": requests", l)
+		p.Legend.Add(s+": throttled", t)
+	}
+	if ref == nil {
+		return nil
+	}
+	end := ref.Config.Duration.Seconds()
+	lim, err := line(plotter.XYs{{X: 0, Y: ref.Limit}, {X: end, Y: ref.Limit}}, gray, 1.5, true)
+	if err != nil {
+		return err
+	}
+	p.Add(lim)
+	p.Legend.Add("rate limit (GetSecretValue)", lim)
+	for _, at := range []time.Duration{ref.Config.RotateAt, ref.Config.RotateAt + ref.Config.Window} {
+		v, err := line(plotter.XYs{{X: at.Seconds(), Y: 0}, {X: at.Seconds(), Y: max(top, ref.Limit) * 1.05}}, gray, 0.75, false)
+		if err != nil {
+			return err
+		}
+		p.Add(v)
+	}
+	p.X.Min, p.X.Max, p.Y.Min = 0, end, 0
+	return p.Save(9*vg.Inch, 5*vg.Inch, path)
+}
+
+// peakChart plots the peak calls per second against the fleet size.
+func peakChart(path string, fleets []*fleet.Result) error {
+	p := plot.New()
+	p.Title.Text = "Peak Secrets Manager requests per second (any 1 s window) vs fleet size"
+	p.X.Label.Text = "instances"
+	p.Y.Label.Text = "peak requests per second"
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	by := map[fleet.Strategy]plotter.XYs{}
+	var limit plotter.XYs
+	for _, f := range fleets {
+		by[f.Config.Strategy] = append(by[f.Config.Strategy], plotter.XY{X: float64(f.Config.Instances), Y: float64(f.PeakPerSecond)})
+		if f.Config.Strategy == fleet.Rotasafe {
+			limit = append(limit, plotter.XY{X: float64(f.Config.Instances), Y: f.Limit})
+		}
+	}
+	for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
+		xy := by[s]
+		if len(xy) == 0 {
+			continue
+		}
+		slices.SortFunc(xy, func(a, b plotter.XY) int { return int(a.X - b.X) })
+		l, err := line(xy, colorOf(string(s)), 2, false)
+		if err != nil {
+			return err
+		}
+		pts, err := plotter.NewScatter(xy)
+		if err != nil {
+			return err
+		}
+		pts.Color = colorOf(string(s))
+		p.Add(l, pts)
+		p.Legend.Add(string(s), l)
+	}
+	if len(limit) > 0 {
+		slices.SortFunc(limit, func(a, b plotter.XY) int { return int(a.X - b.X) })
+		l, err := line(limit, gray, 1.5, true)
+		if err != nil {
+			return err
+		}
+		p.Add(l)
+		p.Legend.Add("rate limit", l)
+	}
+	p.X.Min, p.Y.Min = 0, 0
+	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// recoverChart plots the empirical distribution (CDF) of the time to recover, log time axis.
+func recoverChart(path string, rec map[string][]time.Duration) error {
+	p := plot.New()
+	p.Title.Text = "Time from the password change to the first successful query (single user)"
+	p.X.Label.Text = "milliseconds (log scale)"
+	p.Y.Label.Text = "fraction of rotations"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	for _, impl := range []string{"rotasafe", "cachinggo"} {
+		d := slices.Clone(rec[impl])
+		if len(d) == 0 {
+			continue
+		}
+		slices.Sort(d)
+		xy := make(plotter.XYs, 0, 2*len(d))
+		for i, v := range d {
+			ms := max(float64(v)/1e6, 0.01)
+			xy = append(xy, plotter.XY{X: ms, Y: float64(i) / float64(len(d))}, plotter.XY{X: ms, Y: float64(i+1) / float64(len(d))})
+		}
+		l, err := line(xy, colorOf(impl), 2, false)
+		if err != nil {
+			return err
+		}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("%s (%d rotations)", impl, len(d)), l)
+	}
+	p.Y.Min, p.Y.Max = 0, 1
+	return p.Save(8*vg.Inch, 4.5*vg.Inch, path)
+}

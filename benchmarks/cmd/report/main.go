@@ -1,0 +1,198 @@
+// Command report runs the benchmarks of this module side by side with their peers and
+// writes BENCHMARKS.md and its charts. Run it from the benchmarks directory:
+//
+//	go run ./cmd/report
+//
+// It runs `go test -bench` several times (medians over -count runs, as benchstat reports
+// them), the fleet simulation in process, and writes BENCHMARKS.md, results/bench.txt (the
+// raw benchmark output, for benchstat) and results/*.png. -quick makes every run smaller,
+// to try the command out. The benchmarks that need PostgreSQL start a throw-away cluster
+// and are left out of the report, with a note, when the server binaries are missing.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rotasafe/rotasafe/benchmarks/fleet"
+)
+
+var nan = math.NaN()
+
+type options struct {
+	count      int     // runs of each benchmark whose medians are reported
+	recoverN   int     // rotations measured for rotasafe
+	recoverP   int     // rotations measured for the caching-go peer (each takes 2.5-5 s)
+	fleetNs    []int   // fleet sizes
+	quota      float64 // fleet.Config.QuotaPerInstance
+	quick      bool
+	out        string
+	skipFleet  bool
+	benchFlags []string
+}
+
+func main() {
+	var o options
+	var fleetList string
+	flag.IntVar(&o.count, "count", 6, "runs of each benchmark; the report shows medians")
+	flag.IntVar(&o.recoverN, "recover", 100, "rotations measured for rotasafe's time to recover")
+	flag.IntVar(&o.recoverP, "recover-peer", 5, "rotations measured for the caching-go RefreshNow connector (2.5-5 s each)")
+	flag.StringVar(&fleetList, "fleet", "1000,3000,10000", "fleet sizes to simulate, comma-separated")
+	flag.Float64Var(&o.quota, "quota", 1, "GetSecretValue calls per second per instance the fleet shares (1 = AWS's 10,000/s for 10,000 instances)")
+	flag.BoolVar(&o.quick, "quick", false, "small runs, to try the command out (numbers are not worth reporting)")
+	flag.BoolVar(&o.skipFleet, "skip-fleet", false, "leave the fleet simulation out")
+	flag.StringVar(&o.out, "out", ".", "directory for BENCHMARKS.md and results/")
+	flag.Parse()
+	for _, s := range strings.Split(fleetList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			log.Fatalf("report: -fleet: %q is not a positive instance count", s)
+		}
+		o.fleetNs = append(o.fleetNs, n)
+	}
+	if o.quick {
+		o.count, o.recoverN, o.recoverP = 2, 20, 1
+		o.fleetNs = []int{200, 600}
+	}
+	if err := run(o); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func run(o options) error {
+	if _, err := os.Stat("go.mod"); err != nil {
+		return fmt.Errorf("report: run me from the benchmarks directory (go run ./cmd/report): %w", err)
+	}
+	resDir := filepath.Join(o.out, "results")
+	if err := os.MkdirAll(resDir, 0o755); err != nil {
+		return err
+	}
+	samples, err := os.MkdirTemp("", "rotasafe-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(samples)
+
+	started := time.Now()
+	r := results{}
+	var raw bytes.Buffer
+	count := strconv.Itoa(o.count)
+	herdCount := strconv.Itoa(max(1, o.count/2))
+	steps := []struct {
+		what string
+		args []string
+	}{
+		{"hit latency", []string{"-bench", "^BenchmarkHit$", "-benchtime", "300ms", "-count", count}},
+		{"Secrets Manager round trip", []string{"-bench", "^BenchmarkRoundTrip$", "-benchtime", "200x", "-count", count}},
+		{"herd", []string{"-bench", "^BenchmarkHerd$/k=/impl=(rotasafe|perfailure)$", "-benchtime", "5x", "-count", herdCount}},
+		{"herd, caching-go", []string{"-bench", "^BenchmarkHerd$/k=/impl=cachinggo$", "-benchtime", "1x", "-count", "1"}},
+		{"connect overhead and rotation", []string{"-bench", "^(BenchmarkConnect|BenchmarkRotate)$", "-benchtime", "50x", "-count", count}},
+		{"time to recover", []string{"-bench", "^BenchmarkRecover$/scenario=single/impl=rotasafe$", "-benchtime", strconv.Itoa(o.recoverN) + "x", "-count", "1"}},
+		{"time to recover, caching-go", []string{"-bench", "^BenchmarkRecover$/scenario=single/impl=cachinggo$", "-benchtime", strconv.Itoa(o.recoverP) + "x", "-count", "1"}},
+	}
+	for _, s := range steps {
+		log.Printf("report: %s: go test %s", s.what, strings.Join(s.args, " "))
+		out, err := goTest(samples, s.args)
+		raw.Write(out)
+		if err != nil {
+			return fmt.Errorf("report: %s: %w", s.what, err)
+		}
+		if err := parseBench(bytes.NewReader(out), r); err != nil {
+			return err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(resDir, "bench.txt"), raw.Bytes(), 0o644); err != nil {
+		return err
+	}
+
+	var fleets []*fleet.Result
+	if !o.skipFleet {
+		for _, n := range o.fleetNs {
+			for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
+				log.Printf("report: fleet simulation: %d instances, %s", n, s)
+				res, err := fleet.Run(context.Background(), fleet.Config{Instances: n, Strategy: s, QuotaPerInstance: o.quota})
+				if err != nil {
+					return fmt.Errorf("report: fleet %d %s: %w", n, s, err)
+				}
+				fleets = append(fleets, res)
+			}
+		}
+	}
+
+	rec := map[string][]time.Duration{}
+	for _, impl := range []string{"rotasafe", "cachinggo"} {
+		d, err := readDurations(filepath.Join(samples, "recover_"+impl+".json"))
+		if err == nil {
+			rec[impl] = d
+		}
+	}
+	charts, err := drawCharts(resDir, fleets, rec)
+	if err != nil {
+		return err
+	}
+	m := machine()
+	var md bytes.Buffer
+	writeReport(&md, o, m, r, fleets, rec, charts, time.Since(started))
+	path := filepath.Join(o.out, "BENCHMARKS.md")
+	if err := os.WriteFile(path, md.Bytes(), 0o644); err != nil {
+		return err
+	}
+	log.Printf("report: wrote %s in %v", path, time.Since(started).Round(time.Second))
+	return nil
+}
+
+// goTest runs go test -run '^$' with args in the module and returns its output. Its stderr
+// goes to ours, so that skips and failures show.
+func goTest(samples string, args []string) ([]byte, error) {
+	cmd := exec.Command("go", append([]string{"test", "-run", "^$", "-v"}, append(args, ".")...)...)
+	cmd.Env = append(os.Environ(), "ROTASAFE_BENCH_OUT="+samples)
+	var out bytes.Buffer
+	cmd.Stdout = io.MultiWriter(&out, prefixWriter{os.Stderr})
+	cmd.Stderr = os.Stderr
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// prefixWriter shows benchmark lines as they come.
+type prefixWriter struct{ w io.Writer }
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.SplitAfter(string(b), "\n") {
+		if strings.HasPrefix(line, "Benchmark") || strings.Contains(line, "SKIP") || strings.Contains(line, "FAIL") {
+			io.WriteString(p.w, "  "+line)
+		}
+	}
+	return len(b), nil
+}
+
+type machineInfo struct{ goVersion, cpu, os string }
+
+func machine() machineInfo {
+	m := machineInfo{goVersion: runtime.Version(), cpu: "unknown", os: runtime.GOOS + "/" + runtime.GOARCH}
+	if out, err := exec.Command("go", "version").Output(); err == nil {
+		m.goVersion = strings.TrimSpace(strings.TrimPrefix(string(out), "go version "))
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return m
+}
+
+func numCPU() int { return runtime.NumCPU() }

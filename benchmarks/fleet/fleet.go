@@ -1,0 +1,386 @@
+// Package fleet simulates a fleet of application instances that read one database secret
+// from one Secrets Manager (smtest, through the real aws-sdk-go-v2 client) while the
+// secret is rotated, and counts what Secrets Manager sees: calls per second, throttled
+// calls, and the connects that fail where the application can see it.
+//
+//	res, err := fleet.Run(ctx, fleet.Config{Instances: 10000, Strategy: fleet.Rotasafe})
+//
+// Two strategies are compared. Rotasafe: each instance has its own cache.Cache (jittered TTL,
+// one shared fetch per secret, a floor between forced refreshes, stale-if-throttled) and an
+// sqlconn.Connector (RefreshStale on a rejected login, then AWSPENDING/AWSPREVIOUS, a gate
+// against retry storms). Baseline: a fixed-TTL cache without coalescing that refetches
+// AWSCURRENT on every rejected login and retries once, as the AWS JDBC wrapper's default
+// and the AWS Advanced Go Wrapper do. The database is a stand-in that accepts one password
+// at a time: the simulation counts Secrets Manager calls, which need no real database.
+package fleet
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/smtest"
+)
+
+// Strategy names how instances read the secret.
+type Strategy string
+
+// The strategies Run compares.
+const (
+	Rotasafe Strategy = "rotasafe" // cache.Cache + sqlconn.Connector
+	Baseline Strategy = "baseline" // fixed TTL, no coalescing, a refetch per rejected login
+)
+
+// Config describes one simulated run. Durations and rates are in modeled time; see Dilation.
+type Config struct {
+	Instances int      // application instances (default 10,000)
+	Strategy  Strategy // Rotasafe or Baseline
+
+	// QuotaPerInstance is the GetSecretValue rate limit, per instance per second: the fleet
+	// shares Instances*QuotaPerInstance calls per second with a burst of one second's worth.
+	// The default, 1, is AWS's 10,000/s shared by 10,000 instances.
+	QuotaPerInstance float64
+
+	ConnectRate float64       // new database connections per instance per second (default 2)
+	Window      time.Duration // from the password change (setSecret) to AWSCURRENT moving (finishSecret); default 1 s
+	RotateAt    time.Duration // when the password changes (default 1 s)
+	Duration    time.Duration // measured run (default 6 s)
+	Latency     time.Duration // added to every Secrets Manager request (default 20 ms)
+	TTL         time.Duration // the caches' TTL (default 1 h: no expiry inside the run)
+	Bin         time.Duration // width of the per-bin counts (default 100 ms)
+
+	// Dilation runs the simulation this many times slower than modeled time: every duration
+	// (waits, latency, TTLs, refresh floors, retry backoffs, the SDK's backoff) is multiplied
+	// and the rate limit divided by it, so that two cores can serve the fleet's calls. The
+	// default is max(1, Instances/2000). Results are reported in modeled time. The cache's
+	// fixed backoff after a failed fetch (1 s base) is not dilated.
+	Dilation float64
+}
+
+func (c *Config) defaults() {
+	if c.Instances <= 0 {
+		c.Instances = 10000
+	}
+	if c.Strategy == "" {
+		c.Strategy = Rotasafe
+	}
+	if c.QuotaPerInstance <= 0 {
+		c.QuotaPerInstance = 1
+	}
+	if c.ConnectRate <= 0 {
+		c.ConnectRate = 2
+	}
+	if c.Window <= 0 {
+		c.Window = time.Second
+	}
+	if c.RotateAt <= 0 {
+		c.RotateAt = time.Second
+	}
+	if c.Duration <= 0 {
+		c.Duration = 6 * time.Second
+	}
+	if c.Latency < 0 {
+		c.Latency = 0
+	} else if c.Latency == 0 {
+		c.Latency = 20 * time.Millisecond
+	}
+	if c.TTL <= 0 {
+		c.TTL = time.Hour
+	}
+	if c.Bin <= 0 {
+		c.Bin = 100 * time.Millisecond
+	}
+	if c.Dilation < 1 {
+		c.Dilation = max(1, float64(c.Instances)/2000)
+	}
+}
+
+// Result is what Secrets Manager and the application saw in one run.
+type Result struct {
+	Config Config
+
+	Calls     []int // GetSecretValue and DescribeSecret requests per bin (throttled ones included)
+	Throttled []int // requests answered ThrottlingException, per bin
+
+	TotalCalls     int
+	TotalThrottled int
+	PeakPerSecond  int // most requests in any one-second window (modeled)
+	Connects       int // connects attempted
+	Failures       int // connects that returned an error to the application
+	Limit          float64
+	Elapsed        time.Duration // real time the run took
+}
+
+// Run simulates one fleet. Each instance has its own SDK client (and so its own SDK retry
+// quota); they share one HTTP transport to smtest.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	d := cfg.Dilation
+	dil := func(t time.Duration) time.Duration { return time.Duration(float64(t) * d) }
+
+	sm := smtest.NewServer()
+	defer sm.Close()
+	admin := sm.Client()
+	const id = "fleet/db"
+	db := &fakeDB{}
+	v0 := value(0)
+	if _, err := admin.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(id), SecretString: aws.String(v0)}); err != nil {
+		return nil, err
+	}
+	db.set(v0)
+
+	bins := int(cfg.Duration/cfg.Bin) + 1
+	rec := &recorder{calls: make([]atomic.Int64, bins), throttled: make([]atomic.Int64, bins), bin: dil(cfg.Bin)}
+	base := http.DefaultTransport.(*http.Transport).Clone()
+	base.MaxIdleConnsPerHost = 512
+	base.MaxConnsPerHost = 512
+	hc := &http.Client{Transport: &countingTransport{next: base, rec: rec}}
+	backoff := dilatedBackoff{awsretry.NewExponentialJitterBackoff(20 * time.Second), d}
+
+	insts := make([]instance, cfg.Instances)
+	for i := range insts {
+		client := sm.Client(func(o *secretsmanager.Options) {
+			o.HTTPClient = hc
+			o.Retryer = awsretry.NewStandard(func(so *awsretry.StandardOptions) { so.Backoff = backoff })
+		})
+		switch cfg.Strategy {
+		case Rotasafe:
+			insts[i] = newRotasafe(client, id, db, cfg, dil)
+		case Baseline:
+			insts[i] = &baseline{client: client, id: id, db: db, ttl: dil(cfg.TTL)}
+		default:
+			return nil, fmt.Errorf("fleet: unknown strategy %q", cfg.Strategy)
+		}
+	}
+	defer func() {
+		for _, in := range insts {
+			in.close()
+		}
+	}()
+
+	// Warm every instance before the measured run, without a rate limit, 64 at a time.
+	if err := warm(ctx, insts); err != nil {
+		return nil, err
+	}
+	sm.InjectLatency("", dil(cfg.Latency))
+	limit := float64(cfg.Instances) * cfg.QuotaPerInstance
+	sm.SetRateLimit("GetSecretValue", limit/d, int(math.Max(1, limit)))
+
+	res := &Result{Config: cfg, Limit: limit}
+	start := time.Now()
+	rec.start(start)
+	runCtx, cancel := context.WithTimeout(ctx, dil(cfg.Duration))
+	defer cancel()
+
+	var connects, failures atomic.Int64
+	var wg sync.WaitGroup
+	for _, in := range insts {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+			for {
+				wait := time.Duration(r.ExpFloat64() / cfg.ConnectRate * float64(time.Second) * d)
+				t := time.NewTimer(wait)
+				select {
+				case <-runCtx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				connects.Add(1)
+				wg.Go(func() {
+					cctx, cancel := context.WithTimeout(ctx, dil(5*time.Second))
+					defer cancel()
+					if err := in.connect(cctx); err != nil {
+						failures.Add(1)
+					}
+				})
+			}
+		})
+	}
+
+	// The rotation: AWSPENDING and the password change at RotateAt, AWSCURRENT moves
+	// Window later (AWSPREVIOUS follows).
+	rotErr := make(chan error, 1)
+	go func() { rotErr <- rotate(runCtx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window)) }()
+	wg.Wait()
+	if err := <-rotErr; err != nil {
+		return nil, fmt.Errorf("fleet: rotation: %w", err)
+	}
+	res.Elapsed = time.Since(start)
+	res.Connects, res.Failures = int(connects.Load()), int(failures.Load())
+	res.Calls, res.Throttled = make([]int, bins), make([]int, bins)
+	perSec := int(time.Second / cfg.Bin)
+	for i := range bins {
+		res.Calls[i], res.Throttled[i] = int(rec.calls[i].Load()), int(rec.throttled[i].Load())
+		res.TotalCalls += res.Calls[i]
+		res.TotalThrottled += res.Throttled[i]
+	}
+	for i := range bins {
+		sum := 0
+		for j := i; j < min(bins, i+perSec); j++ {
+			sum += res.Calls[j]
+		}
+		res.PeakPerSecond = max(res.PeakPerSecond, sum)
+	}
+	return res, nil
+}
+
+// rotate plays a single-user rotation's effect on Secrets Manager and the database.
+func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fakeDB, at, window time.Duration) error {
+	if err := sleep(ctx, at); err != nil {
+		return err
+	}
+	const token = "fleet-rotation-0000000000000000000001"
+	cur, err := rotasafe.Fetch(ctx, api, id, "", rotasafe.StageCurrent)
+	if err != nil {
+		return err
+	}
+	v1 := value(1)
+	if _, err := api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(id),
+		ClientRequestToken: aws.String(token), SecretString: aws.String(v1),
+		VersionStages: []string{rotasafe.StagePending}}); err != nil {
+		return err
+	}
+	db.set(v1) // setSecret
+	if err := sleep(ctx, window); err != nil {
+		return err
+	}
+	_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StageCurrent),
+		MoveToVersionId: aws.String(token), RemoveFromVersionId: aws.String(cur.ID)})
+	return err
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func warm(ctx context.Context, insts []instance) error {
+	var wg sync.WaitGroup
+	errs := make(chan error, len(insts))
+	sem := make(chan struct{}, 64)
+	for _, in := range insts {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if err := in.connect(ctx); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return errors.Join(func() []error {
+		var out []error
+		for e := range errs {
+			out = append(out, e)
+		}
+		return out
+	}()...)
+}
+
+// value is the secret's JSON after n rotations.
+func value(n int) string {
+	return fmt.Sprintf(`{"engine":"postgres","host":"db.fleet","port":5432,"username":"app","password":"fleet-not-a-secret-%04d","dbname":"app"}`, n)
+}
+
+// errAuth is the stand-in database's answer to a password it does not take.
+var errAuth = errors.New("fleet: password authentication failed")
+
+// fakeDB accepts one password at a time.
+type fakeDB struct{ pw atomic.Pointer[string] }
+
+func (f *fakeDB) set(secretJSON string) {
+	s, err := rotasafe.ParseDBSecret([]byte(secretJSON))
+	if err != nil {
+		panic(err)
+	}
+	f.pw.Store(&s.Password)
+}
+
+func (f *fakeDB) login(password string) error {
+	if *f.pw.Load() != password {
+		return errAuth
+	}
+	return nil
+}
+
+// recorder counts requests per bin of real time since start.
+type recorder struct {
+	t0        atomic.Int64 // UnixNano of the start; 0 before it: nothing is counted
+	bin       time.Duration
+	calls     []atomic.Int64
+	throttled []atomic.Int64
+}
+
+func (r *recorder) start(t time.Time) { r.t0.Store(t.UnixNano()) }
+
+func (r *recorder) index(t time.Time) int {
+	t0 := r.t0.Load()
+	if t0 == 0 {
+		return -1
+	}
+	i := int(t.UnixNano()-t0) / int(r.bin)
+	if i < 0 || i >= len(r.calls) {
+		return -1
+	}
+	return i
+}
+
+// countingTransport counts every HTTP request to Secrets Manager when it is sent, and the
+// ThrottlingException answers.
+type countingTransport struct {
+	next http.RoundTripper
+	rec  *recorder
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	i := c.rec.index(time.Now())
+	if i >= 0 {
+		c.rec.calls[i].Add(1)
+	}
+	resp, err := c.next.RoundTrip(req)
+	if err == nil && i >= 0 && strings.HasPrefix(resp.Header.Get("X-Amzn-ErrorType"), "ThrottlingException") {
+		c.rec.throttled[i].Add(1)
+	}
+	return resp, err
+}
+
+// dilatedBackoff stretches the SDK's retry backoff with the simulation's time.
+type dilatedBackoff struct {
+	next awsretry.BackoffDelayer
+	d    float64
+}
+
+func (b dilatedBackoff) BackoffDelay(attempt int, err error) (time.Duration, error) {
+	w, err := b.next.BackoffDelay(attempt, err)
+	return time.Duration(float64(w) * b.d), err
+}
+
+// instance is one simulated application instance.
+type instance interface {
+	connect(ctx context.Context) error
+	close()
+}
+
+var _ driver.Connector = (*fakeConnector)(nil)
