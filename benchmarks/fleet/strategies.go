@@ -78,7 +78,9 @@ func (f *fakeConnector) Driver() driver.Driver { return fakeDriverDriver{} }
 
 type fakeDriverDriver struct{}
 
-func (fakeDriverDriver) Open(string) (driver.Conn, error) { return nil, errors.New("fleet: use the connector") }
+func (fakeDriverDriver) Open(string) (driver.Conn, error) {
+	return nil, errors.New("fleet: use the connector")
+}
 
 type fakeConn struct{}
 
