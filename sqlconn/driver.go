@@ -81,8 +81,9 @@ func (c Class) String() string {
 // Classify reports SQLSTATE 28P01 (invalid_password) and 28000
 // (invalid_authorization_specification, which RDS Proxy and pg_hba.conf rejections use) as
 // ClassAuth; 53300 (too_many_connections), 53000, 57P01 (admin_shutdown), 57P02, 57P03
-// (cannot_connect_now), the 08 class, errors pgconn marks safe to retry, timeouts, refused
-// or reset connections and an EOF during startup as ClassTransient.
+// (cannot_connect_now), the connection exceptions 08000, 08001, 08003, 08004 and 08006,
+// errors pgconn marks safe to retry, timeouts, refused or reset connections and an EOF
+// during startup as ClassTransient.
 type Postgres struct{}
 
 var _ Driver = Postgres{}
@@ -141,17 +142,13 @@ func (Postgres) Classify(err error) Class {
 		return ClassOther
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
-		switch code := pgErr.Code; code {
+		switch pgErr.Code {
 		case "28P01", "28000":
 			return ClassAuth
-		case "53300", "53000", "57P01", "57P02", "57P03":
+		case "53300", "53000", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006":
 			return ClassTransient
-		default:
-			if len(code) == 5 && code[:2] == "08" {
-				return ClassTransient
-			}
-			return ClassOther
 		}
+		return ClassOther
 	}
 	if errors.Is(err, context.Canceled) {
 		return ClassOther
