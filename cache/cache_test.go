@@ -236,8 +236,8 @@ func TestLRUBound(t *testing.T) {
 		e.create(t, id, "pw-"+id)
 		e.mustGet(t, id)
 	}
-	if st := e.c.Stats(); st.Evictions != 2 {
-		t.Fatalf("Evictions: got %d, want 2", st.Evictions)
+	if st := e.c.Stats(); st.Evictions != 2 || e.c.Len() != 3 {
+		t.Fatalf("Evictions: got %d and %d entries, want 2 and 3", st.Evictions, e.c.Len())
 	}
 	// s2..s4 are cached; s0 was evicted and costs a call.
 	for _, id := range ids[2:] {

@@ -12,7 +12,6 @@ import (
 type entry struct {
 	key  key
 	snap atomic.Pointer[snapshot] // nil until the first answer
-	hits atomic.Uint64
 	// retryAt is the instant (ns since epoch) before which no fetch follows a transient
 	// failure; 0 when the last fetch succeeded. Written under mu, read without it.
 	retryAt atomic.Int64
@@ -28,6 +27,11 @@ type entry struct {
 	staleLogged bool       // this failure episode was logged
 
 	gone bool // evicted or dropped at Close; guarded by Cache.mu
+
+	// hits is written on every hit: a cache line of its own keeps those writes from
+	// invalidating snap in other cores' caches.
+	_    [64]byte
+	hits atomic.Uint64
 }
 
 // snapshot is an immutable answer: a version, or an error remembered for its lifetime

@@ -43,3 +43,10 @@ func (c *Cache) Stats() Stats {
 		Parses:      c.st.parses.Load(),
 	}
 }
+
+// Len returns the number of (secret ID, stage) entries the cache holds, at most MaxEntries.
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}
