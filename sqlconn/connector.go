@@ -173,23 +173,38 @@ func (c *Connector) round(ctx context.Context, giveUp time.Time, log *attemptLog
 			c.stats.withheld.Add(1)
 			return nil, retry.Permanent(err)
 		}
-		conn, currentID, rejected, err := c.logIn(ctx, cur, log)
-		switch {
-		case err == nil:
-			c.gate.succeeded(probe)
-			return conn, nil
-		case rejected:
-			c.gate.rejected(currentID, err, probe)
-			if max := c.cfg.policy.MaxAttempts; max > 0 && rounds >= max {
-				return nil, retry.Permanent(err)
-			}
-			c.stats.retries.Add(1)
-			c.cfg.logger.Debug("sqlconn: every version was rejected", "secret", c.secretID, "current", currentID, "err", err)
-		default:
-			c.gate.done(probe)
-			return nil, err
+		conn, rejected, err := c.gated(ctx, cur, probe, log)
+		if !rejected {
+			return conn, err
 		}
+		if max := c.cfg.policy.MaxAttempts; max > 0 && rounds >= max {
+			return nil, retry.Permanent(err)
+		}
+		c.stats.retries.Add(1)
 	}
+}
+
+// gated runs logIn for a connect the gate let through and reports the outcome to the gate,
+// even when the driver panics, so that a probe never leaves the others waiting.
+func (c *Connector) gated(ctx context.Context, cur rotasafe.Version, probe bool, log *attemptLog) (conn driver.Conn, rejected bool, err error) {
+	reported := false
+	defer func() {
+		if !reported {
+			c.gate.done(probe)
+		}
+	}()
+	conn, currentID, rejected, err := c.logIn(ctx, cur, log)
+	switch {
+	case err == nil:
+		c.gate.succeeded(probe)
+	case rejected:
+		c.gate.rejected(currentID, err, probe)
+		c.cfg.logger.Debug("sqlconn: every version was rejected", "secret", c.secretID, "current", currentID, "err", err)
+	default:
+		c.gate.done(probe)
+	}
+	reported = true
+	return conn, rejected, err
 }
 
 // logIn tries the versions of one round. rejected reports that every version tried was
