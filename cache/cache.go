@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -32,11 +33,11 @@ type Cache struct {
 	memos   sync.Map // memoKey -> *memo; changed under mu only
 
 	epoch  time.Time    // the zero of every internal instant (monotonic with the real clock)
-	coarse atomic.Int64 // nanoseconds since epoch, advanced by the clock goroutine
+	coarse *atomic.Int64 // nanoseconds since epoch, advanced by the clock goroutine (apart from c, like wg)
 
 	ctx    context.Context // cancelled by Close: stops fetches, warm-up and the clock
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // every goroutine the Cache starts
+	wg     *sync.WaitGroup // every goroutine the Cache starts (apart, so the clock goroutine does not pin c)
 
 	randMu sync.Mutex // guards rng
 	rng    *rand.Rand // nil: the global source
@@ -58,7 +59,7 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &Cache{api: api, cfg: cfg}
+	c := &Cache{api: api, cfg: cfg, wg: new(sync.WaitGroup), coarse: new(atomic.Int64)}
 	if cfg.rand != nil {
 		c.rng = rand.New(cfg.rand)
 	}
@@ -67,7 +68,11 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 	// NewLRU fails only for a size <= 0, which the options rule out.
 	c.lru, _ = simplelru.NewLRU(cfg.maxEntries, c.evicted)
 	if cfg.now == nil {
-		c.wg.Go(c.tick)
+		// The clock goroutine holds the clock, not c: a Cache that is dropped without Close
+		// becomes unreachable, and its cleanup stops the goroutine.
+		coarse, epoch, every, ctx := c.coarse, c.epoch, c.tickEvery(), c.ctx
+		c.wg.Go(func() { tick(ctx, coarse, epoch, every) })
+		runtime.AddCleanup(c, func(cancel context.CancelFunc) { cancel() }, c.cancel)
 	}
 	if len(cfg.warmIDs) > 0 {
 		ids := cfg.warmIDs
@@ -258,15 +263,15 @@ func (c *Cache) tickEvery() time.Duration {
 	return min(max(d, 10*time.Millisecond), time.Second)
 }
 
-// tick advances the coarse clock until Close.
-func (c *Cache) tick() {
-	t := time.NewTicker(c.tickEvery())
+// tick advances the coarse clock every period until ctx ends (Close).
+func tick(ctx context.Context, coarse *atomic.Int64, epoch time.Time, every time.Duration) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		c.coarse.Store(int64(time.Since(c.epoch)))
+		coarse.Store(int64(time.Since(epoch)))
 		select {
 		case <-t.C:
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		}
 	}

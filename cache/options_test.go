@@ -2,6 +2,7 @@ package cache_test
 
 import (
 	"log/slog"
+	"runtime"
 	"testing"
 	"time"
 
@@ -64,5 +65,22 @@ func TestRealClockExpiry(t *testing.T) {
 			v2 = e.put(t, "app/db", "pw-2")
 		}
 		return v.ID == v2
+	})
+}
+
+// TestForgottenCacheStopsItsClock: a Cache dropped without Close does not leave its clock
+// goroutine running for ever.
+func TestForgottenCacheStopsItsClock(t *testing.T) {
+	e := newEnv(t)
+	before := runtimeGoroutines()
+	c := cache.New(e.client)
+	if runtimeGoroutines() <= before {
+		t.Fatalf("no clock goroutine started")
+	}
+	c = nil
+	_ = c
+	eventually(t, "the clock goroutine to stop", func() bool {
+		runtime.GC()
+		return runtimeGoroutines() <= before
 	})
 }
