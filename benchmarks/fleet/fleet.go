@@ -15,10 +15,12 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -112,8 +114,9 @@ func (c *Config) defaults() {
 type Result struct {
 	Config Config
 
-	Calls     []int // GetSecretValue and DescribeSecret requests per bin (throttled ones included)
-	Throttled []int // requests answered ThrottlingException, per bin
+	Calls     []int    // GetSecretValue and DescribeSecret requests per bin (throttled ones included)
+	Throttled []int    // requests answered ThrottlingException, per bin
+	ByStage   [3][]int // requests per bin naming AWSCURRENT, AWSPENDING, AWSPREVIOUS (a request without VersionStage reads AWSCURRENT too)
 
 	TotalCalls     int
 	TotalThrottled int
@@ -144,6 +147,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	bins := int(cfg.Duration/cfg.Bin) + 1
 	rec := &recorder{calls: make([]atomic.Int64, bins), throttled: make([]atomic.Int64, bins), bin: dil(cfg.Bin)}
+	for k := range rec.stage {
+		rec.stage[k] = make([]atomic.Int64, bins)
+	}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 512
 	base.MaxConnsPerHost = 512
@@ -223,8 +229,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Connects, res.Failures = int(connects.Load()), int(failures.Load())
 	res.Calls, res.Throttled = make([]int, bins), make([]int, bins)
 	perSec := int(time.Second / cfg.Bin)
+	for k := range res.ByStage {
+		res.ByStage[k] = make([]int, bins)
+	}
 	for i := range bins {
 		res.Calls[i], res.Throttled[i] = int(rec.calls[i].Load()), int(rec.throttled[i].Load())
+		for k := range res.ByStage {
+			res.ByStage[k][i] = int(rec.stage[k][i].Load())
+		}
 		res.TotalCalls += res.Calls[i]
 		res.TotalThrottled += res.Throttled[i]
 	}
@@ -331,7 +343,20 @@ type recorder struct {
 	bin       time.Duration
 	calls     []atomic.Int64
 	throttled []atomic.Int64
+	stage     [3][]atomic.Int64 // requests naming AWSCURRENT, AWSPENDING, AWSPREVIOUS
 }
+
+// byStage counts a request by the staging label it asks for.
+func (r *recorder) byStage(i int, body []byte) {
+	for k, stage := range stages {
+		if bytes.Contains(body, []byte(`"VersionStage":"`+stage+`"`)) {
+			r.stage[k][i].Add(1)
+			return
+		}
+	}
+}
+
+var stages = [...]string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.StagePrevious}
 
 func (r *recorder) start(t time.Time) { r.t0.Store(t.UnixNano()) }
 
@@ -358,6 +383,15 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	i := c.rec.index(time.Now())
 	if i >= 0 {
 		c.rec.calls[i].Add(1)
+		if req.Body != nil {
+			body, err := io.ReadAll(req.Body)
+			req.Body.Close()
+			if err != nil {
+				return nil, err
+			}
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			c.rec.byStage(i, body)
+		}
 	}
 	resp, err := c.next.RoundTrip(req)
 	if err == nil && i >= 0 && strings.HasPrefix(resp.Header.Get("X-Amzn-ErrorType"), "ThrottlingException") {

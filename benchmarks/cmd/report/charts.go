@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -138,6 +139,7 @@ func fleetChart(path string, fleets []*fleet.Result, n int) error {
 		p.Add(v)
 	}
 	p.X.Min, p.X.Max, p.Y.Min = 0, end, 0
+	p.Y.Max = max(top, ref.Limit) * 1.45 // room for the legend
 	return p.Save(9*vg.Inch, 5*vg.Inch, path)
 }
 
@@ -219,5 +221,23 @@ func recoverChart(path string, rec map[string][]time.Duration) error {
 		p.Legend.Add(fmt.Sprintf("%s (%d rotations)", impl, len(d)), l)
 	}
 	p.Y.Min, p.Y.Max = 0, 1
+	p.Legend.Top, p.Legend.Left = false, false
+	p.Legend.XOffs = -vg.Points(10)
+	p.Legend.YOffs = vg.Points(10)
+	if lo, hi := rangeMs(rec); hi > 0 {
+		p.X.Min, p.X.Max = lo/1.5, hi*1.5
+	}
 	return p.Save(8*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// rangeMs returns the smallest and largest sample, in milliseconds.
+func rangeMs(rec map[string][]time.Duration) (lo, hi float64) {
+	lo = math.Inf(1)
+	for _, d := range rec {
+		for _, v := range d {
+			ms := max(float64(v)/1e6, 0.01)
+			lo, hi = min(lo, ms), max(hi, ms)
+		}
+	}
+	return lo, hi
 }

@@ -30,7 +30,7 @@ func num(v float64) string {
 	if math.IsNaN(v) {
 		return "—"
 	}
-	if v == math.Trunc(v) {
+	if v == math.Trunc(v) || math.Abs(v) >= 100 {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.2f", v)
@@ -47,7 +47,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("# rotasafe benchmarks")
 	p("")
-	p("Produced by this command, run in `benchmarks/` (%s, about %v here):", time.Now().UTC().Format("2006-01-02"), took.Round(time.Minute))
+	p("Produced by this command, run in `benchmarks/` (%s; it took %v here):", time.Now().UTC().Format("2006-01-02"), took.Round(time.Second))
 	p("")
 	p("```")
 	p("go run ./cmd/report")
@@ -57,7 +57,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 		p("**This is a -quick run: the numbers are too few to report.**")
 		p("")
 	}
-	p("Machine: %s · %s · %s · %d logical CPUs, shared with other jobs while this ran, so absolute", m.goVersion, m.os, m.cpu, numCPU())
+	p("Machine: `%s` · CPU %s · %d logical CPUs, shared with other jobs while this ran, so absolute", m.goVersion, m.cpu, numCPU())
 	p("times are noisy: read the medians and the ratios measured in the same run. Every figure is a median over")
 	p("%d runs of `go test -bench` unless the table says otherwise (raw output: `results/bench.txt`; compare runs", o.count)
 	p("with `benchstat -col /impl results/bench.txt`). Peers: github.com/aws/aws-secretsmanager-caching-go/v2 **v2.2.0**")
@@ -209,7 +209,9 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, chart
 	p("with a token bucket of %.4g calls per second per instance and a burst of one second's worth (AWS:", o.quota)
 	p("10,000/s per Region, so the default models a 10,000-instance fleet at its share); every request adds %v", c.Latency)
 	p("of latency. TTL %v (no expiry in the run). A connect fails where the application sees it when the", c.TTL)
-	p("connector returns an error.")
+	p("connector returns an error. Requests are counted when sent, SDK retries and throttled ones included;")
+	p("CURRENT / PENDING / PREVIOUS splits them by the staging label they name (rotasafe names AWSCURRENT")
+	p("explicitly; the baseline's requests name none and are counted under no label).")
 	p("")
 	p("- **rotasafe**: per instance a `cache.Cache` (jittered TTL, shared fetches, refresh floor, stale on")
 	p("  throttling) and an `sqlconn.Connector` (the real one, with a `sqlconn.Driver` for the stand-in database).")
@@ -221,10 +223,17 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, chart
 	p("divided by it; figures are in modeled seconds. Not dilated: the cache's fixed backoff after a failed")
 	p("fetch (1 s base). Real time is shown per run.")
 	p("")
-	p("| instances | strategy | requests | peak req/s (1 s window) | limit/s | peak ÷ limit | throttled | connects | failed connects | d | real time |")
-	p("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| instances | strategy | requests | per instance | CURRENT / PENDING / PREVIOUS | peak req/s (1 s window) | limit/s | peak ÷ limit | throttled | connects | failed connects | d | real time |")
+	p("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, f := range fleets {
-		p("| %d | %s | %d | %d | %.0f | %s | %d | %d | %d | %.1f | %v |", f.Config.Instances, f.Config.Strategy, f.TotalCalls,
+		var st [3]int
+		for k := range st {
+			for _, v := range f.ByStage[k] {
+				st[k] += v
+			}
+		}
+		p("| %d | %s | %d | %.2f | %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %.1f | %v |", f.Config.Instances, f.Config.Strategy, f.TotalCalls,
+			float64(f.TotalCalls)/float64(f.Config.Instances), st[0], st[1], st[2],
 			f.PeakPerSecond, f.Limit, ratio(float64(f.PeakPerSecond), f.Limit), f.TotalThrottled, f.Connects, f.Failures,
 			f.Config.Dilation, f.Elapsed.Round(time.Second/10))
 	}
