@@ -30,6 +30,13 @@ func newEnv(t testing.TB, opts ...pgtest.Option) *env {
 	return &env{t: t, pg: pg, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
 }
 
+// sub returns an env for subtest t on the same cluster with a Secrets Manager of its own, so
+// that subtests can run in parallel and inject faults without touching each other.
+func (e *env) sub(t testing.TB) *env {
+	sm := smtest.New(t)
+	return &env{t: t, pg: e.pg, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
+}
+
 // dbSecret is a secret for user on the cluster's postgres database.
 func (e *env) dbSecret(user, password string) rotasafe.DBSecret {
 	return rotasafe.DBSecret{Engine: "postgres", Host: e.pg.Host(), Port: e.pg.Port(), Username: user, Password: password, DBName: "postgres"}

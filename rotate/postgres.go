@@ -258,9 +258,12 @@ func (p *pgStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, p
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if pend.Username == clone {
-		if err := p.ensureClone(ctx, admin, tx, orig, clone); err != nil {
-			return err
-		}
+		err = p.ensureClone(ctx, admin, tx, orig, clone)
+	} else {
+		err = p.checkClone(ctx, admin, tx, orig, clone)
+	}
+	if err != nil {
+		return err
 	}
 	if err := p.setPassword(ctx, admin, tx, pend.Username, pend.Password); err != nil {
 		return err
@@ -274,25 +277,23 @@ func (p *pgStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, p
 	return nil
 }
 
-// ensureClone creates clone when it is missing, makes it a member of orig, and makes its
-// sessions run as orig, so that objects either user creates are owned by orig.
+// ensureClone creates clone as a member of orig when it is missing, and makes its sessions run
+// as orig, so that objects either user creates are owned by orig.
 func (p *pgStrategy) ensureClone(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, orig, clone string) error {
 	exists, err := p.queryBool(ctx, conn, tx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", clone)
 	if err != nil {
 		return fmt.Errorf("look up role %s: %w", clone, err)
 	}
-	if !exists {
+	if exists {
+		// An existing role must already be the clone (a member of orig): a role that only
+		// happens to have the clone's name is not the secret's to take over.
+		if err := p.checkClone(ctx, conn, tx, orig, clone); err != nil {
+			return err
+		}
+	} else {
 		if err := p.exec(ctx, conn, tx, "CREATE ROLE "+pgx.Identifier{clone}.Sanitize()+" WITH LOGIN"); err != nil {
 			return fmt.Errorf("create role %s: %w", clone, err)
 		}
-	}
-	member, err := p.queryBool(ctx, conn, tx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
-		JOIN pg_catalog.pg_roles r ON r.oid = m.roleid JOIN pg_catalog.pg_roles u ON u.oid = m.member
-		WHERE r.rolname = $1 AND u.rolname = $2)`, orig, clone)
-	if err != nil {
-		return fmt.Errorf("look up the membership of %s in %s: %w", clone, orig, err)
-	}
-	if !member {
 		if err := p.exec(ctx, conn, tx, "GRANT "+pgx.Identifier{orig}.Sanitize()+" TO "+pgx.Identifier{clone}.Sanitize()); err != nil {
 			return fmt.Errorf("grant %s to %s: %w", orig, clone, err)
 		}
@@ -303,6 +304,25 @@ func (p *pgStrategy) ensureClone(ctx context.Context, conn *pgx.Conn, tx pgx.Tx,
 	}
 	if err := p.exec(ctx, conn, tx, "ALTER ROLE "+pgx.Identifier{clone}.Sanitize()+" SET role = '"+lit+"'"); err != nil {
 		return fmt.Errorf("make sessions of %s run as %s: %w", clone, orig, err)
+	}
+	return nil
+}
+
+// errNotClone is the cause when the two users of an alternating secret are not a clone pair.
+var errNotClone = errors.New("not a member of the original role, so not its clone")
+
+// checkClone makes sure clone is a member of orig: the secret of one user of the pair may
+// rotate the other only if they are the pair rotate (or AWS's template) made, never two
+// unrelated roles whose names happen to differ by the suffix.
+func (p *pgStrategy) checkClone(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, orig, clone string) error {
+	member, err := p.queryBool(ctx, conn, tx, `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+		JOIN pg_catalog.pg_roles r ON r.oid = m.roleid JOIN pg_catalog.pg_roles u ON u.oid = m.member
+		WHERE r.rolname = $1 AND u.rolname = $2)`, orig, clone)
+	if err != nil {
+		return fmt.Errorf("look up the membership of %s in %s: %w", clone, orig, err)
+	}
+	if !member {
+		return fmt.Errorf("role %s is %w %s; refusing to change passwords", clone, errNotClone, orig)
 	}
 	return nil
 }

@@ -36,10 +36,12 @@ func (e *env) newSecret(sc scenario, masterARN string) (string, rotasafe.DBSecre
 }
 
 func TestRotateTwentyTimes(t *testing.T) {
-	e := newEnv(t)
-	master := e.master()
+	base := newEnv(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			e := base.sub(t)
+			master := e.master()
 			id, orig := e.newSecret(sc, master)
 			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
 			seen := map[string]bool{}
@@ -109,10 +111,12 @@ func labelString(l rotasafe.Labels) string {
 }
 
 func TestEachStepTwice(t *testing.T) {
-	e := newEnv(t)
-	master := e.master()
+	base := newEnv(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			e := base.sub(t)
+			master := e.master()
 			id, _ := e.newSecret(sc, master)
 			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
 			for range 2 { // the second rotation runs the alternating scenario the other way
@@ -175,10 +179,12 @@ func (e *env) rerun(id, what string, h *Handler) {
 }
 
 func TestInterruptedAPICalls(t *testing.T) {
-	e := newEnv(t)
-	master := e.master()
+	base := newEnv(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			e := base.sub(t)
+			master := e.master()
 			id, _ := e.newSecret(sc, master)
 			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
 			before := e.sm.TotalCalls()
@@ -205,15 +211,21 @@ func TestInterruptedAPICalls(t *testing.T) {
 }
 
 func TestInterruptedStatements(t *testing.T) {
-	e := newEnv(t)
-	master := e.master()
+	base := newEnv(t)
 	for _, sc := range scenarios {
-		for _, closeConn := range []bool{false, true} {
+		modes := []bool{false}
+		if sc.alternating { // a dropped connection inside the transaction
+			modes = append(modes, true)
+		}
+		for _, closeConn := range modes {
 			name := sc.name + "/error"
 			if closeConn {
 				name = sc.name + "/close"
 			}
 			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				e := base.sub(t)
+				master := e.master()
 				clean := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
 				for k := 1; ; k++ {
 					// A new user for each k, so that the alternating scenario's first rotation
@@ -250,7 +262,7 @@ func TestInterruptedStatements(t *testing.T) {
 func TestAlternatingUsersShareObjects(t *testing.T) {
 	e := newEnv(t)
 	id, orig := e.newSecret(scenarios[1], e.master())
-	h := NewHandler(nil, PostgresAlternatingUsers(WithTLSMode(TLSDisable)))
+	h := NewHandler(nil, PostgresAlternatingUsers())
 	if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +324,7 @@ func TestNoInjection(t *testing.T) {
 			s := e.dbSecret(name, pw)
 			s.MasterARN = master
 			id := e.createSecret(pgtest.UniqueName("inj"), s)
-			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+			h := NewHandler(nil, sc.strategy())
 			for range 2 {
 				if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
 					t.Fatal(err)
@@ -334,7 +346,7 @@ func TestPlaintextNeverReachesServer(t *testing.T) {
 	for _, sc := range scenarios {
 		id, s := e.newSecret(sc, master)
 		passwords = append(passwords, s.Password)
-		h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+		h := NewHandler(nil, sc.strategy())
 		for range 2 {
 			if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
 				t.Fatal(err)
@@ -378,6 +390,44 @@ func TestSetSecretErrors(t *testing.T) {
 				if strings.Contains(err.Error(), v) {
 					t.Errorf("the error holds the %s password", what)
 				}
+			}
+		})
+	}
+}
+
+// TestAlternatingRefusesUnrelatedRoles checks that the secret of one role cannot take over
+// another role whose name differs by the suffix: the pair must be a clone and its original.
+func TestAlternatingRefusesUnrelatedRoles(t *testing.T) {
+	e := newEnv(t)
+	master := e.master()
+	ctx := t.Context()
+	tests := []struct {
+		name          string
+		owned, victim string
+	}{
+		// The rotated role is named like the victim's clone: its alternate is the victim.
+		{"secret of a look-alike clone", pgtest.UniqueName("victim") + "_clone", ""},
+		// The victim is named like the rotated role's clone.
+		{"look-alike clone exists", pgtest.UniqueName("owner"), ""},
+	}
+	tests[0].victim = strings.TrimSuffix(tests[0].owned, "_clone")
+	tests[1].victim = tests[1].owned + "_clone"
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			owned, victim := e.dbSecret(tt.owned, mustPassword(t)), e.dbSecret(tt.victim, mustPassword(t))
+			for _, s := range []rotasafe.DBSecret{owned, victim} {
+				if err := e.pg.CreateRole(ctx, s.Username, s.Password); err != nil {
+					t.Fatal(err)
+				}
+			}
+			owned.MasterARN = master
+			id := e.createSecret(pgtest.UniqueName("deputy"), owned)
+			_, err := Rotate(ctx, e.api, id, NewHandler(nil, PostgresAlternatingUsers(WithTLSMode(TLSDisable))))
+			if !errors.Is(err, errNotClone) {
+				t.Fatalf("got %v, want a refusal", err)
+			}
+			if err := e.login(ctx, victim); err != nil {
+				t.Fatalf("the other role's password changed: %v", err)
 			}
 		})
 	}
