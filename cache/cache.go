@@ -32,7 +32,7 @@ type Cache struct {
 	others  sync.Map // key -> *entry
 	memos   sync.Map // memoKey -> *memo; changed under mu only
 
-	epoch  time.Time    // the zero of every internal instant (monotonic with the real clock)
+	epoch  time.Time     // the zero of every internal instant (monotonic with the real clock)
 	coarse *atomic.Int64 // nanoseconds since epoch, advanced by the clock goroutine (apart from c, like wg)
 
 	ctx    context.Context // cancelled by Close: stops fetches, warm-up and the clock

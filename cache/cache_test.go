@@ -255,10 +255,13 @@ func TestLRUBound(t *testing.T) {
 func TestCloseStopsEverything(t *testing.T) {
 	e := newEnv(t)
 	e.create(t, "app/db", "pw-1")
-	e.mustGet(t, "app/db") // the client's connection exists before the count
-	before := runtimeGoroutines()
+	e.mustGet(t, "app/db")
+	if g := cacheGoroutines(); len(g) != 0 {
+		t.Fatalf("cache goroutines before the test: %q", g)
+	}
 
 	c := cache.New(e.client, cache.WithWarm("app/db", "other"), cache.WithWarmWindow(time.Hour), cache.WithRefreshAhead(0.5))
+	t.Cleanup(func() { c.Close() }) // if the test fails early
 	e.srv.InjectLatency("GetSecretValue", time.Hour)
 	waiter := make(chan error, 1)
 	go func() { // a fetch that will not finish by itself
@@ -272,7 +275,10 @@ func TestCloseStopsEverything(t *testing.T) {
 	if err := <-waiter; !errors.Is(err, cache.ErrClosed) {
 		t.Errorf("a caller waiting at Close: got %v, want ErrClosed", err)
 	}
-	eventually(t, "goroutines to end", func() bool { return runtimeGoroutines() <= before })
+	// Close waited for them: none may be left, not even one on its way out.
+	if g := cacheGoroutines(); len(g) != 0 {
+		t.Fatalf("goroutines left after Close: %q", g)
+	}
 
 	ctx := t.Context()
 	checks := []struct {

@@ -72,15 +72,11 @@ func TestRealClockExpiry(t *testing.T) {
 // goroutine running for ever.
 func TestForgottenCacheStopsItsClock(t *testing.T) {
 	e := newEnv(t)
-	before := runtimeGoroutines()
 	c := cache.New(e.client)
-	if runtimeGoroutines() <= before {
-		t.Fatalf("no clock goroutine started")
-	}
-	c = nil
-	_ = c
+	eventually(t, "the clock goroutine to start", func() bool { return len(cacheGoroutines()) > 0 })
+	runtime.KeepAlive(c) // up to here; from now on only the cleanup can stop the goroutine
 	eventually(t, "the clock goroutine to stop", func() bool {
 		runtime.GC()
-		return runtimeGoroutines() <= before
+		return len(cacheGoroutines()) == 0
 	})
 }
