@@ -55,6 +55,7 @@ type StepError struct {
 	Err      error  // the cause
 }
 
+// Error names the step, the secret and the token, then the cause.
 func (e *StepError) Error() string {
 	return fmt.Sprintf("rotate: %s of secret %s, token %s: %v", e.Step, e.SecretID, e.Token, e.Err)
 }

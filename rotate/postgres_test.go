@@ -432,3 +432,43 @@ func TestAlternatingRefusesUnrelatedRoles(t *testing.T) {
 		})
 	}
 }
+
+func TestTLSModes(t *testing.T) {
+	e := newEnv(t) // the cluster has no TLS
+	tests := []struct {
+		name    string
+		mode    TLSMode
+		sslmode string // the secret's "sslmode" field, if any
+		wantErr bool
+	}{
+		{"default falls back to plain", TLSPreferVerified, "", false},
+		{"prefer", TLSPrefer, "", false},
+		{"disable", TLSDisable, "", false},
+		{"require", TLSRequire, "", true},
+		{"verify-full", TLSVerifyFull, "", true},
+		{"from the secret: disable", TLSFromSecret, "disable", false},
+		{"from the secret: require", TLSFromSecret, "require", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := e.role("tls")
+			b, _ := s.MarshalSecret()
+			if tt.sslmode != "" {
+				b = []byte(strings.Replace(string(b), "{", `{"sslmode":"`+tt.sslmode+`",`, 1))
+			}
+			p := PostgresSingleUser(WithTLSMode(tt.mode)).(*pgStrategy)
+			sec, err := parsePG(rotasafe.Version{SecretString: string(b)}, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := p.connect(t.Context(), sec)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("got %v, want error: %v", err, tt.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), s.Password) {
+				t.Fatal("the error holds the password")
+			}
+			closeConn(t.Context(), conn)
+		})
+	}
+}
