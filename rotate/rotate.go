@@ -24,7 +24,9 @@ var steps = []string{rotasafe.StepCreateSecret, rotasafe.StepSetSecret, rotasafe
 // If a rotation is unfinished (AWSPENDING on a version that is not AWSCURRENT: an earlier
 // Rotate or RotateSecret stopped half way), Rotate finishes that rotation, with its token,
 // instead of starting a new one. So after any failure, calling Rotate again ends in a clean
-// state: the password set on the service half way is the one that becomes AWSCURRENT.
+// state: the password set on the service half way is the one that becomes AWSCURRENT. To
+// abandon an unfinished rotation instead, remove AWSPENDING from its version with
+// UpdateSecretVersionStage.
 func Rotate(ctx context.Context, api rotasafe.API, secretID string, h *Handler) (versionID string, err error) {
 	return drive(ctx, api, secretID, h, 1)
 }
