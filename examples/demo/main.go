@@ -1,0 +1,131 @@
+// Command demo shows what rotasafe is for: an application keeps querying PostgreSQL through
+// a database/sql connector while the database password is rotated again and again, and no
+// query fails.
+//
+// It starts an in-process Secrets Manager (smtest) and a throw-away PostgreSQL cluster
+// (or uses -pg-url), stores the app's credentials as a secret, opens a *sql.DB through
+// sqlconn, runs worker goroutines that query it (many on fresh connections, so logins really
+// happen), and rotates the secret every few seconds with package rotate. At the end it
+// prints a summary and exits with status 1 if any error reached the application.
+//
+//	go run ./examples/demo                          # 30 s, single user
+//	go run ./examples/demo -strategy alternating    # alternating users with a master secret
+//	go run ./examples/demo -json > summary.json     # machine-readable summary
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+)
+
+// Exit statuses.
+const (
+	exitOK        = 0
+	exitAppErrors = 1 // an error reached the application, or a rotation failed
+	exitSetup     = 2 // the demo could not start (no PostgreSQL, bad flags)
+)
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func realMain(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return exitSetup
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	// The live status goes to the terminal when there is one; with -json it goes to stderr
+	// so stdout holds only the summary.
+	statusOut := stdout
+	if cfg.json {
+		statusOut = stderr
+	}
+	sum, err := run(ctx, cfg, newStatus(statusOut, isTerminal(statusOut)))
+	if err != nil {
+		return setupFailed(stderr, err)
+	}
+	if cfg.json {
+		if err := sum.writeJSON(stdout); err != nil {
+			fmt.Fprintln(stderr, "demo:", err)
+			return exitSetup
+		}
+	} else {
+		sum.writeTable(stdout)
+	}
+	if sum.AppErrors > 0 || sum.RotationErrors > 0 {
+		return exitAppErrors
+	}
+	return exitOK
+}
+
+// setupFailed explains why the demo could not start and returns its exit status.
+func setupFailed(stderr io.Writer, err error) int {
+	fmt.Fprintln(stderr, "demo:", err)
+	if errors.Is(err, pgtest.ErrBinariesNotFound) {
+		fmt.Fprintln(stderr, "demo: install the PostgreSQL server (Debian: apt-get install postgresql),"+
+			" or pass -pg-url postgres://user:password@host:port/db for a server where the demo may create roles")
+	}
+	return exitSetup
+}
+
+type config struct {
+	duration    time.Duration
+	rotateEvery time.Duration
+	workers     int
+	strategy    string
+	pgURL       string
+	json        bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long the application runs")
+	fs.DurationVar(&cfg.rotateEvery, "rotate-every", 2*time.Second, "time between the start of one rotation and the next")
+	fs.IntVar(&cfg.workers, "workers", 8, "goroutines issuing queries")
+	fs.StringVar(&cfg.strategy, "strategy", "single", "rotation strategy: single (one user, one password) or alternating (two users, a master secret)")
+	fs.StringVar(&cfg.pgURL, "pg-url", "", "use this PostgreSQL server (a superuser URL) instead of starting one")
+	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON on stdout (status lines go to stderr)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	var bad error
+	switch {
+	case fs.NArg() > 0:
+		bad = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case cfg.duration <= 0:
+		bad = errors.New("-duration must be positive")
+	case cfg.rotateEvery <= 0:
+		bad = errors.New("-rotate-every must be positive")
+	case cfg.workers < 1:
+		bad = errors.New("-workers must be at least 1")
+	case cfg.strategy != "single" && cfg.strategy != "alternating":
+		bad = fmt.Errorf("-strategy must be single or alternating, not %q", cfg.strategy)
+	}
+	if bad != nil {
+		fmt.Fprintln(stderr, "demo:", bad)
+		fs.Usage()
+	}
+	return cfg, bad
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0 && os.Getenv("TERM") != "dumb"
+}
