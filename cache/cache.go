@@ -21,7 +21,9 @@ var ErrClosed = errors.New("cache: closed")
 type key struct{ id, stage string }
 
 // Cache reads secrets through a rotasafe.API and keeps them. It is safe for concurrent use.
-// Create it with New and stop it with Close.
+// Create it with New and stop it with Close: it runs a clock goroutine (ticking every
+// TTL/20, between 10 ms and 1 s: once a second by default) and background refreshes until then. A Cache dropped
+// without Close stops its clock when it is garbage collected.
 type Cache struct {
 	api rotasafe.API
 	cfg config
@@ -87,7 +89,7 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 
 // Get returns the AWSCURRENT version of secretID. See GetStage.
 func (c *Cache) Get(ctx context.Context, secretID string) (rotasafe.Version, error) {
-	// The hit path, kept small enough to inline: a map load, an atomic load, a clock load.
+	// The hit path: a map load, an atomic load and a clock load; no lock, no allocation.
 	if x, ok := c.current.Load(secretID); ok {
 		e := x.(*entry)
 		if s := e.snap.Load(); s != nil && s.err == nil && c.coarseNow() < s.refreshAt {
@@ -125,10 +127,12 @@ func (c *Cache) snapshot(ctx context.Context, id string) (*snapshot, error) {
 	return c.lookup(ctx, id, rotasafe.StageCurrent)
 }
 
-// lookup is the read path: a lock-free hit, or getSlow.
+// lookup is the read path of GetStage: a lock-free hit, or getSlow. It reads the precise
+// clock, since AWSPENDING and missing stages live for NegativeTTL only, which may be shorter
+// than the coarse clock's tick.
 func (c *Cache) lookup(ctx context.Context, id, stage string) (*snapshot, error) {
 	if e, ok := c.entryFor(id, stage); ok {
-		if s := e.snap.Load(); s != nil && c.coarseNow() < s.refreshAt {
+		if s := e.snap.Load(); s != nil && c.now() < s.refreshAt {
 			e.hits.Add(1)
 			if s.err != nil {
 				return nil, s.err
@@ -256,11 +260,10 @@ func (c *Cache) coarseNow() int64 {
 	return c.coarse.Load()
 }
 
-// tickEvery is the coarse clock's resolution: a twentieth of the shortest lifetime an entry
-// can have, within [10 ms, 1 s].
+// tickEvery is the coarse clock's resolution: a twentieth of the TTL, within [10 ms, 1 s].
+// Only Get's hits read the coarse clock, and only AWSCURRENT entries, which live for the TTL.
 func (c *Cache) tickEvery() time.Duration {
-	d := min(c.cfg.ttl, c.cfg.negativeTTL) / 20
-	return min(max(d, 10*time.Millisecond), time.Second)
+	return min(max(c.cfg.ttl/20, 10*time.Millisecond), time.Second)
 }
 
 // tick advances the coarse clock every period until ctx ends (Close).

@@ -53,7 +53,8 @@ func (c *Cache) getSlow(ctx context.Context, id, stage string) (*snapshot, error
 	case ctx.Err() != nil || errors.Is(err, ErrClosed):
 		return nil, err
 	case transient(err):
-		return c.stale(e, s, c.now())
+		// Judge staleness as of when the read came in, not after the SDK's retries.
+		return c.stale(e, s, now)
 	}
 	return nil, err
 }
