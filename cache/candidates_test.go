@@ -194,3 +194,15 @@ func TestParsedErrorMemoised(t *testing.T) {
 func dbJSON(password string) string {
 	return `{"engine":"postgres","host":"db.example","username":"app","password":"` + password + `"}`
 }
+
+func TestParsedInterfaceType(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.create(t, "app/db", "pw-1")
+	for range 2 {
+		got, _, err := cache.GetParsed(t.Context(), e.c, "app/db", func(rotasafe.Version) (error, error) { return nil, nil })
+		if got != nil || err != nil {
+			t.Fatalf("GetParsed of a nil interface: got %v, %v", got, err)
+		}
+	}
+}

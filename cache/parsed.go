@@ -128,7 +128,8 @@ func parsedIn[T any](c *Cache, m *memo, v rotasafe.Version, parse func(rotasafe.
 		var zero T
 		return zero, cl.err
 	}
-	return cl.val.(T), nil
+	val, _ := cl.val.(T) // comma-ok: a nil interface T is stored as a nil any
+	return val, nil
 }
 
 // parseErr names the secret and version of a failed parse.
