@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
@@ -256,7 +257,11 @@ func (p *pgStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, p
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer func() { // after Commit a no-op; otherwise bounded like closeConn
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	if pend.Username == clone {
 		err = p.ensureClone(ctx, admin, tx, orig, clone)
 	} else {
