@@ -2,11 +2,14 @@ package rotate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rotasafe/rotasafe"
@@ -469,6 +472,43 @@ func TestTLSModes(t *testing.T) {
 				t.Fatal("the error holds the password")
 			}
 			closeConn(t.Context(), conn)
+		})
+	}
+}
+
+// TestKeepsOtherFields checks that a rotation changes the password (and, alternating, the
+// username) and keeps every other field of the secret as it was, a string port included.
+func TestKeepsOtherFields(t *testing.T) {
+	e := newEnv(t)
+	master := e.master()
+	for _, sc := range scenarios[:2] {
+		t.Run(sc.name, func(t *testing.T) {
+			s := e.role("keep")
+			raw := `{"engine":"postgres","host":"` + s.Host + `","port":"` + strconv.Itoa(s.Port) + `","username":"` + s.Username +
+				`","password":"` + s.Password + `","dbname":"postgres","masterarn":"` + master + `","proxy":{"endpoint":"p.example"},"note":"keep me"}`
+			out, err := e.api.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(pgtest.UniqueName("keep")), SecretString: aws.String(raw)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := aws.ToString(out.ARN)
+			if _, err := Rotate(t.Context(), e.api, id, NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))); err != nil {
+				t.Fatal(err)
+			}
+			v, err := rotasafe.Fetch(t.Context(), e.api, id, "", rotasafe.StageCurrent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got map[string]any
+			if err := json.Unmarshal([]byte(v.SecretString), &got); err != nil {
+				t.Fatal(err)
+			}
+			if got["note"] != "keep me" || got["port"] != strconv.Itoa(s.Port) || got["proxy"] == nil || got["masterarn"] != master {
+				t.Fatalf("fields lost or changed: note=%v port=%v proxy=%v", got["note"], got["port"], got["proxy"])
+			}
+			if got["password"] == s.Password {
+				t.Fatal("the password did not change")
+			}
+			e.mustLogIn(id, rotasafe.StageCurrent)
 		})
 	}
 }
