@@ -75,24 +75,27 @@ func BenchmarkGet(b *testing.B) {
 	}
 }
 
-// BenchmarkGetParallel measures hits from every P at once, spread over the secrets.
+// BenchmarkGetParallel measures hits from every P at once, spread over the secrets
+// (keys=64) or all on one secret (keys=1, the usual service with one database).
 func BenchmarkGetParallel(b *testing.B) {
 	names, reads := benchReaders(b)
-	for _, name := range names {
-		read := reads[name]
-		b.Run("impl="+name, func(b *testing.B) {
-			b.ReportAllocs()
-			var seed atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(seed.Add(7))
-				var last string
-				for pb.Next() {
-					last = read(i).ID
-					i++
-				}
-				sinkID.Store(last)
+	for _, keys := range []int{1, benchSecrets} {
+		for _, name := range names {
+			read := reads[name]
+			b.Run(fmt.Sprintf("keys=%d/impl=%s", keys, name), func(b *testing.B) {
+				b.ReportAllocs()
+				var seed atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					i := int(seed.Add(7))
+					var last string
+					for pb.Next() {
+						last = read(i % keys).ID
+						i++
+					}
+					sinkID.Store(last)
+				})
 			})
-		})
+		}
 	}
 }
 

@@ -44,8 +44,8 @@ type Cache struct {
 	randMu sync.Mutex // guards rng
 	rng    *rand.Rand // nil: the global source
 
-	st     counters
-	retire atomic.Uint64 // hits of entries no longer in the maps
+	st   counters
+	hits *hitCounter // apart from c: written on every hit
 
 	mu     sync.Mutex // guards the fields below, the maps' contents and memo refs
 	lru    *simplelru.LRU[key, *entry]
@@ -61,7 +61,7 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &Cache{api: api, cfg: cfg, wg: new(sync.WaitGroup), coarse: new(atomic.Int64)}
+	c := &Cache{api: api, cfg: cfg, wg: new(sync.WaitGroup), coarse: new(atomic.Int64), hits: new(hitCounter)}
 	if cfg.rand != nil {
 		c.rng = rand.New(cfg.rand)
 	}
@@ -93,7 +93,7 @@ func (c *Cache) Get(ctx context.Context, secretID string) (rotasafe.Version, err
 	if x, ok := c.current.Load(secretID); ok {
 		e := x.(*entry)
 		if s := e.snap.Load(); s != nil && s.err == nil && c.coarseNow() < s.refreshAt {
-			e.hits.Add(1)
+			c.hits.inc()
 			return s.v, nil
 		}
 	}
@@ -133,7 +133,7 @@ func (c *Cache) snapshot(ctx context.Context, id string) (*snapshot, error) {
 func (c *Cache) lookup(ctx context.Context, id, stage string) (*snapshot, error) {
 	if e, ok := c.entryFor(id, stage); ok {
 		if s := e.snap.Load(); s != nil && c.now() < s.refreshAt {
-			e.hits.Add(1)
+			c.hits.inc()
 			if s.err != nil {
 				return nil, s.err
 			}
@@ -190,7 +190,6 @@ func (c *Cache) evicted(k key, e *entry) {
 		c.others.CompareAndDelete(k, e)
 	}
 	e.gone = true
-	c.retire.Add(e.hits.Load())
 	if s := e.snap.Load(); s != nil {
 		c.release(s.memo)
 	}

@@ -27,11 +27,6 @@ type entry struct {
 	staleLogged bool       // this failure episode was logged
 
 	gone bool // evicted or dropped at Close; guarded by Cache.mu
-
-	// hits is written on every hit: a cache line of its own keeps those writes from
-	// invalidating snap in other cores' caches.
-	_    [64]byte
-	hits atomic.Uint64
 }
 
 // snapshot is an immutable answer: a version, or an error remembered for its lifetime

@@ -28,7 +28,7 @@ func (c *Cache) getSlow(ctx context.Context, id, stage string) (*snapshot, error
 		if now >= s.refreshAt {
 			c.refreshAhead(ctx, e, now)
 		}
-		e.hits.Add(1)
+		c.hits.inc()
 		return s.result()
 	}
 

@@ -41,7 +41,7 @@ func (c *Cache) RefreshStale(ctx context.Context, secretID, usedVersionID string
 		return rotasafe.Version{}, err
 	}
 	if s := e.snap.Load(); usedVersionID != "" && s != nil && s.err == nil && s.v.ID != usedVersionID && c.now() < s.expireAt {
-		e.hits.Add(1)
+		c.hits.inc()
 		return s.v, nil
 	}
 	return c.Refresh(ctx, secretID)

@@ -1,6 +1,9 @@
 package cache
 
-import "sync/atomic"
+import (
+	"math/rand/v2"
+	"sync/atomic"
+)
 
 // Stats counts what a Cache did since New. Read it with Cache.Stats.
 type Stats struct {
@@ -14,26 +17,39 @@ type Stats struct {
 	Parses      uint64 // parse functions run by Parsed and GetParsed
 }
 
-// counters holds the Stats counters except Hits, which live on the entries so that
-// concurrent hits on different secrets do not contend on one cache line.
+// counters holds the Stats counters but Hits. They change on the slow path only.
 type counters struct {
 	misses, refreshes, apiCalls, errors, stale, evictions, parses atomic.Uint64
+}
+
+// hitStripes is the number of hit counters; a hit adds to a random one.
+const hitStripes = 16
+
+// hitCounter counts hits on stripes of their own cache lines, so that goroutines reading
+// the same secret on different cores do not all write one word: a shared counter would cost
+// a hit more than the rest of it on a many-core machine.
+type hitCounter [hitStripes]struct {
+	n atomic.Uint64
+	_ [56]byte
+}
+
+// inc counts a hit on a random stripe (math/rand/v2's global source is per-thread and takes
+// no lock).
+func (h *hitCounter) inc() { h[rand.Uint32()%hitStripes].n.Add(1) }
+
+func (h *hitCounter) load() uint64 {
+	var sum uint64
+	for i := range h {
+		sum += h[i].n.Load()
+	}
+	return sum
 }
 
 // Stats returns the counters. It is safe to call concurrently with everything else; the
 // counters are read one by one, not as one snapshot.
 func (c *Cache) Stats() Stats {
-	hits := c.retire.Load()
-	sum := func(_, v any) bool {
-		hits += v.(*entry).hits.Load()
-		return true
-	}
-	c.mu.Lock() // entries move from the maps to retire under mu
-	c.current.Range(sum)
-	c.others.Range(sum)
-	c.mu.Unlock()
 	return Stats{
-		Hits:        hits,
+		Hits:        c.hits.load(),
 		Misses:      c.st.misses.Load(),
 		Refreshes:   c.st.refreshes.Load(),
 		APICalls:    c.st.apiCalls.Load(),
