@@ -67,7 +67,7 @@ type Config struct {
 	// Dilation runs the simulation this many times slower than modeled time: every duration
 	// (waits, latency, TTLs, refresh floors, retry backoffs, the SDK's backoff) is multiplied
 	// and the rate limit divided by it, so that two cores can serve the fleet's calls. The
-	// default is max(1, Instances/2000). Results are reported in modeled time. The cache's
+	// default is max(1, Instances/1000). Results are reported in modeled time. The cache's
 	// fixed backoff after a failed fetch (1 s base) is not dilated.
 	Dilation float64
 }
@@ -106,7 +106,7 @@ func (c *Config) defaults() {
 		c.Bin = 100 * time.Millisecond
 	}
 	if c.Dilation < 1 {
-		c.Dilation = max(1, float64(c.Instances)/2000)
+		c.Dilation = max(1, float64(c.Instances)/1000)
 	}
 }
 
@@ -220,7 +220,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The rotation: AWSPENDING and the password change at RotateAt, AWSCURRENT moves
 	// Window later (AWSPREVIOUS follows).
 	rotErr := make(chan error, 1)
-	go func() { rotErr <- rotate(runCtx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window)) }()
+	go func() { rotErr <- rotate(ctx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window)) }()
 	wg.Wait()
 	if err := <-rotErr; err != nil {
 		return nil, fmt.Errorf("fleet: rotation: %w", err)

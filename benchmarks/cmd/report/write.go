@@ -43,7 +43,7 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fleet.Result, rec map[string][]time.Duration, charts map[string]string, took time.Duration) {
+func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fleet.Result, fleetErrs []string, rec map[string][]time.Duration, charts map[string]string, took time.Duration) {
 	p := func(format string, args ...any) { fmt.Fprintf(w, format+"\n", args...) }
 	p("# rotasafe benchmarks")
 	p("")
@@ -59,7 +59,8 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	}
 	p("Machine: `%s` · CPU %s · %d logical CPUs, shared with other jobs while this ran, so absolute", m.goVersion, m.cpu, numCPU())
 	p("times are noisy: read the medians and the ratios measured in the same run. Every figure is a median over")
-	p("%d runs of `go test -bench` unless the table says otherwise (raw output: `results/bench.txt`; compare runs", o.count)
+	p("%d runs of `go test -bench -count 1`, the implementations taking turns, unless the table says otherwise", o.count)
+	p("(raw output: `results/bench.txt`; compare runs")
 	p("with `benchstat -col /impl results/bench.txt`). Peers: github.com/aws/aws-secretsmanager-caching-go/v2 **v2.2.0**")
 	p("(its client is the same real aws-sdk-go-v2 Secrets Manager client, against the same in-process `smtest` server),")
 	p("pgx v5 `stdlib`, a loopback HTTP sidecar, `sync.Map`.")
@@ -172,7 +173,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p("")
 
 	// 5. Fleet.
-	writeFleet(p, o, fleets, charts)
+	writeFleet(p, o, fleets, fleetErrs, charts)
 
 	// 6. Rotation.
 	p("## 6. Rotation duration (real PostgreSQL)")
@@ -192,9 +193,15 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	}
 }
 
-func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, charts map[string]string) {
+func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs []string, charts map[string]string) {
 	p("## 5. Fleet simulation")
 	p("")
+	for _, e := range errs {
+		p("**Run failed:** %s  ", e)
+	}
+	if len(errs) > 0 {
+		p("")
+	}
 	if len(fleets) == 0 {
 		p("Not run (-skip-fleet).")
 		p("")
@@ -218,7 +225,7 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, chart
 	p("- **baseline**: a fixed-TTL value without coalescing or stale serving; every rejected login refetches")
 	p("  AWSCURRENT once and retries (the AWS JDBC wrapper's default, the AWS Advanced Go Wrapper).")
 	p("")
-	p("Time: to fit two cores the simulation runs d = max(1, N/2000) times slower than modeled time: every wait,")
+	p("Time: to fit two cores the simulation runs d = max(1, N/1000) times slower than modeled time: every wait,")
 	p("latency, TTL, refresh floor and retry backoff (the SDK's too) is multiplied by d and the rate limit")
 	p("divided by it; figures are in modeled seconds. Not dilated: the cache's fixed backoff after a failed")
 	p("fetch (1 s base). Real time is shown per run.")
