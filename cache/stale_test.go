@@ -323,3 +323,25 @@ func TestFetchTimeout(t *testing.T) {
 		t.Fatalf("got %v, want the fetch's own deadline", err)
 	}
 }
+
+// TestServerGoneServesStale: a real network error (the server is gone: connection refused)
+// is bridged like a 5xx.
+func TestServerGoneServesStale(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	v1 := e.create(t, "app/db", "pw-1")
+	e.mustGet(t, "app/db")
+	e.srv.Close()
+	e.clock.Advance(time.Minute)
+	if v := e.mustGet(t, "app/db"); v.ID != v1 {
+		t.Fatalf("server gone: got %v, want stale %s", v, v1)
+	}
+	e.clock.Advance(11 * time.Minute)
+	_, err := e.c.Get(t.Context(), "app/db")
+	if err == nil || !strings.Contains(err.Error(), "beyond MaxStale") {
+		t.Fatalf("past MaxStale: got %v, want an error naming MaxStale", err)
+	}
+	if st := e.c.Stats(); st.StaleServed != 1 {
+		t.Errorf("StaleServed: got %d, want 1", st.StaleServed)
+	}
+}
