@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
@@ -337,5 +340,62 @@ func TestWarmOption(t *testing.T) {
 	})
 	if got := e.calls(); got != 1 {
 		t.Errorf("GetSecretValue calls: got %d, want 1", got)
+	}
+}
+
+// holdingAPI is the real client whose next GetSecretValue, once armed, gets its answer and
+// then holds it until released: a slow fetch that returns an old answer late.
+type holdingAPI struct {
+	rotasafe.API
+	armed   atomic.Bool
+	held    chan struct{} // closed when the held call has its answer
+	release chan struct{}
+}
+
+func (h *holdingAPI) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	out, err := h.API.GetSecretValue(ctx, in, optFns...)
+	if h.armed.CompareAndSwap(true, false) {
+		close(h.held)
+		<-h.release
+	}
+	return out, err
+}
+
+func TestLateOlderAnswerDoesNotOverwriteNewer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	api := &holdingAPI{API: e.client, held: make(chan struct{}), release: make(chan struct{})}
+	c := cache.New(api, cache.WithClock(e.clock.Now), cache.WithRand(fixedRand{}), cache.WithTTL(time.Minute), cache.WithRefreshAhead(0))
+	defer c.Close()
+	v1 := e.create(t, "app/db", "pw-1")
+	if _, err := c.Get(t.Context(), "app/db"); err != nil {
+		t.Fatal(err)
+	}
+
+	// Expired: a read's fetch gets v1 and is held.
+	e.clock.Advance(time.Minute)
+	api.armed.Store(true)
+	slow := make(chan rotasafe.Version, 1)
+	go func() {
+		v, err := c.Get(t.Context(), "app/db")
+		if err != nil {
+			t.Errorf("slow Get: %v", err)
+		}
+		slow <- v
+	}()
+	<-api.held
+
+	// Meanwhile the secret rotates and a rejected caller forces a refresh: v2.
+	v2 := e.put(t, "app/db", "pw-2")
+	e.clock.Advance(time.Millisecond)
+	if v, err := c.RefreshStale(t.Context(), "app/db", v1); err != nil || v.ID != v2 {
+		t.Fatalf("RefreshStale: got %v, %v; want %s", v, err, v2)
+	}
+	close(api.release)
+	if v := <-slow; v.ID != v2 {
+		t.Errorf("the slow read: got %v, want the newer %s", v, v2)
+	}
+	if v, err := c.Get(t.Context(), "app/db"); err != nil || v.ID != v2 {
+		t.Errorf("Get after both: got %v, %v; want %s (the late v1 must not win)", v, err, v2)
 	}
 }

@@ -34,7 +34,8 @@ type entry struct {
 type snapshot struct {
 	v         rotasafe.Version
 	err       error
-	fetched   int64 // ns since epoch
+	fetched   int64 // ns since epoch, when the answer came
+	started   int64 // when the fetch that gave it started: a later start is a newer answer
 	refreshAt int64 // from here a read refreshes in the background
 	expireAt  int64 // from here a read waits for a fetch (or is served stale)
 	memo      *memo // parsed values of v; nil for errors and evicted entries
@@ -43,7 +44,8 @@ type snapshot struct {
 // call is one GetSecretValue shared by every caller that asks while it runs. done is closed
 // once snap and err are set.
 type call struct {
-	done chan struct{}
-	snap *snapshot // on success, or the remembered error snapshot
-	err  error     // on failure
+	done    chan struct{}
+	started int64     // ns since epoch
+	snap    *snapshot // on success, or the remembered error snapshot
+	err     error     // on failure
 }

@@ -148,14 +148,14 @@ func (c *Cache) wait(ctx context.Context, e *entry, forced bool) (*snapshot, err
 
 // start launches a fetch of e; e.mu is held. It returns nil on a closed Cache.
 func (c *Cache) start(ctx context.Context, e *entry, forced bool) *call {
-	cl := &call{done: make(chan struct{})}
+	cl := &call{done: make(chan struct{}), started: c.now()}
 	// The fetch outlives its first caller: keep ctx's values, not its cancellation.
 	fctx := context.WithoutCancel(ctx)
 	if !c.goBG(func() { c.run(fctx, e, cl, forced) }) {
 		return nil
 	}
 	if forced {
-		e.forced, e.forcedStart = cl, c.now()
+		e.forced, e.forcedStart = cl, cl.started
 	} else {
 		e.call = cl
 		e.busy.Store(true)
@@ -186,13 +186,17 @@ func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err 
 	now := c.now()
 	old := e.snap.Load()
 	switch {
+	case old != nil && old.started > cl.started && !errors.Is(err, ErrClosed):
+		// A fetch that started later (a forced one overtaking a slow normal one) already
+		// answered: its answer is newer than this one, whatever this one says.
+		cl.snap = old
 	case err == nil:
 		ttl := c.cfg.ttl
 		if e.key.stage == rotasafe.StagePending {
 			ttl = c.cfg.negativeTTL
 		}
 		ttl = time.Duration(float64(ttl) * (1 + jitter*(2*c.float()-1)))
-		s := &snapshot{v: v, fetched: now, expireAt: now + int64(ttl)}
+		s := &snapshot{v: v, fetched: now, started: cl.started, expireAt: now + int64(ttl)}
 		s.refreshAt = s.expireAt - int64(float64(ttl)*c.cfg.ahead)
 		c.install(e, old, s)
 		cl.snap = s
@@ -220,7 +224,7 @@ func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err 
 		if !rotasafe.IsNotFound(err) {
 			life = c.backoff(e.failures)
 		}
-		s := &snapshot{err: err, fetched: now, refreshAt: now + int64(life), expireAt: now + int64(life)}
+		s := &snapshot{err: err, fetched: now, started: cl.started, refreshAt: now + int64(life), expireAt: now + int64(life)}
 		c.install(e, old, s)
 		e.lastErr, e.staleLogged = nil, false
 		e.retryAt.Store(0)
