@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 )
 
@@ -79,4 +80,36 @@ func TestForgottenCacheStopsItsClock(t *testing.T) {
 		runtime.GC()
 		return len(cacheGoroutines()) == 0
 	})
+}
+
+// TestHitDoesNotAllocate pins the hit path's zero allocations (Get, GetStage, GetParsed).
+func TestHitDoesNotAllocate(t *testing.T) {
+	e := newEnv(t)
+	e.create(t, "app/db", dbJSON("pw-1"))
+	c := cache.New(e.client)
+	defer c.Close()
+	ctx := t.Context()
+	parse := func(v rotasafe.Version) (rotasafe.DBSecret, error) {
+		return rotasafe.ParseDBSecret([]byte(v.SecretString))
+	}
+	if _, _, err := cache.GetParsed(ctx, c, "app/db", parse); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetStage(ctx, "app/db", rotasafe.StagePrevious); !rotasafe.IsNotFound(err) {
+		t.Fatalf("GetStage AWSPREVIOUS: got %v, want NotFound", err)
+	}
+	tests := []struct {
+		name string
+		f    func()
+	}{
+		{"Get", func() { c.Get(ctx, "app/db") }},
+		{"GetStage", func() { c.GetStage(ctx, "app/db", rotasafe.StageCurrent) }},
+		{"GetStage missing", func() { c.GetStage(ctx, "app/db", rotasafe.StagePrevious) }},
+		{"GetParsed", func() { cache.GetParsed(ctx, c, "app/db", parse) }},
+	}
+	for _, tt := range tests {
+		if n := testing.AllocsPerRun(100, tt.f); n != 0 {
+			t.Errorf("%s: %v allocations per hit, want 0", tt.name, n)
+		}
+	}
 }
