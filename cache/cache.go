@@ -198,15 +198,6 @@ func (c *Cache) evicted(k key, e *entry) {
 	}
 }
 
-// touch marks an entry recently used in the LRU (misses and refreshes only).
-func (c *Cache) touch(e *entry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !e.gone {
-		c.lru.Get(e.key)
-	}
-}
-
 // Close stops background refreshes and the warm-up, waits for every goroutine the Cache
 // started, and drops the entries. Later calls return ErrClosed. Close is idempotent and
 // always returns nil; it is an io.Closer.

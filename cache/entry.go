@@ -34,8 +34,7 @@ type entry struct {
 type snapshot struct {
 	v         rotasafe.Version
 	err       error
-	fetched   int64 // ns since epoch, when the answer came
-	started   int64 // when the fetch that gave it started: a later start is a newer answer
+	started   int64 // ns since epoch, when the fetch that gave it started: a later start is a newer answer
 	refreshAt int64 // from here a read refreshes in the background
 	expireAt  int64 // from here a read waits for a fetch (or is served stale)
 	memo      *memo // parsed values of v; nil for errors and evicted entries

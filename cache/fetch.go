@@ -196,7 +196,7 @@ func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err 
 			ttl = c.cfg.negativeTTL
 		}
 		ttl = time.Duration(float64(ttl) * (1 + jitter*(2*c.float()-1)))
-		s := &snapshot{v: v, fetched: now, started: cl.started, expireAt: now + int64(ttl)}
+		s := &snapshot{v: v, started: cl.started, expireAt: now + int64(ttl)}
 		s.refreshAt = s.expireAt - int64(float64(ttl)*c.cfg.ahead)
 		c.install(e, old, s)
 		cl.snap = s
@@ -224,7 +224,7 @@ func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err 
 		if !rotasafe.IsNotFound(err) {
 			life = c.backoff(e.failures)
 		}
-		s := &snapshot{err: err, fetched: now, started: cl.started, refreshAt: now + int64(life), expireAt: now + int64(life)}
+		s := &snapshot{err: err, started: cl.started, refreshAt: now + int64(life), expireAt: now + int64(life)}
 		c.install(e, old, s)
 		e.lastErr, e.staleLogged = nil, false
 		e.retryAt.Store(0)
