@@ -56,7 +56,12 @@ type Cache struct {
 // keeps up to 1024 entries for 1 h each (±10 %), refreshes entries in use in the last 15 % of
 // their TTL, serves a stale version for up to 1 h past expiry while Secrets Manager fails,
 // and lets each secret be force-refreshed at most once a second.
+//
+// New panics if api is nil: every read would fail, later and further from the mistake.
 func New(api rotasafe.API, opts ...Option) *Cache {
+	if api == nil {
+		panic("cache: New with a nil rotasafe.API")
+	}
 	cfg := defaults()
 	for _, o := range opts {
 		o(&cfg)

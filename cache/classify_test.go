@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
@@ -74,7 +75,7 @@ func TestBackoffBounds(t *testing.T) {
 	}{{1, 1}, {2, 2}, {3, 4}, {5, 16}, {6, 30}, {100, 30}}
 	for _, tt := range tests {
 		for _, r := range []uint64{0, 1 << 52, ^uint64(0)} {
-			c := New(nil, WithRand(constSource(r)), WithClock(time.Now))
+			c := New(&secretsmanager.Client{}, WithRand(constSource(r)), WithClock(time.Now))
 			d := c.backoff(tt.failures).Seconds()
 			c.Close()
 			if d < tt.ceiling/2 || d > tt.ceiling {

@@ -1,8 +1,10 @@
 package cache_test
 
 import (
+	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,4 +114,14 @@ func TestHitDoesNotAllocate(t *testing.T) {
 			t.Errorf("%s: %v allocations per hit, want 0", tt.name, n)
 		}
 	}
+}
+
+func TestNewNilAPIPanics(t *testing.T) {
+	t.Parallel()
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "nil rotasafe.API") {
+			t.Errorf("New(nil): got panic %v, want one naming the nil API", r)
+		}
+	}()
+	cache.New(nil)
 }
