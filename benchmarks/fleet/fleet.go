@@ -24,6 +24,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,29 +47,47 @@ const (
 	Baseline Strategy = "baseline" // fixed TTL, no coalescing, a refetch per rejected login
 )
 
+// Scenario names what happens during a run.
+type Scenario string
+
+// The scenarios Run simulates.
+const (
+	// Rotation: a single-user rotation. At RotateAt the database takes only the new password
+	// and AWSPENDING holds it; Window later AWSCURRENT moves to it. Instances find out by
+	// failed logins. TTL 1 h: nothing expires in the run.
+	Rotation Scenario = "rotation"
+	// Expiry: the fleet started together TTL ago (20 s by default) and its cached values
+	// expire now; meanwhile a rotation moved AWSCURRENT to credentials that work alongside
+	// the old ones (alternating users), so instances find out by their TTL alone.
+	Expiry Scenario = "expiry"
+)
+
 // Config describes one simulated run. Durations and rates are in modeled time; see Dilation.
 type Config struct {
 	Instances int      // application instances (default 10,000)
 	Strategy  Strategy // Rotasafe or Baseline
+	Scenario  Scenario // Rotation (default) or Expiry
 
 	// QuotaPerInstance is the GetSecretValue rate limit, per instance per second: the fleet
 	// shares Instances*QuotaPerInstance calls per second with a burst of one second's worth.
 	// The default, 1, is AWS's 10,000/s shared by 10,000 instances.
 	QuotaPerInstance float64
 
-	ConnectRate float64       // new database connections per instance per second (default 2)
+	ConnectRate float64       // new database connections per instance per second (default 2; Expiry: 10)
 	Window      time.Duration // from the password change (setSecret) to AWSCURRENT moving (finishSecret); default 1 s
 	RotateAt    time.Duration // when the password changes (default 1 s)
 	Duration    time.Duration // measured run (default 6 s)
 	Latency     time.Duration // added to every Secrets Manager request (default 20 ms)
-	TTL         time.Duration // the caches' TTL (default 1 h: no expiry inside the run)
+	TTL         time.Duration // the caches' TTL (default 1 h; Expiry: 20 s)
 	Bin         time.Duration // width of the per-bin counts (default 100 ms)
 
-	// Dilation runs the simulation this many times slower than modeled time: every duration
-	// (waits, latency, TTLs, refresh floors, retry backoffs, the SDK's backoff) is multiplied
-	// and the rate limit divided by it, so that two cores can serve the fleet's calls. The
-	// default is max(1, Instances/1000). Results are reported in modeled time. The cache's
-	// fixed backoff after a failed fetch (1 s base) is not dilated.
+	// Dilation runs the simulation this many times slower than modeled time, so that two
+	// cores can serve the fleet: the caches read a virtual clock that runs 1/Dilation as fast
+	// as the real one (and starts at the fleet's start), every real wait (connect arrivals,
+	// injected latency, the connector's retry backoff, the SDK's retry backoff, timeouts) is
+	// multiplied by it and the rate limit divided by it. Results are in modeled time. The
+	// default is max(1, Instances/1000) for Rotation and max(1, Instances/2000) for Expiry;
+	// a value below 1 runs faster than modeled time (for tests).
 	Dilation float64
 }
 
@@ -78,6 +97,25 @@ func (c *Config) defaults() {
 	}
 	if c.Strategy == "" {
 		c.Strategy = Rotasafe
+	}
+	if c.Scenario == "" {
+		c.Scenario = Rotation
+	}
+	expiry := c.Scenario == Expiry
+	if expiry && c.ConnectRate <= 0 {
+		c.ConnectRate = 10
+	}
+	if expiry && c.TTL <= 0 {
+		c.TTL = 20 * time.Second
+	}
+	if expiry && c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if expiry && c.RotateAt <= 0 {
+		c.RotateAt = 500 * time.Millisecond
+	}
+	if expiry && c.Dilation <= 0 {
+		c.Dilation = max(1, float64(c.Instances)/2000)
 	}
 	if c.QuotaPerInstance <= 0 {
 		c.QuotaPerInstance = 1
@@ -105,7 +143,7 @@ func (c *Config) defaults() {
 	if c.Bin <= 0 {
 		c.Bin = 100 * time.Millisecond
 	}
-	if c.Dilation < 1 {
+	if c.Dilation <= 0 {
 		c.Dilation = max(1, float64(c.Instances)/1000)
 	}
 }
@@ -145,15 +183,23 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	db.set(v0)
 
+	// The caches' clock: modeled time since the fleet started, plus skip, which jumps the
+	// Expiry scenario to shortly before the fleet's values expire.
+	base := time.Now()
+	var skip atomic.Int64
+	vnow := func() time.Time {
+		return base.Add(time.Duration(skip.Load()) + time.Duration(float64(time.Since(base))/d))
+	}
+
 	bins := int(cfg.Duration/cfg.Bin) + 1
 	rec := &recorder{calls: make([]atomic.Int64, bins), throttled: make([]atomic.Int64, bins), bin: dil(cfg.Bin)}
 	for k := range rec.stage {
 		rec.stage[k] = make([]atomic.Int64, bins)
 	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.MaxIdleConnsPerHost = 512
-	base.MaxConnsPerHost = 512
-	hc := &http.Client{Transport: &countingTransport{next: base, rec: rec}}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 512
+	tr.MaxConnsPerHost = 512
+	hc := &http.Client{Transport: &countingTransport{next: tr, rec: rec}}
 	backoff := dilatedBackoff{awsretry.NewExponentialJitterBackoff(20 * time.Second), d}
 
 	insts := make([]instance, cfg.Instances)
@@ -164,9 +210,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		})
 		switch cfg.Strategy {
 		case Rotasafe:
-			insts[i] = newRotasafe(client, id, db, cfg, dil)
+			insts[i] = newRotasafe(client, id, db, cfg, dil, vnow)
 		case Baseline:
-			insts[i] = &baseline{client: client, id: id, db: db, ttl: dil(cfg.TTL)}
+			insts[i] = &baseline{client: client, id: id, db: db, ttl: cfg.TTL, now: vnow}
 		default:
 			return nil, fmt.Errorf("fleet: unknown strategy %q", cfg.Strategy)
 		}
@@ -180,6 +226,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Warm every instance before the measured run, without a rate limit, 64 at a time.
 	if err := warm(ctx, insts); err != nil {
 		return nil, err
+	}
+	if cfg.Scenario == Expiry {
+		// The run starts 6 s (modeled) before a value fetched at the start would expire, so
+		// that it covers rotasafe's refresh-ahead window ([0.85, 1] of a TTL spread by ±10 %)
+		// and the baseline's expiry.
+		skip.Store(int64(cfg.TTL - 6*time.Second - time.Duration(float64(time.Since(base))/d)))
 	}
 	sm.InjectLatency("", dil(cfg.Latency))
 	limit := float64(cfg.Instances) * cfg.QuotaPerInstance
@@ -220,7 +272,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// The rotation: AWSPENDING and the password change at RotateAt, AWSCURRENT moves
 	// Window later (AWSPREVIOUS follows).
 	rotErr := make(chan error, 1)
-	go func() { rotErr <- rotate(ctx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window)) }()
+	go func() {
+		if cfg.Scenario == Expiry {
+			rotErr <- rotateAlternating(ctx, admin, id, db, dil(cfg.RotateAt))
+			return
+		}
+		rotErr <- rotate(ctx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window))
+	}()
 	wg.Wait()
 	if err := <-rotErr; err != nil {
 		return nil, fmt.Errorf("fleet: rotation: %w", err)
@@ -276,6 +334,18 @@ func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fake
 	return err
 }
 
+// rotateAlternating moves AWSCURRENT to new credentials that the database takes alongside
+// the old ones, as an alternating-users rotation does.
+func rotateAlternating(ctx context.Context, api *secretsmanager.Client, id string, db *fakeDB, at time.Duration) error {
+	if err := sleep(ctx, at); err != nil {
+		return err
+	}
+	v1 := value(1)
+	db.add(v1)
+	_, err := api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(id), SecretString: aws.String(v1)})
+	return err
+}
+
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -319,19 +389,26 @@ func value(n int) string {
 // errAuth is the stand-in database's answer to a password it does not take.
 var errAuth = errors.New("fleet: password authentication failed")
 
-// fakeDB accepts one password at a time.
-type fakeDB struct{ pw atomic.Pointer[string] }
+// fakeDB accepts the passwords it was given: one after set, one more after each add.
+type fakeDB struct{ pws atomic.Pointer[[]string] }
 
-func (f *fakeDB) set(secretJSON string) {
+func password(secretJSON string) string {
 	s, err := rotasafe.ParseDBSecret([]byte(secretJSON))
 	if err != nil {
-		panic(err)
+		panic(err) // value's JSON always parses
 	}
-	f.pw.Store(&s.Password)
+	return s.Password
 }
 
-func (f *fakeDB) login(password string) error {
-	if *f.pw.Load() != password {
+func (f *fakeDB) set(secretJSON string) { f.pws.Store(&[]string{password(secretJSON)}) }
+
+func (f *fakeDB) add(secretJSON string) {
+	pws := append(slices.Clone(*f.pws.Load()), password(secretJSON))
+	f.pws.Store(&pws)
+}
+
+func (f *fakeDB) login(pw string) error {
+	if !slices.Contains(*f.pws.Load(), pw) {
 		return errAuth
 	}
 	return nil

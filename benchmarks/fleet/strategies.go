@@ -22,16 +22,14 @@ type rotasafeInstance struct {
 	conn *sqlconn.Connector
 }
 
-func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Config, dil func(time.Duration) time.Duration) *rotasafeInstance {
+func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Config, dil func(time.Duration) time.Duration, now func() time.Time) *rotasafeInstance {
 	c := cache.New(client,
-		cache.WithTTL(dil(cfg.TTL)),
-		cache.WithMinRefreshInterval(dil(cache.DefaultMinRefreshInterval)),
-		cache.WithNegativeTTL(dil(cache.DefaultNegativeTTL)),
-		cache.WithFetchTimeout(dil(cache.DefaultFetchTimeout)),
+		cache.WithTTL(cfg.TTL),
+		cache.WithFetchTimeout(dil(cache.DefaultFetchTimeout)), // a real timer
 		cache.WithLogger(nil),
-		// The real clock read on every hit, instead of one coarse-clock goroutine per cache:
-		// 10,000 tickers would cost more than the simulation.
-		cache.WithClock(time.Now),
+		// The simulation's virtual clock (modeled time). It also spares 10,000 coarse-clock
+		// goroutines: with a clock given, the cache reads it on every hit.
+		cache.WithClock(now),
 	)
 	p := sqlconn.DefaultPolicy()
 	p.Initial, p.Max, p.MaxElapsed = dil(retry.DefaultInitial), dil(retry.DefaultMax), dil(sqlconn.DefaultMaxElapsed)
@@ -96,6 +94,7 @@ type baseline struct {
 	id     string
 	db     *fakeDB
 	ttl    time.Duration
+	now    func() time.Time // the simulation's virtual clock
 
 	mu      sync.Mutex // guards the fields below
 	value   string
@@ -109,14 +108,14 @@ func (b *baseline) fetch(ctx context.Context) (string, error) {
 	}
 	v := aws.ToString(out.SecretString)
 	b.mu.Lock()
-	b.value, b.expires = v, time.Now().Add(b.ttl)
+	b.value, b.expires = v, b.now().Add(b.ttl)
 	b.mu.Unlock()
 	return v, nil
 }
 
 func (b *baseline) get(ctx context.Context) (string, error) {
 	b.mu.Lock()
-	v, fresh := b.value, time.Now().Before(b.expires)
+	v, fresh := b.value, b.now().Before(b.expires)
 	b.mu.Unlock()
 	if fresh {
 		return v, nil

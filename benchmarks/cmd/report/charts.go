@@ -46,16 +46,25 @@ func readDurations(path string) ([]time.Duration, error) {
 func drawCharts(dir string, fleets []*fleet.Result, rec map[string][]time.Duration) (map[string]string, error) {
 	out := map[string]string{}
 	if len(fleets) > 0 {
-		largest := 0
-		for _, f := range fleets {
-			largest = max(largest, f.Config.Instances)
+		for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry} {
+			var runs []*fleet.Result
+			largest := 0
+			for _, f := range fleets {
+				if f.Config.Scenario == sc {
+					runs = append(runs, f)
+					largest = max(largest, f.Config.Instances)
+				}
+			}
+			if len(runs) == 0 {
+				continue
+			}
+			name := "fleet-" + string(sc) + ".png"
+			if err := fleetChart(filepath.Join(dir, name), runs, largest); err != nil {
+				return nil, err
+			}
+			out["fleet-"+string(sc)] = "results/" + name
 		}
-		name := "fleet.png"
-		if err := fleetChart(filepath.Join(dir, name), fleets, largest); err != nil {
-			return nil, err
-		}
-		out["fleet"] = "results/" + name
-		name = "fleet-peak.png"
+		name := "fleet-peak.png"
 		if err := peakChart(filepath.Join(dir, name), fleets); err != nil {
 			return nil, err
 		}
@@ -88,7 +97,11 @@ func line(xy plotter.XYs, c color.Color, width float64, dashed bool) (*plotter.L
 // n instances, with the throttled calls, the rate limit and the rotation's two moments.
 func fleetChart(path string, fleets []*fleet.Result, n int) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("Fleet of %d instances, one rotation: Secrets Manager calls per second", n)
+	what := "single-user rotation"
+	if fleets[0].Config.Scenario == fleet.Expiry {
+		what = "lockstep expiry"
+	}
+	p.Title.Text = fmt.Sprintf("Fleet of %d instances, %s: Secrets Manager requests per second", n, what)
 	p.X.Label.Text = "time (s, modeled)"
 	p.Y.Label.Text = "requests per second"
 	p.Legend.Top = true
@@ -131,7 +144,11 @@ func fleetChart(path string, fleets []*fleet.Result, n int) error {
 	}
 	p.Add(lim)
 	p.Legend.Add("rate limit (GetSecretValue)", lim)
-	for _, at := range []time.Duration{ref.Config.RotateAt, ref.Config.RotateAt + ref.Config.Window} {
+	marks := []time.Duration{ref.Config.RotateAt, ref.Config.RotateAt + ref.Config.Window}
+	if ref.Config.Scenario == fleet.Expiry {
+		marks = []time.Duration{ref.Config.RotateAt, 6 * time.Second}
+	}
+	for _, at := range marks {
 		v, err := line(plotter.XYs{{X: at.Seconds(), Y: 0}, {X: at.Seconds(), Y: max(top, ref.Limit) * 1.05}}, gray, 0.75, false)
 		if err != nil {
 			return err
@@ -152,35 +169,42 @@ func peakChart(path string, fleets []*fleet.Result) error {
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
-	by := map[fleet.Strategy]plotter.XYs{}
+	type key struct {
+		sc fleet.Scenario
+		s  fleet.Strategy
+	}
+	by := map[key]plotter.XYs{}
 	var limit plotter.XYs
 	for _, f := range fleets {
-		by[f.Config.Strategy] = append(by[f.Config.Strategy], plotter.XY{X: float64(f.Config.Instances), Y: float64(f.PeakPerSecond)})
-		if f.Config.Strategy == fleet.Rotasafe {
+		k := key{f.Config.Scenario, f.Config.Strategy}
+		by[k] = append(by[k], plotter.XY{X: float64(f.Config.Instances), Y: float64(f.PeakPerSecond)})
+		if k == (key{fleet.Rotation, fleet.Rotasafe}) {
 			limit = append(limit, plotter.XY{X: float64(f.Config.Instances), Y: f.Limit})
 		}
 	}
-	for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
-		xy := by[s]
-		if len(xy) == 0 {
-			continue
+	for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry} {
+		for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
+			xy := by[key{sc, s}]
+			if len(xy) == 0 {
+				continue
+			}
+			slices.SortFunc(xy, func(a, b plotter.XY) int { return int(a.X - b.X) })
+			l, err := line(xy, colorOf(string(s)), 2, sc == fleet.Expiry)
+			if err != nil {
+				return err
+			}
+			pts, err := plotter.NewScatter(xy)
+			if err != nil {
+				return err
+			}
+			pts.Color = colorOf(string(s))
+			p.Add(l, pts)
+			p.Legend.Add(fmt.Sprintf("%s, %s", s, sc), l)
 		}
-		slices.SortFunc(xy, func(a, b plotter.XY) int { return int(a.X - b.X) })
-		l, err := line(xy, colorOf(string(s)), 2, false)
-		if err != nil {
-			return err
-		}
-		pts, err := plotter.NewScatter(xy)
-		if err != nil {
-			return err
-		}
-		pts.Color = colorOf(string(s))
-		p.Add(l, pts)
-		p.Legend.Add(string(s), l)
 	}
 	if len(limit) > 0 {
 		slices.SortFunc(limit, func(a, b plotter.XY) int { return int(a.X - b.X) })
-		l, err := line(limit, gray, 1.5, true)
+		l, err := line(limit, gray, 1, true)
 		if err != nil {
 			return err
 		}

@@ -125,16 +125,18 @@ func run(o options) error {
 	var fleets []*fleet.Result
 	var fleetErrs []string
 	if !o.skipFleet {
-		for _, n := range o.fleetNs {
-			for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
-				log.Printf("report: fleet simulation: %d instances, %s", n, s)
-				res, err := fleet.Run(context.Background(), fleet.Config{Instances: n, Strategy: s, QuotaPerInstance: o.quota})
-				if err != nil {
-					log.Printf("report: fleet %d %s: %v", n, s, err)
-					fleetErrs = append(fleetErrs, fmt.Sprintf("%d instances, %s: %v", n, s, err))
-					continue
+		for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry} {
+			for _, n := range o.fleetNs {
+				for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
+					log.Printf("report: fleet simulation: %s, %d instances, %s", sc, n, s)
+					res, err := fleet.Run(context.Background(), fleet.Config{Instances: n, Strategy: s, Scenario: sc, QuotaPerInstance: o.quota})
+					if err != nil {
+						log.Printf("report: fleet %s %d %s: %v", sc, n, s, err)
+						fleetErrs = append(fleetErrs, fmt.Sprintf("%s, %d instances, %s: %v", sc, n, s, err))
+						continue
+					}
+					fleets = append(fleets, res)
 				}
-				fleets = append(fleets, res)
 			}
 		}
 	}

@@ -61,3 +61,18 @@ func (r results) get(name, unit string) float64 { return median(r[name][unit]) }
 
 // n returns how many runs a benchmark's unit has.
 func (r results) n(name, unit string) int { return len(r[name][unit]) }
+
+// paired returns the median of the per-run ratios a/b of two benchmarks that ran in the same
+// rounds (one value each per round), which cancels the drift of a shared machine better than
+// the ratio of medians; it falls back to the ratio of medians when the runs do not pair up.
+func (r results) paired(a, b, unit string) float64 {
+	x, y := r[a][unit], r[b][unit]
+	if len(x) == 0 || len(x) != len(y) {
+		return r.get(a, unit) / r.get(b, unit)
+	}
+	q := make([]float64, len(x))
+	for i := range x {
+		q[i] = x[i] / y[i]
+	}
+	return median(q)
+}

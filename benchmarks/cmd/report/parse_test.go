@@ -60,3 +60,19 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+func TestPaired(t *testing.T) {
+	r := results{
+		"a": {"ns/op": {10, 40, 90}},
+		"b": {"ns/op": {5, 10, 30}},
+		"c": {"ns/op": {1, 2}},
+	}
+	// Per-round ratios 2, 4, 3: median 3 (the ratio of medians would be 4).
+	if got := r.paired("a", "b", "ns/op"); got != 3 {
+		t.Errorf("paired a/b: got %v, want 3", got)
+	}
+	// Runs that do not pair up fall back to the ratio of medians: 40 / 1.5.
+	if got, want := r.paired("a", "c", "ns/op"), 40/1.5; got != want {
+		t.Errorf("paired a/c: got %v, want %v", got, want)
+	}
+}

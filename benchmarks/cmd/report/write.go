@@ -36,6 +36,14 @@ func num(v float64) string {
 	return fmt.Sprintf("%.2f", v)
 }
 
+// times formats a ratio already computed.
+func times(q float64) string {
+	if math.IsNaN(q) || math.IsInf(q, 0) {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", q)
+}
+
 func ratio(a, b float64) string {
 	if math.IsNaN(a) || math.IsNaN(b) || b == 0 {
 		return "—"
@@ -75,18 +83,20 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p("value (the floor). Serial uses `b.Loop`, parallel `b.RunParallel` on every P. Goal: 0 allocs/op and")
 	p("within 2× of the floor.")
 	p("")
-	p("| mode | impl | time/op | allocs/op | B/op | × floor (syncmap) | rotasafe faster by |")
+	p("Ratios are the median of the per-round ratios (each round runs every implementation once).")
+	p("")
+	p("| mode | impl | time/op | allocs/op | B/op | × floor (syncmap) | × rotasafe |")
 	p("|---|---|---:|---:|---:|---:|---:|")
 	for _, mode := range []string{"serial", "parallel"} {
-		floor := r.get("BenchmarkHit/mode="+mode+"/impl=syncmap", "ns/op")
-		ours := r.get("BenchmarkHit/mode="+mode+"/impl=rotasafe", "ns/op")
+		name := func(impl string) string { return "BenchmarkHit/mode=" + mode + "/impl=" + impl }
 		for _, impl := range []string{"rotasafe", "cachinggo", "sidecar", "syncmap"} {
-			n := "BenchmarkHit/mode=" + mode + "/impl=" + impl
-			faster := ratio(r.get(n, "ns/op"), ours)
-			if impl == "rotasafe" || impl == "syncmap" {
-				faster = ""
+			n := name(impl)
+			vsOurs := times(r.paired(n, name("rotasafe"), "ns/op"))
+			if impl == "rotasafe" {
+				vsOurs = ""
 			}
-			p("| %s | %s | %s | %s | %s | %s | %s |", mode, impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")), ratio(r.get(n, "ns/op"), floor), faster)
+			p("| %s | %s | %s | %s | %s | %s | %s |", mode, impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")),
+				times(r.paired(n, name("syncmap"), "ns/op")), vsOurs)
 		}
 	}
 	p("")
@@ -169,7 +179,9 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 		p("| %s | %s | %s | %s |", impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")))
 	}
 	p("")
-	p("Median ratio rotasafe / pgx: **%s**.", ratio(r.get("BenchmarkConnect/impl=rotasafe", "ns/op"), conn))
+	p("Ratio rotasafe / pgx, median of the per-round ratios: **%s** (ratio of the medians: %s).",
+		times(r.paired("BenchmarkConnect/impl=rotasafe", "BenchmarkConnect/impl=pgx", "ns/op")),
+		ratio(r.get("BenchmarkConnect/impl=rotasafe", "ns/op"), conn))
 	p("")
 
 	// 5. Fleet.
@@ -203,77 +215,110 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs 
 		p("")
 	}
 	if len(fleets) == 0 {
-		p("Not run (-skip-fleet).")
+		p("Not run.")
 		p("")
 		return
 	}
-	c := fleets[0].Config
 	p("N application instances read one database secret from one smtest through the real SDK client (one client")
 	p("per instance, so each has its own SDK retry quota; they share one HTTP transport of at most 512")
-	p("connections). Each opens new database connections at random (Poisson, %.0f per second per instance);", c.ConnectRate)
-	p("the database is a stand-in that accepts one password. At t = %v the password changes and AWSPENDING", c.RotateAt)
-	p("holds it (setSecret); %v later AWSCURRENT moves to it (finishSecret). GetSecretValue is rate-limited", c.Window)
-	p("with a token bucket of %.4g calls per second per instance and a burst of one second's worth (AWS:", o.quota)
-	p("10,000/s per Region, so the default models a 10,000-instance fleet at its share); every request adds %v", c.Latency)
-	p("of latency. TTL %v (no expiry in the run). A connect fails where the application sees it when the", c.TTL)
-	p("connector returns an error. Requests are counted when sent, SDK retries and throttled ones included;")
-	p("CURRENT / PENDING / PREVIOUS splits them by the staging label they name (rotasafe names AWSCURRENT")
-	p("explicitly; the baseline's requests name none and are counted under no label).")
+	p("connections). Each opens new database connections at random (Poisson arrivals); the database is a")
+	p("stand-in that accepts the passwords it is told to. GetSecretValue is rate-limited with a token bucket of")
+	p("%.4g calls per second per instance and a burst of one second's worth (AWS allows 10,000/s per Region, so", o.quota)
+	p("the default models a 10,000-instance fleet at its share); every request adds 20 ms of latency. A connect")
+	p("fails where the application sees it when the connector returns an error. Requests are counted when sent,")
+	p("SDK retries and throttled ones included; CURRENT / PENDING / PREVIOUS splits them by the staging label they")
+	p("name (rotasafe names AWSCURRENT explicitly; the baseline's requests name none).")
 	p("")
-	p("- **rotasafe**: per instance a `cache.Cache` (jittered TTL, shared fetches, refresh floor, stale on")
-	p("  throttling) and an `sqlconn.Connector` (the real one, with a `sqlconn.Driver` for the stand-in database).")
-	p("- **baseline**: a fixed-TTL value without coalescing or stale serving; every rejected login refetches")
-	p("  AWSCURRENT once and retries (the AWS JDBC wrapper's default, the AWS Advanced Go Wrapper).")
+	p("- **rotasafe**: per instance a `cache.Cache` (TTL jittered ±10 %%, refresh-ahead, one shared fetch, a")
+	p("  refresh floor, stale on throttling) and the real `sqlconn.Connector` over a `sqlconn.Driver` for the")
+	p("  stand-in database.")
+	p("- **baseline**: a fixed-TTL value without coalescing or stale serving, as the Secrets Manager Agent's cache")
+	p("  behaves (no single-flight; throttling reaches the client); every rejected login refetches AWSCURRENT once")
+	p("  and retries (the AWS JDBC wrapper's default, the AWS Advanced Go Wrapper). caching-go is not this")
+	p("  baseline: it serves stale values without limit and holds a per-secret mutex across its API call.")
 	p("")
-	p("Time: to fit two cores the simulation runs d = max(1, N/1000) times slower than modeled time: every wait,")
-	p("latency, TTL, refresh floor and retry backoff (the SDK's too) is multiplied by d and the rate limit")
-	p("divided by it; figures are in modeled seconds. Not dilated: the cache's fixed backoff after a failed")
-	p("fetch (1 s base). Real time is shown per run.")
+	p("Time: to fit two cores the simulation runs d times slower than modeled time (d in the tables): the caches")
+	p("read a virtual clock running at 1/d; connect arrivals, latency, the connector's and the SDK's retry")
+	p("backoffs and timeouts are stretched by d and the rate limit divided by it. Figures are in modeled")
+	p("seconds; real time is shown per run. When the machine saturates, fewer connects are attempted (see")
+	p("the connects column): the baseline's storms are then understated, not overstated.")
 	p("")
-	p("| instances | strategy | requests | per instance | CURRENT / PENDING / PREVIOUS | peak req/s (1 s window) | limit/s | peak ÷ limit | throttled | connects | failed connects | d | real time |")
-	p("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-	for _, f := range fleets {
-		var st [3]int
-		for k := range st {
-			for _, v := range f.ByStage[k] {
-				st[k] += v
+	for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry} {
+		var runs []*fleet.Result
+		for _, f := range fleets {
+			if f.Config.Scenario == sc {
+				runs = append(runs, f)
 			}
 		}
-		p("| %d | %s | %d | %.2f | %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %.1f | %v |", f.Config.Instances, f.Config.Strategy, f.TotalCalls,
-			float64(f.TotalCalls)/float64(f.Config.Instances), st[0], st[1], st[2],
-			f.PeakPerSecond, f.Limit, ratio(float64(f.PeakPerSecond), f.Limit), f.TotalThrottled, f.Connects, f.Failures,
-			f.Config.Dilation, f.Elapsed.Round(time.Second/10))
-	}
-	p("")
-	by := map[fleet.Strategy][]string{}
-	for _, f := range fleets {
-		by[f.Config.Strategy] = append(by[f.Config.Strategy], fmt.Sprintf("%d→%d", f.Config.Instances, f.PeakPerSecond))
-	}
-	for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
-		p("Peak growth, %s (instances→peak req/s): %s.  ", s, strings.Join(by[s], ", "))
-	}
-	ratios := []string{}
-	for _, f := range fleets {
-		if f.Config.Strategy != fleet.Rotasafe {
+		if len(runs) == 0 {
 			continue
 		}
-		i := slices.IndexFunc(fleets, func(g *fleet.Result) bool {
-			return g.Config.Strategy == fleet.Baseline && g.Config.Instances == f.Config.Instances
-		})
-		if i >= 0 {
-			ratios = append(ratios, fmt.Sprintf("%d: %s", f.Config.Instances, ratio(float64(fleets[i].TotalCalls), float64(f.TotalCalls))))
+		c := runs[0].Config
+		if sc == fleet.Rotation {
+			p("### 5a. Single-user rotation: instances find out by failed logins")
+			p("")
+			p("%.0f connects per second per instance; TTL %v (nothing expires in the run). At t = %v the password", c.ConnectRate, c.TTL, c.RotateAt)
+			p("changes and AWSPENDING holds it (setSecret); %v later AWSCURRENT moves to it (finishSecret).", c.Window)
+		} else {
+			p("### 5b. Lockstep expiry: the fleet started together one TTL ago")
+			p("")
+			p("%.0f connects per second per instance; every instance fetched the secret at the fleet's start, TTL %v.", c.ConnectRate, c.TTL)
+			p("The run covers modeled time TTL−6 s to TTL+4 s (the axis starts at 0). At t = %v an", c.RotateAt)
+			p("alternating-users rotation moves AWSCURRENT to new credentials; the old ones keep working, so")
+			p("instances pick the new version up when their value expires. rotasafe's TTL is jittered per entry")
+			p("and refreshed ahead in the background; the baseline's expires at once everywhere.")
 		}
-	}
-	p("Requests, baseline ÷ rotasafe: %s.", strings.Join(ratios, ", "))
-	if ch := charts["fleet"]; ch != "" {
 		p("")
-		p("![fleet calls per second](%s)", ch)
+		p("| instances | strategy | requests | per instance | CURRENT / PENDING / PREVIOUS | peak req/s (1 s window) | limit/s | peak ÷ limit | throttled | connects | failed connects | d | real time |")
+		p("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+		for _, f := range runs {
+			var st [3]int
+			for k := range st {
+				for _, v := range f.ByStage[k] {
+					st[k] += v
+				}
+			}
+			p("| %d | %s | %d | %.2f | %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %.1f | %v |", f.Config.Instances, f.Config.Strategy, f.TotalCalls,
+				float64(f.TotalCalls)/float64(f.Config.Instances), st[0], st[1], st[2],
+				f.PeakPerSecond, f.Limit, ratio(float64(f.PeakPerSecond), f.Limit), f.TotalThrottled, f.Connects, f.Failures,
+				f.Config.Dilation, f.Elapsed.Round(time.Second/10))
+		}
 		p("")
-		p("Grey vertical lines: the password change (setSecret) and AWSCURRENT's move (finishSecret).")
+		by := map[fleet.Strategy][]string{}
+		for _, f := range runs {
+			by[f.Config.Strategy] = append(by[f.Config.Strategy], fmt.Sprintf("%d→%d", f.Config.Instances, f.PeakPerSecond))
+		}
+		for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
+			p("Peak growth, %s (instances→peak req/s): %s.  ", s, strings.Join(by[s], ", "))
+		}
+		var ratios []string
+		for _, f := range runs {
+			if f.Config.Strategy != fleet.Rotasafe {
+				continue
+			}
+			i := slices.IndexFunc(runs, func(g *fleet.Result) bool {
+				return g.Config.Strategy == fleet.Baseline && g.Config.Instances == f.Config.Instances
+			})
+			if i >= 0 {
+				ratios = append(ratios, fmt.Sprintf("%d: %s", f.Config.Instances, ratio(float64(runs[i].TotalCalls), float64(f.TotalCalls))))
+			}
+		}
+		p("Requests, baseline ÷ rotasafe: %s.", strings.Join(ratios, ", "))
+		if ch := charts["fleet-"+string(sc)]; ch != "" {
+			p("")
+			p("![fleet requests per second, %s](%s)", sc, ch)
+			if sc == fleet.Rotation {
+				p("")
+				p("Grey vertical lines: the password change (setSecret) and AWSCURRENT's move (finishSecret).")
+			} else {
+				p("")
+				p("Grey vertical lines: the rotation, and the moment the baseline's values expire.")
+			}
+		}
+		p("")
 	}
 	if ch := charts["peak"]; ch != "" {
-		p("")
 		p("![peak vs fleet size](%s)", ch)
+		p("")
 	}
-	p("")
 }
