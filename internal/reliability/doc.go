@@ -1,0 +1,11 @@
+// Package reliability holds the module's end-to-end hardening checks; it has no non-test
+// code. Its tests run cache, sqlconn and the rotation strategies together against a real
+// PostgreSQL (internal/pgtest), the real aws-sdk-go-v2 client on smtest, and the rotation
+// Lambda under aws-lambda-rie, and check that nothing is lost and no secret leaks under
+// faults, crashes and bad input.
+//
+// The sizes of the loops are small by default, for CI; ROTASAFE_RELIABILITY_N raises the
+// number of randomised interruptions (see RELIABILITY.md at the module root):
+//
+//	ROTASAFE_RELIABILITY_N=200 go test -race -run 'Crash' ./internal/reliability
+package reliability

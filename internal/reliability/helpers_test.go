@@ -1,0 +1,299 @@
+package reliability
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/rotate"
+	"github.com/rotasafe/rotasafe/smtest"
+)
+
+// envN is the variable that raises the number of randomised runs above the CI default.
+const envN = "ROTASAFE_RELIABILITY_N"
+
+// sizeN returns the number of randomised runs: ROTASAFE_RELIABILITY_N when set, else def.
+func sizeN(t testing.TB, def int) int {
+	t.Helper()
+	s := os.Getenv(envN)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		t.Fatalf("%s=%q: want a positive integer", envN, s)
+	}
+	return n
+}
+
+// logBuffer is an io.Writer that collects every log line of a test, shared by goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// debugLogger logs everything at debug level, as JSON (LogValue, MarshalJSON) and as text
+// (String, Format) into buf.
+func debugLogger(buf *logBuffer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelDebug, AddSource: true}
+	return slog.New(fanout{slog.NewJSONHandler(buf, opts), slog.NewTextHandler(buf, opts)})
+}
+
+// fanout sends every record to each handler.
+type fanout []slog.Handler
+
+func (f fanout) Enabled(ctx context.Context, l slog.Level) bool { return true }
+
+func (f fanout) Handle(ctx context.Context, r slog.Record) error {
+	for _, h := range f {
+		if err := h.Handle(ctx, r.Clone()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f fanout) WithAttrs(as []slog.Attr) slog.Handler {
+	g := make(fanout, len(f))
+	for i, h := range f {
+		g[i] = h.WithAttrs(as)
+	}
+	return g
+}
+
+func (f fanout) WithGroup(name string) slog.Handler {
+	g := make(fanout, len(f))
+	for i, h := range f {
+		g[i] = h.WithGroup(name)
+	}
+	return g
+}
+
+// env is a PostgreSQL cluster, an smtest server and a client of it that does not retry, so
+// injected faults reach the code under test.
+type env struct {
+	t   testing.TB
+	pg  *pgtest.Cluster
+	sm  *smtest.Server
+	api *secretsmanager.Client
+}
+
+func newEnv(t testing.TB, pg *pgtest.Cluster, smOpts ...smtest.Option) *env {
+	t.Helper()
+	sm := smtest.New(t, smOpts...)
+	return &env{t: t, pg: pg, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
+}
+
+// newPassword returns a fresh random password.
+func newPassword() string { return "pw" + rand.Text() }
+
+// scenario is a PostgreSQL rotation strategy and whether its secret names a master secret.
+type scenario struct {
+	name     string
+	env      string // ROTATION_STRATEGY of examples/lambda-postgres
+	strategy func(opts ...rotate.Option) rotate.Strategy
+}
+
+var scenarios = []scenario{
+	{"single_user", "SINGLE_USER", rotate.PostgresSingleUser},
+	{"alternating_users", "ALTERNATING_USERS", rotate.PostgresAlternatingUsers},
+}
+
+func (sc scenario) handler(api rotasafe.API, opts ...rotate.Option) *rotate.Handler {
+	return rotate.NewHandler(api, sc.strategy(rotate.WithTLSMode(rotate.TLSDisable)), opts...)
+}
+
+func (e *env) dbSecret(user, password, masterARN string) rotasafe.DBSecret {
+	return rotasafe.DBSecret{Engine: "postgres", Host: e.pg.Host(), Port: e.pg.Port(), Username: user, Password: password, DBName: "postgres", MasterARN: masterARN}
+}
+
+// createSecret stores value under a new name and returns the secret's ARN.
+func (e *env) createSecret(value string) string {
+	e.t.Helper()
+	out, err := e.api.CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String(pgtest.UniqueName("db")), SecretString: aws.String(value)})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return aws.ToString(out.ARN)
+}
+
+// master stores the superuser's secret and returns its ARN.
+func (e *env) master() string {
+	e.t.Helper()
+	b, err := e.dbSecret(e.pg.SuperUser(), e.pg.SuperPassword(), "").MarshalSecret()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.createSecret(string(b))
+}
+
+// newDBSecret makes a login role with a fresh password and a secret for it that names
+// masterARN, and returns the secret's ARN and the password.
+func (e *env) newDBSecret(masterARN string) (string, string) {
+	e.t.Helper()
+	user, pw := pgtest.UniqueName("app"), newPassword()
+	if err := e.pg.CreateRole(context.Background(), user, pw); err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := e.dbSecret(user, pw, masterARN).MarshalSecret()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.createSecret(string(b)), pw
+}
+
+// rotateSecret calls RotateSecret on id with function fn and returns the error of the call,
+// or else how the rotation ended (smtest answers 200 when a step fails, as AWS does).
+func (e *env) rotateSecret(ctx context.Context, id, fn, token string) error {
+	in := &secretsmanager.RotateSecretInput{SecretId: aws.String(id), RotationLambdaARN: aws.String(fn)}
+	if token != "" {
+		in.ClientRequestToken = aws.String(token)
+	}
+	if _, err := e.api.RotateSecret(ctx, in); err != nil {
+		return err
+	}
+	return e.sm.LastRotationError(id)
+}
+
+// fetch reads the version of id that holds stage, parsed; ok is false when none does.
+func (e *env) fetch(id, stage string) (rotasafe.DBSecret, bool) {
+	e.t.Helper()
+	v, err := rotasafe.Fetch(context.Background(), e.api, id, "", stage)
+	if rotasafe.IsNotFound(err) {
+		return rotasafe.DBSecret{}, false
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
+	if err != nil {
+		e.t.Fatalf("%s: %v", stage, err)
+	}
+	return s, true
+}
+
+// login connects with s and runs a query.
+func (e *env) login(s rotasafe.DBSecret) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, e.pg.ConnString(s.Username, s.Password, s.DBNameOrDefault()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(ctx, "SELECT 1")
+	return err
+}
+
+func (e *env) stageLogsIn(id, stage string) bool {
+	e.t.Helper()
+	s, ok := e.fetch(id, stage)
+	return ok && e.login(s) == nil
+}
+
+func (e *env) labels(id string) rotasafe.Labels {
+	e.t.Helper()
+	l, err := rotasafe.DescribeLabels(context.Background(), e.api, id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l
+}
+
+// checkLabels fails unless exactly one version holds AWSCURRENT and at most one AWSPENDING.
+func (e *env) checkLabels(id, what string) rotasafe.Labels {
+	e.t.Helper()
+	l := e.labels(id)
+	cur, pend := 0, 0
+	for v := range l {
+		if l.Has(v, rotasafe.StageCurrent) {
+			cur++
+		}
+		if l.Has(v, rotasafe.StagePending) {
+			pend++
+		}
+	}
+	if cur != 1 || pend > 1 {
+		e.t.Fatalf("%s: %d versions hold AWSCURRENT and %d AWSPENDING; want 1 and at most 1: %v", what, cur, pend, l)
+	}
+	return l
+}
+
+// checkInterrupted asserts the invariant after an interrupted rotation: AWSCURRENT or
+// AWSPENDING logs in, exactly one AWSCURRENT and at most one AWSPENDING.
+func (e *env) checkInterrupted(id, what string) {
+	e.t.Helper()
+	e.checkLabels(id, what)
+	if !e.stageLogsIn(id, rotasafe.StageCurrent) && !e.stageLogsIn(id, rotasafe.StagePending) {
+		e.t.Fatalf("%s: neither AWSCURRENT nor AWSPENDING logs in", what)
+	}
+}
+
+// checkFinished asserts the state after a completed rerun: AWSCURRENT logs in, labels are
+// consistent and no rotation is left half way.
+func (e *env) checkFinished(id, what string) {
+	e.t.Helper()
+	l := e.checkLabels(id, what)
+	if l.RotationInProgress() {
+		e.t.Fatalf("%s: a rotation is still in progress after the rerun: %v", what, l)
+	}
+	s, ok := e.fetch(id, rotasafe.StageCurrent)
+	if !ok {
+		e.t.Fatalf("%s: no AWSCURRENT", what)
+	}
+	if err := e.login(s); err != nil {
+		e.t.Fatalf("%s: AWSCURRENT (user %s) does not log in: %v", what, s.Username, err)
+	}
+}
+
+// openDB opens a *sql.DB on a connector and closes it when the test ends. Connections are
+// not kept idle, so every query logs in anew through the connector.
+func openDB(t testing.TB, db *sql.DB) *sql.DB {
+	t.Helper()
+	db.SetMaxIdleConns(0)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// needles returns the forms in which a secret could leak: itself, base64 (standard and URL,
+// padded and raw) and hex (lower and upper case).
+func needles(secret string) []string {
+	b := []byte(secret)
+	h := hex.EncodeToString(b)
+	return []string{secret, base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
+		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b), h, strings.ToUpper(h)}
+}
+
+// formats prints v under the verbs a log line or error message may use.
+func formats(v any) string {
+	return fmt.Sprintf("%v\n%+v\n%#v\n%s\n%q\n%x\n", v, v, v, v, v, v)
+}
