@@ -1,0 +1,358 @@
+package reliability
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/retry"
+	"github.com/rotasafe/rotasafe/rotate"
+	"github.com/rotasafe/rotasafe/sqlconn"
+)
+
+// app is an application's view of a secret: a cache and a *sql.DB through sqlconn that logs in
+// anew for every query.
+type app struct {
+	c    *cache.Cache
+	conn *sqlconn.Connector
+	db   *sql.DB
+}
+
+func (e *env) newApp(t testing.TB, id string, copts ...cache.Option) *app {
+	t.Helper()
+	c := cache.New(e.api, copts...)
+	t.Cleanup(func() { c.Close() })
+	conn := sqlconn.NewPostgres(c, id, sqlconn.WithParams(map[string]string{"sslmode": "disable"}),
+		sqlconn.WithRetry(retry.Policy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, MaxElapsed: 3 * time.Second}))
+	return &app{c: c, conn: conn, db: openDB(t, sql.OpenDB(conn))}
+}
+
+// query logs in and runs a query within d.
+func (a *app) query(ctx context.Context, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var one int
+	return a.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// retryingClient is a client of e's server whose retryer has no retry quota, so a storm of
+// throttling does not exhaust it.
+func (e *env) retryingClient() *secretsmanager.Client {
+	return e.sm.Client(func(o *secretsmanager.Options) {
+		o.Retryer = awsretry.NewStandard(func(so *awsretry.StandardOptions) {
+			so.RateLimiter = ratelimit.None
+			so.MaxAttempts = 10
+			so.MaxBackoff = 200 * time.Millisecond
+		})
+	})
+}
+
+func TestOutageShorterThanMaxStale(t *testing.T) {
+	e := newEnv(t, pgtest.New(t))
+	id, _ := e.newDBSecret("")
+	a := e.newApp(t, id, cache.WithTTL(100*time.Millisecond), cache.WithMaxStale(time.Minute), cache.WithRefreshAhead(0))
+	ctx := t.Context()
+	if err := a.query(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.sm.SetOutage(true)
+	queries := 0
+	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); queries++ {
+		if err := a.query(ctx, 5*time.Second); err != nil {
+			t.Fatalf("query %d during the outage: %v", queries+1, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.sm.SetOutage(false)
+	if st := a.c.Stats(); st.StaleServed == 0 || st.Errors == 0 {
+		t.Fatalf("the outage was not seen: %+v", st)
+	}
+	t.Logf("%d queries during a 1.5 s outage with TTL 100ms, all served; cache %+v", queries, a.c.Stats())
+}
+
+func TestOutageLongerThanMaxStale(t *testing.T) {
+	e := newEnv(t, pgtest.New(t))
+	id, _ := e.newDBSecret("")
+	a := e.newApp(t, id, cache.WithTTL(100*time.Millisecond), cache.WithMaxStale(300*time.Millisecond), cache.WithRefreshAhead(0))
+	ctx := t.Context()
+	if err := a.query(ctx, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	e.sm.SetOutage(true)
+	time.Sleep(600 * time.Millisecond)
+	err := a.query(ctx, 5*time.Second)
+	if err == nil {
+		t.Fatal("a query 500ms past MaxStale into the outage succeeded")
+	}
+	if msg := err.Error(); !strings.Contains(msg, "ServiceUnavailable") || !strings.Contains(msg, id) {
+		t.Fatalf("the error does not name the secret and the cause (ServiceUnavailable): %v", err)
+	}
+	if _, ok := errors.AsType[*sqlconn.ConnectError](err); !ok {
+		t.Fatalf("got %T, want a *sqlconn.ConnectError: %v", err, err)
+	}
+	e.sm.SetOutage(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := a.query(ctx, 5*time.Second)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no recovery 10s after the outage ended: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestThrottlingStorm runs 16 app goroutines with a short TTL and a rotation every 300ms
+// while every operation is throttled to 20 requests a second: no query may fail.
+func TestThrottlingStorm(t *testing.T) {
+	pg := pgtest.New(t)
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEnv(t, pg)
+			id, _ := e.newDBSecret(e.master())
+			a := e.newApp(t, id, cache.WithTTL(200*time.Millisecond), cache.WithMaxStale(time.Minute), cache.WithMinRefreshInterval(50*time.Millisecond))
+			ctx := t.Context()
+			if err := a.query(ctx, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			e.sm.SetRateLimit("", 20, 5)
+			rot := e.retryingClient()
+			h := sc.handler(nil)
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			var failures []error
+			queries := 0
+			for range 16 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						err := a.query(ctx, 8*time.Second)
+						mu.Lock()
+						queries++
+						if err != nil {
+							failures = append(failures, err)
+						}
+						mu.Unlock()
+					}
+				})
+			}
+			rotations := 0
+			for range 4 {
+				time.Sleep(300 * time.Millisecond)
+				if _, err := rotate.Rotate(ctx, rot, id, h); err != nil {
+					t.Errorf("rotation under throttling: %v", err)
+				}
+				rotations++
+			}
+			time.Sleep(300 * time.Millisecond)
+			close(stop)
+			wg.Wait()
+			e.sm.ClearFaults()
+			t.Logf("%d queries, %d failed, %d rotations, %d API calls; cache %+v; connector %+v",
+				queries, len(failures), rotations, e.sm.TotalCalls(), a.c.Stats(), a.conn.Stats())
+			for i, err := range failures {
+				if i == 3 {
+					break
+				}
+				t.Errorf("query failed under throttling: %v", err)
+			}
+			e.checkFinished(id, "after the storm")
+		})
+	}
+}
+
+func TestLatencySpike(t *testing.T) {
+	e := newEnv(t, pgtest.New(t))
+	id, _ := e.newDBSecret("")
+	a := e.newApp(t, id, cache.WithTTL(time.Minute))
+	ctx := t.Context()
+	e.sm.InjectLatency("GetSecretValue", 400*time.Millisecond)
+	// A cold cache and a deadline shorter than the spike: a clear error, in time.
+	start := time.Now()
+	err := a.query(ctx, 100*time.Millisecond)
+	if err == nil {
+		t.Fatal("a query with a 100ms deadline succeeded while Secrets Manager takes 400ms")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want context.DeadlineExceeded in the chain", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("the query with a 100ms deadline returned after %v", el)
+	}
+	// The shared fetch the first caller started is not cancelled with it: a caller with a
+	// longer deadline gets the secret, and then every query hits the cache.
+	if err := a.query(ctx, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		if err := a.query(ctx, 2*time.Second); err != nil {
+			t.Fatalf("query %d with a warm cache during the spike: %v", i+1, err)
+		}
+	}
+	if n := e.sm.Calls("GetSecretValue"); n > 3 {
+		t.Fatalf("%d GetSecretValue calls for 22 queries with a warm cache", n)
+	}
+}
+
+// TestDatabaseRestartMidRotation stops the database before each step that uses it, and
+// restarts it at random moments during a rotation: the rotation fails cleanly, the invariant
+// holds, the scheduler's retry finishes it and AWSCURRENT logs in.
+func TestDatabaseRestartMidRotation(t *testing.T) {
+	pg := pgtest.New(t)
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEnv(t, pg)
+			ctx := t.Context()
+			id, _ := e.newDBSecret(e.master())
+			fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
+			h := sc.handler(e.api)
+			var stopBefore string
+			e.sm.RegisterRotationFunc(fn, func(ctx context.Context, ev rotasafe.Event) error {
+				if ev.Step == stopBefore {
+					if err := pg.Stop(ctx); err != nil {
+						return err
+					}
+				}
+				return h.Handle(ctx, ev)
+			})
+			for _, step := range []string{rotasafe.StepSetSecret, rotasafe.StepTestSecret} {
+				stopBefore = step
+				err := e.rotateSecret(ctx, id, fn, "")
+				stopBefore = ""
+				if se, ok := errors.AsType[*rotate.StepError](err); !ok || se.Step != step {
+					t.Fatalf("database stopped before %s: got %v, want a *rotate.StepError at %s", step, err, step)
+				}
+				if err := pg.Start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				what := "database stopped before " + step
+				e.checkInterrupted(id, what)
+				if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
+					t.Fatalf("%s: rerun: %v", what, err)
+				}
+				e.checkFinished(id, what)
+			}
+			for i, d := range []time.Duration{0, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond} {
+				done := make(chan error, 1)
+				go func() { done <- e.rotateSecret(ctx, id, fn, "") }()
+				time.Sleep(d)
+				if err := pg.Restart(ctx); err != nil {
+					t.Fatal(err)
+				}
+				err := <-done
+				what := fmt.Sprintf("restart %d after %v (rotation error: %v)", i+1, d, err)
+				e.checkInterrupted(id, what)
+				if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
+					t.Fatalf("%s: rerun: %v", what, err)
+				}
+				e.checkFinished(id, what)
+			}
+		})
+	}
+}
+
+// TestRacingRotations starts two rotations of one secret at once through RotateSecret with
+// different tokens: one wins, the other is refused or fails cleanly, the labels stay
+// consistent and the winner logs in.
+func TestRacingRotations(t *testing.T) {
+	pg := pgtest.New(t)
+	rounds := sizeN(t, 5)
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEnv(t, pg)
+			ctx := t.Context()
+			id, _ := e.newDBSecret(e.master())
+			fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
+			h := sc.handler(e.api)
+			e.sm.RegisterRotationFunc(fn, h.Handle)
+			wins, cleanFailures := 0, 0
+			for i := range rounds {
+				tokens := [2]string{fmt.Sprintf("race-a-%032d", i), fmt.Sprintf("race-b-%032d", i)}
+				var errs [2]error
+				var wg sync.WaitGroup
+				for j := range 2 {
+					wg.Go(func() { errs[j] = e.rotateSecret(ctx, id, fn, tokens[j]) })
+				}
+				wg.Wait()
+				what := fmt.Sprintf("RotateSecret race %d (errors %v, %v)", i+1, errs[0], errs[1])
+				l := e.checkLabels(id, what)
+				if l.RotationInProgress() {
+					e.checkInterrupted(id, what)
+					if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
+						t.Fatalf("%s: rerun: %v", what, err)
+					}
+				}
+				e.checkFinished(id, what)
+				cur, _ := e.labels(id).VersionOf(rotasafe.StageCurrent)
+				if cur == tokens[0] || cur == tokens[1] {
+					wins++
+				}
+				if errs[0] != nil || errs[1] != nil {
+					cleanFailures++
+				}
+			}
+			t.Logf("%d RotateSecret races: %d won by one of the two tokens, %d with a refused or failed rival", rounds, wins, cleanFailures)
+		})
+	}
+}
+
+// TestRacingInProcessRotations runs two rotate.Rotate calls on one secret at once, each with
+// its own token: one wins, the other fails cleanly (or finishes the winner's rotation), the
+// labels stay consistent and AWSCURRENT logs in.
+func TestRacingInProcessRotations(t *testing.T) {
+	if os.Getenv("ROTASAFE_RELIABILITY_KNOWN_BUGS") != "1" {
+		t.Skip("known bug: two rotate.Rotate calls racing on one secret (both strategies): the loser passes its AWSPENDING guard, then its setSecret changes the password after the winner's testSecret, so the winner's AWSCURRENT no longer logs in (see RELIABILITY.md); ROTASAFE_RELIABILITY_KNOWN_BUGS=1 runs it")
+	}
+	pg := pgtest.New(t)
+	rounds := sizeN(t, 10)
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEnv(t, pg)
+			ctx := t.Context()
+			id, _ := e.newDBSecret(e.master())
+			for i := range rounds {
+				var errs [2]error
+				var got [2]string
+				var wg sync.WaitGroup
+				for j := range 2 {
+					wg.Go(func() { got[j], errs[j] = rotate.Rotate(ctx, e.api, id, sc.handler(nil)) })
+				}
+				wg.Wait()
+				what := fmt.Sprintf("Rotate race %d (versions %s, %s; errors %v, %v)", i+1, got[0], got[1], errs[0], errs[1])
+				if errs[0] != nil && errs[1] != nil {
+					e.checkInterrupted(id, what)
+					if _, err := rotate.Rotate(ctx, e.api, id, sc.handler(nil)); err != nil {
+						t.Fatalf("%s: rerun: %v", what, err)
+					}
+				}
+				e.checkFinished(id, what)
+				cur, _ := e.labels(id).VersionOf(rotasafe.StageCurrent)
+				for j := range 2 {
+					if errs[j] == nil && got[j] != cur && got[1-j] != cur {
+						t.Fatalf("%s: rotation %d succeeded with version %s but AWSCURRENT is %s", what, j, got[j], cur)
+					}
+				}
+			}
+		})
+	}
+}
