@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,11 +34,15 @@ type redisServer struct {
 	port      int
 	adminUser string
 	adminPass string
+	tls       *tls.Config // the clients' TLS configuration; nil for a plain server
 }
 
 // startRedis starts redis-server for the test and stops it in t.Cleanup. Without the binary
 // the test is skipped, or fails when ROTASAFE_REQUIRE_INTEGRATION=1.
-func startRedis(t testing.TB) *redisServer {
+func startRedis(t testing.TB) *redisServer { return startRedisTLS(t, nil) }
+
+// startRedisTLS is startRedis; with certs, the server speaks TLS only.
+func startRedisTLS(t testing.TB, certs *testCerts) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -49,7 +54,7 @@ func startRedis(t testing.TB) *redisServer {
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken between finding and binding it
-		s, err := tryStartRedis(t, bin)
+		s, err := tryStartRedis(t, bin, certs)
 		if err == nil {
 			return s
 		}
@@ -59,15 +64,22 @@ func startRedis(t testing.TB) *redisServer {
 	return nil
 }
 
-func tryStartRedis(t testing.TB, bin string) (*redisServer, error) {
+func tryStartRedis(t testing.TB, bin string, certs *testCerts) (*redisServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	dir := t.TempDir()
 	var out bytes.Buffer
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-		"--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no")
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+		"--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no"}
+	var tlsCfg *tls.Config
+	if certs != nil {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port), "--tls-cert-file", certs.certFile,
+			"--tls-key-file", certs.keyFile, "--tls-ca-cert-file", certs.certFile, "--tls-auth-clients", "no")
+		tlsCfg = &tls.Config{RootCAs: certs.pool, ServerName: "127.0.0.1"}
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -79,10 +91,10 @@ func tryStartRedis(t testing.TB, bin string) (*redisServer, error) {
 		<-done
 	}
 	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), host: "127.0.0.1", port: port,
-		adminUser: "rotator", adminPass: newPassword(t)}
+		adminUser: "rotator", adminPass: newPassword(t), tls: tlsCfg}
 
 	// The default user has no password until the admin exists; then it is disabled.
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DisableIdentity: true})
+	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DisableIdentity: true, TLSConfig: tlsCfg})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -136,7 +148,7 @@ func newPassword(t testing.TB) string {
 // admin returns a client logged in as the ACL admin.
 func (s *redisServer) admin(t testing.TB) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.addr, Username: s.adminUser, Password: s.adminPass, DisableIdentity: true})
+	c := redis.NewClient(&redis.Options{Addr: s.addr, Username: s.adminUser, Password: s.adminPass, DisableIdentity: true, TLSConfig: s.tls})
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -156,7 +168,7 @@ func (s *redisServer) user(t testing.TB, name, password string) {
 // accepts reports whether user logs in with password on a fresh connection.
 func (s *redisServer) accepts(t testing.TB, user, password string) bool {
 	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.addr, Username: user, Password: password, MaxRetries: -1, PoolSize: 1, DisableIdentity: true})
+	c := redis.NewClient(&redis.Options{Addr: s.addr, Username: user, Password: password, MaxRetries: -1, PoolSize: 1, DisableIdentity: true, TLSConfig: s.tls})
 	defer c.Close()
 	err := c.Ping(t.Context()).Err()
 	if err != nil && !redis.IsAuthError(err) {
@@ -228,9 +240,12 @@ type env struct {
 	masterARN string
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvTLS(t, nil) }
+
+// newEnvTLS is newEnv with a server that speaks TLS only when certs is not nil.
+func newEnvTLS(t testing.TB, certs *testCerts) *env {
 	t.Helper()
-	rs := startRedis(t)
+	rs := startRedisTLS(t, certs)
 	sm := smtest.New(t)
 	e := &env{t: t, rs: rs, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
 	e.masterARN = e.createSecret("redis-admin", rotasafe.DBSecret{Engine: "redis", Host: rs.host, Port: rs.port, Username: rs.adminUser, Password: rs.adminPass})
@@ -261,7 +276,7 @@ func (e *env) appSecret() (arn, user, password string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	raw := strings.TrimSuffix(string(b), "}") + `,"tls":false,"team":"payments"}`
+	raw := strings.TrimSuffix(string(b), "}") + fmt.Sprintf(`,"tls":%t,"team":"payments"}`, e.rs.tls != nil)
 	out, err := e.api.CreateSecret(e.t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(uniqueName("redis-app")), SecretString: aws.String(raw)})
 	if err != nil {
 		e.t.Fatal(err)
