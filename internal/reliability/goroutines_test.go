@@ -1,0 +1,160 @@
+package reliability
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/retry"
+	"github.com/rotasafe/rotasafe/rotate"
+	"github.com/rotasafe/rotasafe/sqlconn"
+)
+
+// leakMarkers name the code whose goroutines must all be gone after Close: the module's
+// application-side packages, pgx and database/sql's pool.
+var leakMarkers = []string{
+	"github.com/rotasafe/rotasafe/cache.",
+	"github.com/rotasafe/rotasafe/sqlconn.",
+	"github.com/rotasafe/rotasafe/retry.",
+	"github.com/jackc/pgx/",
+	"database/sql.(*DB).",
+}
+
+// appGoroutines returns the stacks of goroutines running code named by leakMarkers, leaving
+// out the test's own goroutine.
+func appGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var out []string
+	for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
+		if bytes.Contains(g, []byte("testing.tRunner")) { // the test itself
+			continue
+		}
+		for _, m := range leakMarkers {
+			if bytes.Contains(g, []byte(m)) {
+				out = append(out, string(g))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// settle waits up to 10s for cond, polling.
+func settle(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// TestNoGoroutineLeaks works a cache and a *sql.DB over a sqlconn connector hard (a rotation
+// with fallbacks, refresh-ahead, an outage with background refreshes failing, cancelled
+// connects, a fetch still in flight at Close), then closes the DB and the cache: every
+// goroutine of cache, sqlconn, retry, pgx and database/sql is gone, and runtime.NumGoroutine
+// is back to where it was before.
+func TestNoGoroutineLeaks(t *testing.T) {
+	pg := pgtest.New(t)
+	tr := &http.Transport{}
+	e := newEnv(t, pg)
+	e.api = e.sm.Client(func(o *secretsmanager.Options) {
+		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = &http.Client{Transport: tr}
+	})
+	id, _ := e.newDBSecret(e.master())
+	ctx := t.Context()
+	rot := scenarios[0].handler(nil)
+	if n := len(appGoroutines()); n != 0 {
+		t.Fatalf("%d goroutines of the application side run before the test:\n%s", n, strings.Join(appGoroutines(), "\n\n"))
+	}
+	before := runtime.NumGoroutine()
+
+	c := cache.New(e.api, cache.WithTTL(100*time.Millisecond), cache.WithRefreshAhead(0.5), cache.WithMaxStale(time.Minute), cache.WithWarm(id), cache.WithWarmWindow(50*time.Millisecond))
+	conn := sqlconn.NewPostgres(c, id, sqlconn.WithParams(map[string]string{"sslmode": "disable"}),
+		sqlconn.WithRetry(retry.Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: 2 * time.Second}))
+	db := sql.OpenDB(conn)
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(4)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 20 {
+				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				var one int
+				if err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one); err != nil {
+					t.Errorf("query: %v", err)
+				}
+				cancel()
+			}
+		})
+	}
+	if _, err := rotate.Rotate(ctx, e.api, id, rot); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	// Connects given up at once, and connects during an outage.
+	for range 5 {
+		qctx, cancel := context.WithTimeout(ctx, time.Millisecond)
+		db.PingContext(qctx)
+		cancel()
+	}
+	e.sm.SetOutage(true)
+	for range 5 {
+		var one int
+		db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+		time.Sleep(30 * time.Millisecond)
+	}
+	e.sm.SetOutage(false)
+	// A fetch of another secret still in flight when the cache closes.
+	e.sm.InjectLatency("GetSecretValue", 3*time.Second)
+	inFlight := make(chan error, 1)
+	go func() { _, err := c.Get(context.Background(), "other"); inFlight <- err }()
+	time.Sleep(50 * time.Millisecond)
+	if len(appGoroutines()) == 0 {
+		t.Fatal("no goroutine of the application side runs while the cache and DB are open: the check cannot see leaks")
+	}
+
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-inFlight:
+		if err == nil {
+			t.Fatal("a Get in flight at Close returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Get in flight at Close did not return within 10s")
+	}
+	e.sm.InjectLatency("GetSecretValue", 0)
+	if !settle(func() bool { return len(appGoroutines()) == 0 }) {
+		t.Fatalf("goroutines left 10s after db.Close and cache.Close:\n%s", strings.Join(appGoroutines(), "\n\n"))
+	}
+	tr.CloseIdleConnections()
+	if !settle(func() bool { return runtime.NumGoroutine() <= before }) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("NumGoroutine %d, %d before the cache and DB were opened:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+	}
+}
