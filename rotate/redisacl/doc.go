@@ -17,8 +17,9 @@
 //	rdb := redisacl.NewClient(c, "prod/app/redis", nil) // address from the secret
 //	err := rdb.Ping(ctx).Err()
 //
-// Passwords reach Redis only as SHA-256 hashes (ACL SETUSER's #<hash> form), so neither the
-// server, its ACL LIST nor its logs see them; no error or log line holds a secret value. The
+// The rotation sends Redis passwords only as SHA-256 hashes (ACL SETUSER's #<hash> form), so
+// the change, ACL LIST, ACL GETUSER and an ACL file hold no password (a login, AUTH or HELLO,
+// sends its password as Redis requires); no error or log line holds a secret value. The
 // part that is not Redis (keep exactly the AWSCURRENT and AWSPENDING credentials valid) is
 // [MultiCredentialStrategy] over the [MultiCredential] interface, for other services whose
 // users hold several credentials.

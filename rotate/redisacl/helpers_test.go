@@ -39,10 +39,16 @@ type redisServer struct {
 
 // startRedis starts redis-server for the test and stops it in t.Cleanup. Without the binary
 // the test is skipped, or fails when ROTASAFE_REQUIRE_INTEGRATION=1.
-func startRedis(t testing.TB) *redisServer { return startRedisTLS(t, nil) }
+func startRedis(t testing.TB) *redisServer { return startRedisWith(t, serverOpts{}) }
 
-// startRedisTLS is startRedis; with certs, the server speaks TLS only.
-func startRedisTLS(t testing.TB, certs *testCerts) *redisServer {
+// serverOpts are the variants of a test server.
+type serverOpts struct {
+	certs   *testCerts // the server speaks TLS only, with these
+	aclFile string     // the server keeps its users in this file (ACL SAVE writes it)
+}
+
+// startRedisWith is startRedis with options.
+func startRedisWith(t testing.TB, o serverOpts) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -54,7 +60,7 @@ func startRedisTLS(t testing.TB, certs *testCerts) *redisServer {
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken between finding and binding it
-		s, err := tryStartRedis(t, bin, certs)
+		s, err := tryStartRedis(t, bin, o)
 		if err == nil {
 			return s
 		}
@@ -64,7 +70,8 @@ func startRedisTLS(t testing.TB, certs *testCerts) *redisServer {
 	return nil
 }
 
-func tryStartRedis(t testing.TB, bin string, certs *testCerts) (*redisServer, error) {
+func tryStartRedis(t testing.TB, bin string, o serverOpts) (*redisServer, error) {
+	certs := o.certs
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -73,6 +80,12 @@ func tryStartRedis(t testing.TB, bin string, certs *testCerts) (*redisServer, er
 	var out bytes.Buffer
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no"}
+	if o.aclFile != "" {
+		if err := os.WriteFile(o.aclFile, []byte("user default on nopass ~* &* +@all\n"), 0o600); err != nil {
+			return nil, err
+		}
+		args = append(args, "--aclfile", o.aclFile)
+	}
 	var tlsCfg *tls.Config
 	if certs != nil {
 		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port), "--tls-cert-file", certs.certFile,
@@ -243,9 +256,12 @@ type env struct {
 func newEnv(t testing.TB) *env { return newEnvTLS(t, nil) }
 
 // newEnvTLS is newEnv with a server that speaks TLS only when certs is not nil.
-func newEnvTLS(t testing.TB, certs *testCerts) *env {
+func newEnvTLS(t testing.TB, certs *testCerts) *env { return newEnvWith(t, serverOpts{certs: certs}) }
+
+// newEnvWith is newEnv with a server made with o.
+func newEnvWith(t testing.TB, o serverOpts) *env {
 	t.Helper()
-	rs := startRedisTLS(t, certs)
+	rs := startRedisWith(t, o)
 	sm := smtest.New(t)
 	e := &env{t: t, rs: rs, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
 	e.masterARN = e.createSecret("redis-admin", rotasafe.DBSecret{Engine: "redis", Host: rs.host, Port: rs.port, Username: rs.adminUser, Password: rs.adminPass})

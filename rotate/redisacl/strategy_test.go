@@ -3,6 +3,8 @@ package redisacl
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -442,5 +444,36 @@ func TestRotateSecretThroughHandler(t *testing.T) {
 	}
 	if len(older) != 4 || older[3] == older[2] {
 		t.Fatalf("got %d distinct passwords, want 4", len(older))
+	}
+}
+
+// WithACLSave writes the change to the server's ACL file, hashes only, so that a restart
+// keeps it.
+func TestACLSave(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "users.acl")
+	e := newEnvWith(t, serverOpts{aclFile: file})
+	id, user, pw0 := e.appSecret()
+	if _, err := rotate.Rotate(t.Context(), e.api, id, rotate.NewHandler(e.api, Strategy(WithACLSave()))); err != nil {
+		t.Fatal(err)
+	}
+	cur, _, _ := e.password(id, rotasafe.StageCurrent)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line string
+	for l := range strings.Lines(string(b)) {
+		if strings.HasPrefix(l, "user "+user+" ") {
+			line = l
+		}
+	}
+	for _, pw := range []string{pw0, cur} {
+		if !strings.Contains(line, PasswordHash(pw)) {
+			t.Errorf("the ACL file's line for %s lacks a password hash", user)
+		}
+		if strings.Contains(string(b), pw) {
+			t.Errorf("the ACL file holds a plaintext password")
+		}
 	}
 }
