@@ -35,7 +35,7 @@ func FuzzParseEvent(f *testing.F) {
 		`{"SecretId":"s","ClientRequestToken":"t","Step":"testSecret","RotationToken":"rt-\u00e9\ud83d\ude00"}`,
 		`{"SecretId":"s","ClientRequestToken":"t","Step":"createSecret","RotationToken":"rt-01234`,
 		`{"SecretId":"s","SecretId":"dup","ClientRequestToken":"t","Step":"createSecret"}`,
-		`{"Step":"\u0000bad"}`, `[]`, `null`, ``, `   {}`, `{"SecretId":"s"}x`,
+		`{"Step":"\u0000bad"}`, `{"SecretId":"s","ClientRequestToken":"t","Step":" "}`, `[]`, `null`, ``, `   {}`, `{"SecretId":"s"}x`,
 	} {
 		f.Add([]byte(seed))
 	}
@@ -44,7 +44,7 @@ func FuzzParseEvent(f *testing.F) {
 		if err != nil {
 			msg := err.Error()
 			if ev.Step != "" {
-				msg = strings.Replace(msg, strconv.Quote(ev.Step), "STEP", 1)
+				msg = strings.Replace(msg, `field "Step" `+strconv.Quote(ev.Step)+" ", `field "Step" STEP `, 1)
 			}
 			if !eventErrorShape.MatchString(msg) {
 				t.Fatalf("error %q holds more than fixed words", err) // so no RotationToken either
