@@ -206,3 +206,81 @@ func TestParsedInterfaceType(t *testing.T) {
 		}
 	}
 }
+
+// TestCandidatesLearnsThatCurrentMoved is the race the time-to-recover benchmark found: a
+// connector's forced refresh reads AWSCURRENT a moment before finishSecret moves it, so the
+// cache still holds the old version; the AWSPENDING it then asks for is gone. The AWSPREVIOUS
+// answer names the cached version as AWSPREVIOUS only: Candidates must notice, read
+// AWSCURRENT again at once (inside the refresh floor) and put the new version first, instead
+// of leaving the connector with nothing that logs in until the floor has passed.
+func TestCandidatesLearnsThatCurrentMoved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	v1 := e.create(t, "app/db", "pw-1")
+	// The connector's rejected login: a forced refresh that still sees v1.
+	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v1 {
+		t.Fatalf("RefreshStale before finishSecret: got %v, %v; want %s", v, err, v1)
+	}
+	// The rest of the rotation lands: v2 stored, promoted, its AWSPENDING removed.
+	v2 := e.put(t, "app/db", "pw-2", rotasafe.StagePending)
+	if err := rotasafe.Promote(ctx, e.client, "app/db", v2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String("app/db"), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(v2),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	before := e.calls()
+	vs, err := e.c.Candidates(ctx, "app/db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(vs); !slices.Equal(got, []string{v2, v1}) {
+		t.Fatalf("Candidates: got %v, want [%s %s] (the new AWSCURRENT first)", got, v2, v1)
+	}
+	// AWSPENDING (absent), AWSPREVIOUS (v1, revealing the move) and AWSCURRENT again.
+	if n := e.calls() - before; n != 3 {
+		t.Errorf("Candidates made %d GetSecretValue calls, want 3", n)
+	}
+	if v, err := e.c.Get(ctx, "app/db"); err != nil || v.ID != v2 {
+		t.Errorf("Get after Candidates: got %v, %v; want %s", v, err, v2)
+	}
+	// Inside the floor, RefreshStale with the old version is answered from the cache.
+	before = e.calls()
+	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v2 {
+		t.Errorf("RefreshStale: got %v, %v; want %s", v, err, v2)
+	}
+	if n := e.calls() - before; n != 0 {
+		t.Errorf("RefreshStale made %d calls, want 0", n)
+	}
+}
+
+// A forced refresh inside the floor is answered with the last forced answer, unless an
+// answer from Secrets Manager has shown the cached AWSCURRENT stale since.
+func TestLearnedMoveLiftsTheFloor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	v1 := e.create(t, "app/db", "pw-1")
+	if _, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil {
+		t.Fatal(err)
+	}
+	v2 := e.put(t, "app/db", "pw-2")
+	before := e.calls()
+	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v1 {
+		t.Fatalf("inside the floor: got %v, %v; want the last answer %s", v, err, v1)
+	}
+	if n := e.calls() - before; n != 0 {
+		t.Fatalf("inside the floor RefreshStale made %d calls, want 0", n)
+	}
+	// AWSPREVIOUS now names v1: the cache learns v1 is not current.
+	if v, err := e.c.GetStage(ctx, "app/db", rotasafe.StagePrevious); err != nil || v.ID != v1 {
+		t.Fatalf("GetStage AWSPREVIOUS: got %v, %v; want %s", v, err, v1)
+	}
+	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v2 {
+		t.Errorf("after the move was learned: got %v, %v; want %s", v, err, v2)
+	}
+}

@@ -181,7 +181,7 @@ func (c *Cache) run(ctx context.Context, e *entry, cl *call, forced bool) {
 func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err error) {
 	var logRecovered bool
 	var prevFailures int
-	var moved bool
+	var moved, learned bool
 	e.mu.Lock()
 	now := c.now()
 	old := e.snap.Load()
@@ -207,6 +207,7 @@ func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err 
 			c.st.refreshes.Add(1)
 		}
 		moved = e.key.stage == rotasafe.StageCurrent && old != nil && old.err == nil && old.v.ID != v.ID
+		learned = e.key.stage != rotasafe.StageCurrent
 	case errors.Is(err, ErrClosed):
 		cl.err = err
 	case transient(err):
@@ -239,6 +240,9 @@ func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err 
 	e.mu.Unlock()
 	if moved {
 		c.forgetOthers(e.key.id)
+	}
+	if learned {
+		c.learn(e.key.id, v, cl.started)
 	}
 	if logRecovered {
 		c.cfg.logger.Info("cache: Secrets Manager answers again; stale episode over",
@@ -285,6 +289,35 @@ func (c *Cache) forgetOthers(id string) {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// learn checks the AWSCURRENT entry of id against the labels of v, a version fetched under
+// another stage by a fetch that started at started: Secrets Manager answers with every label
+// of the version. When the answer contradicts the cached AWSCURRENT (v is that version but no
+// longer holds the label, or v holds it and the cache has another version), the cached
+// AWSCURRENT is stale, typically because finishSecret moved the label a moment ago. The entry
+// then expires, and its refresh floor is lifted: the floor guards against callers' guesses,
+// not against the service's own word, and labels move only when a rotation does.
+func (c *Cache) learn(id string, v rotasafe.Version, started int64) {
+	e, ok := c.entryFor(id, rotasafe.StageCurrent)
+	if !ok {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.snap.Load()
+	if s == nil || s.err != nil || s.expireAt == 0 || s.started > started {
+		return // nothing cached, or expired already, or a newer answer than v
+	}
+	if (s.v.ID == v.ID) == v.HasStage(rotasafe.StageCurrent) {
+		return // consistent
+	}
+	ns := *s
+	ns.refreshAt, ns.expireAt = 0, 0
+	e.snap.Store(&ns) // same memo reference, now expired
+	e.lastForced = nil
+	c.cfg.logger.Debug("cache: AWSCURRENT moved, learned from another label",
+		"secret", id, "cached_version", s.v.ID, "version", v.ID, "stages", v.Stages)
 }
 
 // backoff returns the wait after the n-th consecutive failure: jittered in [d/2, d], d

@@ -54,6 +54,11 @@ func (c *Cache) RefreshStale(ctx context.Context, secretID, usedVersionID string
 // do not ask for it each time. Only AWSCURRENT's error is returned; AWSPENDING and AWSPREVIOUS
 // are left out when they cannot be read (an IAM policy may allow AWSCURRENT only), unless ctx
 // ends.
+//
+// AWSPENDING and AWSPREVIOUS answers carry every label of their version, so Candidates also
+// notices when AWSCURRENT moved after it was cached (finishSecret ran a moment ago): it then
+// reads AWSCURRENT again, without waiting for MinRefreshInterval, and puts the new version
+// first.
 func (c *Cache) Candidates(ctx context.Context, secretID string) ([]rotasafe.Version, error) {
 	cur, err := c.Get(ctx, secretID)
 	if err != nil {
@@ -72,6 +77,11 @@ func (c *Cache) Candidates(ctx context.Context, secretID string) ([]rotasafe.Ver
 		if !slices.ContainsFunc(out, func(x rotasafe.Version) bool { return x.ID == v.ID }) {
 			out = append(out, v)
 		}
+	}
+	// A hit unless the answers above showed the cached AWSCURRENT stale (see learn).
+	if now, err := c.Get(ctx, secretID); err == nil && now.ID != cur.ID {
+		out = slices.DeleteFunc(out, func(x rotasafe.Version) bool { return x.ID == now.ID })
+		out = slices.Insert(out, 0, now)
 	}
 	return out, nil
 }
