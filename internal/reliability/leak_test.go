@@ -109,7 +109,7 @@ func TestNoSecretLeaks(t *testing.T) {
 
 	for _, sc := range scenarios {
 		fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
-		h := sc.handler(e.api, rotate.WithLogger(log))
+		h := rotate.NewHandler(e.api, printingStrategy{sc.strategy(rotate.WithTLSMode(rotate.TLSDisable)), r}, rotate.WithLogger(log))
 		e.sm.RegisterRotationFunc(fn, func(ctx context.Context, ev rotasafe.Event) error {
 			r.secret(ev.RotationToken)
 			r.print(ev)
@@ -306,4 +306,29 @@ func TestNeedlesFindPlantedLeaks(t *testing.T) {
 	if got := len(needles(secret)); got != 7 {
 		t.Errorf("got %d forms, want 7", got)
 	}
+}
+
+// printingStrategy prints the StepContext (which holds the AWSCURRENT and AWSPENDING
+// versions) of every step under every verb before the strategy runs it.
+type printingStrategy struct {
+	rotate.Strategy
+	r *recorder
+}
+
+func (p printingStrategy) Create(ctx context.Context, sc *rotate.StepContext) (string, error) {
+	p.r.print(sc)
+	p.r.print(*sc)
+	return p.Strategy.Create(ctx, sc)
+}
+
+func (p printingStrategy) Set(ctx context.Context, sc *rotate.StepContext) error {
+	p.r.print(sc)
+	p.r.print(*sc)
+	return p.Strategy.Set(ctx, sc)
+}
+
+func (p printingStrategy) Test(ctx context.Context, sc *rotate.StepContext) error {
+	p.r.print(sc)
+	p.r.print(*sc)
+	return p.Strategy.Test(ctx, sc)
 }
