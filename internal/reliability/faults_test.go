@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	awsretry "github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
@@ -355,4 +356,70 @@ func TestRacingInProcessRotations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDatabaseRefusesConnections makes a running PostgreSQL refuse the app's user (CONNECTION
+// LIMIT 0: SQLSTATE 53300, too many connections for role) for a while: queries started during
+// the refusal wait and succeed when it ends, a rotation attempted during it fails cleanly, and
+// the rerun finishes.
+func TestDatabaseRefusesConnections(t *testing.T) {
+	pg := pgtest.New(t)
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEnv(t, pg)
+			ctx := t.Context()
+			id, _ := e.newDBSecret(e.master())
+			a := e.newApp(t, id)
+			if err := a.query(ctx, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			user, _ := e.fetch(id, rotasafe.StageCurrent)
+			limit := func(n int) {
+				t.Helper()
+				for _, u := range []string{user.Username, user.Username + "_clone"} {
+					var exists bool
+					if err := pgxQueryRow(ctx, pg, "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1)", u, &exists); err != nil {
+						t.Fatal(err)
+					}
+					if !exists {
+						continue
+					}
+					if err := pg.Exec(ctx, fmt.Sprintf("ALTER ROLE %s CONNECTION LIMIT %d", pgx.Identifier{u}.Sanitize(), n)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			limit(0)
+			h := sc.handler(nil)
+			if _, err := rotate.Rotate(ctx, e.api, id, h); err == nil && sc.name == "single_user" {
+				t.Fatal("a single-user rotation succeeded while the user may not connect")
+			}
+			e.checkLabels(id, "rotation while refused")
+			done := make(chan error, 1)
+			go func() { done <- a.query(ctx, 10*time.Second) }()
+			time.Sleep(500 * time.Millisecond)
+			limit(-1)
+			if err := <-done; err != nil {
+				t.Fatalf("a query started while connections were refused failed after they were allowed again: %v", err)
+			}
+			if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
+				t.Fatalf("rerun: %v", err)
+			}
+			e.checkFinished(id, "after the refusal")
+			if err := a.query(ctx, 5*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("connector %+v", a.conn.Stats())
+		})
+	}
+}
+
+// pgxQueryRow runs a one-row query as the superuser and scans its one column into dst.
+func pgxQueryRow(ctx context.Context, pg *pgtest.Cluster, sql string, arg, dst any) error {
+	conn, err := pgx.Connect(ctx, pg.DSN())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.Background())
+	return conn.QueryRow(ctx, sql, arg).Scan(dst)
 }
