@@ -1,14 +1,20 @@
 package rotate_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/sha256"
 	"encoding/base64"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe/internal/pgtest"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
@@ -19,8 +25,26 @@ var fuzzVerifierShape = regexp.MustCompile(`^SCRAM-SHA-256\$4096:([A-Za-z0-9+/]+
 // the empty and the non-ASCII passwords, with an error that does not hold the password;
 // otherwise the verifier has PostgreSQL's shape (a 16-byte salt and two 32-byte keys), does not
 // hold the password, and its keys are the ones RFC 5802 derives from the password and salt.
+//
+// With ROTASAFE_FUZZ_PG=1 each fuzz process also starts a PostgreSQL cluster, gives a role the
+// verifier and logs in with the password (passwords with a NUL byte excepted: no client can
+// send one).
 func FuzzSCRAMVerifier(f *testing.F) {
-	for _, seed := range []string{"", "a", "pencil", "correct horse battery staple", "p@ss:w/o\"r'd\\", "\x00\x01\x7f",
+	var pg *pgtest.Cluster
+	var admin *pgx.Conn
+	role := "fuzz_scram"
+	if os.Getenv("ROTASAFE_FUZZ_PG") == "1" {
+		pg = pgtest.New(f)
+		if err := pg.CreateRole(f.Context(), role, "initial-password"); err != nil {
+			f.Fatal(err)
+		}
+		var err error
+		if admin, err = pgx.Connect(f.Context(), pg.DSN()); err != nil {
+			f.Fatal(err)
+		}
+		f.Cleanup(func() { admin.Close(context.Background()) })
+	}
+	for _, seed := range []string{"", "a", "pencil", "correct horse battery staple", "p@ss:w/o\"r'd\\", "\x00\x01\x7f", "\x01\x1b\x7f tab\there",
 		"héllo", "\xff\xfe", strings.Repeat("x", 4096), "SCRAM-SHA-256$4096:", "0123456789abcdef0123456789abcdef"} {
 		f.Add(seed)
 	}
@@ -64,5 +88,23 @@ func FuzzSCRAMVerifier(f *testing.F) {
 		if !hmac.Equal(stored[:], parts[1]) || !hmac.Equal(mac("Server Key"), parts[2]) {
 			t.Fatalf("the verifier's keys are not those of the password and salt")
 		}
+		if pg == nil || strings.Contains(password, "\x00") {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := admin.Exec(ctx, "ALTER ROLE "+role+" PASSWORD '"+v+"'"); err != nil { // v has the shape checked above: no quote
+			t.Fatal(err)
+		}
+		cfg, err := pgx.ParseConfig(pg.ConnString(role, "x", "postgres"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Password = password
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatalf("a role given the verifier of a %d-byte password does not log in with it: %v", len(password), err)
+		}
+		conn.Close(ctx)
 	})
 }
