@@ -4,6 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
 )
@@ -27,6 +31,13 @@ var steps = []string{rotasafe.StepCreateSecret, rotasafe.StepSetSecret, rotasafe
 // state: the password set on the service half way is the one that becomes AWSCURRENT. To
 // abandon an unfinished rotation instead, remove AWSPENDING from its version with
 // UpdateSecretVersionStage.
+//
+// Rotations of one secret must not overlap: a rotation whose setSecret changes the password
+// after another rotation's testSecret leaves an AWSCURRENT that no longer logs in. Rotate
+// therefore runs one rotation of a secret at a time in the process (a second call waits, then
+// finds the first one's result), keyed by the secret's ARN whatever name the callers use.
+// Across processes, start rotations with Secrets Manager's RotateSecret, which refuses a
+// rotation while another is in progress, rather than with concurrent Rotate calls.
 func Rotate(ctx context.Context, api rotasafe.API, secretID string, h *Handler) (versionID string, err error) {
 	return drive(ctx, api, secretID, h, 1)
 }
@@ -40,6 +51,16 @@ func drive(ctx context.Context, api rotasafe.API, secretID string, h *Handler, r
 	if api == nil {
 		return "", fmt.Errorf("rotate: rotate %s: nil API", secretID)
 	}
+	out, err := api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &secretID})
+	if err != nil {
+		return "", fmt.Errorf("rotate: rotate %s: %w", secretID, err)
+	}
+	unlock, err := lockSecret(ctx, aws.ToString(out.ARN))
+	if err != nil {
+		return "", fmt.Errorf("rotate: rotate %s: %w", secretID, err)
+	}
+	defer unlock()
+	// Read the labels again under the lock: a rotation that held it may have just finished.
 	labels, err := rotasafe.DescribeLabels(ctx, api, secretID)
 	if err != nil {
 		return "", fmt.Errorf("rotate: rotate %s: %w", secretID, err)
@@ -59,6 +80,21 @@ func drive(ctx context.Context, api rotasafe.API, secretID string, h *Handler, r
 		}
 	}
 	return token, nil
+}
+
+// rotating holds a one-slot channel per secret ARN while Rotate runs on it in this process.
+var rotating sync.Map // ARN -> chan struct{}
+
+// lockSecret waits until no other Rotate of the secret runs in the process, or ctx ends.
+func lockSecret(ctx context.Context, arn string) (unlock func(), err error) {
+	v, _ := rotating.LoadOrStore(arn, make(chan struct{}, 1))
+	slot := v.(chan struct{})
+	select {
+	case slot <- struct{}{}:
+		return func() { <-slot }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("waiting for another rotation of the secret: %w", ctx.Err())
+	}
 }
 
 // newToken returns a random (version 4) UUID, the form Secrets Manager uses for version IDs.
