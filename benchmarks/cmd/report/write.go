@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"os"
 	"strings"
 	"time"
 
@@ -58,7 +59,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p("Produced by this command, run in `benchmarks/` (%s; it took %v here):", time.Now().UTC().Format("2006-01-02"), took.Round(time.Second))
 	p("")
 	p("```")
-	p("go run ./cmd/report")
+	p("%s", strings.Join(append([]string{"go run ./cmd/report"}, os.Args[1:]...), " "))
 	p("```")
 	p("")
 	if o.quick {
