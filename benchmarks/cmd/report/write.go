@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
