@@ -1,4 +1,4 @@
-package redisacl
+package redisconn
 
 import (
 	"testing"
@@ -6,20 +6,21 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/redistest"
 )
 
 // BenchmarkGet measures what the cache-backed client adds to a command on a pooled
 // connection (the hook's context value) against a client with a fixed password.
 func BenchmarkGet(b *testing.B) {
-	e := newEnv(b)
-	id, user, pw := e.appSecret()
-	c := cache.New(e.sm.Client())
+	e := redistest.NewEnv(b)
+	id, user, pw := e.AppSecret()
+	c := cache.New(e.SM.Client())
 	defer c.Close()
 	clients := []struct {
 		name string
 		rdb  *redis.Client
 	}{
-		{"impl=static", redis.NewClient(&redis.Options{Addr: e.rs.addr, Username: user, Password: pw, DisableIdentity: true})},
+		{"impl=static", redis.NewClient(&redis.Options{Addr: e.Server.Addr, Username: user, Password: pw, DisableIdentity: true})},
 		{"impl=rotasafe", NewClient(c, id, &redis.Options{DisableIdentity: true})},
 	}
 	for _, cl := range clients {

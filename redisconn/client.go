@@ -1,4 +1,4 @@
-package redisacl
+package redisconn
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/redissecret"
 	"github.com/rotasafe/rotasafe/retry"
 )
 
@@ -88,7 +89,7 @@ func newCredentials(c *cache.Cache, src secrets, secretID string) *Credentials {
 // of the secret's AWSCURRENT version, over TLS when the secret has "tls": true (or when
 // opts.TLSConfig is set).
 //
-//	rdb := redisacl.NewClient(c, "prod/app/redis", &redis.Options{PoolSize: 20})
+//	rdb := redisconn.NewClient(c, "prod/app/redis", &redis.Options{PoolSize: 20})
 //	defer rdb.Close()
 func NewClient(c *cache.Cache, secretID string, opts *redis.Options) *redis.Client {
 	rdb, _ := newClient(NewCredentials(c, secretID), opts)
@@ -114,7 +115,7 @@ func newClient(p *Credentials, opts *redis.Options) (*redis.Client, *Credentials
 // login is a parsed secret version: what a connection needs to log in.
 type login struct {
 	secret rotasafe.DBSecret
-	srv    server
+	srv    redissecret.Server
 }
 
 func parseLogin(v rotasafe.Version) (login, error) {
@@ -122,7 +123,7 @@ func parseLogin(v rotasafe.Version) (login, error) {
 	if err != nil {
 		return login{}, err
 	}
-	srv, err := serverOf(s, v.SecretString)
+	srv, err := redissecret.ServerOf(s, v.SecretString)
 	if err != nil {
 		return login{}, err
 	}
@@ -133,7 +134,7 @@ func parseLogin(v rotasafe.Version) (login, error) {
 func (p *Credentials) parsed(v rotasafe.Version) (login, error) {
 	l, err := cache.Parsed(p.c, v, parseLogin)
 	if err != nil {
-		return login{}, fmt.Errorf("redisacl: secret %s: %w", p.secretID, err)
+		return login{}, fmt.Errorf("redisconn: secret %s: %w", p.secretID, err)
 	}
 	return l, nil
 }
@@ -180,7 +181,7 @@ func (p *Credentials) Provide(ctx context.Context) (username, password string, e
 	if !forced {
 		cur, err := p.src.Get(ctx, p.secretID)
 		if err != nil {
-			return "", "", fmt.Errorf("redisacl: secret %s: %w", p.secretID, err)
+			return "", "", fmt.Errorf("redisconn: secret %s: %w", p.secretID, err)
 		}
 		v = cur
 		if ch := p.sticky.Load(); ch != nil && ch.currentID == cur.ID {
@@ -209,17 +210,17 @@ func (p *Credentials) dialer(own *tls.Config, timeout time.Duration) func(ctx co
 	return func(ctx context.Context, network, _ string) (net.Conn, error) {
 		v, err := p.src.Get(ctx, p.secretID)
 		if err != nil {
-			return nil, fmt.Errorf("redisacl: secret %s: %w", p.secretID, err)
+			return nil, fmt.Errorf("redisconn: secret %s: %w", p.secretID, err)
 		}
 		l, err := p.parsed(v)
 		if err != nil {
 			return nil, err
 		}
 		d := &net.Dialer{Timeout: timeout, KeepAlive: 5 * time.Minute}
-		if cfg := tlsConfig(own, l.srv); cfg != nil {
-			return (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, network, l.srv.addr)
+		if cfg := redissecret.TLSConfig(own, l.srv); cfg != nil {
+			return (&tls.Dialer{NetDialer: d, Config: cfg}).DialContext(ctx, network, l.srv.Addr)
 		}
-		return d.DialContext(ctx, network, l.srv.addr)
+		return d.DialContext(ctx, network, l.srv.Addr)
 	}
 }
 
@@ -337,7 +338,7 @@ func (p *Credentials) round(ctx context.Context, a *attempt, used string, last *
 		lastErr = err
 	}
 	if lastErr == nil { // nothing new to try: wait for AWSCURRENT to move
-		lastErr = fmt.Errorf("redisacl: secret %s: every version was rejected", p.secretID)
+		lastErr = fmt.Errorf("redisconn: secret %s: every version was rejected", p.secretID)
 	}
 	return currentID, lastErr
 }

@@ -1,4 +1,4 @@
-package redisacl
+package redisconn
 
 import (
 	"context"
@@ -14,30 +14,33 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/redissecret"
+	"github.com/rotasafe/rotasafe/internal/redistest"
 	"github.com/rotasafe/rotasafe/rotate"
+	"github.com/rotasafe/rotasafe/rotate/redisacl"
 )
 
 // appClient returns a cache-backed client for secret id whose connections live briefly, so
 // that new logins happen all the time.
-func (e *env) appClient(id string, opts ...cache.Option) (*redis.Client, *Credentials, *cache.Cache) {
-	e.t.Helper()
-	c := cache.New(e.sm.Client(), opts...)
-	e.t.Cleanup(func() { c.Close() })
+func appClient(e *redistest.Env, id string, opts ...cache.Option) (*redis.Client, *Credentials, *cache.Cache) {
+	e.TB.Helper()
+	c := cache.New(e.SM.Client(), opts...)
+	e.TB.Cleanup(func() { c.Close() })
 	rdb, p := newClient(NewCredentials(c, id), &redis.Options{
 		PoolSize:        4,
 		ConnMaxLifetime: 15 * time.Millisecond,
 		DisableIdentity: true,
 	})
-	e.t.Cleanup(func() { rdb.Close() })
+	e.TB.Cleanup(func() { rdb.Close() })
 	return rdb, p, c
 }
 
 func TestClientSurvivesTwentyRotations(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	id, user, pw0 := e.appSecret()
-	rdb, creds, _ := e.appClient(id)
-	h := rotate.NewHandler(e.api, Strategy())
+	e := redistest.NewEnv(t)
+	id, user, pw0 := e.AppSecret()
+	rdb, creds, _ := appClient(e, id)
+	h := rotate.NewHandler(e.API, redisacl.Strategy())
 
 	var (
 		stop     atomic.Bool
@@ -75,12 +78,12 @@ func TestClientSurvivesTwentyRotations(t *testing.T) {
 
 	older := []string{pw0}
 	for i := 1; i <= 20; i++ {
-		if _, err := rotate.Rotate(t.Context(), e.api, id, h); err != nil {
+		if _, err := rotate.Rotate(t.Context(), e.API, id, h); err != nil {
 			stop.Store(true)
 			wg.Wait()
 			t.Fatalf("rotation %d: %v", i, err)
 		}
-		older = append(older, e.checkClean(id, user, older))
+		older = append(older, e.CheckClean(id, user, older))
 		time.Sleep(25 * time.Millisecond)
 	}
 	time.Sleep(50 * time.Millisecond)
@@ -113,22 +116,22 @@ func (stopAfterSet) Test(context.Context, *rotate.StepContext) error {
 
 func TestClientFallsBackToPending(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	id, user, _ := e.appSecret()
+	e := redistest.NewEnv(t)
+	id, user, _ := e.AppSecret()
 	// A rotation stops after setSecret, and then something takes AWSCURRENT's password away:
 	// only AWSPENDING's logs in.
-	if _, err := rotate.Rotate(t.Context(), e.api, id, rotate.NewHandler(e.api, stopAfterSet{Strategy()})); err == nil {
+	if _, err := rotate.Rotate(t.Context(), e.API, id, rotate.NewHandler(e.API, stopAfterSet{redisacl.Strategy()})); err == nil {
 		t.Fatal("the rotation did not stop")
 	}
-	pend, pendID, ok := e.password(id, rotasafe.StagePending)
+	pend, pendID, ok := e.PasswordOf(id, rotasafe.StagePending)
 	if !ok {
 		t.Fatal("no AWSPENDING version")
 	}
-	if err := e.rs.admin(t).Do(t.Context(), "ACL", "SETUSER", user, "resetpass", PasswordHash(pend)).Err(); err != nil {
+	if err := e.Server.Admin(t).Do(t.Context(), "ACL", "SETUSER", user, "resetpass", redissecret.PasswordHash(pend)).Err(); err != nil {
 		t.Fatal(err)
 	}
 
-	rdb, creds, _ := e.appClient(id)
+	rdb, creds, _ := appClient(e, id)
 	if err := rdb.Set(t.Context(), "app:x", "1", 0).Err(); err != nil {
 		t.Fatalf("got %v, want the command to run with AWSPENDING's password", err)
 	}
@@ -154,10 +157,10 @@ func TestClientFallsBackToPending(t *testing.T) {
 
 func TestClientGivesUpWhenEveryVersionIsRejected(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	id, user, pw := e.appSecret()
-	e.rs.user(t, user, "a password no secret holds")
-	rdb, creds, _ := e.appClient(id, cache.WithMinRefreshInterval(10*time.Millisecond))
+	e := redistest.NewEnv(t)
+	id, user, pw := e.AppSecret()
+	e.Server.CreateUser(t, user, "a password no secret holds")
+	rdb, creds, _ := appClient(e, id, cache.WithMinRefreshInterval(10*time.Millisecond))
 	creds.policy.MaxElapsed = 300 * time.Millisecond
 
 	err := rdb.Ping(t.Context()).Err()
@@ -174,8 +177,8 @@ func TestClientGivesUpWhenEveryVersionIsRejected(t *testing.T) {
 
 func TestClientReportsAMissingSecret(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	rdb, _, _ := e.appClient("no-such-secret")
+	e := redistest.NewEnv(t)
+	rdb, _, _ := appClient(e, "no-such-secret")
 	err := rdb.Ping(t.Context()).Err()
 	if err == nil || !strings.Contains(err.Error(), "no-such-secret") {
 		t.Fatalf("got %v, want an error naming the secret", err)

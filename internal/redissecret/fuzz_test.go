@@ -1,4 +1,4 @@
-package redisacl
+package redissecret
 
 import (
 	"encoding/json"
@@ -17,11 +17,11 @@ func FuzzTLSField(f *testing.F) {
 		if err != nil {
 			return
 		}
-		_, err = tlsField(string(b))
+		_, err = TLSField(string(b))
 		if err == nil {
 			return
 		}
-		_, other := tlsField(`{"tls":"another bad value"}`)
+		_, other := TLSField(`{"tls":"another bad value"}`)
 		if err.Error() != other.Error() || strings.Contains(err.Error(), "another") {
 			t.Fatalf("the error depends on the value: %v", err)
 		}

@@ -1,12 +1,16 @@
-package redisacl
+// Package redistest starts throw-away redis-server processes for tests and benchmarks, the
+// Redis counterpart of internal/pgtest: each on a random free 127.0.0.1 port, with an ACL
+// admin user and the default user disabled, stopped when the test ends. It also holds what
+// the tests of both sides of a Redis rotation (rotate/redisacl and redisconn) need around
+// one: application users, a Secrets Manager holding their secrets ([Env]), and checks of
+// what Redis's ACL holds.
+package redistest
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -18,65 +22,78 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/smtest"
+	"github.com/rotasafe/rotasafe/internal/redissecret"
 )
 
-// redisServer is a throw-away redis-server on a random 127.0.0.1 port with an ACL admin
-// user and the default user disabled.
-type redisServer struct {
-	addr      string
-	host      string
-	port      int
-	adminUser string
-	adminPass string
-	tls       *tls.Config // the clients' TLS configuration; nil for a plain server
+// EnvRequireIntegration names the environment variable that, set to 1, turns the skip New
+// does without redis-server into a failure.
+const EnvRequireIntegration = "ROTASAFE_REQUIRE_INTEGRATION"
+
+// Server is a throw-away redis-server on a random 127.0.0.1 port with an ACL admin user
+// (allowed everything) and the default user disabled.
+type Server struct {
+	Addr          string // host:port
+	Host          string
+	Port          int
+	AdminUser     string
+	AdminPassword string
+	TLS           *tls.Config // the clients' TLS configuration; nil for a plain server
 }
 
-// startRedis starts redis-server for the test and stops it in t.Cleanup. Without the binary
-// the test is skipped, or fails when ROTASAFE_REQUIRE_INTEGRATION=1.
-func startRedis(t testing.TB) *redisServer { return startRedisWith(t, serverOpts{}) }
+// Option configures [New].
+type Option func(*config)
 
-// serverOpts are the variants of a test server.
-type serverOpts struct {
-	certs   *testCerts // the server speaks TLS only, with these
-	aclFile string     // the server keeps its users in this file (ACL SAVE writes it)
+type config struct {
+	certs   *Certs // the server speaks TLS only, with these
+	aclFile string // the server keeps its users in this file (ACL SAVE writes it)
 }
 
-// startRedisWith is startRedis with options.
-func startRedisWith(t testing.TB, o serverOpts) *redisServer {
-	t.Helper()
+// WithTLS makes the server speak TLS only, with certs; Server.TLS then trusts them.
+func WithTLS(certs *Certs) Option { return func(c *config) { c.certs = certs } }
+
+// WithACLFile makes the server keep its users in file (which ACL SAVE writes). The file is
+// created or overwritten.
+func WithACLFile(file string) Option { return func(c *config) { c.aclFile = file } }
+
+// New starts redis-server for a test or benchmark and stops it when the test ends
+// (tb.Cleanup). Without the binary it skips the test with a message that says what to
+// install, or fails it when ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
+func New(tb testing.TB, opts ...Option) *Server {
+	tb.Helper()
+	var cfg config
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		const msg = "redis-server not found; install it (Debian: apt-get install redis-server)"
-		if os.Getenv("ROTASAFE_REQUIRE_INTEGRATION") == "1" {
-			t.Fatal(msg)
+		if os.Getenv(EnvRequireIntegration) == "1" {
+			tb.Fatal(msg)
 		}
-		t.Skip(msg)
+		tb.Skip(msg)
 	}
 	var lastErr error
 	for range 3 { // the free port may be taken between finding and binding it
-		s, err := tryStartRedis(t, bin, o)
+		s, err := start(tb, bin, cfg)
 		if err == nil {
 			return s
 		}
 		lastErr = err
 	}
-	t.Fatalf("start redis-server: %v", lastErr)
+	tb.Fatalf("start redis-server: %v", lastErr)
 	return nil
 }
 
-func tryStartRedis(t testing.TB, bin string, o serverOpts) (*redisServer, error) {
-	certs := o.certs
+func start(tb testing.TB, bin string, o config) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	dir := t.TempDir()
+	dir := tb.TempDir()
 	var out bytes.Buffer
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
 		"--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no"}
@@ -87,10 +104,10 @@ func tryStartRedis(t testing.TB, bin string, o serverOpts) (*redisServer, error)
 		args = append(args, "--aclfile", o.aclFile)
 	}
 	var tlsCfg *tls.Config
-	if certs != nil {
-		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port), "--tls-cert-file", certs.certFile,
-			"--tls-key-file", certs.keyFile, "--tls-ca-cert-file", certs.certFile, "--tls-auth-clients", "no")
-		tlsCfg = &tls.Config{RootCAs: certs.pool, ServerName: "127.0.0.1"}
+	if certs := o.certs; certs != nil {
+		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port), "--tls-cert-file", certs.CertFile,
+			"--tls-key-file", certs.KeyFile, "--tls-ca-cert-file", certs.CertFile, "--tls-auth-clients", "no")
+		tlsCfg = &tls.Config{RootCAs: certs.Pool, ServerName: "127.0.0.1"}
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -103,15 +120,16 @@ func tryStartRedis(t testing.TB, bin string, o serverOpts) (*redisServer, error)
 		cmd.Process.Kill()
 		<-done
 	}
-	s := &redisServer{addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), host: "127.0.0.1", port: port,
-		adminUser: "rotator", adminPass: newPassword(t), tls: tlsCfg}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Host: "127.0.0.1", Port: port,
+		AdminUser: "rotator", AdminPassword: Password(tb), TLS: tlsCfg}
 
 	// The default user has no password until the admin exists; then it is disabled.
-	c := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1, DisableIdentity: true, TLSConfig: tlsCfg})
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DisableIdentity: true, TLSConfig: tlsCfg})
 	defer c.Close()
+	ctx := tb.Context()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		err := c.Ping(t.Context()).Err()
+		err := c.Ping(ctx).Err()
 		if err == nil {
 			break
 		}
@@ -128,8 +146,7 @@ func tryStartRedis(t testing.TB, bin string, o serverOpts) (*redisServer, error)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	ctx := t.Context()
-	if err := c.Do(ctx, "ACL", "SETUSER", s.adminUser, "on", PasswordHash(s.adminPass), "~*", "&*", "+@all").Err(); err != nil {
+	if err := c.Do(ctx, "ACL", "SETUSER", s.AdminUser, "on", redissecret.PasswordHash(s.AdminPassword), "~*", "&*", "+@all").Err(); err != nil {
 		stop()
 		return nil, err
 	}
@@ -137,7 +154,7 @@ func tryStartRedis(t testing.TB, bin string, o serverOpts) (*redisServer, error)
 		stop()
 		return nil, err
 	}
-	t.Cleanup(stop)
+	tb.Cleanup(stop)
 	return s, nil
 }
 
@@ -150,58 +167,74 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// newPassword returns a random password with characters that need care in a command line.
-func newPassword(t testing.TB) string {
-	t.Helper()
+// Password returns a random password with characters that need care in a command line.
+func Password(tb testing.TB) string {
+	tb.Helper()
 	b := make([]byte, 18)
 	rand.Read(b)
 	return "p w\"'#>" + hex.EncodeToString(b)
 }
 
-// admin returns a client logged in as the ACL admin.
-func (s *redisServer) admin(t testing.TB) *redis.Client {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.addr, Username: s.adminUser, Password: s.adminPass, DisableIdentity: true, TLSConfig: s.tls})
-	t.Cleanup(func() { c.Close() })
+var nameSeq struct {
+	sync.Mutex
+	n int
+}
+
+// UniqueName returns prefix with a number no other call in the process got.
+func UniqueName(prefix string) string {
+	nameSeq.Lock()
+	defer nameSeq.Unlock()
+	nameSeq.n++
+	return fmt.Sprintf("%s%d", prefix, nameSeq.n)
+}
+
+// Admin returns a client logged in as the ACL admin, closed when the test ends.
+func (s *Server) Admin(tb testing.TB) *redis.Client {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Username: s.AdminUser, Password: s.AdminPassword, DisableIdentity: true, TLSConfig: s.TLS})
+	tb.Cleanup(func() { c.Close() })
 	return c
 }
 
-// appRules are the rules of the rotated user besides its passwords.
-var appRules = []any{"on", "~app:*", "&*", "+@all", "-@dangerous"}
+// AppRules are the rules of an application user (see CreateUser) besides its passwords.
+var AppRules = []any{"on", "~app:*", "&*", "+@all", "-@dangerous"}
 
-// user creates an application user with the rules of appRules and one password.
-func (s *redisServer) user(t testing.TB, name, password string) {
-	t.Helper()
-	args := append([]any{"ACL", "SETUSER", name, "reset", PasswordHash(password)}, appRules...)
-	if err := s.admin(t).Do(t.Context(), args...).Err(); err != nil {
-		t.Fatal(err)
+// CreateUser makes name an application user with the rules of AppRules and one password,
+// replacing what name had.
+func (s *Server) CreateUser(tb testing.TB, name, password string) {
+	tb.Helper()
+	args := append([]any{"ACL", "SETUSER", name, "reset", redissecret.PasswordHash(password)}, AppRules...)
+	if err := s.Admin(tb).Do(tb.Context(), args...).Err(); err != nil {
+		tb.Fatal(err)
 	}
 }
 
-// accepts reports whether user logs in with password on a fresh connection.
-func (s *redisServer) accepts(t testing.TB, user, password string) bool {
-	t.Helper()
-	c := redis.NewClient(&redis.Options{Addr: s.addr, Username: user, Password: password, MaxRetries: -1, PoolSize: 1, DisableIdentity: true, TLSConfig: s.tls})
+// Accepts reports whether user logs in with password on a fresh connection. An error other
+// than a rejected login fails the test.
+func (s *Server) Accepts(tb testing.TB, user, password string) bool {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, Username: user, Password: password, MaxRetries: -1, PoolSize: 1, DisableIdentity: true, TLSConfig: s.TLS})
 	defer c.Close()
-	err := c.Ping(t.Context()).Err()
+	err := c.Ping(tb.Context()).Err()
 	if err != nil && !redis.IsAuthError(err) {
-		t.Fatalf("login as %s: %v", user, err)
+		tb.Fatalf("login as %s: %v", user, err)
 	}
 	return err == nil
 }
 
-// aclUser is what ACL GETUSER says about a user.
-type aclUser struct {
-	flags, passwords []string
-	rest             string // keys, channels, commands, selectors as text
-	raw              string // the whole reply as text
+// ACLUser is what ACL GETUSER says about a user.
+type ACLUser struct {
+	Flags, Passwords []string // sorted; passwords as hex SHA-256 hashes
+	Rest             string   // keys, channels, commands, selectors as text
+	Raw              string   // the whole reply as text
 }
 
-func (s *redisServer) getUser(t testing.TB, name string) aclUser {
-	t.Helper()
-	res, err := s.admin(t).Do(t.Context(), "ACL", "GETUSER", name).Result()
+// GetUser runs ACL GETUSER name as the admin.
+func (s *Server) GetUser(tb testing.TB, name string) ACLUser {
+	tb.Helper()
+	res, err := s.Admin(tb).Do(tb.Context(), "ACL", "GETUSER", name).Result()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	m := map[string]any{}
 	switch r := res.(type) {
@@ -214,7 +247,7 @@ func (s *redisServer) getUser(t testing.TB, name string) aclUser {
 			m[fmt.Sprint(r[i])] = r[i+1]
 		}
 	default:
-		t.Fatalf("ACL GETUSER: unexpected reply %T", res)
+		tb.Fatalf("ACL GETUSER: unexpected reply %T", res)
 	}
 	strs := func(v any) []string {
 		var out []string
@@ -226,171 +259,27 @@ func (s *redisServer) getUser(t testing.TB, name string) aclUser {
 		slices.Sort(out)
 		return out
 	}
-	u := aclUser{flags: strs(m["flags"]), passwords: strs(m["passwords"]), raw: fmt.Sprint(res)}
+	u := ACLUser{Flags: strs(m["flags"]), Passwords: strs(m["passwords"]), Raw: fmt.Sprint(res)}
 	for _, k := range []string{"keys", "channels", "commands", "selectors"} {
-		u.rest += fmt.Sprintf("%s=%v ", k, m[k])
+		u.Rest += fmt.Sprintf("%s=%v ", k, m[k])
 	}
 	return u
 }
 
-// aclList returns ACL LIST as one string.
-func (s *redisServer) aclList(t testing.TB) string {
-	t.Helper()
-	l, err := s.admin(t).Do(t.Context(), "ACL", "LIST").StringSlice()
+// ACLList returns ACL LIST as one string.
+func (s *Server) ACLList(tb testing.TB) string {
+	tb.Helper()
+	l, err := s.Admin(tb).Do(tb.Context(), "ACL", "LIST").StringSlice()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return strings.Join(l, "\n")
 }
 
-// env is a Redis server, a Secrets Manager holding the admin secret, and a client that does
-// not retry, so an injected fault reaches the handler.
-type env struct {
-	t         testing.TB
-	rs        *redisServer
-	sm        *smtest.Server
-	api       *secretsmanager.Client
-	masterARN string
-}
-
-func newEnv(t testing.TB) *env { return newEnvTLS(t, nil) }
-
-// newEnvTLS is newEnv with a server that speaks TLS only when certs is not nil.
-func newEnvTLS(t testing.TB, certs *testCerts) *env { return newEnvWith(t, serverOpts{certs: certs}) }
-
-// newEnvWith is newEnv with a server made with o.
-func newEnvWith(t testing.TB, o serverOpts) *env {
-	t.Helper()
-	rs := startRedisWith(t, o)
-	sm := smtest.New(t)
-	e := &env{t: t, rs: rs, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
-	e.masterARN = e.createSecret("redis-admin", rotasafe.DBSecret{Engine: "redis", Host: rs.host, Port: rs.port, Username: rs.adminUser, Password: rs.adminPass})
-	return e
-}
-
-var nameSeq struct {
-	sync.Mutex
-	n int
-}
-
-// uniqueName returns prefix with a number no other call in the process got.
-func uniqueName(prefix string) string {
-	nameSeq.Lock()
-	defer nameSeq.Unlock()
-	nameSeq.n++
-	return fmt.Sprintf("%s%d", prefix, nameSeq.n)
-}
-
-// appSecret creates a Redis user and its secret (with masterarn and an extra field), and
-// returns the secret's ARN, the user and its password.
-func (e *env) appSecret() (arn, user, password string) {
-	e.t.Helper()
-	user, password = uniqueName("app"), newPassword(e.t)
-	e.rs.user(e.t, user, password)
-	s := rotasafe.DBSecret{Engine: "redis", Host: e.rs.host, Port: e.rs.port, Username: user, Password: password, MasterARN: e.masterARN}
-	b, err := s.MarshalSecret()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	raw := strings.TrimSuffix(string(b), "}") + fmt.Sprintf(`,"tls":%t,"team":"payments"}`, e.rs.tls != nil)
-	out, err := e.api.CreateSecret(e.t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(uniqueName("redis-app")), SecretString: aws.String(raw)})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return aws.ToString(out.ARN), user, password
-}
-
-func (e *env) createSecret(name string, s rotasafe.DBSecret) string {
-	e.t.Helper()
-	b, err := s.MarshalSecret()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out, err := e.api.CreateSecret(e.t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(b))})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return aws.ToString(out.ARN)
-}
-
-// password returns the password of the version holding stage, and the version's ID; ok is
-// false when no version holds it.
-func (e *env) password(id, stage string) (pw, versionID string, ok bool) {
-	e.t.Helper()
-	v, err := rotasafe.Fetch(context.WithoutCancel(e.t.Context()), e.api, id, "", stage)
-	if rotasafe.IsNotFound(err) {
-		return "", "", false
-	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return s.Password, v.ID, true
-}
-
-// labels reads the secret's staging labels.
-func (e *env) labels(id string) rotasafe.Labels {
-	e.t.Helper()
-	l, err := rotasafe.DescribeLabels(e.t.Context(), e.api, id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return l
-}
-
-// failingHook fails the k-th Redis command (1-based; the commands a connection's handshake
-// sends count) of the clients it is added to, and counts them all. Dials pass: go-redis
-// retries a failed dial itself.
-type failingHook struct {
-	mu   sync.Mutex
-	k, n int
-}
-
-var errInjected = errors.New("injected redis failure")
-
-func (h *failingHook) next() error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.n++
-	if h.n == h.k {
-		return errInjected
-	}
-	return nil
-}
-
-func (h *failingHook) count() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n
-}
-
-func (h *failingHook) DialHook(next redis.DialHook) redis.DialHook {
-	return next
-}
-
-func (h *failingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if err := h.next(); err != nil {
-			cmd.SetErr(err)
-			return err
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *failingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if err := h.next(); err != nil {
-			return err
-		}
-		return next(ctx, cmds)
-	}
-}
-
-// putCurrent is a PutSecretValue that makes value AWSCURRENT.
-func putCurrent(id, value string) *secretsmanager.PutSecretValueInput {
-	return &secretsmanager.PutSecretValueInput{SecretId: aws.String(id), SecretString: aws.String(value), VersionStages: []string{rotasafe.StageCurrent}}
+// RulesOf returns the rules (keys, channels, commands) a user made by CreateUser has.
+func (s *Server) RulesOf(tb testing.TB) string {
+	tb.Helper()
+	name := "reference"
+	s.CreateUser(tb, name, "reference-password")
+	return s.GetUser(tb, name).Rest
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/redisconn"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/rotate/redisacl"
 	"github.com/rotasafe/rotasafe/smtest"
@@ -68,7 +69,7 @@ func startRedis(t *testing.T, out *logBuffer, adminPW, appUser, appPW string) (s
 
 // TestNoSecretLeaksRedis is TestNoSecretLeaks for Redis ACL users (rotate/redisacl): three
 // rotations through RotateSecret with an application reading through cache and
-// redisacl.NewClient, a failed API call, a wrong password; then every password, secret string
+// redisconn.NewClient, a failed API call, a wrong password; then every password, secret string
 // and RotationToken is looked for in the debug logs, the errors, ACL LIST, ACL LOG and the
 // server's own debug log.
 func TestNoSecretLeaksRedis(t *testing.T) {
@@ -102,7 +103,7 @@ func TestNoSecretLeaksRedis(t *testing.T) {
 	})
 	c := cache.New(e.api, cache.WithLogger(log), cache.WithMinRefreshInterval(time.Millisecond))
 	defer c.Close()
-	rdb := redisacl.NewClient(c, id, &redis.Options{MaxRetries: -1})
+	rdb := redisconn.NewClient(c, id, &redis.Options{MaxRetries: -1})
 	defer rdb.Close()
 	for i := range 3 {
 		if err := e.rotateSecret(ctx, id, fn, ""); err != nil {
@@ -120,7 +121,7 @@ func TestNoSecretLeaksRedis(t *testing.T) {
 	if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	bad := redisacl.NewClient(c, wrong, &redis.Options{MaxRetries: -1})
+	bad := redisconn.NewClient(c, wrong, &redis.Options{MaxRetries: -1})
 	defer bad.Close()
 	start := time.Now()
 	bctx, cancel := context.WithTimeout(ctx, time.Second) // redisacl retries rejected logins for up to 10s

@@ -2,9 +2,6 @@ package redisacl
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"regexp"
@@ -12,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/redissecret"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
@@ -42,7 +40,7 @@ import (
 func Strategy(opts ...Option) rotate.Strategy {
 	cfg := newConfig(opts)
 	return &aclStrategy{cfg: cfg, multi: MultiCredentialStrategy(func(sc *rotate.StepContext, s rotasafe.DBSecret) (MultiCredential, error) {
-		srv, err := serverOf(s, sc.Current.SecretString)
+		srv, err := redissecret.ServerOf(s, sc.Current.SecretString)
 		if err != nil {
 			return nil, fmt.Errorf("AWSCURRENT (version %s): %w", sc.Current.ID, err)
 		}
@@ -82,7 +80,7 @@ func (s *aclStrategy) Test(ctx context.Context, sc *rotate.StepContext) error {
 type aclService struct {
 	cfg       *config
 	api       rotasafe.API
-	srv       server
+	srv       redissecret.Server
 	masterARN string
 }
 
@@ -91,10 +89,10 @@ var _ MultiCredential = (*aclService)(nil)
 // PasswordHash returns the form in which ACL SETUSER takes a password without seeing it,
 // and in which ACL GETUSER and ACL LIST show it: '#' and the lowercase hex SHA-256 of the
 // password.
-func PasswordHash(password string) string {
-	sum := sha256.Sum256([]byte(password))
-	return "#" + hex.EncodeToString(sum[:])
-}
+func PasswordHash(password string) string { return redissecret.PasswordHash(password) }
+
+// DefaultPort is the port a secret without one names.
+const DefaultPort = redissecret.DefaultPort
 
 // SetValid makes exactly creds the passwords of user, as the masterarn user.
 func (a *aclService) SetValid(ctx context.Context, user string, creds []string) error {
@@ -136,7 +134,7 @@ func (a *aclService) Test(ctx context.Context, user, cred string) error {
 	c := a.client(user, cred)
 	defer c.Close()
 	if err := c.Ping(ctx).Err(); err != nil && !redis.IsPermissionError(err) {
-		return fmt.Errorf("redis %s: %w", a.srv.addr, err)
+		return fmt.Errorf("redis %s: %w", a.srv.Addr, err)
 	}
 	return nil
 }
@@ -157,8 +155,8 @@ func (a *aclService) admin(ctx context.Context) (rotasafe.DBSecret, error) {
 	if err != nil {
 		return rotasafe.DBSecret{}, err
 	}
-	if addrOf(s) != a.srv.addr {
-		return rotasafe.DBSecret{}, fmt.Errorf("the masterarn secret names server %s, AWSCURRENT %s; they must be the same", addrOf(s), a.srv.addr)
+	if redissecret.AddrOf(s) != a.srv.Addr {
+		return rotasafe.DBSecret{}, fmt.Errorf("the masterarn secret names server %s, AWSCURRENT %s; they must be the same", redissecret.AddrOf(s), a.srv.Addr)
 	}
 	return s, nil
 }
@@ -166,7 +164,7 @@ func (a *aclService) admin(ctx context.Context) (rotasafe.DBSecret, error) {
 // client returns a client of one connection that logs in as user and does not retry.
 func (a *aclService) client(user, password string) *redis.Client {
 	opt := &redis.Options{
-		Addr:            a.srv.addr,
+		Addr:            a.srv.Addr,
 		Username:        user,
 		Password:        password,
 		DialTimeout:     a.cfg.timeout,
@@ -175,28 +173,13 @@ func (a *aclService) client(user, password string) *redis.Client {
 		MaxRetries:      -1,
 		PoolSize:        1,
 		DisableIdentity: true,
-		TLSConfig:       tlsConfig(a.cfg.tls, a.srv),
+		TLSConfig:       redissecret.TLSConfig(a.cfg.tls, a.srv),
 	}
 	c := redis.NewClient(opt)
 	if a.cfg.hook != nil {
 		c.AddHook(a.cfg.hook)
 	}
 	return c
-}
-
-// tlsConfig returns the TLS configuration to reach srv with, or nil for a plain connection.
-func tlsConfig(own *tls.Config, srv server) *tls.Config {
-	switch {
-	case own != nil:
-		cfg := own.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName = srv.host
-		}
-		return cfg
-	case srv.tls:
-		return &tls.Config{ServerName: srv.host, MinVersion: tls.VersionTLS12}
-	}
-	return nil
 }
 
 // hashes matches the password hashes an ACL SETUSER error may quote back.

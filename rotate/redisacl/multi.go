@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/redissecret"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
@@ -127,7 +128,7 @@ func (m *multiStrategy) both(sc *rotate.StepContext) (cur, pend rotasafe.DBSecre
 	case pend.Username != cur.Username:
 		err = fmt.Errorf("AWSPENDING names user %s, AWSCURRENT %s; a multi-credential rotation keeps the user", pend.Username, cur.Username)
 	case pend.Host != cur.Host || pend.Port != cur.Port:
-		err = fmt.Errorf("AWSPENDING names server %s, AWSCURRENT %s; they must be the same", addrOf(pend), addrOf(cur))
+		err = fmt.Errorf("AWSPENDING names server %s, AWSCURRENT %s; they must be the same", redissecret.AddrOf(pend), redissecret.AddrOf(cur))
 	}
 	if err != nil {
 		return

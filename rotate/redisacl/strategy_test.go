@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/redistest"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
@@ -23,7 +24,7 @@ import (
 // passwords log in.
 type observer struct {
 	rotate.Strategy
-	e    *env
+	e    *redistest.Env
 	user string
 	old  []string // passwords that must no longer log in
 	sets int
@@ -49,82 +50,44 @@ func (o *observer) Test(ctx context.Context, sc *rotate.StepContext) error {
 }
 
 func (o *observer) check(sc *rotate.StepContext, step string) {
-	t := o.e.t
+	t := o.e.TB
 	t.Helper()
 	cur, _ := rotasafe.ParseDBSecret([]byte(sc.Current.SecretString))
 	pend, _ := rotasafe.ParseDBSecret([]byte(sc.Pending.SecretString))
 	for _, c := range []struct {
 		stage, pw string
 	}{{"AWSCURRENT", cur.Password}, {"AWSPENDING", pend.Password}} {
-		if !o.e.rs.accepts(t, o.user, c.pw) {
+		if !o.e.Server.Accepts(t, o.user, c.pw) {
 			t.Errorf("after %s: the %s password is rejected, want it accepted", step, c.stage)
 		}
 	}
 	for i, pw := range o.old {
-		if pw != cur.Password && o.e.rs.accepts(t, o.user, pw) {
+		if pw != cur.Password && o.e.Server.Accepts(t, o.user, pw) {
 			t.Errorf("after %s: password #%d (older than AWSCURRENT) is accepted, want it rejected", step, i)
 		}
 	}
-	o.e.checkACL(o.user, []string{cur.Password, pend.Password}, append(o.old, cur.Password, pend.Password))
-}
-
-// checkACL asserts that user holds exactly the hashes of want, is still on with its rules,
-// and that no password of all appears in ACL GETUSER or ACL LIST.
-func (e *env) checkACL(user string, want, all []string) {
-	t := e.t
-	t.Helper()
-	u := e.rs.getUser(t, user)
-	var hashes []string
-	for _, pw := range want {
-		if h := PasswordHash(pw)[1:]; !slices.Contains(hashes, h) {
-			hashes = append(hashes, h)
-		}
-	}
-	slices.Sort(hashes)
-	if !slices.Equal(u.passwords, hashes) {
-		t.Errorf("ACL GETUSER %s: %d password hashes, want %d (AWSCURRENT's and AWSPENDING's)", user, len(u.passwords), len(hashes))
-	}
-	if !slices.Contains(u.flags, "on") {
-		t.Errorf("ACL GETUSER %s: flags %v, want the user on", user, u.flags)
-	}
-	if want := e.rs.rulesOf(t); u.rest != want {
-		t.Errorf("ACL GETUSER %s: rules changed: got %s, want %s", user, u.rest, want)
-	}
-	list := e.rs.aclList(t)
-	for _, pw := range all {
-		if strings.Contains(u.raw, pw) || strings.Contains(list, pw) {
-			t.Errorf("a plaintext password appears in ACL GETUSER or ACL LIST")
-		}
-	}
-}
-
-// rulesOf returns the rules (keys, channels, commands) a user made with appRules has.
-func (s *redisServer) rulesOf(t testing.TB) string {
-	t.Helper()
-	name := "reference"
-	s.user(t, name, "reference-password")
-	return s.getUser(t, name).rest
+	o.e.CheckACL(o.user, []string{cur.Password, pend.Password}, append(o.old, cur.Password, pend.Password))
 }
 
 func TestRotateKeepsCurrentAndPendingValid(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	id, user, pw0 := e.appSecret()
+	e := redistest.NewEnv(t)
+	id, user, pw0 := e.AppSecret()
 	obs := &observer{Strategy: Strategy(), e: e, user: user}
-	h := rotate.NewHandler(e.api, obs)
+	h := rotate.NewHandler(e.API, obs)
 
 	passwords := []string{pw0}
 	for i := 1; i <= 3; i++ {
 		obs.old = slices.Clone(passwords[:len(passwords)-1])
-		token, err := rotate.Rotate(t.Context(), e.api, id, h)
+		token, err := rotate.Rotate(t.Context(), e.API, id, h)
 		if err != nil {
 			t.Fatalf("rotation %d: %v", i, err)
 		}
-		cur, curID, _ := e.password(id, rotasafe.StageCurrent)
+		cur, curID, _ := e.PasswordOf(id, rotasafe.StageCurrent)
 		if curID != token {
 			t.Fatalf("rotation %d: AWSCURRENT is %s, want the rotation's token %s", i, curID, token)
 		}
-		prev, _, _ := e.password(id, rotasafe.StagePrevious)
+		prev, _, _ := e.PasswordOf(id, rotasafe.StagePrevious)
 		if prev != passwords[len(passwords)-1] {
 			t.Fatalf("rotation %d: AWSPREVIOUS is not the password AWSCURRENT had", i)
 		}
@@ -136,14 +99,14 @@ func TestRotateKeepsCurrentAndPendingValid(t *testing.T) {
 		// After finishSecret the old AWSCURRENT (now AWSPREVIOUS) keeps working until the
 		// next rotation's setSecret; anything older does not.
 		for j, pw := range passwords {
-			got, want := e.rs.accepts(t, user, pw), j >= len(passwords)-2
+			got, want := e.Server.Accepts(t, user, pw), j >= len(passwords)-2
 			if got != want {
 				t.Errorf("rotation %d: password of rotation %d: accepted %v, want %v", i, j, got, want)
 			}
 		}
-		e.checkACL(user, passwords[len(passwords)-2:], passwords)
-		if _, ok := e.labels(id).VersionOf(rotasafe.StagePending); ok {
-			if l := e.labels(id); !l.Has(curID, rotasafe.StagePending) {
+		e.CheckACL(user, passwords[len(passwords)-2:], passwords)
+		if _, ok := e.Labels(id).VersionOf(rotasafe.StagePending); ok {
+			if l := e.Labels(id); !l.Has(curID, rotasafe.StagePending) {
 				t.Errorf("rotation %d: AWSPENDING left on another version than AWSCURRENT", i)
 			}
 		}
@@ -153,7 +116,7 @@ func TestRotateKeepsCurrentAndPendingValid(t *testing.T) {
 	}
 
 	// The secret keeps the fields the strategy does not model.
-	v, err := rotasafe.Fetch(t.Context(), e.api, id, "", rotasafe.StageCurrent)
+	v, err := rotasafe.Fetch(t.Context(), e.API, id, "", rotasafe.StageCurrent)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,67 +127,42 @@ func TestRotateKeepsCurrentAndPendingValid(t *testing.T) {
 	}
 }
 
-// checkClean asserts the state every finished rotation leaves: no AWSPENDING apart from
-// AWSCURRENT, AWSCURRENT's and AWSPREVIOUS's passwords (only those) log in, and the ACL
-// holds their hashes only. older are passwords that must be rejected.
-func (e *env) checkClean(id, user string, older []string) (cur string) {
-	t := e.t
-	t.Helper()
-	l := e.labels(id)
-	curID, _ := l.VersionOf(rotasafe.StageCurrent)
-	if p, ok := l.VersionOf(rotasafe.StagePending); ok && p != curID {
-		t.Fatalf("AWSPENDING left on version %s, AWSCURRENT is %s", p, curID)
-	}
-	cur, _, _ = e.password(id, rotasafe.StageCurrent)
-	prev, _, _ := e.password(id, rotasafe.StagePrevious)
-	if !e.rs.accepts(t, user, cur) || !e.rs.accepts(t, user, prev) {
-		t.Fatalf("AWSCURRENT or AWSPREVIOUS does not log in")
-	}
-	for _, pw := range older {
-		if pw != cur && pw != prev && e.rs.accepts(t, user, pw) {
-			t.Fatalf("an older password logs in")
-		}
-	}
-	e.checkACL(user, []string{prev, cur}, append(older, cur, prev))
-	return cur
-}
-
 func TestInterruptedBySecretsManagerRerunsClean(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	id, user, pw0 := e.appSecret()
-	h := rotate.NewHandler(e.api, Strategy())
-	if _, err := rotate.Rotate(t.Context(), e.api, id, h); err != nil { // so AWSPREVIOUS exists
+	e := redistest.NewEnv(t)
+	id, user, pw0 := e.AppSecret()
+	h := rotate.NewHandler(e.API, Strategy())
+	if _, err := rotate.Rotate(t.Context(), e.API, id, h); err != nil { // so AWSPREVIOUS exists
 		t.Fatal(err)
 	}
 	older := []string{pw0}
 	for k := 1; ; k++ {
-		before := e.sm.TotalCalls()
-		e.sm.FailAt(k, "InternalServiceError")
-		_, err := rotate.Rotate(t.Context(), e.api, id, h)
-		calls := e.sm.TotalCalls() - before
-		e.sm.ClearFaults()
+		before := e.SM.TotalCalls()
+		e.SM.FailAt(k, "InternalServiceError")
+		_, err := rotate.Rotate(t.Context(), e.API, id, h)
+		calls := e.SM.TotalCalls() - before
+		e.SM.ClearFaults()
 		if err == nil && calls >= k {
 			// Only the last call may fail unnoticed: taking AWSPENDING off the new
 			// AWSCURRENT, which leaves a valid end state.
 			if k != calls {
 				t.Fatalf("call %d of %d failed but the rotation succeeded", k, calls)
 			}
-			older = append(older, e.checkClean(id, user, older))
+			older = append(older, e.CheckClean(id, user, older))
 			continue
 		}
 		if err == nil {
-			e.checkClean(id, user, older)
+			e.CheckClean(id, user, older)
 			t.Logf("a rotation makes %d Secrets Manager calls; interrupted at each", calls)
 			break
 		}
 		if !strings.Contains(err.Error(), "InternalServiceError") {
 			t.Fatalf("call %d failed: got %v, want the injected InternalServiceError", k, err)
 		}
-		if _, err := rotate.Rotate(t.Context(), e.api, id, h); err != nil {
+		if _, err := rotate.Rotate(t.Context(), e.API, id, h); err != nil {
 			t.Fatalf("rerun after call %d failed: %v", k, err)
 		}
-		older = append(older, e.checkClean(id, user, older))
+		older = append(older, e.CheckClean(id, user, older))
 		if k > 100 {
 			t.Fatal("the rotation never got past the injected failures")
 		}
@@ -233,32 +171,32 @@ func TestInterruptedBySecretsManagerRerunsClean(t *testing.T) {
 
 func TestInterruptedByRedisRerunsClean(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	id, user, pw0 := e.appSecret()
-	clean := rotate.NewHandler(e.api, Strategy())
-	if _, err := rotate.Rotate(t.Context(), e.api, id, clean); err != nil {
+	e := redistest.NewEnv(t)
+	id, user, pw0 := e.AppSecret()
+	clean := rotate.NewHandler(e.API, Strategy())
+	if _, err := rotate.Rotate(t.Context(), e.API, id, clean); err != nil {
 		t.Fatal(err)
 	}
 	older := []string{pw0}
 	for k := 1; ; k++ {
 		hook := &failingHook{k: k}
-		h := rotate.NewHandler(e.api, Strategy(withHook(hook)))
-		_, err := rotate.Rotate(t.Context(), e.api, id, h)
+		h := rotate.NewHandler(e.API, Strategy(withHook(hook)))
+		_, err := rotate.Rotate(t.Context(), e.API, id, h)
 		if err == nil {
 			if hook.count() >= k {
 				t.Fatalf("redis operation %d failed but the rotation succeeded", k)
 			}
-			e.checkClean(id, user, older)
+			e.CheckClean(id, user, older)
 			t.Logf("a rotation makes %d Redis operations; interrupted at each", hook.count())
 			break
 		}
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("redis operation %d failed: got %v, want the injected failure", k, err)
 		}
-		if _, err := rotate.Rotate(t.Context(), e.api, id, clean); err != nil {
+		if _, err := rotate.Rotate(t.Context(), e.API, id, clean); err != nil {
 			t.Fatalf("rerun after redis operation %d failed: %v", k, err)
 		}
-		older = append(older, e.checkClean(id, user, older))
+		older = append(older, e.CheckClean(id, user, older))
 		if k > 100 {
 			t.Fatal("the rotation never got past the injected failures")
 		}
@@ -267,7 +205,7 @@ func TestInterruptedByRedisRerunsClean(t *testing.T) {
 
 func TestSetRefuses(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := redistest.NewEnv(t)
 	tests := []struct {
 		name  string
 		setup func(id, user, pw string) // breaks something before the rotation
@@ -275,14 +213,14 @@ func TestSetRefuses(t *testing.T) {
 	}{
 		{
 			name:  "current password rejected",
-			setup: func(id, user, pw string) { e.rs.user(e.t, user, "someone else's password") },
+			setup: func(id, user, pw string) { e.Server.CreateUser(e.TB, user, "someone else's password") },
 			want:  "AWSCURRENT password of user " + "%USER%" + " is rejected",
 		},
 		{
 			name: "user deleted",
 			setup: func(id, user, pw string) {
-				if err := e.rs.admin(e.t).Do(e.t.Context(), "ACL", "DELUSER", user).Err(); err != nil {
-					e.t.Fatal(err)
+				if err := e.Server.Admin(e.TB).Do(e.TB.Context(), "ACL", "DELUSER", user).Err(); err != nil {
+					e.TB.Fatal(err)
 				}
 			},
 			want: "is rejected",
@@ -290,33 +228,33 @@ func TestSetRefuses(t *testing.T) {
 		{
 			name: "admin may not run ACL",
 			setup: func(id, user, pw string) {
-				if err := e.rs.admin(e.t).Do(e.t.Context(), "ACL", "SETUSER", "weak", "reset", "on", PasswordHash("weak-password"), "+ping").Err(); err != nil {
-					e.t.Fatal(err)
+				if err := e.Server.Admin(e.TB).Do(e.TB.Context(), "ACL", "SETUSER", "weak", "reset", "on", PasswordHash("weak-password"), "+ping").Err(); err != nil {
+					e.TB.Fatal(err)
 				}
-				weak := e.createSecret(uniqueName("weak"), rotasafe.DBSecret{Host: e.rs.host, Port: e.rs.port, Username: "weak", Password: "weak-password"})
-				e.setMaster(id, weak)
+				weak := e.CreateSecret(redistest.UniqueName("weak"), rotasafe.DBSecret{Host: e.Server.Host, Port: e.Server.Port, Username: "weak", Password: "weak-password"})
+				setMaster(e, id, weak)
 			},
 			want: "NOPERM",
 		},
 		{
 			name: "admin on another server",
 			setup: func(id, user, pw string) {
-				other := e.createSecret(uniqueName("other"), rotasafe.DBSecret{Host: "10.0.0.1", Username: "a", Password: "b"})
-				e.setMaster(id, other)
+				other := e.CreateSecret(redistest.UniqueName("other"), rotasafe.DBSecret{Host: "10.0.0.1", Username: "a", Password: "b"})
+				setMaster(e, id, other)
 			},
 			want: "the masterarn secret names server 10.0.0.1:6379",
 		},
 		{
 			name:  "no masterarn",
-			setup: func(id, user, pw string) { e.setMaster(id, "") },
+			setup: func(id, user, pw string) { setMaster(e, id, "") },
 			want:  `field "masterarn" is missing`,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			id, user, pw := e.appSecret()
+			id, user, pw := e.AppSecret()
 			tt.setup(id, user, pw)
-			_, err := rotate.Rotate(t.Context(), e.api, id, rotate.NewHandler(e.api, Strategy()))
+			_, err := rotate.Rotate(t.Context(), e.API, id, rotate.NewHandler(e.API, Strategy()))
 			if err == nil {
 				t.Fatal("got no error")
 			}
@@ -324,8 +262,8 @@ func TestSetRefuses(t *testing.T) {
 			if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), rotasafe.StepSetSecret) {
 				t.Errorf("got %v, want a setSecret error with %q", err, want)
 			}
-			pend, _, _ := e.password(id, rotasafe.StagePending)
-			for _, secret := range []string{pw, pend, e.rs.adminPass, PasswordHash(pw)[1:], PasswordHash(pend)[1:]} {
+			pend, _, _ := e.PasswordOf(id, rotasafe.StagePending)
+			for _, secret := range []string{pw, pend, e.Server.AdminPassword, PasswordHash(pw)[1:], PasswordHash(pend)[1:]} {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("the error holds a password or its hash: %v", err)
 				}
@@ -335,20 +273,20 @@ func TestSetRefuses(t *testing.T) {
 }
 
 // setMaster rewrites AWSCURRENT of id with masterarn set to arn.
-func (e *env) setMaster(id, arn string) {
-	e.t.Helper()
-	v, err := rotasafe.Fetch(e.t.Context(), e.api, id, "", rotasafe.StageCurrent)
+func setMaster(e *redistest.Env, id, arn string) {
+	e.TB.Helper()
+	v, err := rotasafe.Fetch(e.TB.Context(), e.API, id, "", rotasafe.StageCurrent)
 	if err != nil {
-		e.t.Fatal(err)
+		e.TB.Fatal(err)
 	}
 	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
 	if err != nil {
-		e.t.Fatal(err)
+		e.TB.Fatal(err)
 	}
 	s.MasterARN = arn
 	b, _ := s.MarshalSecret()
-	if _, err := e.api.PutSecretValue(e.t.Context(), putCurrent(id, string(b))); err != nil {
-		e.t.Fatal(err)
+	if _, err := e.API.PutSecretValue(e.TB.Context(), putCurrent(id, string(b))); err != nil {
+		e.TB.Fatal(err)
 	}
 }
 
@@ -372,15 +310,6 @@ func TestRedactHashes(t *testing.T) {
 	}
 }
 
-func TestPasswordHash(t *testing.T) {
-	t.Parallel()
-	// sha256("foobar"), the example of Redis's ACL documentation.
-	const want = "#c3ab8ff13720e8ad9047dd39466b3c8974e592c2fa383d4a3960714caef0c4f2"
-	if got := PasswordHash("foobar"); got != want {
-		t.Errorf("got %s, want %s", got, want)
-	}
-}
-
 func TestInvalidOption(t *testing.T) {
 	t.Parallel()
 	s := Strategy(WithTimeout(-time.Second))
@@ -390,43 +319,15 @@ func TestInvalidOption(t *testing.T) {
 	}
 }
 
-func TestTLSField(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		raw     string
-		want    bool
-		wantErr string
-	}{
-		{`{}`, false, ""},
-		{`{"tls":true}`, true, ""},
-		{`{"tls":"true"}`, true, ""},
-		{`{"ssl":true}`, true, ""},
-		{`{"tls":false,"ssl":null}`, false, ""},
-		{`{"tls":"yes-secret"}`, false, `field "tls" want true or false`},
-		{`{"tls":1}`, false, `field "tls"`},
-	}
-	for _, tt := range tests {
-		got, err := tlsField(tt.raw)
-		switch {
-		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-			t.Errorf("%s: got error %v, want %q", tt.raw, err, tt.wantErr)
-		case tt.wantErr == "" && (err != nil || got != tt.want):
-			t.Errorf("%s: got %v, %v; want %v", tt.raw, got, err, tt.want)
-		case err != nil && strings.Contains(err.Error(), "yes-secret"):
-			t.Errorf("%s: the error quotes the value: %v", tt.raw, err)
-		}
-	}
-}
-
 // The Lambda path: Secrets Manager's RotateSecret calls Handler.Handle for each step, with
 // rotation enabled, as in AWS.
 func TestRotateSecretThroughHandler(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	id, user, pw0 := e.appSecret()
+	e := redistest.NewEnv(t)
+	id, user, pw0 := e.AppSecret()
 	const fn = "arn:aws:lambda:us-east-1:123456789012:function:redis-rotation"
-	e.sm.RegisterRotationFunc(fn, rotate.NewHandler(e.sm.Client(), Strategy()).Handle)
-	_, err := e.api.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{
+	e.SM.RegisterRotationFunc(fn, rotate.NewHandler(e.SM.Client(), Strategy()).Handle)
+	_, err := e.API.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{
 		SecretId:          aws.String(id),
 		RotationLambdaARN: aws.String(fn),
 		RotationRules:     &types.RotationRulesType{AutomaticallyAfterDays: aws.Int64(30)},
@@ -435,12 +336,12 @@ func TestRotateSecretThroughHandler(t *testing.T) {
 		t.Fatal(err)
 	}
 	older := []string{pw0}
-	older = append(older, e.checkClean(id, user, older))
+	older = append(older, e.CheckClean(id, user, older))
 	for range 2 {
-		if _, err := e.sm.TriggerRotation(t.Context(), id); err != nil {
+		if _, err := e.SM.TriggerRotation(t.Context(), id); err != nil {
 			t.Fatal(err)
 		}
-		older = append(older, e.checkClean(id, user, older))
+		older = append(older, e.CheckClean(id, user, older))
 	}
 	if len(older) != 4 || older[3] == older[2] {
 		t.Fatalf("got %d distinct passwords, want 4", len(older))
@@ -452,12 +353,12 @@ func TestRotateSecretThroughHandler(t *testing.T) {
 func TestACLSave(t *testing.T) {
 	t.Parallel()
 	file := filepath.Join(t.TempDir(), "users.acl")
-	e := newEnvWith(t, serverOpts{aclFile: file})
-	id, user, pw0 := e.appSecret()
-	if _, err := rotate.Rotate(t.Context(), e.api, id, rotate.NewHandler(e.api, Strategy(WithACLSave()))); err != nil {
+	e := redistest.NewEnv(t, redistest.WithACLFile(file))
+	id, user, pw0 := e.AppSecret()
+	if _, err := rotate.Rotate(t.Context(), e.API, id, rotate.NewHandler(e.API, Strategy(WithACLSave()))); err != nil {
 		t.Fatal(err)
 	}
-	cur, _, _ := e.password(id, rotasafe.StageCurrent)
+	cur, _, _ := e.PasswordOf(id, rotasafe.StageCurrent)
 	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
