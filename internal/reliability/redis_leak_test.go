@@ -124,7 +124,7 @@ func TestNoSecretLeaksRedis(t *testing.T) {
 	bad := redisconn.NewClient(c, wrong, &redis.Options{MaxRetries: -1})
 	defer bad.Close()
 	start := time.Now()
-	bctx, cancel := context.WithTimeout(ctx, time.Second) // redisacl retries rejected logins for up to 10s
+	bctx, cancel := context.WithTimeout(ctx, time.Second) // redisconn retries rejected logins for up to 10s
 	defer cancel()
 	if err := r.call(func() error { return bad.Ping(bctx).Err() }); err == nil {
 		t.Fatal("a wrong password logged in")
