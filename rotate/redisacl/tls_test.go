@@ -10,8 +10,8 @@ import (
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
-// A secret with "tls": true: the strategy speaks TLS to a server that speaks
-// nothing else, and verify its certificate.
+// A secret with "tls": true: the strategy speaks TLS to a server that speaks nothing else,
+// and verifies its certificate.
 func TestTLSFromSecret(t *testing.T) {
 	t.Parallel()
 	certs := redistest.NewCerts(t)
