@@ -1,14 +1,12 @@
 package rotate
 
 import (
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
+
+	"github.com/rotasafe/rotasafe/internal/scram"
 )
 
 // SCRAMIterations is the iteration count of the verifiers SCRAMVerifier makes: PostgreSQL's
@@ -30,29 +28,11 @@ func SCRAMVerifier(password string) (string, error) {
 }
 
 func scramVerifier(password string, salt []byte, iterations int) (string, error) {
-	if password == "" {
-		return "", errors.New("rotate: SCRAM verifier of an empty password")
-	}
-	for i := range len(password) {
-		if password[i] >= 0x80 {
-			return "", errors.New("rotate: password is not ASCII; SCRAM verifiers need SASLprep, which rotate does not implement")
-		}
-	}
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	v, err := scram.Verifier(password, salt, iterations)
 	if err != nil {
-		return "", fmt.Errorf("rotate: derive SCRAM key: %w", err)
+		return "", fmt.Errorf("rotate: SCRAM verifier: %w", err)
 	}
-	clientKey := hmacSHA256(salted, "Client Key")
-	storedKey := sha256.Sum256(clientKey)
-	serverKey := hmacSHA256(salted, "Server Key")
-	b64 := base64.StdEncoding.EncodeToString
-	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
-}
-
-func hmacSHA256(key []byte, msg string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(msg))
-	return m.Sum(nil)
+	return v, nil
 }
 
 // verifierShape matches a SCRAM-SHA-256 verifier: digits, base64 and the separators only, so

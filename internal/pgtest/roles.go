@@ -2,11 +2,7 @@ package pgtest
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/pbkdf2"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe/internal/scram"
 )
 
 // ConnString returns a postgres:// URL that connects to database db as user
@@ -127,27 +125,11 @@ func newSCRAMVerifier(password string) (string, error) {
 }
 
 // scramVerifier returns the verifier PostgreSQL stores for a SCRAM-SHA-256
-// password: SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>, in
-// standard base64. The error never holds the password.
+// password (internal/scram). The error never holds the password.
 func scramVerifier(password string, salt []byte, iterations int) (string, error) {
-	for i := range len(password) {
-		if password[i] >= 0x80 {
-			return "", errors.New("password is not ASCII; pgtest does not implement SASLprep")
-		}
-	}
-	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	v, err := scram.Verifier(password, salt, iterations)
 	if err != nil {
-		return "", fmt.Errorf("derive SCRAM key: %w", err)
+		return "", fmt.Errorf("pgtest: %w", err)
 	}
-	clientKey := hmacSHA256(salted, "Client Key")
-	storedKey := sha256.Sum256(clientKey)
-	serverKey := hmacSHA256(salted, "Server Key")
-	b64 := base64.StdEncoding.EncodeToString
-	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
-}
-
-func hmacSHA256(key []byte, msg string) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte(msg))
-	return m.Sum(nil)
+	return v, nil
 }

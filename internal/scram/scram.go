@@ -1,0 +1,50 @@
+// Package scram computes the SCRAM-SHA-256 verifiers PostgreSQL stores for passwords
+// (RFC 5802, RFC 7677), so that rotate and the test clusters of internal/pgtest can set a
+// password without sending its plaintext to the server.
+//
+//	v, err := scram.Verifier(password, salt, 4096) // "SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>"
+package scram
+
+import (
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+)
+
+// ErrNotASCII is returned for a password with a byte outside ASCII: PostgreSQL normalises
+// such passwords with SASLprep first, which this package does not implement.
+var ErrNotASCII = errors.New("password is not ASCII; SCRAM verifiers need SASLprep, which is not implemented")
+
+// ErrEmpty is returned for an empty password, which PostgreSQL never accepts for a login.
+var ErrEmpty = errors.New("empty password")
+
+// Verifier returns the verifier of password with salt and iterations, in standard base64:
+// SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>. Errors never hold the password.
+func Verifier(password string, salt []byte, iterations int) (string, error) {
+	if password == "" {
+		return "", ErrEmpty
+	}
+	for i := range len(password) {
+		if password[i] >= 0x80 {
+			return "", ErrNotASCII
+		}
+	}
+	salted, err := pbkdf2.Key(sha256.New, password, salt, iterations, sha256.Size)
+	if err != nil {
+		return "", fmt.Errorf("derive SCRAM key: %w", err)
+	}
+	clientKey := hmacSHA256(salted, "Client Key")
+	storedKey := sha256.Sum256(clientKey)
+	serverKey := hmacSHA256(salted, "Server Key")
+	b64 := base64.StdEncoding.EncodeToString
+	return fmt.Sprintf("SCRAM-SHA-256$%d:%s$%s:%s", iterations, b64(salt), b64(storedKey[:]), b64(serverKey)), nil
+}
+
+func hmacSHA256(key []byte, msg string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(msg))
+	return m.Sum(nil)
+}

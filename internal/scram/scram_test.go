@@ -1,0 +1,64 @@
+package scram
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestVerifierRFC7677 checks the verifier against the SCRAM-SHA-256 exchange in RFC 7677,
+// section 3: ServerKey must give the server signature the RFC shows, and StoredKey must accept
+// the RFC's client proof.
+func TestVerifierRFC7677(t *testing.T) {
+	t.Parallel()
+	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
+	v, err := Verifier("pencil", salt, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
+	if v != want {
+		t.Fatalf("got %s, want %s", v, want)
+	}
+	keys := strings.SplitN(strings.SplitN(v, "$", 3)[2], ":", 2)
+	storedKey, _ := base64.StdEncoding.DecodeString(keys[0])
+	serverKey, _ := base64.StdEncoding.DecodeString(keys[1])
+	const authMessage = "n=user,r=rOprNGfwEbeRWgbNEkqO," +
+		"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096," +
+		"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+	if got := base64.StdEncoding.EncodeToString(hmacSHA256(serverKey, authMessage)); got != "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=" {
+		t.Errorf("server signature: got %s, want the RFC's", got)
+	}
+	// The server's check: ClientKey = proof XOR HMAC(StoredKey, AuthMessage), and
+	// SHA-256(ClientKey) must equal StoredKey.
+	proof, _ := base64.StdEncoding.DecodeString("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=")
+	sig := hmacSHA256(storedKey, authMessage)
+	for i := range proof {
+		proof[i] ^= sig[i]
+	}
+	if sum := sha256.Sum256(proof); !hmac.Equal(sum[:], storedKey) {
+		t.Error("the RFC's client proof does not verify against StoredKey")
+	}
+}
+
+func TestVerifierRefuses(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, password string
+		want           error
+	}{
+		{"empty", "", ErrEmpty},
+		{"not ASCII", "pässwörd-secret", ErrNotASCII},
+	} {
+		_, err := Verifier(tt.password, []byte("0123456789abcdef"), 4096)
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%s: got %v, want %v", tt.name, err, tt.want)
+		}
+		if tt.password != "" && err != nil && strings.Contains(err.Error(), tt.password) {
+			t.Errorf("%s: error %q holds the password", tt.name, err)
+		}
+	}
+}
