@@ -107,7 +107,7 @@ func TestRotationURLAnswers(t *testing.T) {
 func TestRotationViaLambdaRIE(t *testing.T) {
 	rie, err := exec.LookPath("aws-lambda-rie")
 	if err != nil {
-		msg := "aws-lambda-rie not on PATH; install it with: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@latest"
+		msg := "aws-lambda-rie not on PATH; install it with: go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
 		if os.Getenv("ROTASAFE_REQUIRE_INTEGRATION") == "1" {
 			t.Fatal(msg)
 		}
