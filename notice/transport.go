@@ -5,8 +5,8 @@ import "context"
 // Publisher sends notices; a rotation handler needs only this half of a Transport.
 type Publisher interface {
 	// Publish sends n to every subscriber listening now, at most once each, and returns
-	// when the transport has taken it (or failed to) within ctx. A nil error does not mean
-	// any subscriber got it.
+	// when the transport has taken it (or failed to); it must return once ctx ends. A nil
+	// error does not mean any subscriber got it.
 	Publish(ctx context.Context, n Notice) error
 }
 

@@ -32,7 +32,7 @@ type Handler struct {
 }
 
 // NewHandler returns a handler that rotates secrets through api with strategy s. Options:
-// WithLogger, and the password options (WithPasswordLength, WithExcludeCharacters,
+// WithLogger, WithNotices, and the password options (WithPasswordLength, WithExcludeCharacters,
 // WithRandomPasswordAPI), which set the default that StepContext.NewPassword uses.
 func NewHandler(api rotasafe.API, s Strategy, opts ...Option) *Handler {
 	return &Handler{api: api, strategy: s, cfg: newConfig(opts)}
@@ -125,6 +125,7 @@ func (h *Handler) run(ctx context.Context, api rotasafe.API, ev rotasafe.Event, 
 	}
 	if err == nil {
 		h.log(ctx, slog.LevelInfo, "rotation step done", ev)
+		h.announce(ctx, ev, aws.ToString(out.ARN))
 	}
 	return err
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe/notice"
 )
 
 // Option configures a Handler (NewHandler) or a PostgreSQL strategy (PostgresSingleUser,
@@ -20,7 +22,8 @@ type Option func(*config)
 // config holds every knob; each receiver reads its own.
 type config struct {
 	// Handler.
-	logger *slog.Logger
+	logger  *slog.Logger
+	notices notice.Publisher // nil: no notices
 
 	// Both: password generation. Zero values mean "not set here".
 	pw passwordPolicy
