@@ -39,32 +39,15 @@ type Driver interface {
 	Classify(err error) Class
 }
 
-// Class is the kind of a connect failure, as a Driver classifies it.
-type Class int
+// Class is the kind of a connect failure, as a Driver classifies it: rotasafe.Class.
+type Class = rotasafe.Class
 
+// The classes a Driver returns; see rotasafe.Class.
 const (
-	// ClassOther is a failure that neither other credentials nor waiting will fix, such as a
-	// database that does not exist. The connect fails at once.
-	ClassOther Class = iota
-	// ClassAuth is a rejected login: the credentials are wrong, perhaps because they were
-	// rotated. The Connector refreshes the secret and tries the other staging labels.
-	ClassAuth
-	// ClassTransient is a failure that may go away by itself: a refused or reset connection,
-	// a timeout, a server that is starting, shutting down or full. The Connector waits with
-	// jittered backoff and tries again.
-	ClassTransient
+	ClassOther     = rotasafe.ClassOther     // neither other credentials nor waiting will fix it: give up
+	ClassAuth      = rotasafe.ClassAuth      // wrong credentials: try the secret's other labels
+	ClassTransient = rotasafe.ClassTransient // may go away by itself: wait and try again
 )
-
-// String returns "other", "auth" or "transient".
-func (c Class) String() string {
-	switch c {
-	case ClassAuth:
-		return "auth"
-	case ClassTransient:
-		return "transient"
-	}
-	return "other"
-}
 
 // Postgres is the Driver for PostgreSQL through pgx v5's database/sql connector
 // (stdlib.GetConnector). Its zero value is ready to use; NewPostgres uses it. It accepts
