@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -16,61 +15,62 @@ import (
 	"github.com/rotasafe/rotasafe/cache"
 )
 
-func ids(vs []rotasafe.Version) []string {
-	out := make([]string, len(vs))
-	for i, v := range vs {
-		out[i] = v.ID
-	}
-	return out
-}
-
-// TestCandidatesThroughARotation follows a single-user rotation step by step.
-func TestCandidatesThroughARotation(t *testing.T) {
+// TestRereadThroughARotation follows a single-user rotation: one read of AWSPENDING after a
+// rejected login finds the new password in the window and, after finishSecret, also tells
+// the cache where AWSCURRENT went, with no further call.
+func TestRereadThroughARotation(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t) // NegativeTTL 1 s
+	e := newEnv(t)
 	ctx := t.Context()
-	candidates := func(want ...string) {
-		t.Helper()
-		vs, err := e.c.Candidates(ctx, "app/db")
-		if err != nil {
-			t.Fatalf("Candidates: %v", err)
-		}
-		if got := ids(vs); !slices.Equal(got, want) {
-			t.Fatalf("Candidates: got %v, want %v", got, want)
-		}
-	}
 	v1 := e.create(t, "app/db", "pw-1")
+	e.mustGet(t, "app/db")
 
-	candidates(v1) // no AWSPENDING, no AWSPREVIOUS
-	calls := e.calls()
-	for range 10 {
-		candidates(v1)
-	}
-	if got := e.calls(); got != calls {
-		t.Fatalf("repeated Candidates made %d calls, want 0 (missing stages remembered)", got-calls)
+	// No rotation: AWSPENDING is absent, and that is remembered.
+	if _, err := e.c.Reread(ctx, "app/db", rotasafe.StagePending, v1); !rotasafe.IsNotFound(err) {
+		t.Fatalf("Reread(AWSPENDING) with no rotation: got %v, want NotFound", err)
 	}
 
-	// createSecret: a new version under AWSPENDING. Seen once the negative entry expires.
+	// createSecret stored v2; setSecret changed the password: v1 is rejected again, past the
+	// floor of the first report.
 	v2 := e.put(t, "app/db", "pw-2", rotasafe.StagePending)
-	candidates(v1)
 	e.clock.Advance(time.Second)
-	candidates(v1, v2)
+	v, err := e.c.Reread(ctx, "app/db", rotasafe.StagePending, v1)
+	if err != nil || v.ID != v2 || v.HasStage(rotasafe.StageCurrent) {
+		t.Fatalf("Reread(AWSPENDING) in the window: got %v, %v; want %s without AWSCURRENT", v, err, v2)
+	}
+	if cur := e.mustGet(t, "app/db"); cur.ID != v1 {
+		t.Fatalf("Get in the window: got %s, want %s (AWSCURRENT has not moved)", cur.ID, v1)
+	}
 
-	// finishSecret: AWSCURRENT moves to v2, AWSPREVIOUS to v1; AWSPENDING stays on v2.
-	_, err := e.client.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String("app/db"), VersionStage: aws.String(rotasafe.StageCurrent),
-		MoveToVersionId: aws.String(v2), RemoveFromVersionId: aws.String(v1)})
-	if err != nil {
+	// finishSecret: AWSCURRENT moves to v2 and AWSPENDING stays on it.
+	if err := rotasafe.Promote(ctx, e.client, "app/db", v2); err != nil {
 		t.Fatal(err)
 	}
-	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v2 {
-		t.Fatalf("RefreshStale: got %v, %v; want %s", v, err, v2)
+	// v1 reported again inside the floor: the shared answer, no call.
+	v, err = e.c.Reread(ctx, "app/db", rotasafe.StagePending, v1)
+	if err != nil || v.ID != v2 {
+		t.Fatalf("Reread(AWSPENDING) for v1 again: got %v, %v; want the shared %s", v, err, v2)
 	}
-	// AWSCURRENT moved: the cached AWSPENDING and AWSPREVIOUS are asked for again at once.
-	candidates(v2, v1) // AWSPENDING on v2 is the same version: listed once
+	// Past the floor, v1 is still rejected (the cache still holds it as AWSCURRENT).
+	e.clock.Advance(time.Second)
+	calls := e.calls()
+	v, err = e.c.Reread(ctx, "app/db", rotasafe.StagePending, v1)
+	if err != nil || v.ID != v2 || !v.HasStage(rotasafe.StageCurrent) {
+		t.Fatalf("Reread(AWSPENDING) after finishSecret: got %v (%v), %v; want %s holding AWSCURRENT", v, v.Stages, err, v2)
+	}
+	if cur := e.mustGet(t, "app/db"); cur.ID != v2 {
+		t.Fatalf("Get after the AWSPENDING answer: got %s, want %s (learned from its labels)", cur.ID, v2)
+	}
+	if n := e.calls() - calls; n != 1 {
+		t.Errorf("reading AWSPENDING and then AWSCURRENT made %d calls, want 1", n)
+	}
+	if st := e.c.Stats(); st.Reads.Pending != 3 || int(st.Reads.Total()) != e.calls() {
+		t.Errorf("Stats.Reads = %+v after %d calls; want 3 AWSPENDING reads and the total equal to the calls", st.Reads, e.calls())
+	}
+
 }
 
-func TestCandidatesPlaceholderPendingIsAbsent(t *testing.T) {
+func TestRereadPlaceholderPendingIsNotFound(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	v1 := e.create(t, "app/db", "pw-1")
@@ -83,25 +83,26 @@ func TestCandidatesPlaceholderPendingIsAbsent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs, err := e.c.Candidates(t.Context(), "app/db")
-	if err != nil || !slices.Equal(ids(vs), []string{v1}) {
-		t.Fatalf("Candidates: got %v, %v; want [%s]", ids(vs), err, v1)
+	if v, err := e.c.Reread(t.Context(), "app/db", rotasafe.StagePending, v1); !rotasafe.IsNotFound(err) {
+		t.Fatalf("Reread(AWSPENDING) of a placeholder: got %v, %v; want NotFound", v, err)
 	}
 }
 
-func TestCandidatesErrors(t *testing.T) {
+func TestRereadErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	if _, err := e.c.Candidates(t.Context(), "missing"); !rotasafe.IsNotFound(err) {
+	if _, err := e.c.Reread(t.Context(), "missing", rotasafe.StagePending, "v"); !rotasafe.IsNotFound(err) {
 		t.Errorf("missing secret: got %v, want NotFound", err)
 	}
-	// AWSPENDING unreadable (a policy allowing AWSCURRENT only): left out, no error.
+	if _, err := e.c.Reread(t.Context(), "app/db", "", "v"); err == nil {
+		t.Errorf("empty stage: got no error")
+	}
+	// AWSPENDING unreadable (a policy allowing AWSCURRENT only): the error comes back.
 	v1 := e.create(t, "app/db", "pw-1")
 	e.mustGet(t, "app/db")
-	e.srv.FailNext("GetSecretValue", 2, "AccessDeniedException")
-	vs, err := e.c.Candidates(t.Context(), "app/db")
-	if err != nil || !slices.Equal(ids(vs), []string{v1}) {
-		t.Errorf("unreadable AWSPENDING: got %v, %v; want [%s]", ids(vs), err, v1)
+	e.srv.FailNext("GetSecretValue", 1, "AccessDeniedException")
+	if _, err := e.c.Reread(t.Context(), "app/db", rotasafe.StagePending, v1); rotasafe.ErrorCode(err) != "AccessDeniedException" {
+		t.Errorf("unreadable AWSPENDING: got %v, want AccessDeniedException", err)
 	}
 }
 
@@ -207,20 +208,17 @@ func TestParsedInterfaceType(t *testing.T) {
 	}
 }
 
-// TestCandidatesLearnsThatCurrentMoved is the race the time-to-recover benchmark found: a
-// connector's forced refresh reads AWSCURRENT a moment before finishSecret moves it, so the
-// cache still holds the old version; the AWSPENDING it then asks for is gone. The AWSPREVIOUS
-// answer names the cached version as AWSPREVIOUS only: Candidates must notice, read
-// AWSCURRENT again at once (inside the refresh floor) and put the new version first, instead
-// of leaving the connector with nothing that logs in until the floor has passed.
-func TestCandidatesLearnsThatCurrentMoved(t *testing.T) {
+// TestLearnsThatCurrentMoved is the race the time-to-recover benchmark found: a rejected
+// caller reads AWSCURRENT a moment before finishSecret moves it, so the cache still holds
+// the old version. The AWSPREVIOUS answer names the cached version as AWSPREVIOUS only: the
+// cache must notice and read AWSCURRENT again at once, inside the floor.
+func TestLearnsThatCurrentMoved(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := t.Context()
 	v1 := e.create(t, "app/db", "pw-1")
-	// The connector's rejected login: a forced refresh that still sees v1.
-	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v1 {
-		t.Fatalf("RefreshStale before finishSecret: got %v, %v; want %s", v, err, v1)
+	if v, err := e.c.Reread(ctx, "app/db", rotasafe.StageCurrent, v1); err != nil || v.ID != v1 {
+		t.Fatalf("Reread(AWSCURRENT) before finishSecret: got %v, %v; want %s", v, err, v1)
 	}
 	// The rest of the rotation lands: v2 stored, promoted, its AWSPENDING removed.
 	v2 := e.put(t, "app/db", "pw-2", rotasafe.StagePending)
@@ -232,55 +230,22 @@ func TestCandidatesLearnsThatCurrentMoved(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-
+	// Inside the floor, the same rejected version gets the last answer...
 	before := e.calls()
-	vs, err := e.c.Candidates(ctx, "app/db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := ids(vs); !slices.Equal(got, []string{v2, v1}) {
-		t.Fatalf("Candidates: got %v, want [%s %s] (the new AWSCURRENT first)", got, v2, v1)
-	}
-	// AWSPENDING (absent), AWSPREVIOUS (v1, revealing the move) and AWSCURRENT again.
-	if n := e.calls() - before; n != 3 {
-		t.Errorf("Candidates made %d GetSecretValue calls, want 3", n)
-	}
-	if v, err := e.c.Get(ctx, "app/db"); err != nil || v.ID != v2 {
-		t.Errorf("Get after Candidates: got %v, %v; want %s", v, err, v2)
-	}
-	// Inside the floor, RefreshStale with the old version is answered from the cache.
-	before = e.calls()
-	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v2 {
-		t.Errorf("RefreshStale: got %v, %v; want %s", v, err, v2)
-	}
-	if n := e.calls() - before; n != 0 {
-		t.Errorf("RefreshStale made %d calls, want 0", n)
-	}
-}
-
-// A forced refresh inside the floor is answered with the last forced answer, unless an
-// answer from Secrets Manager has shown the cached AWSCURRENT stale since.
-func TestLearnedMoveLiftsTheFloor(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	ctx := t.Context()
-	v1 := e.create(t, "app/db", "pw-1")
-	if _, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil {
-		t.Fatal(err)
-	}
-	v2 := e.put(t, "app/db", "pw-2")
-	before := e.calls()
-	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v1 {
+	if v, err := e.c.Reread(ctx, "app/db", rotasafe.StageCurrent, v1); err != nil || v.ID != v1 {
 		t.Fatalf("inside the floor: got %v, %v; want the last answer %s", v, err, v1)
 	}
 	if n := e.calls() - before; n != 0 {
-		t.Fatalf("inside the floor RefreshStale made %d calls, want 0", n)
+		t.Fatalf("inside the floor Reread made %d calls, want 0", n)
 	}
-	// AWSPREVIOUS now names v1: the cache learns v1 is not current.
-	if v, err := e.c.GetStage(ctx, "app/db", rotasafe.StagePrevious); err != nil || v.ID != v1 {
-		t.Fatalf("GetStage AWSPREVIOUS: got %v, %v; want %s", v, err, v1)
+	// ...until AWSPREVIOUS names v1: the cache learns v1 is not current and lifts the floor.
+	if v, err := e.c.Reread(ctx, "app/db", rotasafe.StagePrevious, v1); err != nil || v.ID != v1 {
+		t.Fatalf("Reread(AWSPREVIOUS): got %v, %v; want %s", v, err, v1)
 	}
-	if v, err := e.c.RefreshStale(ctx, "app/db", v1); err != nil || v.ID != v2 {
+	if v, err := e.c.Reread(ctx, "app/db", rotasafe.StageCurrent, v1); err != nil || v.ID != v2 {
 		t.Errorf("after the move was learned: got %v, %v; want %s", v, err, v2)
+	}
+	if v, err := e.c.Get(ctx, "app/db"); err != nil || v.ID != v2 {
+		t.Errorf("Get: got %v, %v; want %s", v, err, v2)
 	}
 }
