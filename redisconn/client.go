@@ -151,7 +151,7 @@ func (p *Credentials) parsed(v rotasafe.Version) (login, error) {
 // attempt is what the hook and Provide share about one run of a command: the version its
 // new connection logged in with, and the version to use instead of the usual choice.
 type attempt struct {
-	mu    sync.Mutex // guards the fields; go-redis may init a connection on another goroutine
+	mu    sync.Mutex       // guards the fields; go-redis may init a connection on another goroutine
 	used  rotasafe.Version // the version Provide handed out in this run; zero when no login happened
 	force *rotasafe.Version
 }

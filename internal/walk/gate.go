@@ -20,11 +20,11 @@ import (
 type gate struct {
 	mu        sync.Mutex      // guards the fields below
 	waits     backoff.BackOff // the policy's waits with equal jitter: never less than half the ceiling
-	currentID string        // AWSCURRENT when the gate closed; "" while open
-	fails     int           // consecutive rounds in which every label was rejected
-	next      time.Time     // when the next probe may run
-	probe     chan struct{} // non-nil while a probe runs; closed when it reports
-	lastErr   error         // the last rejection, returned to connects the gate turns away
+	currentID string          // AWSCURRENT when the gate closed; "" while open
+	fails     int             // consecutive rounds in which every label was rejected
+	next      time.Time       // when the next probe may run
+	probe     chan struct{}   // non-nil while a probe runs; closed when it reports
+	lastErr   error           // the last rejection, returned to connects the gate turns away
 }
 
 // newGate returns an open gate whose waits grow as p's do (Initial, Multiplier, Max), with
