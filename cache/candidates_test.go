@@ -98,7 +98,7 @@ func TestCandidatesErrors(t *testing.T) {
 	// AWSPENDING unreadable (a policy allowing AWSCURRENT only): left out, no error.
 	v1 := e.create(t, "app/db", "pw-1")
 	e.mustGet(t, "app/db")
-	e.srv.FailNext("GetSecretValue", 2, "AccessDeniedException")
+	e.srv.Faults().FailNext("GetSecretValue", 2, "AccessDeniedException")
 	vs, err := e.c.Candidates(t.Context(), "app/db")
 	if err != nil || !slices.Equal(ids(vs), []string{v1}) {
 		t.Errorf("unreadable AWSPENDING: got %v, %v; want [%s]", ids(vs), err, v1)

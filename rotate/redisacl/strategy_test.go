@@ -137,11 +137,11 @@ func TestInterruptedBySecretsManagerRerunsClean(t *testing.T) {
 	}
 	older := []string{pw0}
 	for k := 1; ; k++ {
-		before := e.SM.TotalCalls()
-		e.SM.FailAt(k, "InternalServiceError")
+		before := e.SM.Calls("")
+		e.SM.Faults().FailAt(k, "InternalServiceError")
 		_, err := rotate.Rotate(t.Context(), e.API, id, h)
-		calls := e.SM.TotalCalls() - before
-		e.SM.ClearFaults()
+		calls := e.SM.Calls("") - before
+		e.SM.Faults().Clear()
 		if err == nil && calls >= k {
 			// Only the last call may fail unnoticed: taking AWSPENDING off the new
 			// AWSCURRENT, which leaves a valid end state.
