@@ -20,13 +20,13 @@ import (
 type scenario struct {
 	name        string
 	alternating bool
-	strategy    func(opts ...Option) Strategy
+	strategy    func(opts ...DBOption) Strategy
 }
 
 var scenarios = []scenario{
 	{"single_user", false, PostgresSingleUser},
 	{"alternating_users", true, PostgresAlternatingUsers},
-	{"single_user_through_admin", false, func(opts ...Option) Strategy { return PostgresSingleUser(append(opts, WithAdminSecret())...) }},
+	{"single_user_through_admin", false, func(opts ...DBOption) Strategy { return PostgresSingleUser(append(opts, WithAdminSecret())...) }},
 }
 
 // newSecret makes a login role and a secret for it (with masterarn, for the strategies that

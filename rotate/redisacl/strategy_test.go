@@ -3,6 +3,7 @@ package redisacl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -312,11 +313,12 @@ func TestRedactHashes(t *testing.T) {
 
 func TestInvalidOption(t *testing.T) {
 	t.Parallel()
-	s := Strategy(WithTimeout(-time.Second))
-	_, err := s.Create(t.Context(), &rotate.StepContext{})
-	if err == nil || !strings.Contains(err.Error(), "negative timeout") {
-		t.Errorf("got %v, want an error naming the timeout", err)
-	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "WithTimeout(-1s)") {
+			t.Errorf("got panic %v, want one naming WithTimeout and the value", r)
+		}
+	}()
+	Strategy(WithTimeout(-time.Second))
 }
 
 // The Lambda path: Secrets Manager's RotateSecret calls Handler.Handle for each step, with
