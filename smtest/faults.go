@@ -7,9 +7,9 @@ import (
 )
 
 // Faults injects failures into the answers of one [Server]: latency, error codes, throttling
-// and a full outage. Get it from [Server.Faults]; a Faults of your own affects no server.
-// Methods are safe for concurrent use and take effect from the next request. Where a method
-// takes an operation name op ("GetSecretValue", ...), "" means every operation.
+// and a full outage. Get it from [Server.Faults]. Its methods are safe for concurrent use and
+// take effect from the next request. Where a method takes an operation name op
+// ("GetSecretValue", ...), "" means every operation.
 type Faults struct {
 	mu       sync.Mutex               // guards the fields below; never held while a request waits
 	seq      int                      // requests to known operations; FailAt counts these
@@ -42,7 +42,14 @@ func orDefault(code string) string {
 	return code
 }
 
-// reset removes every fault. The caller holds f.mu (or owns f alone).
+// init makes the maps of a zero Faults. The caller holds f.mu.
+func (f *Faults) init() {
+	if f.latency == nil {
+		f.reset()
+	}
+}
+
+// reset removes every fault. The caller holds f.mu.
 func (f *Faults) reset() {
 	f.latency = map[string]time.Duration{}
 	f.failNext = nil
@@ -123,6 +130,7 @@ func (f *Faults) Latency(op string, d time.Duration) {
 		delete(f.latency, op)
 		return
 	}
+	f.init()
 	f.latency[op] = d
 }
 
@@ -154,6 +162,7 @@ func (f *Faults) FailAt(k int, code string) {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.init()
 	f.failAt[f.seq+k] = orDefault(code)
 }
 
@@ -169,6 +178,7 @@ func (f *Faults) RateLimit(op string, perSecond float64, burst int) {
 		return
 	}
 	burst = max(burst, 1)
+	f.init()
 	f.buckets[op] = &bucket{rate: perSecond, burst: float64(burst), tokens: float64(burst), last: time.Now()}
 }
 

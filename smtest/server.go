@@ -109,7 +109,6 @@ func NewServer(opts ...Option) *Server {
 		rotErr:   map[string]error{},
 		active:   map[string]string{},
 	}
-	s.faults.reset()
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	if cfg.addr != "" {
