@@ -27,7 +27,7 @@ const NoticeTimeout = time.Second
 // sooner), and a notice that cannot be sent is logged (secret, version, kind and the cause)
 // and never fails the step. A nil p publishes nothing.
 func WithNotices(p notice.Publisher) Option {
-	return func(c *config) { c.notices = p }
+	return func(c *handlerConfig) { c.notices = p }
 }
 
 // noticeKinds maps the steps that publish to what their notice says.
