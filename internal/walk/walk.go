@@ -64,9 +64,10 @@ type Config struct {
 	// slog.Default() at the time of logging.
 	Logger *slog.Logger
 	// Prefer, when set, names a version to try before AWSCURRENT, such as one a rotation
-	// notice announced; ok false means none. The walk never keeps a preferred version that
-	// the database rejects.
-	Prefer func(secretID string) (v rotasafe.Version, ok bool)
+	// notice announced; ok false means none. It may wait (within ctx) for a version being
+	// read. The walk never keeps a preferred version that the database rejects. When nil,
+	// New takes the Source's Prefer method if it has one (a *cache.Cache does).
+	Prefer func(ctx context.Context, secretID string) (v rotasafe.Version, ok bool)
 }
 
 // Walker runs the walk for one secret. It is safe for concurrent use and owns no goroutines.
@@ -110,6 +111,11 @@ func (s *stageCounters) load() rotasafe.StageCounts {
 	return rotasafe.StageCounts{Current: s.current.Load(), Pending: s.pending.Load(), Previous: s.previous.Load(), Other: s.other.Load()}
 }
 
+// preferrer is a Source that can name a version to try first (see rotasafe.Source).
+type preferrer interface {
+	Prefer(ctx context.Context, secretID string) (rotasafe.Version, bool)
+}
+
 // New returns a Walker. It panics when cfg has no Source or SecretID: a programming error.
 func New(cfg Config) *Walker {
 	if cfg.Source == nil {
@@ -119,6 +125,9 @@ func New(cfg Config) *Walker {
 		panic(cfg.Client + ": empty secret ID")
 	}
 	cfg.Policy.Retryable, cfg.Policy.OnRetry = nil, nil
+	if p, ok := cfg.Source.(preferrer); ok && cfg.Prefer == nil {
+		cfg.Prefer = p.Prefer
+	}
 	return &Walker{cfg: cfg, gate: newGate(cfg.Policy)}
 }
 
@@ -150,13 +159,13 @@ func (w *Walker) Choose(ctx context.Context) (rotasafe.Version, error) {
 	if err != nil {
 		return rotasafe.Version{}, err
 	}
-	return w.first(cur).v, nil
+	return w.first(ctx, cur).v, nil
 }
 
 // first is Choose given AWSCURRENT.
-func (w *Walker) first(cur rotasafe.Version) *choice {
+func (w *Walker) first(ctx context.Context, cur rotasafe.Version) *choice {
 	if w.cfg.Prefer != nil {
-		if v, ok := w.cfg.Prefer(w.cfg.SecretID); ok && v.ID != "" && v.ID != cur.ID {
+		if v, ok := w.cfg.Prefer(ctx, w.cfg.SecretID); ok && v.ID != "" && v.ID != cur.ID {
 			if s := w.shun.Load(); s == nil || *s != v.ID {
 				return &choice{currentID: cur.ID, v: v, stage: stageOf(v), preferred: true}
 			}
@@ -295,7 +304,7 @@ func (r *round) one(ctx context.Context, cur rotasafe.Version) (v rotasafe.Versi
 		first = &choice{currentID: cur.ID, v: *r.pending, stage: stageOf(*r.pending)}
 		firstErr, r.pending = r.log.last(), nil
 	} else {
-		first = w.first(cur)
+		first = w.first(ctx, cur)
 		class, err := r.attempt(ctx, first.v, first.stage)
 		switch {
 		case err == nil:

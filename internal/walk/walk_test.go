@@ -258,7 +258,7 @@ func TestPreferredVersion(t *testing.T) {
 	if err != nil || pending.ID != v2 {
 		t.Fatal(err)
 	}
-	w := e.walker(walk.Config{Prefer: func(string) (rotasafe.Version, bool) { return pending, true }})
+	w := e.walker(walk.Config{Prefer: func(context.Context, string) (rotasafe.Version, bool) { return pending, true }})
 	e.setPassword("pw-2")
 	e.mustLogin(w, "pw-2")
 	if st := w.Stats(); st.Rejected.Total() != 0 {
