@@ -319,12 +319,19 @@ func (r *round) one(ctx context.Context, cur rotasafe.Version) (v rotasafe.Versi
 			w.shun.Store(&id)
 		}
 	}
-	return r.after(ctx, cur.ID, first.v, firstErr)
+	// A version other than AWSCURRENT was chosen because AWSCURRENT had been rejected
+	// before (a sticky fallback): the AWSCURRENT known is no newer than it.
+	stale := !first.preferred && first.v.ID != cur.ID
+	return r.after(ctx, cur.ID, first.v, firstErr, stale)
 }
 
 // after walks on from version rejected, which the database refused with err while the
 // source's AWSCURRENT was currentID.
-func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.Version, err error) (rotasafe.Version, string, bool, error) {
+//
+// staleCurrent says that currentID is known to be no newer than rejected (it was rejected
+// before, and rejected was a fallback from it); AWSCURRENT is then read again for currentID's
+// sake, since the cache would answer a read for rejected with currentID itself.
+func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.Version, err error, staleCurrent bool) (rotasafe.Version, string, bool, error) {
 	w := r.w
 	tried := []string{rejected.ID}
 	lastErr := err
@@ -355,7 +362,11 @@ func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.V
 	}
 	reread := func(stage string) (rotasafe.Version, bool) {
 		w.st.rereads.add(stage)
-		v, err := w.cfg.Source.Reread(ctx, w.cfg.SecretID, stage, rejected.ID)
+		reason := rejected.ID
+		if stage == rotasafe.StageCurrent && staleCurrent {
+			reason = currentID
+		}
+		v, err := w.cfg.Source.Reread(ctx, w.cfg.SecretID, stage, reason)
 		if err != nil {
 			if !rotasafe.IsNotFound(err) {
 				w.logger().Debug(w.cfg.Client+": reading a label after a rejected login failed", "secret", w.cfg.SecretID, "stage", stage, "err", err)

@@ -273,6 +273,28 @@ func TestPreferredVersion(t *testing.T) {
 	}
 }
 
+// TestStickyFallbackOutlivesCurrent: a client kept logging in with the AWSPENDING version it
+// fell back to (the cache's AWSCURRENT stayed the old version), then a whole rotation passed
+// without a login. Its fallback is rejected, AWSPENDING is gone, and the cached AWSCURRENT is
+// older than the fallback: AWSCURRENT must be read again, not answered from the cache.
+func TestStickyFallbackOutlivesCurrent(t *testing.T) {
+	e := newEnv(t)
+	w := e.walker(walk.Config{})
+	e.mustLogin(w, "pw-1")
+	v2 := e.put("pw-2", rotasafe.StagePending)
+	e.setPassword("pw-2")
+	e.mustLogin(w, "pw-2") // falls back to AWSPENDING, which sticks
+	e.promote(v2)
+	v3 := e.put("pw-3", rotasafe.StagePending)
+	e.setPassword("pw-3")
+	e.promote(v3)
+	if _, err := e.api.UpdateSecretVersionStage(t.Context(), &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(v3)}); err != nil {
+		t.Fatal(err)
+	}
+	e.mustLogin(w, "pw-3")
+}
+
 // TestRecover: a client whose own login was rejected hands the walk the version it used.
 func TestRecover(t *testing.T) {
 	e := newEnv(t)
