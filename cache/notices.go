@@ -19,9 +19,8 @@ const DefaultNoticeWindow = time.Second
 // must never hold logins back for long, whatever Secrets Manager does.
 const preferWait = time.Second
 
-// noticeBurst is how many reads notices may cause for one secret at once; after it, one more
-// per MinRefreshInterval. A rotation needs two (the new version when it is stored, and once
-// more when it becomes AWSCURRENT).
+// noticeBurst is how many reads of announced versions notices may cause for one secret at
+// once; after it, one more per MinRefreshInterval. A rotation needs one.
 const noticeBurst = 3
 
 // resubscribe paces new Subscribe calls after the transport gave up.
@@ -35,16 +34,18 @@ var resubscribe = retry.Policy{Initial: time.Second, Max: 30 * time.Second, Jitt
 //     the notice window (WithNoticeWindow) so that a fleet does not read at one instant;
 //   - on notice.PasswordChanged, that version becomes the one Prefer offers: clients try it
 //     first (a login that starts while it is being read waits for the read);
-//   - on notice.Finished, or when a read shows that the version holds AWSCURRENT, the
-//     cache's AWSCURRENT moves to it.
+//   - on notice.Finished, the cache reads AWSCURRENT once, again at a random moment within
+//     the window; and whenever a read shows that the new version holds AWSCURRENT, the
+//     cache's AWSCURRENT moves to it without another call.
 //
 // A notice only reorders what clients try: every version it names is read from Secrets
 // Manager, and used only if it holds AWSPENDING or AWSCURRENT there; the database has the
 // last word, and a version it rejects is not offered again. Notices for secrets the cache
-// has not read are ignored, and the reads notices cause for one secret are bounded (three at
-// once, then one per MinRefreshInterval), so forged notices cannot storm Secrets Manager.
-// Lost notices cost nothing but the notice: the pull path (Reread after a rejected login)
-// stays as it is. These reads are counted in Stats as APICalls and Reads.Other.
+// has not read are ignored, and the reads notices cause are bounded per secret (three at
+// once, then one per MinRefreshInterval; the first read of AWSCURRENT after a version was
+// proved real is free), so forged notices cannot storm Secrets Manager. Lost notices cost
+// nothing but the notice: the pull path (Reread after a rejected login) stays as it is.
+// Reads of announced versions are counted in Stats as APICalls and Reads.Other.
 //
 // The Cache subscribes on a goroutine of its own until Close, subscribing again (after
 // waits growing to 30 s, logged) when t's Subscribe returns; that goroutine keeps a Cache
@@ -84,7 +85,8 @@ type announced struct {
 	id        string
 	changed   bool      // PasswordChanged or Finished: the database takes it
 	finished  bool      // Finished: it is AWSCURRENT
-	scheduled bool      // a spread read of it is waiting; guarded by hints.mu
+	scheduled bool      // a spread read of it is waiting
+	refreshed bool      // a read of AWSCURRENT was asked for, to learn that it moved
 	read      *hintRead // the latest read of it, nil before the first
 }
 
@@ -152,9 +154,7 @@ func (c *Cache) onNotice(n notice.Notice) {
 			h.waiting.Store(r) // logins wait for the read in flight
 		case r.ok:
 			h.prefer.Store(&r.v)
-			if a.finished && !r.v.HasStage(rotasafe.StageCurrent) {
-				c.spreadRead(h, a, id) // read it once more to learn that AWSCURRENT moved
-			}
+			c.learnFinished(h, a, r, id)
 		}
 	}
 }
@@ -198,19 +198,44 @@ func (c *Cache) spreadRead(h *hints, a *announced, id string) {
 	})
 }
 
-// readHint starts a read of a, if the secret's allowance of reads has one left. h.mu is held.
-func (c *Cache) readHint(h *hints, a *announced, id string) {
-	now := c.now()
-	if c.cfg.minForced > 0 {
-		h.tokens = min(noticeBurst, h.tokens+float64(now-h.refills)/float64(c.cfg.minForced))
-		h.refills = now
-		if h.tokens < 1 {
-			c.logger().Debug("cache: too many rotation notices; not reading the version", "secret", id, "version", a.id)
+// learnFinished makes the cache read AWSCURRENT, at a random moment within the notice
+// window, once a finished notice and a read agree: a was announced finished, and r showed
+// that it is a real version of the rotation (AWSPENDING) that did not hold AWSCURRENT yet
+// when read. The first such read of a version is not counted against the allowance of
+// reads (a read proved the version real); a repeated finished notice takes from it. h.mu is
+// held.
+func (c *Cache) learnFinished(h *hints, a *announced, r *hintRead, id string) {
+	if !a.finished || !r.ok || r.v.HasStage(rotasafe.StageCurrent) {
+		return
+	}
+	if a.refreshed && !c.allow(h, id, a.id) {
+		return
+	}
+	a.refreshed = true
+	delay := time.Duration(c.float() * float64(c.cfg.noticeWindow))
+	c.goBG(func() {
+		if c.sleep(c.ctx, delay) != nil {
 			return
 		}
-		h.tokens--
+		if cur, ok := c.currentID(id); ok && cur == a.id {
+			return // learned meanwhile
+		}
+		e, err := c.entry(id, rotasafe.StageCurrent)
+		if err != nil {
+			return
+		}
+		if _, err := c.wait(c.ctx, e); err != nil && c.ctx.Err() == nil {
+			c.logger().Debug("cache: reading AWSCURRENT after a finished notice failed", "secret", id, "error", err)
+		}
+	})
+}
+
+// readHint starts a read of a, if the secret's allowance of reads has one left. h.mu is held.
+func (c *Cache) readHint(h *hints, a *announced, id string) {
+	if !c.allow(h, id, a.id) {
+		return
 	}
-	r := &hintRead{done: make(chan struct{}), started: now}
+	r := &hintRead{done: make(chan struct{}), started: c.now()}
 	if !c.goBG(func() { c.runHint(h, a, r, id) }) {
 		return
 	}
@@ -218,6 +243,23 @@ func (c *Cache) readHint(h *hints, a *announced, id string) {
 	if a.changed {
 		h.waiting.Store(r)
 	}
+}
+
+// allow takes one read from the secret's allowance: noticeBurst at once, refilled at one per
+// MinRefreshInterval. h.mu is held.
+func (c *Cache) allow(h *hints, id, version string) bool {
+	if c.cfg.minForced <= 0 {
+		return true
+	}
+	now := c.now()
+	h.tokens = min(noticeBurst, h.tokens+float64(now-h.refills)/float64(c.cfg.minForced))
+	h.refills = now
+	if h.tokens < 1 {
+		c.logger().Debug("cache: too many rotation notices; not reading", "secret", id, "version", version)
+		return false
+	}
+	h.tokens--
+	return true
 }
 
 // runHint reads version a of secret id and settles r.
@@ -237,10 +279,7 @@ func (c *Cache) runHint(h *hints, a *announced, r *hintRead, id string) {
 		h.prefer.Store(&r.v)
 	}
 	h.waiting.CompareAndSwap(r, nil)
-	relearn := ok && a.finished && !v.HasStage(rotasafe.StageCurrent)
-	if relearn {
-		c.spreadRead(h, a, id)
-	}
+	c.learnFinished(h, a, r, id)
 	h.mu.Unlock()
 	close(r.done)
 	switch {

@@ -159,13 +159,14 @@ func TestNoticesRotation(t *testing.T) {
 	e.finish(t, v2)
 	calls := e.calls()
 	e.send(t, notice.Finished, v2)
-	e.waitReads(t, 2) // read once more: it now carries AWSCURRENT
-	if got := e.mustGet(t, e.id); got.ID != v2 || got.SecretString != "pw-2" {
-		t.Fatalf("after finished: Get returns %s, want %s", got.ID, v2)
+	e.waitCurrent(t, v2)
+	if got := e.mustGet(t, e.id); got.SecretString != "pw-2" {
+		t.Fatalf("after finished: Get returns %s's value, want pw-2", got.ID)
 	}
 	if got := e.calls(); got != calls+1 {
 		t.Fatalf("learning AWSCURRENT took %d calls, want 1", got-calls)
 	}
+	e.waitReads(t, 1)
 	if got := e.prefer(t); got != "" {
 		t.Fatalf("once AWSCURRENT moved: Prefer offers %s, want nothing", got)
 	}
@@ -173,7 +174,19 @@ func TestNoticesRotation(t *testing.T) {
 	for _, k := range []notice.Kind{notice.PendingStored, notice.PasswordChanged, notice.Finished} {
 		e.send(t, k, v2)
 	}
-	e.waitReads(t, 2)
+	e.waitReads(t, 1)
+	if got := e.calls(); got != calls+1 {
+		t.Fatalf("late notices made %d calls, want none", got-calls-1)
+	}
+}
+
+// waitCurrent waits until the cache holds version as AWSCURRENT, without reading it itself.
+func (e *noticeEnv) waitCurrent(t *testing.T, version string) {
+	t.Helper()
+	eventually(t, "AWSCURRENT to move to "+version, func() bool {
+		v, err := e.c.GetStage(t.Context(), e.id, rotasafe.StageCurrent)
+		return err == nil && v.ID == version
+	})
 }
 
 // TestNoticesLost: each notice alone does its part.
@@ -218,18 +231,24 @@ func TestNoticesReordered(t *testing.T) {
 	}
 	e.waitReads(t, 1)
 
+	e.send(t, notice.Finished, v2) // before the label moved: AWSCURRENT is read, unchanged
+	eventually(t, "AWSCURRENT to be read", func() bool { return e.c.Stats().Reads.Current == 2 })
+	if got := e.mustGet(t, e.id); got.ID != e.v1 {
+		t.Fatalf("after an early finished notice: Get returns %s, want %s still", got.ID, e.v1)
+	}
 	e.finish(t, v2)
-	e.send(t, notice.Finished, v2)
-	e.waitReads(t, 2)
+	e.send(t, notice.Finished, v2) // read again, from the allowance
+	e.waitCurrent(t, v2)
 	v3 := e.put(t, e.id, "pw-3", rotasafe.StagePending)
 	e.send(t, notice.PasswordChanged, v3)
 	if got := e.prefer(t); got != v3 {
 		t.Fatalf("Prefer offers %q, want %s", got, v3)
 	}
+	e.waitReads(t, 2)
 	// A notice of the first version (AWSPREVIOUS now) arrives late: read once, not offered.
-	e.clock.Advance(time.Second) // past the burst of three reads
+	e.clock.Advance(time.Second) // the allowance is spent: one more read a second
 	e.send(t, notice.PasswordChanged, e.v1)
-	e.waitReads(t, 4)
+	e.waitReads(t, 3)
 	if got := e.prefer(t); got != v3 {
 		t.Fatalf("after a stale notice: Prefer offers %q, want %s still", got, v3)
 	}
