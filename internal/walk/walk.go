@@ -319,18 +319,19 @@ func (r *round) one(ctx context.Context, cur rotasafe.Version) (v rotasafe.Versi
 			w.shun.Store(&id)
 		}
 	}
-	// A version other than AWSCURRENT was chosen because AWSCURRENT had been rejected
-	// before (a sticky fallback): the AWSCURRENT known is no newer than it.
-	stale := !first.preferred && first.v.ID != cur.ID
+	// A version other than the AWSCURRENT known was tried first: a sticky fallback (that
+	// AWSCURRENT was rejected before) or a preferred version (a notice said the database
+	// moved on). Either way the AWSCURRENT known may be older than it.
+	stale := first.v.ID != cur.ID
 	return r.after(ctx, cur.ID, first.v, firstErr, stale)
 }
 
 // after walks on from version rejected, which the database refused with err while the
 // source's AWSCURRENT was currentID.
 //
-// staleCurrent says that currentID is known to be no newer than rejected (it was rejected
-// before, and rejected was a fallback from it); AWSCURRENT is then read again for currentID's
-// sake, since the cache would answer a read for rejected with currentID itself.
+// staleCurrent says that currentID may be older than rejected (rejected was tried instead
+// of it); AWSCURRENT is then read again for currentID's sake, since a source answers a read
+// for rejected with the AWSCURRENT it holds when that is another version.
 func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.Version, err error, staleCurrent bool) (rotasafe.Version, string, bool, error) {
 	w := r.w
 	tried := []string{rejected.ID}
