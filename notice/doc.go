@@ -5,10 +5,12 @@
 // publish/subscribe (package notice/redisnotice) or NATS core (package notice/natsnotice),
 // or one of your own.
 //
-// The rotator publishes through an option of its handler:
+// The rotator publishes through an option of its handler, and applications listen through
+// their cache, which sqlconn, redisconn and pgxpoolconn read from:
 //
-//	t := redisnotice.New(redisClient)
-//	h := rotate.NewHandler(client, rotate.PostgresSingleUser(), rotate.WithNotices(t))
+//	h := rotate.NewHandler(client, rotate.PostgresSingleUser(), rotate.WithNotices(redisnotice.New(rdb)))
+//	...
+//	c := cache.New(client, cache.WithNotices(redisnotice.New(rdb)))
 //
 // Notices are hints, delivered at most once. Applications keep reading Secrets Manager as
 // they would without them, and every version a notice names is read from Secrets Manager and
@@ -33,11 +35,17 @@
 // # What a forged notice can do
 //
 // A notice carries no credential, so a forged one cannot make an application log in with a
-// password that Secrets Manager does not hold. At most it makes a listener read the named
-// version from Secrets Manager (reads bounded as every forced read is, by the cache's
-// refresh floor) and try it first once; a version that Secrets Manager does not label
-// AWSPENDING or AWSCURRENT is ignored, and a version the database rejects is dropped and
-// never used again. Forged notices can delay nothing but the notice path itself: the pull
-// path keeps working. Notices and their errors are logged by kind, secret ARN and version
-// ID only.
+// password that Secrets Manager does not hold, nor make it accept a version the database
+// rejects: the database has the last word on every login. What it can cost is bounded:
+//
+//   - reads: a listener reads the named version from Secrets Manager only for secrets it
+//     uses, at most three at once and then one per refresh floor (MinRefreshInterval) per
+//     secret, and offers it only if Secrets Manager labels it AWSPENDING or AWSCURRENT;
+//     versions that do not exist, old versions and other secrets' notices are dropped;
+//   - logins: a real AWSPENDING version announced as changed before the database took it
+//     is tried first once per instance, rejected, and not preferred again; that instance
+//     then reads AWSCURRENT once (floored as every forced read) and logs in as before.
+//
+// Forged notices never stop the pull path, which keeps working with or without notices.
+// Notices and their errors are logged by kind, secret ARN and version ID only.
 package notice
