@@ -224,19 +224,23 @@ const backoffMax = 30 * time.Second
 
 func TestBackoffGrows(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t) // fixedRand: each backoff is 3/4 of 1 s, 2 s, 4 s, ...
+	e := newEnv(t) // each backoff is within [d/2, d] for d = 1 s, 2 s, 4 s, ...
 	e.create(t, "app/db", "pw-1")
 	e.srv.Faults().Outage(true)
-	wait := []time.Duration{750 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second, 6 * time.Second}
-	for i, w := range wait {
+	ceilings := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+	for i, d := range ceilings {
+		before := e.calls()
 		e.c.Get(t.Context(), "app/db")
+		if e.calls() == before {
+			t.Fatalf("failure %d: the read past the last backoff made no call", i+1)
+		}
 		calls := e.calls()
-		e.clock.Advance(w - time.Millisecond)
+		e.clock.Advance(d/2 - time.Millisecond)
 		e.c.Get(t.Context(), "app/db")
 		if got := e.calls(); got != calls {
-			t.Fatalf("failure %d: a read %v later made a call, want none before %v", i+1, w-time.Millisecond, w)
+			t.Fatalf("failure %d: a read %v later made a call, want none before %v", i+1, d/2-time.Millisecond, d/2)
 		}
-		e.clock.Advance(time.Millisecond)
+		e.clock.Advance(d/2 + time.Millisecond) // past the ceiling, whatever the jitter drew
 	}
 }
 
