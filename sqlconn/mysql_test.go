@@ -246,6 +246,16 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 		// The MySQL Driver checks at login.
 		err = myLogin(ctx, mySecret(s, u, p, ""), nil)
 		checkRow(t, myRow{"expired", 1820, sqlconn.ClassOther, "has expired"}, err, p)
+		// Unless told not to.
+		unchecked, err := (sqlconn.MySQL{SkipExpiredPasswordCheck: true}).Connector(mySecret(s, u, p, ""), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn, err := unchecked.Connect(ctx)
+		if err != nil {
+			t.Fatalf("login with SkipExpiredPasswordCheck: %v, want it to pass", err)
+		}
+		conn.Close()
 	})
 	t.Run("refused connection", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
