@@ -16,12 +16,11 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/cache"
 )
 
 // NewMySQL returns a Connector that logs in to MySQL, MariaDB or Aurora MySQL through
-// go-sql-driver/mysql with the credentials in secretID, read through c. It is New with the
-// MySQL Driver:
+// go-sql-driver/mysql with the credentials in secretID, read from src (usually a
+// *cache.Cache). It is New with the MySQL Engine:
 //
 //	c := cache.New(secretsmanager.NewFromConfig(cfg))
 //	defer c.Close()
@@ -31,11 +30,11 @@ import (
 //
 // The secret is the JSON AWS documents for database secrets (rotasafe.DBSecret): host, port,
 // username, password, dbname.
-func NewMySQL(c *cache.Cache, secretID string, opts ...Option) *Connector {
-	return New(c, secretID, MySQL{}, opts...)
+func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
+	return New(src, secretID, MySQL{}, opts...)
 }
 
-// MySQL is the Driver for MySQL, MariaDB and Aurora MySQL through go-sql-driver/mysql
+// MySQL is the Engine for MySQL, MariaDB and Aurora MySQL through go-sql-driver/mysql
 // (mysql.NewConnector). Its zero value is ready to use; NewMySQL uses it, and New takes one
 // with SkipExpiredPasswordCheck set. It accepts secrets whose engine is "mysql", "mariadb",
 // "aurora-mysql", "aurora" (Aurora MySQL 5.6) or empty (the caller chose MySQL); the port
@@ -85,7 +84,7 @@ type MySQL struct {
 	SkipExpiredPasswordCheck bool
 }
 
-var _ Driver = MySQL{}
+var _ Engine = MySQL{}
 
 // MySQL error numbers Classify and Connect know.
 const (
