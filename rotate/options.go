@@ -30,7 +30,8 @@ type config struct {
 	tls            TLSMode
 	throughAdmin   bool
 	connectTimeout time.Duration
-	hook           stmtHook // test seam: runs before every connect and statement
+	hook           stmtHook  // test seam: runs before every connect and statement
+	myHook         mysqlHook // the same for the MySQL strategies
 
 	err error // first invalid option
 }
