@@ -1,7 +1,8 @@
 // Package rotate is the rotator side of an AWS Secrets Manager rotation: a [Handler] that runs
 // the four steps Secrets Manager asks a rotation function for (createSecret, setSecret,
 // testSecret, finishSecret), and the [Strategy] values that say what each step means for one
-// kind of service: [PostgresSingleUser] and [PostgresAlternatingUsers] here, Redis ACL users in
+// kind of service: [PostgresSingleUser] and [PostgresAlternatingUsers], [MySQLSingleUser],
+// [MySQLAlternatingUsers] and [MySQLDualPassword] (MySQL and MariaDB) here, Redis ACL users in
 // package rotate/redisacl.
 //
 // The handler owns the label logic every scenario shares (the guards of AWS's rotation
@@ -19,5 +20,6 @@
 //	versionID, err := rotate.Rotate(ctx, client, "prod/app/db", h)
 //
 // Passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers computed here ([SCRAMVerifier]),
-// so the server and its logs never see them; no error or log line holds a secret value.
+// and MySQL or MariaDB only as mysql_native_password hashes ([NativePasswordHash]), so the
+// server and its logs never see them; no error or log line holds a secret value.
 package rotate

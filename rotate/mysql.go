@@ -435,7 +435,14 @@ func (m *myStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, p
 	if err != nil {
 		return err
 	}
+	methods, err := m.authMethods(ctx, s, s.account, true)
 	s.close()
+	if err != nil {
+		return err
+	}
+	if err := checkNative(s.account, methods, 1); err != nil {
+		return err
+	}
 	limit := s.server.userNameLimit()
 	cloneOfCur, err := m.cloneName(cur.Username, limit)
 	if err != nil {

@@ -333,8 +333,8 @@ var errPlugin = errors.New("does not log in with mysql_native_password")
 func checkNative(a account, methods []authMethod, max int) error {
 	for _, m := range methods {
 		if m.plugin != "mysql_native_password" {
-			return fmt.Errorf("account %s %w but with %s; rotasafe sets only mysql_native_password hashes "+
-				"(sending the plaintext is what it never does) and does not change an account's plugin", a, errPlugin, m.plugin)
+			return fmt.Errorf("account %s %w but with %s; rotasafe sets only mysql_native_password hashes, "+
+				"never a plaintext password, and does not change an account's plugin", a, errPlugin, m.plugin)
 		}
 	}
 	if len(methods) > max {
