@@ -99,8 +99,8 @@ func WithSetting(name, value string) Option {
 }
 
 // WithMaxConnections sets max_connections. Values below 1 leave the server's default (151)
-// in place. MariaDB lets one more connection in for an account with the SUPER or CONNECTION
-// ADMIN privilege, such as the admin account.
+// in place; MariaDB raises values below 10 to 10. MariaDB lets one more connection in for an
+// account with the SUPER or CONNECTION ADMIN privilege, such as the admin account.
 func WithMaxConnections(n int) Option {
 	if n < 1 {
 		return func(*config) {}
