@@ -43,7 +43,7 @@ const (
 
 // myStrategy implements the three MySQL and MariaDB scenarios.
 type myStrategy struct {
-	cfg  config
+	cfg  dbConfig
 	kind myKind
 }
 
@@ -52,8 +52,8 @@ type myStrategy struct {
 type mysqlHook func(ctx context.Context, conn *sql.Conn, op string) error
 
 // withMySQLHook installs the test seam that runs before every MySQL database operation.
-func withMySQLHook(h mysqlHook) Option {
-	return func(c *config) { c.myHook = h }
+func withMySQLHook(h mysqlHook) DBOption {
+	return func(c *dbConfig) { c.myHook = h }
 }
 
 // MySQLSingleUser rotates the password of one MySQL or MariaDB user, as AWS's
@@ -74,10 +74,10 @@ func withMySQLHook(h mysqlHook) Option {
 // secret must fall back to it (package sqlconn does), or use MySQLDualPassword or
 // MySQLAlternatingUsers.
 //
-// Options: WithPasswordLength, WithExcludeCharacters, WithRandomPasswordAPI, WithTLSMode,
-// WithConnectTimeout, WithAdminSecret.
-func MySQLSingleUser(opts ...Option) Strategy {
-	return &myStrategy{cfg: newConfig(opts), kind: mySingle}
+// Options: WithTLSMode, WithConnectTimeout, WithAdminSecret. Passwords follow the handler's
+// password options.
+func MySQLSingleUser(opts ...DBOption) Strategy {
+	return &myStrategy{cfg: newDBConfig("MySQLSingleUser", false, opts), kind: mySingle}
 }
 
 // MySQLAlternatingUsers rotates between two MySQL or MariaDB users, the secret's user and a
@@ -113,10 +113,10 @@ func MySQLSingleUser(opts ...Option) Strategy {
 // On MySQL 8 default roles are kept in mysql.default_roles, not in SHOW GRANTS: they are not
 // copied. Partial revokes (MySQL 8) are not copied either.
 //
-// Options: WithPasswordLength, WithExcludeCharacters, WithRandomPasswordAPI, WithTLSMode,
-// WithConnectTimeout, WithCloneSuffix.
-func MySQLAlternatingUsers(opts ...Option) Strategy {
-	return &myStrategy{cfg: newConfig(opts), kind: myAlternating}
+// Options: WithTLSMode, WithConnectTimeout, WithCloneSuffix. Passwords follow the handler's
+// password options.
+func MySQLAlternatingUsers(opts ...DBOption) Strategy {
+	return &myStrategy{cfg: newDBConfig("MySQLAlternatingUsers", true, opts), kind: myAlternating}
 }
 
 // MySQLDualPassword rotates the password of one user that holds two passwords at once
@@ -141,10 +141,10 @@ func MySQLAlternatingUsers(opts ...Option) Strategy {
 // SET PASSWORD or plain ALTER USER on such an account later changes only the first password
 // and leaves the second working; MySQLSingleUser refuses accounts with two passwords.
 //
-// Options: WithPasswordLength, WithExcludeCharacters, WithRandomPasswordAPI, WithTLSMode,
-// WithConnectTimeout.
-func MySQLDualPassword(opts ...Option) Strategy {
-	return &myStrategy{cfg: newConfig(opts), kind: myDual}
+// Options: WithTLSMode, WithConnectTimeout, WithAdminSecret (which makes the masterarn field
+// required). Passwords follow the handler's password options.
+func MySQLDualPassword(opts ...DBOption) Strategy {
+	return &myStrategy{cfg: newDBConfig("MySQLDualPassword", false, opts), kind: myDual}
 }
 
 // errNoMasterARN is the error when a strategy needs the masterarn field and it is missing.
@@ -152,9 +152,6 @@ var errNoMasterARN = errors.New("AWSCURRENT: field \"masterarn\" is missing; it 
 
 // Create derives the pending secret from AWSCURRENT.
 func (m *myStrategy) Create(ctx context.Context, sc *StepContext) (string, error) {
-	if m.cfg.err != nil {
-		return "", m.cfg.err
-	}
 	cur, err := parseMySQL(sc.Current, "AWSCURRENT")
 	if err != nil {
 		return "", err
@@ -168,7 +165,7 @@ func (m *myStrategy) Create(ctx context.Context, sc *StepContext) (string, error
 			return "", err
 		}
 	}
-	if pending.Password, err = sc.newPassword(ctx, m.cfg.pw); err != nil {
+	if pending.Password, err = sc.NewPassword(ctx); err != nil {
 		return "", fmt.Errorf("generate a password: %w", err)
 	}
 	b, err := pending.MarshalSecret()
@@ -228,9 +225,6 @@ func (m *myStrategy) alternate(ctx context.Context, sc *StepContext, cur mySecre
 
 // Set makes the server accept the pending password.
 func (m *myStrategy) Set(ctx context.Context, sc *StepContext) error {
-	if m.cfg.err != nil {
-		return m.cfg.err
-	}
 	cur, err := parseMySQL(sc.Current, "AWSCURRENT")
 	if err != nil {
 		return err
@@ -395,7 +389,7 @@ func (m *myStrategy) setDual(ctx context.Context, sc *StepContext, cur, pend myS
 		return err
 	}
 	by := s
-	if cur.MasterARN != "" {
+	if cur.MasterARN != "" || m.cfg.throughAdmin {
 		if by, err = m.connectAdmin(ctx, sc, cur); err != nil {
 			return err
 		}
@@ -613,9 +607,6 @@ func column(rows [][]string) []string {
 // Test logs in with the pending credentials and runs a query; MySQLDualPassword also logs in
 // with the current ones, which must keep working.
 func (m *myStrategy) Test(ctx context.Context, sc *StepContext) error {
-	if m.cfg.err != nil {
-		return m.cfg.err
-	}
 	pend, err := parseMySQL(sc.Pending, "AWSPENDING")
 	if err != nil {
 		return err

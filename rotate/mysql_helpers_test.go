@@ -48,20 +48,20 @@ type myScenario struct {
 	name        string
 	alternating bool
 	dual        bool
-	strategy    func(opts ...Option) Strategy
+	strategy    func(opts ...DBOption) Strategy
 }
 
 var myScenarios = []myScenario{
 	{"single_user", false, false, MySQLSingleUser},
 	{"alternating_users", true, false, MySQLAlternatingUsers},
 	{"dual_password", false, true, MySQLDualPassword},
-	{"single_user_through_admin", false, false, func(opts ...Option) Strategy { return MySQLSingleUser(append(opts, WithAdminSecret())...) }},
+	{"single_user_through_admin", false, false, func(opts ...DBOption) Strategy { return MySQLSingleUser(append(opts, WithAdminSecret())...) }},
 }
 
 // handler returns a handler for the scenario's strategy with TLS off (the test server has
 // none) and opts.
-func (sc myScenario) handler(opts ...Option) *Handler {
-	return NewHandler(nil, sc.strategy(append([]Option{WithTLSMode(TLSDisable)}, opts...)...))
+func (sc myScenario) handler(opts ...DBOption) *Handler {
+	return NewHandler(nil, sc.strategy(append([]DBOption{WithTLSMode(TLSDisable)}, opts...)...))
 }
 
 // dbSecret is a secret for user on the server.
@@ -239,9 +239,9 @@ func (e *myEnv) allPasswords(ids ...string) []string {
 
 // failAt makes the k-th Secrets Manager request from now fail; clearFaults removes that;
 // totalCalls counts the requests so far.
-func (e *myEnv) failAt(k int)        { e.sm.FailAt(k, "InternalServiceError") }
-func (e *myEnv) clearFaults()        { e.sm.ClearFaults() }
-func (e *myEnv) totalCalls() int     { return e.sm.TotalCalls() }
+func (e *myEnv) failAt(k int)        { e.sm.Faults().FailAt(k, "InternalServiceError") }
+func (e *myEnv) clearFaults()        { e.sm.Faults().Clear() }
+func (e *myEnv) totalCalls() int     { return e.sm.Calls("") }
 func (e *myEnv) exec(q string) error { return e.my.Exec(e.t.Context(), q) }
 
 // myFailingHook fails the k-th database operation (1-based) and counts them all.

@@ -245,7 +245,7 @@ func (e *myEnv) accounts() []account {
 // adminQuery runs a query as the admin and returns the first n columns of its rows.
 func (e *myEnv) adminQuery(n int, query string, args ...any) [][]string {
 	e.t.Helper()
-	s := &myStrategy{cfg: newConfig(nil)}
+	s := &myStrategy{cfg: newDBConfig("test", false, nil)}
 	c, err := s.connect(e.t.Context(), mySecret{DBSecret: e.dbSecret(e.my.AdminUser(), e.my.AdminPassword())})
 	if err != nil {
 		e.t.Fatal(err)
@@ -462,7 +462,7 @@ func TestMySQLAlternatingCopiesGrants(t *testing.T) {
 	if err := e.exec("ALTER USER " + a + " REQUIRE ISSUER '/CN=it''s a CA' AND SUBJECT '/CN=me\\\\you'"); err != nil {
 		t.Fatal(err)
 	}
-	m := &myStrategy{cfg: newConfig(nil)}
+	m := &myStrategy{cfg: newDBConfig("test", false, nil)}
 	ac, err := m.connect(ctx, mySecret{DBSecret: e.dbSecret(e.my.AdminUser(), e.my.AdminPassword())})
 	if err != nil {
 		t.Fatal(err)

@@ -157,10 +157,10 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 		Queries:          c.queries.Load(),
 		AppErrors:        c.appErrors.Load(),
 		Logins:           cs.Logins,
-		RejectedLogins:   cs.AuthFailures,
-		Fallbacks:        cs.Fallbacks,
+		RejectedLogins:   cs.Rejected.Total(),
+		Fallbacks:        cs.Fallbacks.Total(),
 		AppAPICalls:      ks.APICalls,
-		TotalAPICalls:    w.sm.TotalCalls(),
+		TotalAPICalls:    w.sm.Calls(""),
 		RecoverP50Millis: lat.quantile(0.50),
 		RecoverMaxMillis: lat.quantile(1),
 	}, nil
