@@ -16,12 +16,11 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/cache"
 )
 
 // NewMySQL returns a Connector that logs in to MySQL, MariaDB or Aurora MySQL through
-// go-sql-driver/mysql with the credentials in secretID, read through c. It is New with the
-// MySQL Driver:
+// go-sql-driver/mysql with the credentials in secretID, read from src (usually a
+// *cache.Cache). It is New with the MySQL Engine:
 //
 //	c := cache.New(secretsmanager.NewFromConfig(cfg))
 //	defer c.Close()
@@ -31,15 +30,16 @@ import (
 //
 // The secret is the JSON AWS documents for database secrets (rotasafe.DBSecret): host, port,
 // username, password, dbname.
-func NewMySQL(c *cache.Cache, secretID string, opts ...Option) *Connector {
-	return New(c, secretID, MySQL{}, opts...)
+func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
+	return New(src, secretID, MySQL{}, opts...)
 }
 
-// MySQL is the Driver for MySQL, MariaDB and Aurora MySQL through go-sql-driver/mysql
-// (mysql.NewConnector). Its zero value is ready to use; NewMySQL uses it. It accepts secrets
-// whose engine is "mysql", "mariadb", "aurora-mysql", "aurora" (Aurora MySQL 5.6) or empty (the
-// caller chose MySQL); the port defaults to 3306 and an empty dbname means no default
-// database. A host that starts with "/" is a unix socket path.
+// MySQL is the Engine for MySQL, MariaDB and Aurora MySQL through go-sql-driver/mysql
+// (mysql.NewConnector). Its zero value is ready to use; NewMySQL uses it, and New takes one
+// with SkipExpiredPasswordCheck set. It accepts secrets whose engine is "mysql", "mariadb",
+// "aurora-mysql", "aurora" (Aurora MySQL 5.6) or empty (the caller chose MySQL); the port
+// defaults to 3306 and an empty dbname means no default database. A host that starts with "/"
+// is a unix socket path.
 //
 // Connector accepts go-sql-driver/mysql's DSN parameters (tls, timeout, readTimeout, charset,
 // collation, loc, parseTime, interpolateParams, rejectReadOnly, ...) as plain values, escaped
@@ -53,13 +53,14 @@ func NewMySQL(c *cache.Cache, secretID string, opts ...Option) *Connector {
 // password goes into the driver's configuration directly, never into a DSN string that an
 // error could quote.
 //
-// After each login the connector runs "DO 1" on the new connection: a server whose account
-// has an expired password lets the login through (MariaDB by default, MySQL when
-// disconnect_on_expired_password is off) and fails the first statement with error 1820, so
-// without this check the pool would hand out connections on which every query fails. With
-// it, Connect fails at once with a clear ClassOther error and no such connection reaches the
-// pool. MySQL with disconnect_on_expired_password on (its default) refuses the login itself
-// with error 1862. The check costs one round trip per new connection.
+// After each login the connector runs "DO 1" on the new connection, unless
+// SkipExpiredPasswordCheck is set: an account whose password has expired can still log in
+// (MariaDB by default, MySQL when disconnect_on_expired_password is off) and then fails every
+// statement with error 1820, so without the check the pool would keep connections on which
+// every query fails, even after the password is fixed. With it, Connect fails at once with a
+// ClassOther error that says what to fix. MySQL and Aurora MySQL with
+// disconnect_on_expired_password on (their default) refuse such a login themselves, with error
+// 1862. The check costs one round trip per new connection.
 //
 // Classify sorts by the server's error number (*mysql.MySQLError), never by message text:
 //
@@ -77,9 +78,13 @@ func NewMySQL(c *cache.Cache, secretID string, opts ...Option) *Connector {
 // One gap: a write that fails before any byte went out, right after the server's greeting,
 // comes back as the driver's unexported "bad connection" error, which cannot be matched
 // without reading its text, so it is ClassOther.
-type MySQL struct{}
+type MySQL struct {
+	// SkipExpiredPasswordCheck leaves out the "DO 1" after each login, saving its round trip,
+	// where passwords never expire or the server refuses expired ones at login.
+	SkipExpiredPasswordCheck bool
+}
 
-var _ Driver = MySQL{}
+var _ Engine = MySQL{}
 
 // MySQL error numbers Classify and Connect know.
 const (
@@ -115,7 +120,7 @@ var mysqlParamName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Connector builds a go-sql-driver/mysql connector for the secret; see MySQL for the
 // parameters it accepts.
-func (MySQL) Connector(s rotasafe.DBSecret, params map[string]string) (driver.Connector, error) {
+func (m MySQL) Connector(s rotasafe.DBSecret, params map[string]string) (driver.Connector, error) {
 	cfg, err := mysqlConfig(s, params)
 	if err != nil {
 		return nil, err
@@ -125,7 +130,7 @@ func (MySQL) Connector(s rotasafe.DBSecret, params map[string]string) (driver.Co
 		// The driver's configuration errors quote TLS or key names, never the password.
 		return nil, fmt.Errorf("sqlconn: connection parameters for %s: %w", cfg.Addr, err)
 	}
-	return &mysqlConnector{conn: conn, user: s.Username, db: cfg.DBName}, nil
+	return &mysqlConnector{conn: conn, user: s.Username, db: cfg.DBName, check: !m.SkipExpiredPasswordCheck}, nil
 }
 
 // mysqlConfig builds the driver's configuration: the parameters go through the driver's own
@@ -211,6 +216,7 @@ func mysqlConfig(s rotasafe.DBSecret, params map[string]string) (*mysql.Config, 
 type mysqlConnector struct {
 	conn     driver.Connector
 	user, db string
+	check    bool // run DO 1 after each login
 }
 
 // Connect logs in, then runs "DO 1", which fails with error 1820 on an account whose password
@@ -220,7 +226,7 @@ func (c *mysqlConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, c.explain(err)
 	}
-	if ex, ok := conn.(driver.ExecerContext); ok {
+	if ex, ok := conn.(driver.ExecerContext); ok && c.check {
 		if _, err := ex.ExecContext(ctx, "DO 1", nil); err != nil {
 			conn.Close()
 			return nil, c.explain(err)
