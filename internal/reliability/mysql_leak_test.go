@@ -96,9 +96,11 @@ func TestNoSecretLeaksMySQL(t *testing.T) {
 		if err := ping(); err != nil {
 			t.Fatalf("%s: after the restart: %v", sc.name, err)
 		}
-		vs, err := c.Candidates(ctx, id)
-		if err != nil {
-			t.Fatal(err)
+		var vs []rotasafe.Version
+		for _, stage := range []string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.StagePrevious} {
+			if v, err := c.GetStage(ctx, id, stage); err == nil {
+				vs = append(vs, v)
+			}
 		}
 		for _, v := range vs {
 			r.print(v)
