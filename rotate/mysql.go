@@ -12,7 +12,7 @@ import (
 )
 
 // The MySQL and MariaDB strategies send passwords only as mysql_native_password hashes
-// computed here ([NativePasswordHash]), so no plaintext password reaches the server, its
+// computed here, so no plaintext password reaches the server, its
 // general log, its slow log or its binary log. What that means per server:
 //
 //   - MariaDB (10.2 and later; 10.4 for MySQLDualPassword): every strategy works as
@@ -284,7 +284,7 @@ func (m *myStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend m
 	if err := checkNative(s.account, methods, 1); err != nil {
 		return err
 	}
-	hash := NativePasswordHash(pend.Password)
+	hash := nativePasswordHash(pend.Password)
 	if m.cfg.throughAdmin {
 		admin, err := m.connectAdmin(ctx, sc, cur)
 		if err != nil {
@@ -403,7 +403,7 @@ func (m *myStrategy) setDual(ctx context.Context, sc *StepContext, cur, pend myS
 			return nil
 		}
 	}
-	stmts, err := dualPasswordSQL(by.server, s.account, NativePasswordHash(pend.Password), NativePasswordHash(cur.Password))
+	stmts, err := dualPasswordSQL(by.server, s.account, nativePasswordHash(pend.Password), nativePasswordHash(cur.Password))
 	if err != nil {
 		return err
 	}
@@ -457,7 +457,7 @@ func (m *myStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, p
 	}
 	host := s.account.Host
 	origAcct, cloneAcct, pendAcct := account{orig, host}, account{clone, host}, account{pend.Username, host}
-	pendHash := NativePasswordHash(pend.Password)
+	pendHash := nativePasswordHash(pend.Password)
 
 	admin, err := m.connectAdmin(ctx, sc, cur)
 	if err != nil {
@@ -512,7 +512,7 @@ func (m *myStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, p
 // AWSPENDING password's (this rotation set it) or, when AWSPREVIOUS names the account, the
 // AWSPREVIOUS password's.
 func (m *myStrategy) checkOwned(ctx context.Context, sc *StepContext, pend mySecret, stored string) error {
-	if stored == NativePasswordHash(pend.Password) {
+	if stored == nativePasswordHash(pend.Password) {
 		return nil
 	}
 	prevV, ok, err := sc.Previous(ctx)
@@ -521,7 +521,7 @@ func (m *myStrategy) checkOwned(ctx context.Context, sc *StepContext, pend mySec
 	}
 	if ok {
 		if prev, err := parseMySQL(prevV, "AWSPREVIOUS"); err == nil && prev.Username == pend.Username &&
-			prev.sameServer(pend) && stored == NativePasswordHash(prev.Password) {
+			prev.sameServer(pend) && stored == nativePasswordHash(prev.Password) {
 			return nil
 		}
 	}

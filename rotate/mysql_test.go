@@ -295,7 +295,7 @@ func TestMySQLSetSecretErrors(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			id, s := e.newSecret(master)
 			// The server no longer takes the stored password: nothing logs in.
-			if err := e.exec("ALTER USER " + mysqltest.QuoteAccount(s.Username, "%") + " IDENTIFIED BY PASSWORD '" + NativePasswordHash(mustPassword(t)) + "'"); err != nil {
+			if err := e.exec("ALTER USER " + mysqltest.QuoteAccount(s.Username, "%") + " IDENTIFIED BY PASSWORD '" + nativePasswordHash(mustPassword(t)) + "'"); err != nil {
 				t.Fatal(err)
 			}
 			token, err := Rotate(t.Context(), e.api, id, sc.handler())
@@ -305,7 +305,7 @@ func TestMySQLSetSecretErrors(t *testing.T) {
 			}
 			pend, _ := e.fetch(id, rotasafe.StagePending)
 			for what, v := range map[string]string{"current": s.Password, "pending": pend.Password, "master": e.my.AdminPassword()} {
-				if v != "" && (strings.Contains(err.Error(), v) || strings.Contains(err.Error(), NativePasswordHash(v))) {
+				if v != "" && (strings.Contains(err.Error(), v) || strings.Contains(err.Error(), nativePasswordHash(v))) {
 					t.Errorf("the error holds the %s password or its hash", what)
 				}
 			}
@@ -499,7 +499,7 @@ func TestMySQLRefusesOtherPlugins(t *testing.T) {
 	}{
 		{"ed25519", myScenarios, func(pw string) string { return "IDENTIFIED VIA ed25519 USING PASSWORD('" + pw + "')" }},
 		{"two native passwords", []myScenario{myScenarios[0], myScenarios[3]}, func(pw string) string {
-			return "IDENTIFIED VIA mysql_native_password USING '" + NativePasswordHash(pw) + "' OR mysql_native_password USING '" + NativePasswordHash("other"+pw) + "'"
+			return "IDENTIFIED VIA mysql_native_password USING '" + nativePasswordHash(pw) + "' OR mysql_native_password USING '" + nativePasswordHash("other"+pw) + "'"
 		}},
 	}
 	for _, tt := range tests {
@@ -564,7 +564,7 @@ func TestMySQLDualPasswordPitfall(t *testing.T) {
 	cur := e.mustLogIn(id, rotasafe.StageCurrent)
 	e.mustLogIn(id, rotasafe.StagePrevious)
 	newPW := mustPassword(t)
-	if err := e.exec("SET PASSWORD FOR " + mysqltest.QuoteAccount(s.Username, "%") + " = '" + NativePasswordHash(newPW) + "'"); err != nil {
+	if err := e.exec("SET PASSWORD FOR " + mysqltest.QuoteAccount(s.Username, "%") + " = '" + nativePasswordHash(newPW) + "'"); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.login(t.Context(), s); err != nil { // the old AWSPREVIOUS password still works

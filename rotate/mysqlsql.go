@@ -11,15 +11,15 @@ import (
 	"unicode/utf8"
 )
 
-// NativePasswordHash returns the hash MySQL and MariaDB store for password under the
+// nativePasswordHash returns the hash MySQL and MariaDB store for password under the
 // mysql_native_password plugin: '*' and the upper-case hex of SHA1(SHA1(password)), 41
 // characters. Given to ALTER USER ... IDENTIFIED WITH mysql_native_password AS (or to
 // MariaDB's SET PASSWORD = and IDENTIFIED BY PASSWORD), the server stores it as is, so the
 // plaintext never reaches the server, its general log or its binary log.
 //
-// The hash is unsalted: it is not a secret to print either (it lets an attacker who also
-// captures a login handshake recover a working credential). Errors never hold it.
-func NativePasswordHash(password string) string {
+// The hash is unsalted, and with a captured login handshake it yields a working credential:
+// it is a secret too, and errors never hold it.
+func nativePasswordHash(password string) string {
 	h1 := sha1.Sum([]byte(password))
 	h2 := sha1.Sum(h1[:])
 	return "*" + strings.ToUpper(hex.EncodeToString(h2[:]))

@@ -16,10 +16,10 @@ func TestNativePasswordHash(t *testing.T) {
 		{"", "*BE1BDEC0AA74B4DCB079943E70528096CCA985F8"},
 	}
 	for _, tt := range tests {
-		if got := NativePasswordHash(tt.password); got != tt.want {
-			t.Errorf("NativePasswordHash(%q) = %s, want %s", tt.password, got, tt.want)
+		if got := nativePasswordHash(tt.password); got != tt.want {
+			t.Errorf("nativePasswordHash(%q) = %s, want %s", tt.password, got, tt.want)
 		}
-		if _, err := hashLiteral(NativePasswordHash(tt.password)); err != nil {
+		if _, err := hashLiteral(nativePasswordHash(tt.password)); err != nil {
 			t.Errorf("hashLiteral refuses the hash of %q: %v", tt.password, err)
 		}
 	}
@@ -48,7 +48,7 @@ func TestHashLiteralRefusesOtherShapes(t *testing.T) {
 	if _, err := createUserSQL(a, bad); err == nil {
 		t.Error("createUserSQL took a bad hash")
 	}
-	good := NativePasswordHash("x")
+	good := nativePasswordHash("x")
 	if _, err := dualPasswordSQL(serverInfo{mariaDB: true, major: 10, minor: 11}, a, good, bad); err == nil {
 		t.Error("dualPasswordSQL took a bad hash")
 	}
@@ -120,7 +120,7 @@ func TestParseVersion(t *testing.T) {
 
 func TestPasswordSQL(t *testing.T) {
 	a := account{"app", "10.0.%"}
-	p := NativePasswordHash("pending")
+	p := nativePasswordHash("pending")
 	maria := serverInfo{true, 10, 11, 19}
 	mysql8 := serverInfo{false, 8, 0, 36}
 	tests := []struct {
@@ -147,7 +147,7 @@ func TestPasswordSQL(t *testing.T) {
 
 func TestDualPasswordSQL(t *testing.T) {
 	a := account{"app", "%"}
-	p, c := NativePasswordHash("pending"), NativePasswordHash("current")
+	p, c := nativePasswordHash("pending"), nativePasswordHash("current")
 	tests := []struct {
 		name    string
 		server  serverInfo

@@ -178,7 +178,7 @@ func TestNoSecretLeaksMySQL(t *testing.T) {
 		}
 	}
 	for s := range r.secrets {
-		hashes[rotate.NativePasswordHash(s)] = true
+		hashes[mysqltest.NativePasswordHash(s)] = true
 	}
 
 	generalLog, err := my.ReadGeneralLog()
