@@ -409,6 +409,10 @@ func (m *myStrategy) setDual(ctx context.Context, sc *StepContext, cur, pend myS
 	}
 	for _, stmt := range stmts {
 		if err := m.exec(ctx, by.myConn, stmt); err != nil {
+			if by == s && errNumber(err) == 1227 {
+				return fmt.Errorf("set the two passwords of %s: %w: the user needs CREATE USER to change them itself; "+
+					"or give the secret a masterarn naming a user that has it", s.account, err)
+			}
 			return fmt.Errorf("set the two passwords of %s: %w", s.account, err)
 		}
 	}

@@ -574,3 +574,34 @@ func TestMySQLDualPasswordPitfall(t *testing.T) {
 		t.Fatal("want SET PASSWORD to replace the first password")
 	}
 }
+
+// TestMySQLDualPasswordWithoutAdmin: without a masterarn the user changes its own passwords,
+// which MariaDB allows only with CREATE USER; without it the error says so.
+func TestMySQLDualPasswordWithoutAdmin(t *testing.T) {
+	e := newMyEnv(t)
+	h := myScenarios[2].handler()
+	for _, withPrivilege := range []bool{false, true} {
+		s := e.user("dual")
+		if withPrivilege {
+			if err := e.exec("GRANT CREATE USER ON *.* TO " + mysqltest.QuoteAccount(s.Username, "%")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		id := e.createSecret(mysqltest.UniqueName("dual"), s)
+		_, err := Rotate(t.Context(), e.api, id, h)
+		if !withPrivilege {
+			if err == nil || !strings.Contains(err.Error(), "CREATE USER") {
+				t.Fatalf("without CREATE USER: got %v, want an error naming the privilege", err)
+			}
+			if err := e.login(t.Context(), s); err != nil {
+				t.Fatalf("the refused rotation changed the password: %v", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.mustLogIn(id, rotasafe.StageCurrent)
+		e.mustLogIn(id, rotasafe.StagePrevious)
+	}
+}
