@@ -276,7 +276,8 @@ func TestPreferredVersion(t *testing.T) {
 // TestStickyFallbackOutlivesCurrent: a client kept logging in with the AWSPENDING version it
 // fell back to (the cache's AWSCURRENT stayed the old version), then a whole rotation passed
 // without a login. Its fallback is rejected, AWSPENDING is gone, and the cached AWSCURRENT is
-// older than the fallback: AWSCURRENT must be read again, not answered from the cache.
+// older than the fallback: AWSCURRENT is read again at once, not answered from the cache
+// and tried (a rejected login more).
 func TestStickyFallbackOutlivesCurrent(t *testing.T) {
 	e := newEnv(t)
 	w := e.walker(walk.Config{})
@@ -292,7 +293,11 @@ func TestStickyFallbackOutlivesCurrent(t *testing.T) {
 		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(v3)}); err != nil {
 		t.Fatal(err)
 	}
+	before := w.Stats().Rejected.Total()
 	e.mustLogin(w, "pw-3")
+	if got := w.Stats().Rejected.Total() - before; got != 1 {
+		t.Errorf("%d rejected logins, want 1 (the fallback's)", got)
+	}
 }
 
 // TestRecover: a client whose own login was rejected hands the walk the version it used.
@@ -328,5 +333,29 @@ func TestNoFallback(t *testing.T) {
 	}
 	if st := w.Stats(); st.Rereads.Pending != 0 || st.Rereads.Previous != 0 {
 		t.Errorf("stats %+v, want no AWSPENDING or AWSPREVIOUS read", st)
+	}
+}
+
+// TestStaleAnswerIsFollowed: the source shares one answer per rejected version, so an
+// instance still holding an old AWSCURRENT can be handed a version that a later rotation
+// already replaced. Its rejection is a new reason: the walk asks again and finds the newest.
+func TestStaleAnswerIsFollowed(t *testing.T) {
+	e := newEnv(t)
+	a := e.walker(walk.Config{})
+	e.mustLogin(a, "pw-1")
+	e.put("pw-2", rotasafe.StagePending)
+	e.setPassword("pw-2")
+	e.mustLogin(a, "pw-2") // the answer for rejected v1 is v2
+	e.put("pw-3", rotasafe.StagePending)
+	e.setPassword("pw-3")
+
+	b := e.walker(walk.Config{}) // another client of the same cache, which still holds v1
+	calls := e.sm.Calls("GetSecretValue")
+	e.mustLogin(b, "pw-3")
+	if st := b.Stats(); st.Rejected.Total() != 2 || st.Rereads.Pending != 2 {
+		t.Errorf("stats %+v, want v1 and the stale v2 rejected, AWSPENDING asked for twice", st)
+	}
+	if n := e.sm.Calls("GetSecretValue") - calls; n != 1 {
+		t.Errorf("GetSecretValue calls: %d, want 1 (the shared answer costs none)", n)
 	}
 }
