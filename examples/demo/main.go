@@ -12,6 +12,7 @@
 //	go run ./examples/demo -strategy alternating    # alternating users with a master secret
 //	go run ./examples/demo -engine mariadb -strategy dual   # MariaDB: single, alternating or dual
 //	go run ./examples/demo -json > summary.json     # machine-readable summary
+//	go run ./examples/demo -notices redis           # the rotator announces; no login is rejected
 package main
 
 import (
@@ -93,6 +94,7 @@ type config struct {
 	engine      string
 	pgURL       string
 	json        bool
+	notices     string // "" or noticesRedis
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -106,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.engine, "engine", enginePostgres, "database: postgres or mariadb (a throw-away server, or the one "+mysqltest.EnvURL+" names)")
 	fs.StringVar(&cfg.pgURL, "pg-url", "", "use this PostgreSQL server (a superuser URL) instead of starting one")
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON on stdout (status lines go to stderr)")
+	fs.StringVar(&cfg.notices, "notices", "", "send rotation notices from the rotator to the application: redis (a throw-away redis-server), or none")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -119,6 +122,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = errors.New("-rotate-every must be positive")
 	case cfg.workers < 1:
 		bad = errors.New("-workers must be at least 1")
+	case cfg.notices != "" && cfg.notices != "none" && cfg.notices != noticesRedis:
+		bad = fmt.Errorf("-notices must be redis or none, not %q", cfg.notices)
 	case cfg.engine != enginePostgres && cfg.engine != engineMariaDB:
 		bad = fmt.Errorf("-engine must be postgres or mariadb, not %q", cfg.engine)
 	case cfg.strategy == "dual" && cfg.engine != engineMariaDB:

@@ -128,7 +128,17 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	}
 	defer w.close()
 
-	secrets := cache.New(w.client)
+	var copts []cache.Option
+	var hopts []rotate.Option
+	if cfg.notices == noticesRedis {
+		srv, t, err := startNotices(ctx)
+		if err != nil {
+			return summary{}, err
+		}
+		defer srv.close()
+		copts, hopts = append(copts, cache.WithNotices(t)), append(hopts, rotate.WithNotices(t))
+	}
+	secrets := cache.New(w.client, copts...)
 	defer secrets.Close()
 	conn := w.connector(secrets)
 	db := sql.OpenDB(conn)
@@ -142,7 +152,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	if err != nil {
 		return summary{}, err
 	}
-	handler := rotate.NewHandler(w.client, strategy)
+	handler := rotate.NewHandler(w.client, strategy, hopts...)
 
 	var c counters
 	var lat latencies
@@ -163,6 +173,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	ks := secrets.Stats()
 	return summary{
 		Strategy:         cfg.strategy,
+		Notices:          cfg.notices,
 		Seconds:          time.Since(start).Seconds(),
 		Workers:          cfg.workers,
 		Rotations:        c.rotations.Load(),
@@ -284,6 +295,7 @@ func (l *latencies) quantile(q float64) float64 {
 // summary is what the demo measured.
 type summary struct {
 	Strategy         string  `json:"strategy"`
+	Notices          string  `json:"notices,omitempty"`
 	Seconds          float64 `json:"seconds"`
 	Workers          int     `json:"workers"`
 	Rotations        uint64  `json:"rotations"`
