@@ -27,9 +27,10 @@
 // password per attempt, and a rejected password ends pgx's fallback chain. So the login,
 // with its retries, happens inside BeforeConnect, and the session it opened is handed over
 // to the pool's connect instead of being closed and opened again: the pool's connect reads
-// the server's recorded answer to the login and then talks to that session. A new pool
-// connection costs one login, as it does without this package (benchmarks/BENCHMARKS.md
-// has the measured ratio), and a password that changes between two logins cannot fail it.
+// the server's recorded answer to the login and then talks to that session. There is no
+// probe login: a new pool connection costs one login, as it does without this package
+// (BenchmarkPoolConnect in benchmarks/ measures it against a plain pgxpool), and a password
+// that changes between a probe and the real login cannot fail it.
 // The connection's PgConn().Conn() is a wrapper around the network connection. Connections
 // already in the pool are never touched; a rotation does not drain the pool.
 package pgxpoolconn

@@ -38,6 +38,10 @@ import (
 // So every new pool connection costs one login, as without pgxpoolconn, and no password
 // change between a check and the real login can fail it. Later calls of the dial function
 // (cancel requests) dial anew, over TLS when the session uses TLS.
+//
+// PgConn.Hijack and HijackedConn are outside pgx's semantic versioning promise; the
+// PostgreSQL startup exchange the replay relies on is not. The tests pin the behaviour of
+// the pgx version in go.mod: TLS, channel binding, cancel requests, slow writes.
 
 // handover is one logged-in session waiting for the pool's connect.
 type handover struct {
