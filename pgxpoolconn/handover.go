@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,7 +77,7 @@ func loginOnce(ctx context.Context, lc *pgx.ConnConfig) (*handover, rotasafe.Cla
 		if err != nil {
 			return nil, err
 		}
-		wc = newWatchConn(conn)
+		wc = &watchConn{Conn: conn}
 		return wc, nil
 	}
 	pc, err := pgconn.ConnectConfig(ctx, &lc.Config)
@@ -93,18 +94,16 @@ func loginOnce(ctx context.Context, lc *pgx.ConnConfig) (*handover, rotasafe.Cla
 
 // takeOver takes the session pc, which logged in with lc over wc, for the pool's connect.
 func takeOver(ctx context.Context, pc *pgconn.PgConn, wc *watchConn, lc *pgx.ConnConfig) (*handover, error) {
+	if err := quiesce(ctx, pc, wc); err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
 	hc, err := pc.Hijack()
 	if err != nil {
 		pc.Close(ctx)
 		return nil, err
 	}
-	// A write that took long (a busy machine) leaves pgconn reading in the background, and
-	// that read would take the server's answer to the pool's first query.
-	if err := wc.release(ctx); err != nil {
-		hc.Conn.Close()
-		return nil, err
-	}
-	if hc.Frontend.ReadBufferLen() != 0 || hc.TxStatus != 'I' {
+	if hc.TxStatus != 'I' {
 		hc.Conn.Close()
 		return nil, errNotIdle
 	}
@@ -217,85 +216,64 @@ func requestTLS(ctx context.Context, conn net.Conn) error {
 	return nil
 }
 
-// watchConn is the network connection of a login, under TLS when there is TLS. pgconn may
-// still have a read of it in progress when the login is over (a write that took long starts
-// a background read); release ends that read, and keeps what it read for the pool.
-type watchConn struct {
-	net.Conn
+// doneCtx is a context that has ended: pgconn calls with it return at once, with no I/O.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
-	mu       sync.Mutex // guards the fields below
-	idle     sync.Cond  // signalled when reading drops to zero after released
-	reading  int        // reads in progress that began before released
-	released bool       // the login's pgconn let go of the connection
-	stash    []byte     // what such reads got after released, for the next reads
-}
-
-func newWatchConn(conn net.Conn) *watchConn {
-	c := &watchConn{Conn: conn}
-	c.idle.L = &c.mu
-	return c
-}
-
-// errReleased is what a read of the login's pgconn that outlived it returns.
-var errReleased = errors.New("pgxpoolconn: the session was handed over")
-
-func (c *watchConn) Read(p []byte) (int, error) {
-	c.mu.Lock()
-	if c.released {
-		if len(c.stash) > 0 {
-			n := copy(p, c.stash)
-			c.stash = c.stash[n:]
-			c.mu.Unlock()
-			return n, nil
+// quiesce waits until the login's pgconn reads no more from the connection. A write that
+// took long (a busy machine) leaves pgconn reading in the background after the login, and
+// that read would take the server's answer to the pool's first query; a read deadline in
+// the past ends it at once. Data that arrives meanwhile came unasked after the login's
+// answer: the session is not handed over (errNotIdle).
+func quiesce(ctx context.Context, pc *pgconn.PgConn, wc *watchConn) error {
+	// idle reports that nothing reads in the background and nothing is buffered. SyncConn
+	// with a context that has ended does no I/O: it returns nil in exactly that case.
+	idle := func() (bool, error) {
+		if pc.Frontend().ReadBufferLen() != 0 || wc.late.Load() {
+			return false, errNotIdle
 		}
-		c.mu.Unlock()
-		return c.Conn.Read(p)
+		return pc.SyncConn(doneCtx) == nil, nil
 	}
-	c.reading++
-	c.mu.Unlock()
-	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.reading--
-	if c.released {
-		c.stash = append(c.stash, p[:n]...)
-		n, err = 0, errReleased
-		if c.reading == 0 {
-			c.idle.Broadcast()
-		}
-	}
-	return n, err
-}
-
-// release ends the reads the login's pgconn has in progress: a read deadline in the past
-// wakes them, and whatever they read is kept for the next reads.
-func (c *watchConn) release(ctx context.Context) error {
-	c.mu.Lock()
-	c.released = true
-	n := c.reading
-	c.mu.Unlock()
-	if n == 0 {
-		return nil
-	}
-	if err := c.Conn.SetReadDeadline(time.Unix(1, 0)); err != nil {
+	if ok, err := idle(); ok || err != nil { // the usual case: no background read
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.idle.Broadcast()
-	})
-	defer stop()
-	c.mu.Lock()
-	for c.reading > 0 && ctx.Err() == nil {
-		c.idle.Wait()
+	wc.watch.Store(true)
+	defer wc.watch.Store(false)
+	if err := wc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		return err
 	}
-	n = c.reading
-	c.mu.Unlock()
-	if n > 0 {
-		return ctx.Err()
+	for {
+		ok, err := idle()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return wc.SetReadDeadline(time.Time{})
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(50 * time.Microsecond) // the background read ends as soon as it runs
 	}
-	return c.Conn.SetReadDeadline(time.Time{})
+}
+
+// watchConn is the network connection of a login, under TLS when there is TLS. While
+// quiesce watches, it notes data read from the server.
+type watchConn struct {
+	net.Conn
+	watch atomic.Bool // quiesce is waiting for the login's background read to end
+	late  atomic.Bool // a read returned data while quiesce watched
+}
+
+func (c *watchConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.watch.Load() {
+		c.late.Store(true)
+	}
+	return n, err
 }
 
 // replayConn is a logged-in session handed to the pool's connect: it swallows the startup

@@ -14,43 +14,6 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// TestWatchConnRelease: a read the login's pgconn still has in progress ends when the
-// connection is released, and what arrives next goes to the next reader.
-func TestWatchConnRelease(t *testing.T) {
-	t.Parallel()
-	client, server := net.Pipe()
-	defer server.Close()
-	wc := newWatchConn(client)
-	defer wc.Close()
-
-	dead := make(chan error, 1)
-	go func() {
-		_, err := wc.Read(make([]byte, 16))
-		dead <- err
-	}()
-	for { // wait until the read is in progress
-		wc.mu.Lock()
-		n := wc.reading
-		wc.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if err := wc.release(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-dead; err == nil {
-		t.Fatal("the read in progress returned no error after release")
-	}
-	go server.Write([]byte("answer"))
-	got := make([]byte, 16)
-	n, err := wc.Read(got)
-	if err != nil || string(got[:n]) != "answer" {
-		t.Errorf("read after release: %q, %v; want %q", got[:n], err, "answer")
-	}
-}
-
 // TestReplayConn: the startup message is swallowed however it is split across writes, the
 // login's answer comes first, and everything after passes through.
 func TestReplayConn(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // slowConn returns from each Write a while after the bytes went out, as a busy machine
@@ -22,6 +24,13 @@ func (c slowConn) Write(p []byte) (int, error) {
 func TestSlowWrites(t *testing.T) {
 	e := newEnv(t, nil)
 	cfg, _ := e.poolConfig(t, "sslmode=disable pool_max_conns=2")
+	checkSlowWrites(t, e, cfg)
+}
+
+// checkSlowWrites opens new connections of a pool over cfg, with slow writes, and queries
+// each.
+func checkSlowWrites(t *testing.T, e *env, cfg *pgxpool.Config) {
+	t.Helper()
 	dial := cfg.ConnConfig.DialFunc
 	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
@@ -31,7 +40,7 @@ func TestSlowWrites(t *testing.T) {
 		return slowConn{c}, nil
 	}
 	pool := newPool(t, cfg)
-	for i := range 6 {
+	for i := range 10 {
 		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 		c, err := pool.Acquire(ctx)
 		if err != nil {

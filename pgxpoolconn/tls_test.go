@@ -88,6 +88,9 @@ func TestTLS(t *testing.T) {
 		t.Errorf("no login met the rotated password: %+v", st)
 	}
 
+	slow, _ := e.poolConfig(t, "sslmode=verify-full channel_binding=require sslrootcert="+caFile)
+	checkSlowWrites(t, e, slow)
+
 	wrong, err := pgxpool.ParseConfig("sslmode=verify-full sslrootcert=" + otherCA)
 	if err != nil {
 		t.Fatal(err)
