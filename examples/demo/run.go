@@ -140,13 +140,28 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	}
 	secrets := cache.New(w.client, copts...)
 	defer secrets.Close()
-	conn := w.connector(secrets)
-	db := sql.OpenDB(conn)
-	defer db.Close()
-	// Fewer idle connections than workers, and short-lived ones: most queries log in anew,
-	// which is where a rotation bites.
-	db.SetMaxIdleConns(max(1, cfg.workers/4))
-	db.SetConnMaxLifetime(time.Second)
+	var load workload
+	if cfg.client == clientPgxpool {
+		if load, err = w.pgxPoolWorkload(ctx, cfg, secrets); err != nil {
+			return summary{}, err
+		}
+	} else {
+		conn := w.connector(secrets)
+		db := sql.OpenDB(conn)
+		// Fewer idle connections than workers, and short-lived ones: most queries log in anew,
+		// which is where a rotation bites.
+		db.SetMaxIdleConns(max(1, cfg.workers/4))
+		db.SetConnMaxLifetime(time.Second)
+		load = workload{
+			query: func(ctx context.Context) error {
+				var user string
+				return db.QueryRowContext(ctx, "SELECT current_user").Scan(&user)
+			},
+			stats: conn.Stats,
+			close: func() { db.Close() },
+		}
+	}
+	defer load.close()
 
 	strategy, err := w.strategy(cfg.strategy)
 	if err != nil {
@@ -163,16 +178,17 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 
 	var wg sync.WaitGroup
 	for range cfg.workers {
-		wg.Go(func() { worker(runCtx, db, &c, st) })
+		wg.Go(func() { worker(runCtx, load.query, &c, st) })
 	}
 	wg.Go(func() { rotator(runCtx, cfg, w, handler, &c, &lat, st) })
 	wg.Wait()
 	st.end()
 
-	cs := conn.Stats()
+	cs := load.stats()
 	ks := secrets.Stats()
 	return summary{
 		Strategy:         cfg.strategy,
+		Client:           cfg.client,
 		Notices:          cfg.notices,
 		Seconds:          time.Since(start).Seconds(),
 		Workers:          cfg.workers,
@@ -191,11 +207,10 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 }
 
 // worker queries until ctx ends. An error is one the application would have seen.
-func worker(ctx context.Context, db *sql.DB, c *counters, st *status) {
+func worker(ctx context.Context, query func(context.Context) error, c *counters, st *status) {
 	for ctx.Err() == nil {
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queryTimeout)
-		var user string
-		err := db.QueryRowContext(qctx, "SELECT current_user").Scan(&user)
+		err := query(qctx)
 		cancel()
 		if err != nil {
 			c.appErrors.Add(1)
@@ -295,6 +310,7 @@ func (l *latencies) quantile(q float64) float64 {
 // summary is what the demo measured.
 type summary struct {
 	Strategy         string  `json:"strategy"`
+	Client           string  `json:"client,omitempty"`
 	Notices          string  `json:"notices,omitempty"`
 	Seconds          float64 `json:"seconds"`
 	Workers          int     `json:"workers"`

@@ -112,6 +112,9 @@ func (sum summary) writeTable(w io.Writer) {
 	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
 	fmt.Fprintln(tw, "summary")
 	row("strategy", sum.Strategy)
+	if sum.Client != "" {
+		row("client", sum.Client)
+	}
 	if sum.Notices != "" && sum.Notices != "none" {
 		row("rotation notices", sum.Notices)
 	}

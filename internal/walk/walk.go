@@ -20,6 +20,7 @@ package walk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync/atomic"
@@ -205,7 +206,8 @@ func (w *Walker) run(ctx context.Context, rejected *rotasafe.Version, rejErr err
 			bound = DefaultMaxElapsed
 		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, bound+w.cfg.Timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, bound+w.cfg.Timeout,
+			fmt.Errorf("the context has no deadline, and the retry policy's bound of %v ran out", bound))
 		defer cancel()
 	}
 	r := &round{w: w, try: try}
