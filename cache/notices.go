@@ -224,7 +224,14 @@ func (c *Cache) learnFinished(h *hints, a *announced, r *hintRead, id string) {
 		if err != nil {
 			return
 		}
-		if _, err := c.wait(c.ctx, e); err != nil && c.ctx.Err() == nil {
+		e.mu.Lock()
+		busy := e.call != nil // a read that began before the notice: it may miss the move
+		e.mu.Unlock()
+		_, err = c.wait(c.ctx, e)
+		if busy && err == nil {
+			_, err = c.wait(c.ctx, e) // one of its own
+		}
+		if err != nil && c.ctx.Err() == nil {
 			c.logger().Debug("cache: reading AWSCURRENT after a finished notice failed", "secret", id, "error", err)
 		}
 	})
