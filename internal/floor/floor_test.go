@@ -1,0 +1,87 @@
+package floor_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/floor"
+	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/smtest"
+)
+
+var noTLS = map[string]string{"sslmode": "disable"}
+
+// store creates a secret holding s and returns its name.
+func store(t *testing.T, client *secretsmanager.Client, s rotasafe.DBSecret) string {
+	t.Helper()
+	js, err := s.MarshalSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pgtest.UniqueName("floor/db")
+	if _, err := client.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(id), SecretString: aws.String(string(js))}); err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestPostgres(t *testing.T) {
+	pg := pgtest.New(t)
+	sm := smtest.New(t)
+	client := sm.Client()
+	user, pw := pgtest.UniqueName("floor"), pgtest.UniqueName("pw")
+	if err := pg.CreateRole(t.Context(), user, pw); err != nil {
+		t.Fatal(err)
+	}
+	sec := rotasafe.DBSecret{Engine: "postgres", Host: pg.Host(), Port: pg.Port(), Username: user, Password: pw, DBName: "postgres"}
+
+	t.Run("times the three steps", func(t *testing.T) {
+		id := store(t, client, sec)
+		before := sm.Calls("GetSecretValue")
+		s, err := floor.Postgres(t.Context(), client, id, noTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("rejected login %v, GetSecretValue %v, login %v, floor %v", s.Rejected, s.Read, s.Login, s.Total())
+		if s.Rejected <= 0 || s.Read <= 0 || s.Login <= 0 {
+			t.Errorf("got steps %+v, want each timed", s)
+		}
+		if s.Total() != s.Rejected+s.Read+s.Login {
+			t.Errorf("got Total %v, want the sum of %+v", s.Total(), s)
+		}
+		if got := sm.Calls("GetSecretValue") - before; got != 2 {
+			t.Errorf("got %d GetSecretValue calls, want 2 (one to find the database, one timed)", got)
+		}
+	})
+
+	t.Run("a secret whose password is wrong fails the login step", func(t *testing.T) {
+		bad := sec
+		bad.Password = "floor-wrong-password-0123"
+		id := store(t, client, bad)
+		_, err := floor.Postgres(t.Context(), client, id, noTLS)
+		if err == nil {
+			t.Fatal("got no error, want the login with the secret's password refused")
+		}
+		if !strings.Contains(err.Error(), id) || strings.Contains(err.Error(), bad.Password) {
+			t.Errorf("got %q, want the secret named and its password absent", err)
+		}
+	})
+
+	t.Run("connection parameters that set credentials are refused", func(t *testing.T) {
+		id := store(t, client, sec)
+		if _, err := floor.Postgres(t.Context(), client, id, map[string]string{"user": "postgres"}); err == nil {
+			t.Fatal("got no error, want the parameter user refused")
+		}
+	})
+
+	t.Run("a missing secret is named", func(t *testing.T) {
+		_, err := floor.Postgres(t.Context(), client, "floor/missing", noTLS)
+		if !rotasafe.IsNotFound(err) || !strings.Contains(err.Error(), "floor/missing") {
+			t.Errorf("got %v, want a not-found error naming the secret", err)
+		}
+	})
+}
