@@ -134,18 +134,33 @@ func (c *Cache) wait(ctx context.Context, e *entry) (*snapshot, error) {
 
 // reread is a forced fetch of e for reason (the ID of a rejected version, or "" for
 // Refresh). The first forced fetch for a reason starts at once; later ones for the same
-// reason join it while it runs and share its answer for MinRefreshInterval from its start,
-// after which a new one may start. So a herd that found one version rejected makes one
-// call, each newly rejected version (back-to-back rotations) makes its own, and a version
-// rejected over and over makes one per interval.
+// reason join it while it runs. Once it has answered, they share its answer: for
+// MinRefreshInterval from its start when the answer is the rejected version itself
+// (nothing newer to try; after the interval a new fetch may find one), and for as long as
+// the reason is remembered when it is another version (that version is what to try; if it
+// is rejected too, that is a new reason). A newer answer installed in e meanwhile is
+// preferred. So a herd that found one version rejected makes one call however long its
+// logins take, each newly rejected version (back-to-back rotations) makes its own, and a
+// version rejected over and over makes one per interval.
 func (c *Cache) reread(ctx context.Context, e *entry, reason string) (*snapshot, error) {
 	e.mu.Lock()
 	var cl *call
 	if i := slices.IndexFunc(e.rereads, func(r reread) bool { return r.reason == reason }); i >= 0 {
 		r := e.rereads[i]
-		if !r.call.settled || c.now()-r.call.started < int64(c.cfg.minForced) {
+		switch {
+		case !r.call.settled:
+			cl = r.call // join the fetch in flight
+		case r.call.err == nil && r.call.snap != nil && r.call.snap.err == nil && r.call.snap.v.ID != reason && reason != "":
+			s := r.call.snap
+			if cur := e.snap.Load(); cur != nil && cur.err == nil && cur.started > s.started && cur.v.ID != reason {
+				s = cur
+			}
+			e.mu.Unlock()
+			c.hits.inc()
+			return s, nil
+		case c.now()-r.call.started < int64(c.cfg.minForced):
 			cl = r.call
-		} else {
+		default:
 			e.rereads = slices.Delete(e.rereads, i, i+1)
 		}
 	}

@@ -27,7 +27,7 @@ import (
 // (a *cache.Cache) is the caller's to close.
 type Connector struct {
 	secretID string
-	drv      Driver
+	drv      Engine
 	params   map[string]string
 	walk     *walk.Walker
 	conns    walk.Memo[driver.Connector] // per version: the driver's connector built from it
@@ -35,14 +35,14 @@ type Connector struct {
 
 var _ driver.Connector = (*Connector)(nil)
 
-// New returns a Connector that logs in through d with the credentials of secretID, read
-// from src (a *cache.Cache, or any rotasafe.Source). The secret's JSON is parsed and d builds
-// one driver.Connector once per version, which later connects reuse.
+// New returns a Connector that logs in through the database engine d with the credentials
+// of secretID, read from src (a *cache.Cache, or any rotasafe.Source). The secret's JSON is
+// parsed and d builds one driver.Connector once per version, which later connects reuse.
 //
 // New panics if src or d is nil or secretID is empty: a programming error.
-func New(src rotasafe.Source, secretID string, d Driver, opts ...Option) *Connector {
+func New(src rotasafe.Source, secretID string, d Engine, opts ...Option) *Connector {
 	if d == nil {
-		panic("sqlconn: New with a nil Driver")
+		panic("sqlconn: New with a nil Engine")
 	}
 	cfg := defaultConfig()
 	for _, o := range opts {
@@ -64,8 +64,9 @@ func New(src rotasafe.Source, secretID string, d Driver, opts ...Option) *Connec
 	}
 }
 
-// Driver returns the Driver's database/sql driver when it offers one (Postgres returns pgx's),
-// and otherwise a driver whose Open explains that this connector has no data source name.
+// Driver returns the Engine's database/sql driver when it offers one (Postgres returns
+// pgx's), and otherwise a driver whose Open explains that this connector has no data source
+// name. It is part of driver.Connector.
 func (c *Connector) Driver() driver.Driver {
 	if d, ok := c.drv.(interface{ Driver() driver.Driver }); ok {
 		return d.Driver()
@@ -131,7 +132,7 @@ func parseDBSecret(v rotasafe.Version) (rotasafe.DBSecret, error) {
 }
 
 // versionErr names the version a secret could not be used from. The cause is a
-// *rotasafe.SecretFormatError or a Driver's error, neither of which quotes the value.
+// *rotasafe.SecretFormatError or an Engine's error, neither of which quotes the value.
 func versionErr(v rotasafe.Version, err error) error {
 	return &versionError{id: v.ID, err: err}
 }

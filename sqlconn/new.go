@@ -6,7 +6,7 @@ import (
 
 // NewPostgres returns a Connector that logs in to PostgreSQL through pgx v5's stdlib
 // connector with the credentials in secretID, read from src (usually a *cache.Cache). It is
-// New with the Postgres Driver:
+// New with the Postgres Engine:
 //
 //	c := cache.New(secretsmanager.NewFromConfig(cfg))
 //	defer c.Close()

@@ -52,12 +52,12 @@ func defaultConfig() config {
 // wait at the Connector's shared gate instead, which takes the policy's Initial, Multiplier
 // and Max with equal jitter, so that it always holds logins back. MaxElapsed and
 // MaxAttempts (counted per kind of failure) bound both; a policy with neither is bounded by
-// the context's deadline, or by 60s when the context has none. The Driver classifies
+// the context's deadline, or by 60s when the context has none. The Engine classifies
 // errors and Stats counts retries, so a policy with Retryable or OnRetry set makes New panic.
 func WithRetry(p retry.Policy) Option {
 	return func(c *config) {
 		if p.Retryable != nil || p.OnRetry != nil {
-			panic("sqlconn: WithRetry: the policy's Retryable and OnRetry are not used; the Driver classifies errors and Stats counts retries")
+			panic("sqlconn: WithRetry: the policy's Retryable and OnRetry are not used; the Engine classifies errors and Stats counts retries")
 		}
 		c.policy = p
 	}
