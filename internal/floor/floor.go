@@ -22,37 +22,45 @@ import (
 
 // Steps is one timing of the floor, step by step.
 type Steps struct {
-	Rejected time.Duration // a login with the right user and a wrong password, until the database refuses it
-	Read     time.Duration // one GetSecretValue of the secret's AWSCURRENT version
-	Login    time.Duration // a login with the password read, until the connection is ready
+	Rejected time.Duration // a login with stale credentials, until the database refuses it
+	Read     time.Duration // one GetSecretValue
+	Login    time.Duration // a login with the credentials read, until the connection is ready
 }
 
 // Total returns the floor: the three steps one after the other.
 func (s Steps) Total() time.Duration { return s.Rejected + s.Read + s.Login }
 
 // Postgres times the floor once against the PostgreSQL database that the AWSCURRENT
-// version of secretID names (a database secret's JSON), reading it through api and logging
-// in as sqlconn.NewPostgres does, with the connection parameters params (nil for none; see
-// sqlconn.WithParams). The secret is read once before the timing starts, to learn where
-// to log in. The rejected login uses the secret's user with a password that is not its
-// own; it must be refused as wrong credentials (SQLSTATE 28P01 or 28000), or Postgres
-// returns an error. Errors name the secret and the step, never a password.
+// version of secretID names, with no rotation going on: it reads the secret once, untimed,
+// to learn where to log in, then runs Time with the secret's user and a password that is
+// not its own as the stale credentials, reading AWSCURRENT.
 func Postgres(ctx context.Context, api rotasafe.API, secretID string, params map[string]string) (Steps, error) {
-	var s Steps
-	var drv sqlconn.Postgres
 	v, err := rotasafe.Fetch(ctx, api, secretID, "", rotasafe.StageCurrent)
 	if err != nil {
-		return s, fmt.Errorf("floor: reading secret %q: %w", secretID, err)
+		return Steps{}, fmt.Errorf("floor: reading secret %q: %w", secretID, err)
 	}
-	sec, err := parse(v)
+	stale, err := parse(v)
 	if err != nil {
-		return s, fmt.Errorf("floor: secret %q: %w", secretID, err)
+		return Steps{}, fmt.Errorf("floor: secret %q: %w", secretID, err)
 	}
-	wrong := sec
-	wrong.Password = sec.Password + "-not-this-one"
-	bad, err := drv.Connector(wrong, params)
+	stale.Password += "-not-this-one"
+	return Time(ctx, api, secretID, "", rotasafe.StageCurrent, stale, params)
+}
+
+// Time times the three steps once for a client that holds stale credentials: it logs in
+// with stale, which the database must refuse as wrong credentials (SQLSTATE 28P01 or
+// 28000), reads the version of secretID named by versionID and stage as rotasafe.Fetch
+// does (a database secret's JSON), and logs in with it. It logs in as sqlconn.NewPostgres
+// does, with the connection parameters params (nil for none; see sqlconn.WithParams).
+// During a single-user rotation, with the credentials cached before it and the rotation's
+// new version, this is what the fastest possible client does. Errors name the secret and
+// the step, never a password.
+func Time(ctx context.Context, api rotasafe.API, secretID, versionID, stage string, stale rotasafe.DBSecret, params map[string]string) (Steps, error) {
+	var s Steps
+	var drv sqlconn.Postgres
+	bad, err := drv.Connector(stale, params)
 	if err != nil {
-		return s, fmt.Errorf("floor: secret %q: %w", secretID, err)
+		return s, fmt.Errorf("floor: stale credentials of secret %q: %w", secretID, err)
 	}
 
 	t0 := time.Now()
@@ -61,13 +69,13 @@ func Postgres(ctx context.Context, api rotasafe.API, secretID string, params map
 	switch {
 	case err == nil:
 		conn.Close()
-		return s, fmt.Errorf("floor: the database of secret %q took a wrong password: it checks none, so nothing is rejected", secretID)
+		return s, fmt.Errorf("floor: the database of secret %q took the stale credentials, so nothing is rejected", secretID)
 	case drv.Classify(err) != rotasafe.ClassAuth:
-		return s, fmt.Errorf("floor: the login with a wrong password failed otherwise than as wrong credentials: %w", err)
+		return s, fmt.Errorf("floor: the login with stale credentials failed otherwise than as wrong credentials: %w", err)
 	}
 
 	t0 = time.Now()
-	v, err = rotasafe.Fetch(ctx, api, secretID, "", rotasafe.StageCurrent)
+	v, err := rotasafe.Fetch(ctx, api, secretID, versionID, stage)
 	s.Read = time.Since(t0)
 	if err != nil {
 		return s, fmt.Errorf("floor: reading secret %q: %w", secretID, err)
@@ -76,7 +84,8 @@ func Postgres(ctx context.Context, api rotasafe.API, secretID string, params map
 	// The login counts parsing the answer and building the driver's connector, as a
 	// client's first login with a new version does.
 	t0 = time.Now()
-	if sec, err = parse(v); err != nil {
+	sec, err := parse(v)
+	if err != nil {
 		return s, fmt.Errorf("floor: secret %q: %w", secretID, err)
 	}
 	good, err := drv.Connector(sec, params)
@@ -86,7 +95,7 @@ func Postgres(ctx context.Context, api rotasafe.API, secretID string, params map
 	conn, err = good.Connect(ctx)
 	s.Login = time.Since(t0)
 	if err != nil {
-		return s, fmt.Errorf("floor: logging in with secret %q: %w", secretID, err)
+		return s, fmt.Errorf("floor: logging in with secret %q version %s: %w", secretID, v.ID, err)
 	}
 	conn.Close()
 	return s, nil

@@ -6,10 +6,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/floor"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/internal/scram"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
@@ -75,6 +77,50 @@ func TestPostgres(t *testing.T) {
 		id := store(t, client, sec)
 		if _, err := floor.Postgres(t.Context(), client, id, map[string]string{"user": "postgres"}); err == nil {
 			t.Fatal("got no error, want the parameter user refused")
+		}
+	})
+
+	t.Run("stale credentials that still work are an error", func(t *testing.T) {
+		id := store(t, client, sec)
+		_, err := floor.Time(t.Context(), client, id, "", rotasafe.StageCurrent, sec, noTLS)
+		if err == nil || !strings.Contains(err.Error(), "took the stale credentials") || strings.Contains(err.Error(), pw) {
+			t.Errorf("got %v, want an error saying nothing was rejected, without the password", err)
+		}
+	})
+
+	t.Run("mid-rotation: the old password, then AWSPENDING", func(t *testing.T) {
+		u, old, next := pgtest.UniqueName("floor"), pgtest.UniqueName("pw"), pgtest.UniqueName("pw")
+		if err := pg.CreateRole(t.Context(), u, old); err != nil {
+			t.Fatal(err)
+		}
+		cur := sec
+		cur.Username, cur.Password = u, old
+		id := store(t, client, cur)
+		pend := cur
+		pend.Password = next
+		js, err := pend.MarshalSecret()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(id),
+			SecretString: aws.String(string(js)), VersionStages: []string{rotasafe.StagePending}}); err != nil {
+			t.Fatal(err)
+		}
+		verifier, err := scram.Verifier(next, []byte("floor-test-salt!"), 4096)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// setSecret: the database takes only the new password.
+		if err := pg.Exec(t.Context(), "ALTER ROLE "+pgx.Identifier{u}.Sanitize()+" PASSWORD '"+verifier+"'"); err != nil {
+			t.Fatal(err)
+		}
+		before := sm.Calls("GetSecretValue")
+		s, err := floor.Time(t.Context(), client, id, "", rotasafe.StagePending, cur, noTLS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sm.Calls("GetSecretValue") - before; got != 1 || s.Rejected <= 0 || s.Read <= 0 || s.Login <= 0 {
+			t.Errorf("got %d GetSecretValue calls and steps %+v, want one call and every step timed", got, s)
 		}
 	})
 
