@@ -120,7 +120,7 @@ func TestConcurrentMissesShareOneCall(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.create(t, "app/db", "pw-1")
-	e.srv.InjectLatency("GetSecretValue", 50*time.Millisecond)
+	e.srv.Faults().Latency("GetSecretValue", 50*time.Millisecond)
 	var wg sync.WaitGroup
 	for range 200 {
 		wg.Go(func() {
@@ -139,7 +139,7 @@ func TestCancelledWaiterDoesNotFailOthers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.create(t, "app/db", "pw-1")
-	e.srv.InjectLatency("GetSecretValue", 100*time.Millisecond)
+	e.srv.Faults().Latency("GetSecretValue", 100*time.Millisecond)
 
 	// The first caller starts the shared fetch and gives up at once.
 	ctx, cancel := context.WithCancel(t.Context())
@@ -168,7 +168,7 @@ func TestRereadHerd(t *testing.T) {
 	e.mustGet(t, "app/db")
 	v2 := e.put(t, "app/db", "pw-2") // rotated behind the cache's back
 	e.srv.ResetCalls()
-	e.srv.InjectLatency("GetSecretValue", 20*time.Millisecond)
+	e.srv.Faults().Latency("GetSecretValue", 20*time.Millisecond)
 
 	var wg sync.WaitGroup
 	start := make(chan struct{})
@@ -297,7 +297,7 @@ func TestCloseStopsEverything(t *testing.T) {
 
 	c := cache.New(e.client, cache.WithWarm("app/db", "other"), cache.WithWarmWindow(time.Hour), cache.WithRefreshAhead(0.5))
 	t.Cleanup(func() { c.Close() }) // if the test fails early
-	e.srv.InjectLatency("GetSecretValue", time.Hour)
+	e.srv.Faults().Latency("GetSecretValue", time.Hour)
 	waiter := make(chan error, 1)
 	go func() { // a fetch that will not finish by itself
 		_, err := c.Refresh(context.Background(), "app/db")

@@ -102,9 +102,17 @@ func WithMaxStale(d time.Duration) Option { return func(c *config) { c.maxStale 
 
 // WithLogger sets where the cache logs (metadata only: secret ID, stage, version ID, error
 // code): once when a stale-serving episode starts and once when it ends, and failed
-// background work. nil, the default, means slog.Default() at the time of logging; to
-// discard, pass slog.New(slog.DiscardHandler).
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// background work, instead of slog.Default() (read at the time of logging). A nil l
+// discards the logs.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = orDiscard(l) } }
+
+// orDiscard returns l, or a logger that discards everything when l is nil.
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
 
 // WithMinRefreshInterval sets the floor between two forced reads (Refresh, Reread) of one
 // secret and label made for the same reason (the same rejected version): callers inside it

@@ -117,7 +117,7 @@ func TestRereadErrors(t *testing.T) {
 	// AWSPENDING unreadable (a policy allowing AWSCURRENT only): the error comes back.
 	v1 := e.create(t, "app/db", "pw-1")
 	e.mustGet(t, "app/db")
-	e.srv.FailNext("GetSecretValue", 1, "AccessDeniedException")
+	e.srv.Faults().FailNext("GetSecretValue", 1, "AccessDeniedException")
 	if _, err := e.c.Reread(t.Context(), "app/db", rotasafe.StagePending, v1); rotasafe.ErrorCode(err) != "AccessDeniedException" {
 		t.Errorf("unreadable AWSPENDING: got %v, want AccessDeniedException", err)
 	}

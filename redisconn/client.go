@@ -72,8 +72,16 @@ func WithRetry(p retry.Policy) Option {
 }
 
 // WithLogger makes the Credentials log version changes at Info and rejected rounds at Debug
-// to l, never with a password. nil, the default, means slog.Default() at the time of logging.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// to l, never with a password. Without it the Credentials log to slog.Default() (read at the
+// time of logging); a nil l discards the logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}
 
 // NewCredentials returns the Credentials of secretID, read from src (a *cache.Cache, or any
 // rotasafe.Source).

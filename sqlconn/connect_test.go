@@ -141,7 +141,13 @@ func TestConnectWrongCredentials(t *testing.T) {
 	t.Run("context deadline ends the retries", func(t *testing.T) {
 		t.Parallel()
 		c := e.connector(t)
-		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		// Long enough for a few logins on this machine, whatever its speed: a multiple of
+		// one rejected login timed here.
+		start := time.Now()
+		if _, err := e.connector(t, sqlconn.WithRetry(retry.Policy{MaxAttempts: 1})).Connect(t.Context()); err == nil {
+			t.Fatal("connect with wrong credentials succeeded")
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 3*time.Since(start)+300*time.Millisecond)
 		defer cancel()
 		_, err := c.Connect(ctx)
 		check(t, err)
@@ -295,6 +301,7 @@ func TestConnectThroughRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
+	logins := c.Stats().Logins
 	go func() {
 		dc, err := c.Connect(t.Context())
 		if err == nil {
@@ -302,7 +309,10 @@ func TestConnectThroughRestart(t *testing.T) {
 		}
 		done <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	// Restart once the connect has failed at least once, however long that took.
+	for c.Stats().Logins == logins {
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := pg.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +375,14 @@ func TestConnectTooManyConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.AfterFunc(300*time.Millisecond, func() { held.Close() })
+	// Free the slot once the second connect has been refused at least once.
+	logins := c.Stats().Logins
+	go func() {
+		for c.Stats().Logins == logins {
+			time.Sleep(10 * time.Millisecond)
+		}
+		held.Close()
+	}()
 	second, err := c.Connect(ctx)
 	if err != nil {
 		t.Fatalf("connect while the role's only slot is taken, then freed: %v", err)

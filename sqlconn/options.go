@@ -77,8 +77,16 @@ func WithParams(params map[string]string) Option {
 
 // WithLogger makes the Connector log version changes at Info and rejected rounds and
 // retries at Debug to l. Records carry the secret ID, version IDs and errors, never a
-// password. nil, the default, means slog.Default() at the time of logging.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// password. Without it the Connector logs to slog.Default() (read at the time of
+// logging); a nil l discards the logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}
 
 // WithoutFallback turns off the fallback to AWSPENDING and AWSPREVIOUS: after a rejected
 // login the Connector only reads AWSCURRENT again and tries it.

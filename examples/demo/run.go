@@ -160,7 +160,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 		RejectedLogins:   cs.Rejected.Total(),
 		Fallbacks:        cs.Fallbacks.Total(),
 		AppAPICalls:      ks.APICalls,
-		TotalAPICalls:    w.sm.TotalCalls(),
+		TotalAPICalls:    w.sm.Calls(""),
 		RecoverP50Millis: lat.quantile(0.50),
 		RecoverMaxMillis: lat.quantile(1),
 	}, nil

@@ -68,7 +68,7 @@ func TestOutageShorterThanMaxStale(t *testing.T) {
 	if err := a.query(ctx, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	e.sm.SetOutage(true)
+	e.sm.Faults().Outage(true)
 	queries := 0
 	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); queries++ {
 		if err := a.query(ctx, 5*time.Second); err != nil {
@@ -76,7 +76,7 @@ func TestOutageShorterThanMaxStale(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	e.sm.SetOutage(false)
+	e.sm.Faults().Outage(false)
 	if st := a.c.Stats(); st.StaleServed == 0 || st.Errors == 0 {
 		t.Fatalf("the outage was not seen: %+v", st)
 	}
@@ -91,7 +91,7 @@ func TestOutageLongerThanMaxStale(t *testing.T) {
 	if err := a.query(ctx, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	e.sm.SetOutage(true)
+	e.sm.Faults().Outage(true)
 	time.Sleep(600 * time.Millisecond)
 	err := a.query(ctx, 5*time.Second)
 	if err == nil {
@@ -103,7 +103,7 @@ func TestOutageLongerThanMaxStale(t *testing.T) {
 	if _, ok := errors.AsType[*sqlconn.ConnectError](err); !ok {
 		t.Fatalf("got %T, want a *sqlconn.ConnectError: %v", err, err)
 	}
-	e.sm.SetOutage(false)
+	e.sm.Faults().Outage(false)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		err := a.query(ctx, 5*time.Second)
@@ -130,7 +130,7 @@ func TestThrottlingStorm(t *testing.T) {
 			if err := a.query(ctx, 5*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			e.sm.SetRateLimit("", 20, 5)
+			e.sm.Faults().RateLimit("", 20, 5)
 			rot := e.retryingClient()
 			h := sc.handler(nil)
 			stop := make(chan struct{})
@@ -167,9 +167,9 @@ func TestThrottlingStorm(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 			close(stop)
 			wg.Wait()
-			e.sm.ClearFaults()
+			e.sm.Faults().Clear()
 			t.Logf("%d queries, %d failed, %d rotations, %d API calls; cache %+v; connector %+v",
-				queries, len(failures), rotations, e.sm.TotalCalls(), a.c.Stats(), a.conn.Stats())
+				queries, len(failures), rotations, e.sm.Calls(""), a.c.Stats(), a.conn.Stats())
 			for i, err := range failures {
 				if i == 3 {
 					break
@@ -186,7 +186,7 @@ func TestLatencySpike(t *testing.T) {
 	id, _ := e.newDBSecret("")
 	a := e.newApp(t, id, cache.WithTTL(time.Minute))
 	ctx := t.Context()
-	e.sm.InjectLatency("GetSecretValue", 400*time.Millisecond)
+	e.sm.Faults().Latency("GetSecretValue", 400*time.Millisecond)
 	// A cold cache and a deadline shorter than the spike: a clear error, in time.
 	start := time.Now()
 	err := a.query(ctx, 100*time.Millisecond)

@@ -118,15 +118,15 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		db.PingContext(qctx)
 		cancel()
 	}
-	e.sm.SetOutage(true)
+	e.sm.Faults().Outage(true)
 	for range 5 {
 		var one int
 		db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 		time.Sleep(30 * time.Millisecond)
 	}
-	e.sm.SetOutage(false)
+	e.sm.Faults().Outage(false)
 	// A fetch of another secret still in flight when the cache closes.
-	e.sm.InjectLatency("GetSecretValue", 3*time.Second)
+	e.sm.Faults().Latency("GetSecretValue", 3*time.Second)
 	inFlight := make(chan error, 1)
 	go func() { _, err := c.Get(context.Background(), "other"); inFlight <- err }()
 	time.Sleep(50 * time.Millisecond)
@@ -148,7 +148,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a Get in flight at Close did not return within 10s")
 	}
-	e.sm.InjectLatency("GetSecretValue", 0)
+	e.sm.Faults().Latency("GetSecretValue", 0)
 	if !settle(func() bool { return len(appGoroutines()) == 0 }) {
 		t.Fatalf("goroutines left 10s after db.Close and cache.Close:\n%s", strings.Join(appGoroutines(), "\n\n"))
 	}

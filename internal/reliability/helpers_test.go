@@ -120,7 +120,7 @@ func newPassword() string { return "pw" + rand.Text() }
 type scenario struct {
 	name     string
 	env      string // ROTATION_STRATEGY of examples/lambda-postgres
-	strategy func(opts ...rotate.Option) rotate.Strategy
+	strategy func(opts ...rotate.DBOption) rotate.Strategy
 }
 
 var scenarios = []scenario{

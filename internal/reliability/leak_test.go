@@ -135,11 +135,11 @@ func TestNoSecretLeaks(t *testing.T) {
 			}
 		}
 		// An API call of the rotation fails; the scheduler's retry finishes it.
-		e.sm.FailAt(4, "InternalServiceError")
+		e.sm.Faults().FailAt(4, "InternalServiceError")
 		if err := r.call(func() error { return e.rotateSecret(ctx, id, fn, "") }); err == nil {
 			t.Fatalf("%s: rotation with a failed API call succeeded", sc.name)
 		}
-		e.sm.ClearFaults()
+		e.sm.Faults().Clear()
 		if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
 			t.Fatalf("%s: rerun: %v", sc.name, err)
 		}
