@@ -1,18 +1,19 @@
 // Package floor times the least a client must do to recover from a rotation it finds out
 // about by failing: one login the database rejects, one GetSecretValue, one login that
-// works. A client's time to recover reads best as a multiple of this floor, timed on the
+// works and the first query on it. A client's time to recover reads best as a multiple of this floor, timed on the
 // same machine against the same database and Secrets Manager, since both depend on the
 // machine far more than on the client. The benchmarks (BENCHMARKS.md §3) and the demo
 // print their times to recover next to it.
 //
 //	s, err := floor.Postgres(ctx, client, secretID, map[string]string{"sslmode": "disable"})
 //	if err != nil { ... }
-//	fmt.Printf("floor %v (rejected login %v, GetSecretValue %v, login %v)\n",
-//		s.Total(), s.Rejected, s.Read, s.Login)
+//	fmt.Printf("floor %v (rejected login %v, GetSecretValue %v, login %v, SELECT 1 %v)\n",
+//		s.Total(), s.Rejected, s.Read, s.Login, s.Query)
 package floor
 
 import (
 	"context"
+	"database/sql/driver"
 	"fmt"
 	"time"
 
@@ -25,10 +26,11 @@ type Steps struct {
 	Rejected time.Duration // a login with stale credentials, until the database refuses it
 	Read     time.Duration // one GetSecretValue
 	Login    time.Duration // a login with the credentials read, until the connection is ready
+	Query    time.Duration // SELECT 1 on that connection: the query the client logged in for
 }
 
-// Total returns the floor: the three steps one after the other.
-func (s Steps) Total() time.Duration { return s.Rejected + s.Read + s.Login }
+// Total returns the floor: the steps one after the other.
+func (s Steps) Total() time.Duration { return s.Rejected + s.Read + s.Login + s.Query }
 
 // Postgres times the floor once against the PostgreSQL database that the AWSCURRENT
 // version of secretID names, with no rotation going on: it reads the secret once, untimed,
@@ -47,10 +49,10 @@ func Postgres(ctx context.Context, api rotasafe.API, secretID string, params map
 	return Time(ctx, api, secretID, "", rotasafe.StageCurrent, stale, params)
 }
 
-// Time times the three steps once for a client that holds stale credentials: it logs in
-// with stale, which the database must refuse as wrong credentials (SQLSTATE 28P01 or
-// 28000), reads the version of secretID named by versionID and stage as rotasafe.Fetch
-// does (a database secret's JSON), and logs in with it. It logs in as sqlconn.NewPostgres
+// Time times the steps once for a client that holds stale credentials: it logs in with
+// stale, which the database must refuse as wrong credentials (SQLSTATE 28P01 or 28000),
+// reads the version of secretID named by versionID and stage as rotasafe.Fetch does (a
+// database secret's JSON), logs in with it and runs SELECT 1. It logs in as sqlconn.NewPostgres
 // does, with the connection parameters params (nil for none; see sqlconn.WithParams).
 // During a single-user rotation, with the credentials cached before it and the rotation's
 // new version, this is what the fastest possible client does. Errors name the secret and
@@ -97,8 +99,29 @@ func Time(ctx context.Context, api rotasafe.API, secretID, versionID, stage stri
 	if err != nil {
 		return s, fmt.Errorf("floor: logging in with secret %q version %s: %w", secretID, v.ID, err)
 	}
-	conn.Close()
+	defer conn.Close()
+
+	t0 = time.Now()
+	err = selectOne(ctx, conn)
+	s.Query = time.Since(t0)
+	if err != nil {
+		return s, fmt.Errorf("floor: SELECT 1: %w", err)
+	}
 	return s, nil
+}
+
+// selectOne runs SELECT 1 on conn and reads its row.
+func selectOne(ctx context.Context, conn driver.Conn) error {
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		return fmt.Errorf("the driver's connection (%T) cannot run a query", conn)
+	}
+	rows, err := q.QueryContext(ctx, "SELECT 1", nil)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	return rows.Next(make([]driver.Value, len(rows.Columns())))
 }
 
 // parse reads the database secret of v from SecretString, or SecretBinary when that is

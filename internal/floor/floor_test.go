@@ -48,11 +48,11 @@ func TestPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("rejected login %v, GetSecretValue %v, login %v, floor %v", s.Rejected, s.Read, s.Login, s.Total())
-		if s.Rejected <= 0 || s.Read <= 0 || s.Login <= 0 {
+		t.Logf("rejected login %v, GetSecretValue %v, login %v, SELECT 1 %v, floor %v", s.Rejected, s.Read, s.Login, s.Query, s.Total())
+		if s.Rejected <= 0 || s.Read <= 0 || s.Login <= 0 || s.Query <= 0 {
 			t.Errorf("got steps %+v, want each timed", s)
 		}
-		if s.Total() != s.Rejected+s.Read+s.Login {
+		if s.Total() != s.Rejected+s.Read+s.Login+s.Query {
 			t.Errorf("got Total %v, want the sum of %+v", s.Total(), s)
 		}
 		if got := sm.Calls("GetSecretValue") - before; got != 2 {
@@ -119,7 +119,7 @@ func TestPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := sm.Calls("GetSecretValue") - before; got != 1 || s.Rejected <= 0 || s.Read <= 0 || s.Login <= 0 {
+		if got := sm.Calls("GetSecretValue") - before; got != 1 || s.Rejected <= 0 || s.Read <= 0 || s.Login <= 0 || s.Query <= 0 {
 			t.Errorf("got %d GetSecretValue calls and steps %+v, want one call and every step timed", got, s)
 		}
 	})
