@@ -84,6 +84,11 @@ type Config struct {
 	TTL         time.Duration // the caches' TTL (default 1 h; Expiry: 20 s)
 	Bin         time.Duration // width of the per-bin counts (default 100 ms)
 
+	// RemovePending makes the Rotation scenario's finishSecret take AWSPENDING off the new
+	// AWSCURRENT version after moving AWSCURRENT, as rotate.Handler does. AWS's rotation
+	// function templates leave it there (the default), and so does Secrets Manager.
+	RemovePending bool
+
 	// ConnectTimeout bounds each connect of the measured run, in modeled time (default 5 s).
 	// Past it the connect counts as failed.
 	ConnectTimeout time.Duration
@@ -319,7 +324,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			rotErr <- rotateAlternating(ctx, admin, id, db, dil(cfg.RotateAt))
 			return
 		}
-		rotErr <- rotate(ctx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window))
+		rotErr <- rotate(ctx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window), cfg.RemovePending)
 	}()
 	wg.Wait()
 	if err := <-rotErr; err != nil {
@@ -361,7 +366,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // rotate plays a single-user rotation's effect on Secrets Manager and the database.
-func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fakeDB, at, window time.Duration) error {
+func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fakeDB, at, window time.Duration, removePending bool) error {
 	if err := sleep(ctx, at); err != nil {
 		return err
 	}
@@ -383,6 +388,11 @@ func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fake
 	_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StageCurrent),
 		MoveToVersionId: aws.String(token), RemoveFromVersionId: aws.String(cur.ID)})
+	if err != nil || !removePending {
+		return err
+	}
+	_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(token)})
 	return err
 }
 
