@@ -182,7 +182,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 
 	// 4. Connector overhead.
 	conn := r.get("BenchmarkConnect/impl=pgx", "ns/op")
-	p("## 4. Connector overhead (real PostgreSQL)")
+	p("## 4. Connector overhead (real PostgreSQL and MariaDB)")
 	p("")
 	p("Open and close one connection: `sqlconn.NewPostgres` (credentials from a warm cache) vs pgx `stdlib`'s")
 	p("connector with the same credentials, 50 connects per run. Goal: median ratio ≤ 1.05.")
@@ -197,6 +197,23 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p("Ratio rotasafe / pgx, median of the per-round ratios: **%s** (ratio of the medians: %s).",
 		times(r.paired("BenchmarkConnect/impl=rotasafe", "BenchmarkConnect/impl=pgx", "ns/op")),
 		ratio(r.get("BenchmarkConnect/impl=rotasafe", "ns/op"), conn))
+	p("")
+	p("MySQL (a throw-away MariaDB, `internal/mysqltest`): `sqlconn.NewMySQL` (each login followed by the `DO 1`")
+	p("that catches an expired password) vs go-sql-driver/mysql's connector with the same credentials.")
+	p("")
+	p("| impl | time/connect | allocs/op | B/op |")
+	p("|---|---:|---:|---:|")
+	for _, impl := range []string{"rotasafe", "gosqldriver"} {
+		n := "BenchmarkMySQLConnect/impl=" + impl
+		p("| %s | %s | %s | %s |", impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")))
+	}
+	p("")
+	if r.n("BenchmarkMySQLConnect/impl=rotasafe", "ns/op") == 0 {
+		p("Not measured: the MariaDB server binaries were not found (see `internal/mysqltest`).")
+	} else {
+		p("Ratio rotasafe / go-sql-driver, median of the per-round ratios: **%s**.",
+			times(r.paired("BenchmarkMySQLConnect/impl=rotasafe", "BenchmarkMySQLConnect/impl=gosqldriver", "ns/op")))
+	}
 	p("")
 
 	// 5. Fleet.
