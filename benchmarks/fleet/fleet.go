@@ -187,6 +187,10 @@ type Result struct {
 	Failures       int // connects that returned an error to the application
 	Limit          float64
 	Elapsed        time.Duration // real time the run took
+	// Lag and MaxLag are the p99 and the largest delay, in modeled time, with which a
+	// 10 ms (modeled) sleep woke up during the run: how far a loaded machine fell behind
+	// the modeled clock. A lag near the modeled latency or above distorts the run.
+	Lag, MaxLag time.Duration
 
 	// Rotasafe only: what the instances' caches and walks counted in the measured run.
 	Reads     rotasafe.StageCounts // GetSecretValue calls the caches made, by the label asked
@@ -290,6 +294,20 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	runCtx, cancel := context.WithTimeout(ctx, dil(cfg.Duration))
 	defer cancel()
 
+	// The lag probe: how late a short sleep wakes up, which is how far the machine falls
+	// behind the modeled clock.
+	lagc := make(chan []time.Duration, 1)
+	go func() {
+		var lags []time.Duration
+		period := dil(10 * time.Millisecond)
+		for runCtx.Err() == nil {
+			t0 := time.Now()
+			time.Sleep(period)
+			lags = append(lags, time.Since(t0)-period)
+		}
+		lagc <- lags
+	}()
+
 	var connects, failures atomic.Int64
 	var wg sync.WaitGroup
 	for _, in := range insts {
@@ -331,6 +349,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("fleet: rotation: %w", err)
 	}
 	res.Elapsed = time.Since(start)
+	if lags := <-lagc; len(lags) > 0 {
+		slices.Sort(lags)
+		res.Lag = time.Duration(float64(lags[min(len(lags)-1, len(lags)*99/100)]) / d)
+		res.MaxLag = time.Duration(float64(lags[len(lags)-1]) / d)
+	}
 	res.Connects, res.Failures = int(connects.Load()), int(failures.Load())
 	if cfg.sweep {
 		// The clock stops where the run ended, so that no entry expires during the sweep.
