@@ -1,9 +1,10 @@
 // Package rotate is the rotator side of an AWS Secrets Manager rotation: a [Handler] runs the
 // four steps Secrets Manager asks a rotation function for (createSecret, setSecret,
 // testSecret, finishSecret), and a [Strategy] says what each step means for one kind of
-// service: [PostgresSingleUser] and [PostgresAlternatingUsers] here, Redis ACL users in package
-// rotate/redisacl. Every step may run again after a failure and ends in the same state; no
-// error or log line holds a secret value.
+// service: [PostgresSingleUser] and [PostgresAlternatingUsers]; for MySQL and MariaDB
+// [MySQLSingleUser], [MySQLAlternatingUsers] and [MySQLDualPassword]; Redis ACL users in
+// package rotate/redisacl. Every step may run again after a failure and ends in the same
+// state; no error or log line holds a secret value.
 //
 // As an AWS Lambda function:
 //
@@ -17,6 +18,6 @@
 //
 // [Option] values configure the Handler (logging, password generation); [DBOption] values
 // configure a database strategy (TLS, connect timeout, the user that changes passwords).
-// Passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers, so the server and its logs never
-// see them.
+// Passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers, and MySQL or MariaDB only as
+// mysql_native_password hashes, both computed here, so the server and its logs never see them.
 package rotate

@@ -85,7 +85,8 @@ func WithRandomPasswordAPI() Option {
 	return func(c *handlerConfig) { c.pw.useAPI = true }
 }
 
-// DBOption configures a database strategy ([PostgresSingleUser], [PostgresAlternatingUsers]):
+// DBOption configures a database strategy ([PostgresSingleUser], [PostgresAlternatingUsers],
+// [MySQLSingleUser], [MySQLAlternatingUsers], [MySQLDualPassword]):
 // how it connects and which user changes passwords. An invalid value, or an option the
 // strategy has no use for, makes the strategy's constructor panic with a message that names
 // the option and the value.
@@ -96,7 +97,8 @@ type dbConfig struct {
 	tls            TLSMode
 	throughAdmin   bool
 	connectTimeout time.Duration
-	hook           stmtHook // test seam: runs before every connect and statement
+	hook           stmtHook  // test seam: runs before every connect and statement
+	myHook         mysqlHook // the same for the MySQL strategies
 }
 
 // Defaults of the database strategies.
@@ -140,7 +142,8 @@ func WithCloneSuffix(suffix string) DBOption {
 }
 
 // TLSMode says how a database strategy secures its connections. The modes are named after
-// libpq's sslmode.
+// libpq's sslmode; the MySQL strategies give them the same meaning (verify-ca checks the
+// certificate chain but not the host name; prefer and require do not verify).
 type TLSMode string
 
 const (

@@ -17,10 +17,10 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/mysqltest"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
-	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
 // queryTimeout bounds each application query, connect included: the connector must ride
@@ -39,6 +39,7 @@ type counters struct {
 // world is what the demo sets up: a database, a Secrets Manager and the secret.
 type world struct {
 	pg       *pgtest.Cluster
+	my       *mysqltest.Server // instead of pg, with -engine mariadb
 	sm       *smtest.Server
 	client   *secretsmanager.Client
 	secretID string
@@ -46,6 +47,15 @@ type world struct {
 }
 
 func setup(ctx context.Context, cfg config) (*world, error) {
+	if cfg.engine == engineMariaDB {
+		w := &world{sm: smtest.NewServer()}
+		w.client = w.sm.Client()
+		if err := setupMariaDB(ctx, cfg, w); err != nil {
+			w.close()
+			return nil, err
+		}
+		return w, nil
+	}
 	pg, err := pgtest.Start(ctx, pgtest.WithURL(cfg.pgURL))
 	if err != nil {
 		return nil, err
@@ -105,6 +115,9 @@ func (w *world) close() {
 	if w.pg != nil {
 		w.pg.Close()
 	}
+	if w.my != nil {
+		w.my.Close()
+	}
 }
 
 // run sets up the world, runs the workers and the rotator for cfg.duration and summarises.
@@ -117,17 +130,32 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 
 	secrets := cache.New(w.client)
 	defer secrets.Close()
-	conn := sqlconn.NewPostgres(secrets, w.secretID)
-	db := sql.OpenDB(conn)
-	defer db.Close()
-	// Fewer idle connections than workers, and short-lived ones: most queries log in anew,
-	// which is where a rotation bites.
-	db.SetMaxIdleConns(max(1, cfg.workers/4))
-	db.SetConnMaxLifetime(time.Second)
+	var load workload
+	if cfg.client == clientPgxpool {
+		if load, err = w.pgxPoolWorkload(ctx, cfg, secrets); err != nil {
+			return summary{}, err
+		}
+	} else {
+		conn := w.connector(secrets)
+		db := sql.OpenDB(conn)
+		// Fewer idle connections than workers, and short-lived ones: most queries log in anew,
+		// which is where a rotation bites.
+		db.SetMaxIdleConns(max(1, cfg.workers/4))
+		db.SetConnMaxLifetime(time.Second)
+		load = workload{
+			query: func(ctx context.Context) error {
+				var user string
+				return db.QueryRowContext(ctx, "SELECT current_user").Scan(&user)
+			},
+			stats: conn.Stats,
+			close: func() { db.Close() },
+		}
+	}
+	defer load.close()
 
-	strategy := rotate.PostgresSingleUser()
-	if cfg.strategy == "alternating" {
-		strategy = rotate.PostgresAlternatingUsers()
+	strategy, err := w.strategy(cfg.strategy)
+	if err != nil {
+		return summary{}, err
 	}
 	handler := rotate.NewHandler(w.client, strategy)
 
@@ -140,16 +168,17 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 
 	var wg sync.WaitGroup
 	for range cfg.workers {
-		wg.Go(func() { worker(runCtx, db, &c, st) })
+		wg.Go(func() { worker(runCtx, load.query, &c, st) })
 	}
 	wg.Go(func() { rotator(runCtx, cfg, w, handler, &c, &lat, st) })
 	wg.Wait()
 	st.end()
 
-	cs := conn.Stats()
+	cs := load.stats()
 	ks := secrets.Stats()
 	return summary{
 		Strategy:         cfg.strategy,
+		Client:           cfg.client,
 		Seconds:          time.Since(start).Seconds(),
 		Workers:          cfg.workers,
 		Rotations:        c.rotations.Load(),
@@ -167,11 +196,10 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 }
 
 // worker queries until ctx ends. An error is one the application would have seen.
-func worker(ctx context.Context, db *sql.DB, c *counters, st *status) {
+func worker(ctx context.Context, query func(context.Context) error, c *counters, st *status) {
 	for ctx.Err() == nil {
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queryTimeout)
-		var user string
-		err := db.QueryRowContext(qctx, "SELECT current_user").Scan(&user)
+		err := query(qctx)
 		cancel()
 		if err != nil {
 			c.appErrors.Add(1)
@@ -225,7 +253,7 @@ func rotateOnce(ctx context.Context, w *world, h *rotate.Handler) (recovered tim
 	if _, err := probeCache.Get(ctx, w.secretID); err != nil {
 		return 0, "", "", 0, err
 	}
-	probe := sql.OpenDB(sqlconn.NewPostgres(probeCache, w.secretID))
+	probe := sql.OpenDB(w.connector(probeCache))
 	defer probe.Close()
 	probe.SetMaxIdleConns(0)
 
@@ -271,6 +299,7 @@ func (l *latencies) quantile(q float64) float64 {
 // summary is what the demo measured.
 type summary struct {
 	Strategy         string  `json:"strategy"`
+	Client           string  `json:"client,omitempty"`
 	Seconds          float64 `json:"seconds"`
 	Workers          int     `json:"workers"`
 	Rotations        uint64  `json:"rotations"`

@@ -105,6 +105,8 @@ type env struct {
 	pg  *pgtest.Cluster
 	sm  *smtest.Server
 	api *secretsmanager.Client
+
+	loginWith func(rotasafe.DBSecret) error // logs in to another database than pg (MySQL), if set
 }
 
 func newEnv(t testing.TB, pg *pgtest.Cluster, smOpts ...smtest.Option) *env {
@@ -203,6 +205,9 @@ func (e *env) fetch(id, stage string) (rotasafe.DBSecret, bool) {
 
 // login connects with s and runs a query.
 func (e *env) login(s rotasafe.DBSecret) error {
+	if e.loginWith != nil {
+		return e.loginWith(s)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, e.pg.ConnString(s.Username, s.Password, s.DBNameOrDefault()))

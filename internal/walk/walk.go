@@ -20,6 +20,7 @@ package walk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync/atomic"
@@ -41,6 +42,10 @@ type unusableError struct{ err error }
 
 func (e *unusableError) Error() string { return e.err.Error() }
 func (e *unusableError) Unwrap() error { return e.err }
+
+// maxHops bounds the reads of one label in one round: each follows a rejection of the
+// version the previous read named.
+const maxHops = 3
 
 // DefaultMaxElapsed bounds a login whose policy has no MaxElapsed and whose context has no
 // deadline, as pgx's stdlib Driver.Open bounds its connects.
@@ -192,7 +197,8 @@ func (w *Walker) run(ctx context.Context, rejected *rotasafe.Version, rejErr err
 			bound = DefaultMaxElapsed
 		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, bound+w.cfg.Timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, bound+w.cfg.Timeout,
+			fmt.Errorf("the context has no deadline, and the retry policy's bound of %v ran out", bound))
 		defer cancel()
 	}
 	r := &round{w: w, try: try}
@@ -319,11 +325,8 @@ func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.V
 	w := r.w
 	tried := []string{rejected.ID}
 	lastErr := err
-	// tryNext tries v unless it was tried in this round; done reports that the round ended.
-	tryNext := func(v rotasafe.Version) (done bool, err error) {
-		if slices.Contains(tried, v.ID) {
-			return false, nil
-		}
+	// tryNext tries v; done reports that the round ended, rejected that v was rejected.
+	tryNext := func(v rotasafe.Version) (done, rejected bool, err error) {
 		tried = append(tried, v.ID)
 		stage := stageOf(v)
 		class, err := r.attempt(ctx, v, stage)
@@ -333,20 +336,20 @@ func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.V
 				w.st.fallbacks.add(stage)
 			}
 			w.stick(&choice{currentID: currentID, v: v, stage: stage})
-			return true, nil
+			return true, false, nil
 		case isUnusable(err):
 			// A malformed version must not stop the walk to the next label.
 			w.logger().Debug(w.cfg.Client+": skipping unusable version", "secret", w.cfg.SecretID, "version", v.ID, "err", err)
-			return false, nil
+			return false, false, nil
 		case class != rotasafe.ClassAuth:
-			return true, classErr(class, err)
+			return true, false, classErr(class, err)
 		}
 		lastErr = err
-		return false, nil
+		return false, true, nil
 	}
-	reread := func(stage string) (rotasafe.Version, bool) {
+	reread := func(stage, reason string) (rotasafe.Version, bool) {
 		w.st.rereads.add(stage)
-		v, err := w.cfg.Source.Reread(ctx, w.cfg.SecretID, stage, rejected.ID)
+		v, err := w.cfg.Source.Reread(ctx, w.cfg.SecretID, stage, reason)
 		if err != nil {
 			if !rotasafe.IsNotFound(err) {
 				w.logger().Debug(w.cfg.Client+": reading a label after a rejected login failed", "secret", w.cfg.SecretID, "stage", stage, "err", err)
@@ -367,19 +370,33 @@ func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.V
 		if stage == rotasafe.StageCurrent && currentKnown {
 			continue
 		}
-		if ctx.Err() != nil {
-			return rotasafe.Version{}, currentID, false, retry.Permanent(errors.Join(lastErr, ctx.Err()))
-		}
-		v, ok := reread(stage)
-		if !ok {
-			continue
-		}
-		currentKnown = currentKnown || v.HasStage(rotasafe.StageCurrent)
-		if done, err := tryNext(v); done {
-			if err == nil {
-				return v, currentID, false, nil
+		// An answer may predate a later rotation (a source shares one answer per rejected
+		// version); when the version it names is rejected too, ask again for what is newer
+		// than that one: a new reason, so a new read.
+		reason := rejected.ID
+		for range maxHops {
+			if ctx.Err() != nil {
+				return rotasafe.Version{}, currentID, false, retry.Permanent(errors.Join(lastErr, ctx.Err()))
 			}
-			return rotasafe.Version{}, currentID, false, err
+			v, ok := reread(stage, reason)
+			if !ok {
+				break
+			}
+			currentKnown = currentKnown || v.HasStage(rotasafe.StageCurrent)
+			if slices.Contains(tried, v.ID) {
+				break
+			}
+			done, rejected, err := tryNext(v)
+			if done {
+				if err == nil {
+					return v, currentID, false, nil
+				}
+				return rotasafe.Version{}, currentID, false, err
+			}
+			if !rejected { // unusable: nothing newer to ask for
+				break
+			}
+			reason = v.ID
 		}
 	}
 	return rotasafe.Version{}, currentID, true, lastErr

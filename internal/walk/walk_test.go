@@ -308,3 +308,27 @@ func TestNoFallback(t *testing.T) {
 		t.Errorf("stats %+v, want no AWSPENDING or AWSPREVIOUS read", st)
 	}
 }
+
+// TestStaleAnswerIsFollowed: the source shares one answer per rejected version, so an
+// instance still holding an old AWSCURRENT can be handed a version that a later rotation
+// already replaced. Its rejection is a new reason: the walk asks again and finds the newest.
+func TestStaleAnswerIsFollowed(t *testing.T) {
+	e := newEnv(t)
+	a := e.walker(walk.Config{})
+	e.mustLogin(a, "pw-1")
+	e.put("pw-2", rotasafe.StagePending)
+	e.setPassword("pw-2")
+	e.mustLogin(a, "pw-2") // the answer for rejected v1 is v2
+	e.put("pw-3", rotasafe.StagePending)
+	e.setPassword("pw-3")
+
+	b := e.walker(walk.Config{}) // another client of the same cache, which still holds v1
+	calls := e.sm.Calls("GetSecretValue")
+	e.mustLogin(b, "pw-3")
+	if st := b.Stats(); st.Rejected.Total() != 2 || st.Rereads.Pending != 2 {
+		t.Errorf("stats %+v, want v1 and the stale v2 rejected, AWSPENDING asked for twice", st)
+	}
+	if n := e.sm.Calls("GetSecretValue") - calls; n != 1 {
+		t.Errorf("GetSecretValue calls: %d, want 1 (the shared answer costs none)", n)
+	}
+}
