@@ -32,11 +32,15 @@ import (
 
 var nan = math.NaN()
 
+// attempts is the attempt number of each fleet run the report keeps.
+var attempts = map[*fleet.Result]int{}
+
 type options struct {
 	count      int     // runs of each benchmark whose medians are reported
 	recoverN   int     // rotations measured for rotasafe
 	recoverP   int     // rotations measured for the caching-go peer (each takes 2.5-5 s)
 	rapidN     int     // runs of the rapid-rotation load (10 s each)
+	fleetTries int     // attempts of a fleet run whose lag exceeds the modeled latency
 	fleetNs    []int   // fleet sizes
 	quota      float64 // fleet.Config.QuotaPerInstance
 	quick      bool
@@ -51,6 +55,7 @@ func main() {
 	flag.IntVar(&o.count, "count", 6, "runs of each benchmark; the report shows medians")
 	flag.IntVar(&o.recoverN, "recover", 100, "rotations measured for rotasafe's time to recover")
 	flag.IntVar(&o.recoverP, "recover-peer", 5, "rotations measured for the caching-go RefreshNow connector (2.5-5 s each)")
+	flag.IntVar(&o.fleetTries, "fleet-tries", 2, "attempts of a fleet run whose lag p99 exceeds the modeled latency; the least lagged is reported")
 	flag.IntVar(&o.rapidN, "rapid", 2, "runs of the rapid-rotation load (5 s without rotations, then 5 s with)")
 	flag.StringVar(&fleetList, "fleet", "1000,3000,10000", "fleet sizes to simulate, comma-separated")
 	flag.Float64Var(&o.quota, "quota", 1, "GetSecretValue calls per second per instance the fleet shares (1 = AWS's 10,000/s for 10,000 instances)")
@@ -144,15 +149,30 @@ func run(o options) error {
 					if v.removePending {
 						what += ", AWSPENDING removed at finishSecret"
 					}
-					log.Printf("report: fleet simulation: %s", what)
-					res, err := fleet.Run(context.Background(), fleet.Config{Instances: n, Strategy: v.s, Scenario: sc,
-						QuotaPerInstance: o.quota, RemovePending: v.removePending})
-					if err != nil {
-						log.Printf("report: fleet %s: %v", what, err)
-						fleetErrs = append(fleetErrs, fmt.Sprintf("%s: %v", what, err))
-						continue
+					// A run on a machine that fell behind the modeled clock is run again, and
+					// the attempt with the least lag is reported, with the number of attempts.
+					var best *fleet.Result
+					for try := 1; try <= o.fleetTries; try++ {
+						log.Printf("report: fleet simulation: %s (attempt %d)", what, try)
+						res, err := fleet.Run(context.Background(), fleet.Config{Instances: n, Strategy: v.s, Scenario: sc,
+							QuotaPerInstance: o.quota, RemovePending: v.removePending})
+						if err != nil {
+							log.Printf("report: fleet %s: %v", what, err)
+							fleetErrs = append(fleetErrs, fmt.Sprintf("%s: %v", what, err))
+							break
+						}
+						attempts[res] = try
+						if best == nil || res.Lag < best.Lag {
+							best = res
+						}
+						if res.Lag <= res.Config.Latency {
+							break
+						}
+						log.Printf("report: fleet %s lagged %v (modeled) at p99", what, res.Lag)
 					}
-					fleets = append(fleets, res)
+					if best != nil {
+						fleets = append(fleets, best)
+					}
 				}
 			}
 		}

@@ -342,7 +342,9 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs 
 	p("the connects column): the baseline's storms are then understated, not overstated. Lag is how late a")
 	p("10 ms (modeled) sleep woke up during the run, in modeled time: where it nears the 20 ms latency or more,")
 	p("the machine fell behind the modeled clock, reads took longer in modeled time than they do, and connects")
-	p("that wait on them may time out; such a run measures the machine as much as the strategy.")
+	p("that wait on them may time out; such a run measures the machine as much as the strategy. A run whose")
+	p("lag p99 exceeded the modeled latency was run again, up to %d attempts in all (`-fleet-tries`); the tables", o.fleetTries)
+	p("show the attempt with the least lag, and which attempt it was.")
 	p("")
 	for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry} {
 		var runs []*fleet.Result
@@ -436,8 +438,8 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs 
 
 // fleetTable writes one row per run.
 func fleetTable(p func(string, ...any), runs []*fleet.Result) {
-	p("| instances | strategy | requests | per instance | CURRENT / PENDING / PREVIOUS | peak req/s (1 s window) | limit/s | peak ÷ limit | throttled | connects | failed connects | d | real time | lag p99 / max |")
-	p("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	p("| instances | strategy | requests | per instance | CURRENT / PENDING / PREVIOUS | peak req/s (1 s window) | limit/s | peak ÷ limit | throttled | connects | failed connects | d | real time | lag p99 / max | attempt |")
+	p("|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, f := range runs {
 		var st [3]int
 		for k := range st {
@@ -445,10 +447,10 @@ func fleetTable(p func(string, ...any), runs []*fleet.Result) {
 				st[k] += v
 			}
 		}
-		p("| %d | %s | %d | %.2f | %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %.1f | %v | %s / %s |", f.Config.Instances, f.Config.Strategy, f.TotalCalls,
+		p("| %d | %s | %d | %.2f | %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %.1f | %v | %s / %s | %d |", f.Config.Instances, f.Config.Strategy, f.TotalCalls,
 			float64(f.TotalCalls)/float64(f.Config.Instances), st[0], st[1], st[2],
 			f.PeakPerSecond, f.Limit, ratio(float64(f.PeakPerSecond), f.Limit), f.TotalThrottled, f.Connects, f.Failures,
-			f.Config.Dilation, f.Elapsed.Round(time.Second/10), dur(float64(f.Lag)), dur(float64(f.MaxLag)))
+			f.Config.Dilation, f.Elapsed.Round(time.Second/10), dur(float64(f.Lag)), dur(float64(f.MaxLag)), attempts[f])
 	}
 	p("")
 }
