@@ -13,6 +13,7 @@
 //	go run ./examples/demo -engine mariadb -strategy dual   # MariaDB: single, alternating or dual
 //	go run ./examples/demo -client pgxpool          # the workers query a pgx pool (pgxpoolconn)
 //	go run ./examples/demo -json > summary.json     # machine-readable summary
+//	go run ./examples/demo -notices redis           # the rotator announces; no login is rejected
 package main
 
 import (
@@ -95,6 +96,7 @@ type config struct {
 	client      string
 	pgURL       string
 	json        bool
+	notices     string // "" or noticesRedis
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -109,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.client, "client", clientSQL, "what the workers query through: sql (database/sql over sqlconn) or pgxpool (a pgx pool configured by pgxpoolconn; postgres only)")
 	fs.StringVar(&cfg.pgURL, "pg-url", "", "use this PostgreSQL server (a superuser URL) instead of starting one")
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON on stdout (status lines go to stderr)")
+	fs.StringVar(&cfg.notices, "notices", "", "send rotation notices from the rotator to the application: redis (a throw-away redis-server), or none")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -122,6 +125,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = errors.New("-rotate-every must be positive")
 	case cfg.workers < 1:
 		bad = errors.New("-workers must be at least 1")
+	case cfg.notices != "" && cfg.notices != "none" && cfg.notices != noticesRedis:
+		bad = fmt.Errorf("-notices must be redis or none, not %q", cfg.notices)
 	case cfg.client != clientSQL && cfg.client != clientPgxpool:
 		bad = fmt.Errorf("-client must be sql or pgxpool, not %q", cfg.client)
 	case cfg.client == clientPgxpool && cfg.engine == engineMariaDB:

@@ -128,7 +128,17 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	}
 	defer w.close()
 
-	secrets := cache.New(w.client)
+	var copts []cache.Option
+	var hopts []rotate.Option
+	if cfg.notices == noticesRedis {
+		srv, t, err := startNotices(ctx)
+		if err != nil {
+			return summary{}, err
+		}
+		defer srv.close()
+		copts, hopts = append(copts, cache.WithNotices(t)), append(hopts, rotate.WithNotices(t))
+	}
+	secrets := cache.New(w.client, copts...)
 	defer secrets.Close()
 	var load workload
 	if cfg.client == clientPgxpool {
@@ -157,7 +167,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	if err != nil {
 		return summary{}, err
 	}
-	handler := rotate.NewHandler(w.client, strategy)
+	handler := rotate.NewHandler(w.client, strategy, hopts...)
 
 	var c counters
 	var lat latencies
@@ -179,6 +189,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	return summary{
 		Strategy:         cfg.strategy,
 		Client:           cfg.client,
+		Notices:          cfg.notices,
 		Seconds:          time.Since(start).Seconds(),
 		Workers:          cfg.workers,
 		Rotations:        c.rotations.Load(),
@@ -300,6 +311,7 @@ func (l *latencies) quantile(q float64) float64 {
 type summary struct {
 	Strategy         string  `json:"strategy"`
 	Client           string  `json:"client,omitempty"`
+	Notices          string  `json:"notices,omitempty"`
 	Seconds          float64 `json:"seconds"`
 	Workers          int     `json:"workers"`
 	Rotations        uint64  `json:"rotations"`

@@ -115,6 +115,9 @@ func (sum summary) writeTable(w io.Writer) {
 	if sum.Client != "" {
 		row("client", sum.Client)
 	}
+	if sum.Notices != "" && sum.Notices != "none" {
+		row("rotation notices", sum.Notices)
+	}
 	row("duration", fmt.Sprintf("%.1fs", sum.Seconds))
 	row("workers", sum.Workers)
 	row("rotations", sum.Rotations)
