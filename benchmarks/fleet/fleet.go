@@ -85,8 +85,9 @@ type Config struct {
 	Bin         time.Duration // width of the per-bin counts (default 100 ms)
 
 	// RemovePending makes the Rotation scenario's finishSecret take AWSPENDING off the new
-	// AWSCURRENT version after moving AWSCURRENT, as rotate.Handler does. AWS's rotation
-	// function templates leave it there (the default), and so does Secrets Manager.
+	// AWSCURRENT version after moving AWSCURRENT, as some rotation functions do. AWS's rotation
+	// function templates leave it there (the default), and so do Secrets Manager and
+	// rotate.Handler.
 	RemovePending bool
 
 	// ConnectTimeout bounds each connect of the measured run, in modeled time (default 5 s).
