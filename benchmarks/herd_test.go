@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/walk"
+	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
@@ -65,38 +68,23 @@ var herdImpls = []herdImpl{
 
 const herdID = "bench/herd"
 
-// herdRotasafe connects as sqlconn does: credentials from the cache; on an auth failure
-// RefreshStale with the rejected version, then the other candidates.
+// herdRotasafe connects as sqlconn does: through the credential walk sqlconn, redisconn
+// and pgxpoolconn share, reading from a cache.
 func herdRotasafe(b *testing.B, client *secretsmanager.Client, db *fakeDB) (func(context.Context) error, func()) {
-	c := cache.New(client, cache.WithLogger(nil))
+	c := cache.New(client, cache.WithLogger(slog.New(slog.DiscardHandler)))
 	if _, err := c.Get(context.Background(), herdID); err != nil {
 		b.Fatal(err)
 	}
+	w := walk.New(walk.Config{Client: "herd", SecretID: herdID, Source: c, Logger: slog.New(slog.DiscardHandler),
+		Policy: retry.Policy{MaxAttempts: 1}})
 	return func(ctx context.Context) error {
-		v, err := c.Get(ctx, herdID)
-		if err != nil {
-			return err
-		}
-		if db.login(v.SecretString) == nil {
-			return nil
-		}
-		nv, err := c.RefreshStale(ctx, herdID, v.ID)
-		if err != nil {
-			return err
-		}
-		if db.login(nv.SecretString) == nil {
-			return nil
-		}
-		vs, err := c.Candidates(ctx, herdID)
-		if err != nil {
-			return err
-		}
-		for _, v := range vs {
-			if db.login(v.SecretString) == nil {
-				return nil
+		_, err := w.Login(ctx, func(_ context.Context, v rotasafe.Version) (rotasafe.Class, error) {
+			if err := db.login(v.SecretString); err != nil {
+				return rotasafe.ClassAuth, err
 			}
-		}
-		return errAuth
+			return rotasafe.ClassOther, nil
+		})
+		return err
 	}, func() { c.Close() }
 }
 

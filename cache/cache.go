@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -21,9 +22,11 @@ var ErrClosed = errors.New("cache: closed")
 type key struct{ id, stage string }
 
 // Cache reads secrets through a rotasafe.API and keeps them. It is safe for concurrent use.
-// Create it with New and stop it with Close: it runs a clock goroutine (ticking every
-// TTL/20, between 10 ms and 1 s: once a second by default) and background refreshes until then. A Cache dropped
-// without Close stops its clock when it is garbage collected.
+// Create it with New and stop it with Close, which stops its clock goroutine and background
+// fetches; a Cache dropped without Close stops its clock when it is garbage collected.
+//
+// Locks: an entry's mu is taken before the Cache's mu, never the other way round, and no
+// lock is held across I/O, logging or a caller's callback.
 type Cache struct {
 	api rotasafe.API
 	cfg config
@@ -85,7 +88,7 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 		ids := cfg.warmIDs
 		c.wg.Go(func() {
 			if err := c.Warm(c.ctx, ids...); err != nil && c.ctx.Err() == nil {
-				c.cfg.logger.Warn("cache: warm-up failed", "secrets", len(ids), "error", err)
+				c.logger().Warn("cache: warm-up failed", "secrets", len(ids), "error", err)
 			}
 		})
 	}
@@ -229,6 +232,14 @@ func (c *Cache) goBG(f func()) bool {
 	}
 	c.wg.Go(f)
 	return true
+}
+
+// logger returns the configured logger, or slog.Default() as it is now.
+func (c *Cache) logger() *slog.Logger {
+	if c.cfg.logger != nil {
+		return c.cfg.logger
+	}
+	return slog.Default()
 }
 
 // wall reads the configured clock.

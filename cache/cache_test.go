@@ -120,7 +120,7 @@ func TestConcurrentMissesShareOneCall(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.create(t, "app/db", "pw-1")
-	e.srv.InjectLatency("GetSecretValue", 50*time.Millisecond)
+	e.srv.Faults().Latency("GetSecretValue", 50*time.Millisecond)
 	var wg sync.WaitGroup
 	for range 200 {
 		wg.Go(func() {
@@ -139,7 +139,7 @@ func TestCancelledWaiterDoesNotFailOthers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.create(t, "app/db", "pw-1")
-	e.srv.InjectLatency("GetSecretValue", 100*time.Millisecond)
+	e.srv.Faults().Latency("GetSecretValue", 100*time.Millisecond)
 
 	// The first caller starts the shared fetch and gives up at once.
 	ctx, cancel := context.WithCancel(t.Context())
@@ -161,42 +161,42 @@ func TestCancelledWaiterDoesNotFailOthers(t *testing.T) {
 	}
 }
 
-func TestRefreshStaleHerd(t *testing.T) {
+func TestRereadHerd(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	v1 := e.create(t, "app/db", "pw-1")
 	e.mustGet(t, "app/db")
 	v2 := e.put(t, "app/db", "pw-2") // rotated behind the cache's back
 	e.srv.ResetCalls()
-	e.srv.InjectLatency("GetSecretValue", 20*time.Millisecond)
+	e.srv.Faults().Latency("GetSecretValue", 20*time.Millisecond)
 
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for range 1000 {
 		wg.Go(func() {
 			<-start
-			v, err := e.c.RefreshStale(t.Context(), "app/db", v1)
+			v, err := e.c.Reread(t.Context(), "app/db", rotasafe.StageCurrent, v1)
 			if err != nil || v.ID != v2 {
-				t.Errorf("RefreshStale: got %v, %v; want version %s", v, err, v2)
+				t.Errorf("Reread: got %v, %v; want version %s", v, err, v2)
 			}
 		})
 	}
 	close(start)
 	wg.Wait()
 	if got := e.calls(); got != 1 {
-		t.Fatalf("GetSecretValue calls for 1000 RefreshStale: got %d, want 1", got)
+		t.Fatalf("GetSecretValue calls for 1000 Reread: got %d, want 1", got)
 	}
 	if v := e.mustGet(t, "app/db"); v.ID != v2 {
-		t.Errorf("Get after RefreshStale: got %v, want version %s", v, v2)
+		t.Errorf("Get after Reread: got %v, want version %s", v, v2)
 	}
 	// A late caller with the old version: answered from the cache.
-	if v, err := e.c.RefreshStale(t.Context(), "app/db", v1); err != nil || v.ID != v2 || e.calls() != 1 {
-		t.Errorf("late RefreshStale: got %v, %v after %d calls; want %s after 1", v, err, e.calls(), v2)
+	if v, err := e.c.Reread(t.Context(), "app/db", rotasafe.StageCurrent, v1); err != nil || v.ID != v2 || e.calls() != 1 {
+		t.Errorf("late Reread: got %v, %v after %d calls; want %s after 1", v, err, e.calls(), v2)
 	}
 	// A caller that does not know its version always refreshes (past the floor).
 	e.clock.Advance(time.Second)
-	if v, err := e.c.RefreshStale(t.Context(), "app/db", ""); err != nil || v.ID != v2 || e.calls() != 2 {
-		t.Errorf("RefreshStale without a version: got %v, %v after %d calls; want %s after 2", v, err, e.calls(), v2)
+	if v, err := e.c.Reread(t.Context(), "app/db", rotasafe.StageCurrent, ""); err != nil || v.ID != v2 || e.calls() != 2 {
+		t.Errorf("Reread without a version: got %v, %v after %d calls; want %s after 2", v, err, e.calls(), v2)
 	}
 }
 
@@ -208,26 +208,58 @@ func TestForcedRefreshFloor(t *testing.T) {
 	e.srv.ResetCalls()
 
 	// v1 is AWSCURRENT and still rejected (say, a wrong password in the secret): inside the
-	// floor every caller shares the last forced answer.
+	// floor every caller shares the last forced answer of its reason: one read for the
+	// rejected v1, one for Refresh.
 	for i := range 10 {
-		v, err := e.c.RefreshStale(t.Context(), "app/db", v1)
+		v, err := e.c.Reread(t.Context(), "app/db", rotasafe.StageCurrent, v1)
 		if err != nil || v.ID != v1 {
-			t.Fatalf("RefreshStale %d: got %v, %v", i, v, err)
+			t.Fatalf("Reread %d: got %v, %v", i, v, err)
 		}
 		if _, err := e.c.Refresh(t.Context(), "app/db"); err != nil {
 			t.Fatalf("Refresh %d: %v", i, err)
 		}
 	}
-	if got := e.calls(); got != 1 {
-		t.Fatalf("forced calls inside the floor: got %d, want 1", got)
+	if got := e.calls(); got != 2 {
+		t.Fatalf("forced calls inside the floor: got %d, want 2 (one per reason)", got)
 	}
 	v2 := e.put(t, "app/db", "pw-2")
 	e.clock.Advance(time.Second)
-	if v, err := e.c.RefreshStale(t.Context(), "app/db", v1); err != nil || v.ID != v2 {
-		t.Fatalf("RefreshStale after the floor: got %v, %v; want version %s", v, err, v2)
+	if v, err := e.c.Reread(t.Context(), "app/db", rotasafe.StageCurrent, v1); err != nil || v.ID != v2 {
+		t.Fatalf("Reread after the floor: got %v, %v; want version %s", v, err, v2)
+	}
+	if got := e.calls(); got != 3 {
+		t.Errorf("forced calls after the floor: got %d, want 3", got)
+	}
+}
+
+// TestRereadFloorPerRejectedVersion is what lets back-to-back rotations each get their read:
+// a version rejected for the first time is read for at once, inside the floor of another.
+func TestRereadFloorPerRejectedVersion(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, cache.WithMinRefreshInterval(time.Hour))
+	v1 := e.create(t, "app/db", "pw-1")
+	e.mustGet(t, "app/db")
+	ctx := t.Context()
+	e.srv.ResetCalls()
+
+	v2 := e.put(t, "app/db", "pw-2", rotasafe.StagePending)
+	if v, err := e.c.Reread(ctx, "app/db", rotasafe.StagePending, v1); err != nil || v.ID != v2 {
+		t.Fatalf("Reread(AWSPENDING) after v1 was rejected: got %v, %v; want %s", v, err, v2)
+	}
+	v3 := e.put(t, "app/db", "pw-3", rotasafe.StagePending)
+	// v1 again, inside the floor: the answer is shared, no call.
+	if v, err := e.c.Reread(ctx, "app/db", rotasafe.StagePending, v1); err != nil || v.ID != v2 {
+		t.Fatalf("Reread for v1 again: got %v, %v; want the shared %s", v, err, v2)
+	}
+	if got := e.calls(); got != 1 {
+		t.Fatalf("calls after two reports of v1: got %d, want 1", got)
+	}
+	// v2 is newly rejected (the next rotation changed the password): read at once.
+	if v, err := e.c.Reread(ctx, "app/db", rotasafe.StagePending, v2); err != nil || v.ID != v3 {
+		t.Fatalf("Reread after v2 was rejected: got %v, %v; want %s", v, err, v3)
 	}
 	if got := e.calls(); got != 2 {
-		t.Errorf("forced calls after the floor: got %d, want 2", got)
+		t.Errorf("calls after v2 was rejected: got %d, want 2", got)
 	}
 }
 
@@ -265,7 +297,7 @@ func TestCloseStopsEverything(t *testing.T) {
 
 	c := cache.New(e.client, cache.WithWarm("app/db", "other"), cache.WithWarmWindow(time.Hour), cache.WithRefreshAhead(0.5))
 	t.Cleanup(func() { c.Close() }) // if the test fails early
-	e.srv.InjectLatency("GetSecretValue", time.Hour)
+	e.srv.Faults().Latency("GetSecretValue", time.Hour)
 	waiter := make(chan error, 1)
 	go func() { // a fetch that will not finish by itself
 		_, err := c.Refresh(context.Background(), "app/db")
@@ -291,8 +323,7 @@ func TestCloseStopsEverything(t *testing.T) {
 		{"Get", second(c.Get(ctx, "app/db"))},
 		{"GetStage", second(c.GetStage(ctx, "app/db", rotasafe.StagePending))},
 		{"Refresh", second(c.Refresh(ctx, "app/db"))},
-		{"RefreshStale", second(c.RefreshStale(ctx, "app/db", "x"))},
-		{"Candidates", second(c.Candidates(ctx, "app/db"))},
+		{"Reread", second(c.Reread(ctx, "app/db", rotasafe.StageCurrent, "x"))},
 		{"Warm", c.Warm(ctx, "app/db")},
 		{"GetParsed", third(cache.GetParsed(ctx, c, "app/db", func(v rotasafe.Version) (string, error) { return v.ID, nil }))},
 	}
@@ -388,8 +419,8 @@ func TestLateOlderAnswerDoesNotOverwriteNewer(t *testing.T) {
 	// Meanwhile the secret rotates and a rejected caller forces a refresh: v2.
 	v2 := e.put(t, "app/db", "pw-2")
 	e.clock.Advance(time.Millisecond)
-	if v, err := c.RefreshStale(t.Context(), "app/db", v1); err != nil || v.ID != v2 {
-		t.Fatalf("RefreshStale: got %v, %v; want %s", v, err, v2)
+	if v, err := c.Reread(t.Context(), "app/db", rotasafe.StageCurrent, v1); err != nil || v.ID != v2 {
+		t.Fatalf("Reread: got %v, %v; want %s", v, err, v2)
 	}
 	close(api.release)
 	if v := <-slow; v.ID != v2 {

@@ -4,8 +4,14 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/rotasafe/rotasafe"
 )
+
+// maxRereads bounds the forced fetches an entry remembers by reason: a secret has a few
+// versions that matter at a time, and a reason pushed out only costs one more call.
+const maxRereads = 4
 
 // entry is one (secret ID, stage) slot. Readers load snap; everything else changes under mu
 // on the slow path.
@@ -15,16 +21,14 @@ type entry struct {
 	// retryAt is the instant (ns since epoch) before which no fetch follows a transient
 	// failure; 0 when the last fetch succeeded. Written under mu, read without it.
 	retryAt atomic.Int64
-	busy    atomic.Bool // a normal fetch is in flight (mirrors call != nil)
 
-	mu          sync.Mutex // guards the fields below
-	call        *call      // the normal fetch in flight, nil if none
-	forced      *call      // the forced fetch in flight, nil if none
-	lastForced  *call      // the last forced fetch that finished; its answer is shared within the floor
-	forcedStart int64      // when lastForced (or forced) started
-	failures    int        // consecutive failed fetches
-	lastErr     error      // the last transient failure, nil once a fetch succeeds or fails for good
-	staleLogged bool       // this failure episode was logged
+	mu          sync.Mutex      // guards the fields below and the settled field of calls
+	call        *call           // the normal fetch in flight, nil if none
+	rereads     []reread        // recent forced fetches by reason, oldest first, at most maxRereads
+	failures    int             // consecutive failed fetches
+	waits       backoff.BackOff // the failure backoff of this episode
+	lastErr     error           // the last transient failure, nil once a fetch succeeds or fails for good
+	staleLogged bool            // this failure episode was logged
 
 	gone bool // evicted or dropped at Close; guarded by Cache.mu
 }
@@ -45,6 +49,15 @@ type snapshot struct {
 type call struct {
 	done    chan struct{}
 	started int64     // ns since epoch
+	forced  bool      // a reread, not a normal fetch
+	settled bool      // the answer is in; guarded by the entry's mu
 	snap    *snapshot // on success, or the remembered error snapshot
 	err     error     // on failure
+}
+
+// reread is a forced fetch and the reason it was made: the ID of the version whose
+// rejection asked for it, or "" for Refresh.
+type reread struct {
+	reason string
+	call   *call
 }

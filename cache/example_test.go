@@ -50,7 +50,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	v, err := c.RefreshStale(ctx, "prod/app/db", used.ID)
+	v, err := c.Reread(ctx, "prod/app/db", rotasafe.StageCurrent, used.ID)
 	if err != nil {
 		panic(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -46,7 +47,7 @@ func (c *Cache) getSlow(ctx context.Context, id, stage string) (*snapshot, error
 	}
 
 	c.st.misses.Add(1)
-	ns, err := c.wait(ctx, e, false)
+	ns, err := c.wait(ctx, e)
 	switch {
 	case err == nil:
 		return ns.result()
@@ -94,7 +95,7 @@ func (c *Cache) stale(e *entry, s *snapshot, now int64) (*snapshot, error) {
 	if c.servable(s, now) {
 		c.st.stale.Add(1)
 		if first {
-			c.cfg.logger.Warn("cache: serving a stale secret version while Secrets Manager fails",
+			c.logger().Warn("cache: serving a stale secret version while Secrets Manager fails",
 				"secret", e.key.id, "stage", e.key.stage, "version", s.v.ID,
 				"expired_ago", time.Duration(now-s.expireAt), "max_stale", c.cfg.maxStale,
 				"code", rotasafe.ErrorCode(cause), "error", cause)
@@ -110,31 +111,68 @@ func (c *Cache) stale(e *entry, s *snapshot, now int64) (*snapshot, error) {
 
 // refreshAhead starts a background fetch of e unless one runs or a failure backs it off.
 func (c *Cache) refreshAhead(ctx context.Context, e *entry, now int64) {
-	if e.busy.Load() || now < e.retryAt.Load() {
+	if now < e.retryAt.Load() {
 		return
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.call == nil {
-		c.start(ctx, e, false) // on a closed Cache nothing starts; the read is still answered
+		c.start(ctx, e, nil) // on a closed Cache nothing starts; the read is still answered
 	}
 }
 
-// wait joins the fetch of e in flight, or starts one, and waits for it within ctx. A forced
-// fetch honours the floor between forced fetches: inside it, the last forced answer is shared.
-func (c *Cache) wait(ctx context.Context, e *entry, forced bool) (*snapshot, error) {
+// wait joins the fetch of e in flight, or starts one, and waits for it within ctx.
+func (c *Cache) wait(ctx context.Context, e *entry) (*snapshot, error) {
 	e.mu.Lock()
 	cl := e.call
-	if forced {
-		cl = e.forced
-		if cl == nil && e.lastForced != nil && c.now()-e.forcedStart < int64(c.cfg.minForced) {
-			cl = e.lastForced
+	if cl == nil {
+		cl = c.start(ctx, e, nil)
+	}
+	e.mu.Unlock()
+	return c.await(ctx, cl)
+}
+
+// reread is a forced fetch of e for reason (the ID of a rejected version, or "" for
+// Refresh). The first forced fetch for a reason starts at once; later ones for the same
+// reason join it while it runs. Once it has answered, they share its answer: for
+// MinRefreshInterval from its start when the answer is the rejected version itself
+// (nothing newer to try; after the interval a new fetch may find one), and for as long as
+// the reason is remembered when it is another version (that version is what to try; if it
+// is rejected too, that is a new reason). A newer answer installed in e meanwhile is
+// preferred. So a herd that found one version rejected makes one call however long its
+// logins take, each newly rejected version (back-to-back rotations) makes its own, and a
+// version rejected over and over makes one per interval.
+func (c *Cache) reread(ctx context.Context, e *entry, reason string) (*snapshot, error) {
+	e.mu.Lock()
+	var cl *call
+	if i := slices.IndexFunc(e.rereads, func(r reread) bool { return r.reason == reason }); i >= 0 {
+		r := e.rereads[i]
+		switch {
+		case !r.call.settled:
+			cl = r.call // join the fetch in flight
+		case r.call.err == nil && r.call.snap != nil && r.call.snap.err == nil && r.call.snap.v.ID != reason && reason != "":
+			s := r.call.snap
+			if cur := e.snap.Load(); cur != nil && cur.err == nil && cur.started > s.started && cur.v.ID != reason {
+				s = cur
+			}
+			e.mu.Unlock()
+			c.hits.inc()
+			return s, nil
+		case c.now()-r.call.started < int64(c.cfg.minForced):
+			cl = r.call
+		default:
+			e.rereads = slices.Delete(e.rereads, i, i+1)
 		}
 	}
 	if cl == nil {
-		cl = c.start(ctx, e, forced)
+		cl = c.start(ctx, e, &reason)
 	}
 	e.mu.Unlock()
+	return c.await(ctx, cl)
+}
+
+// await waits for cl within ctx; a nil cl means the Cache is closed.
+func (c *Cache) await(ctx context.Context, cl *call) (*snapshot, error) {
 	if cl == nil {
 		return nil, ErrClosed
 	}
@@ -146,44 +184,47 @@ func (c *Cache) wait(ctx context.Context, e *entry, forced bool) (*snapshot, err
 	}
 }
 
-// start launches a fetch of e; e.mu is held. It returns nil on a closed Cache.
-func (c *Cache) start(ctx context.Context, e *entry, forced bool) *call {
-	cl := &call{done: make(chan struct{}), started: c.now()}
+// start launches a fetch of e: a normal one when reason is nil, else a forced one recorded
+// under *reason. e.mu is held. It returns nil on a closed Cache.
+func (c *Cache) start(ctx context.Context, e *entry, reason *string) *call {
+	cl := &call{done: make(chan struct{}), started: c.now(), forced: reason != nil}
 	// The fetch outlives its first caller: keep ctx's values, not its cancellation.
 	fctx := context.WithoutCancel(ctx)
-	if !c.goBG(func() { c.run(fctx, e, cl, forced) }) {
+	if !c.goBG(func() { c.run(fctx, e, cl) }) {
 		return nil
 	}
-	if forced {
-		e.forced, e.forcedStart = cl, cl.started
-	} else {
+	if reason == nil {
 		e.call = cl
-		e.busy.Store(true)
+		return cl
+	}
+	e.rereads = append(e.rereads, reread{reason: *reason, call: cl})
+	if len(e.rereads) > maxRereads {
+		e.rereads = slices.Delete(e.rereads, 0, 1)
 	}
 	return cl
 }
 
 // run performs one GetSecretValue for e and settles its answer.
-func (c *Cache) run(ctx context.Context, e *entry, cl *call, forced bool) {
+func (c *Cache) run(ctx context.Context, e *entry, cl *call) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
 	stop := context.AfterFunc(c.ctx, cancel) // Close cuts the fetch short
 	c.st.apiCalls.Add(1)
+	c.st.reads.add(e.key.stage)
 	v, err := rotasafe.Fetch(ctx, c.api, e.key.id, "", e.key.stage)
 	stop()
 	cancel()
 	if err != nil && c.ctx.Err() != nil {
 		err = ErrClosed
 	}
-	c.settle(e, cl, forced, v, err)
+	c.settle(e, cl, v, err)
 }
 
-// settle records a fetch's answer in e, then wakes the callers waiting on cl.
-func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err error) {
-	var logRecovered bool
-	var prevFailures int
-	var moved, learned bool
+// settle records a fetch's answer in e, then acts on what it learned and wakes the callers
+// waiting on cl. Each kind of answer has its own method, which runs with e.mu held and
+// returns what to do after unlocking (log, learn); nothing here does I/O.
+func (c *Cache) settle(e *entry, cl *call, v rotasafe.Version, err error) {
+	var after func()
 	e.mu.Lock()
-	now := c.now()
 	old := e.snap.Load()
 	switch {
 	case old != nil && old.started > cl.started && !errors.Is(err, ErrClosed):
@@ -191,68 +232,106 @@ func (c *Cache) settle(e *entry, cl *call, forced bool, v rotasafe.Version, err 
 		// answered: its answer is newer than this one, whatever this one says.
 		cl.snap = old
 	case err == nil:
-		ttl := c.cfg.ttl
-		if e.key.stage == rotasafe.StagePending {
-			ttl = c.cfg.negativeTTL
-		}
-		ttl = time.Duration(float64(ttl) * (1 + jitter*(2*c.float()-1)))
-		s := &snapshot{v: v, started: cl.started, expireAt: now + int64(ttl)}
-		s.refreshAt = s.expireAt - int64(float64(ttl)*c.cfg.ahead)
-		c.install(e, old, s)
-		cl.snap = s
-		logRecovered, prevFailures = e.staleLogged, e.failures
-		e.failures, e.lastErr, e.staleLogged = 0, nil, false
-		e.retryAt.Store(0)
-		if old != nil && old.err == nil {
-			c.st.refreshes.Add(1)
-		}
-		moved = e.key.stage == rotasafe.StageCurrent && old != nil && old.err == nil && old.v.ID != v.ID
-		learned = e.key.stage != rotasafe.StageCurrent
+		after = c.settleVersion(e, cl, old, v)
 	case errors.Is(err, ErrClosed):
 		cl.err = err
 	case transient(err):
-		c.st.errors.Add(1)
-		e.failures++
-		e.lastErr = err
-		e.retryAt.Store(now + int64(c.backoff(e.failures)))
-		cl.err = err
+		c.settleTransient(e, cl, err)
 	default:
-		// The answer is about the secret itself: drop the version and remember the error,
-		// a missing stage for NegativeTTL, anything else for a backoff.
-		c.st.errors.Add(1)
-		e.failures++
-		life := c.cfg.negativeTTL
-		if !rotasafe.IsNotFound(err) {
-			life = c.backoff(e.failures)
-		}
-		s := &snapshot{err: err, started: cl.started, refreshAt: now + int64(life), expireAt: now + int64(life)}
-		c.install(e, old, s)
-		e.lastErr, e.staleLogged = nil, false
-		e.retryAt.Store(0)
-		cl.snap = s
+		c.settleAnswer(e, cl, old, err)
 	}
-	if forced {
-		e.forced, e.lastForced = nil, cl
-	} else {
+	cl.settled = true
+	if !cl.forced {
 		e.call = nil
-		e.busy.Store(false)
 	}
 	e.mu.Unlock()
-	if moved {
-		c.forgetOthers(e.key.id)
-	}
-	if learned {
-		c.learn(e.key.id, v, cl.started)
-	}
-	if logRecovered {
-		c.cfg.logger.Info("cache: Secrets Manager answers again; stale episode over",
-			"secret", e.key.id, "stage", e.key.stage, "version", v.ID, "failures", prevFailures)
+	if after != nil {
+		after()
 	}
 	close(cl.done)
 }
 
+// settleVersion installs a fetched version and ends any failure episode. It returns what to
+// do once e.mu is released: learn from the version's labels, log the end of an episode.
+func (c *Cache) settleVersion(e *entry, cl *call, old *snapshot, v rotasafe.Version) func() {
+	s := c.fresh(e.key.stage, v, cl.started)
+	c.install(e, old, s)
+	cl.snap = s
+	recovered, failures := e.staleLogged, e.failures
+	e.failures, e.lastErr, e.staleLogged = 0, nil, false
+	e.retryAt.Store(0)
+	if old != nil && old.err == nil {
+		c.st.refreshes.Add(1)
+	}
+	moved := e.key.stage == rotasafe.StageCurrent && old != nil && old.err == nil && old.v.ID != v.ID
+	return func() {
+		if moved {
+			c.forgetOthers(e.key.id, cl.started)
+		}
+		if e.key.stage != rotasafe.StageCurrent {
+			c.learn(e.key.id, v, cl.started)
+		}
+		if recovered {
+			c.logger().Info("cache: Secrets Manager answers again; stale episode over",
+				"secret", e.key.id, "stage", e.key.stage, "version", v.ID, "failures", failures)
+		}
+	}
+}
+
+// settleTransient starts or continues a failure episode: the version cached stays
+// servable within MaxStale, and the next fetch waits for the backoff.
+func (c *Cache) settleTransient(e *entry, cl *call, err error) {
+	c.st.errors.Add(1)
+	e.failures++
+	e.lastErr = err
+	e.retryAt.Store(c.now() + int64(c.nextBackoff(e)))
+	cl.err = err
+}
+
+// settleAnswer records an answer about the secret itself (not found, access denied, ...):
+// the version is dropped and the error remembered, a missing stage for NegativeTTL,
+// anything else for a backoff.
+func (c *Cache) settleAnswer(e *entry, cl *call, old *snapshot, err error) {
+	c.st.errors.Add(1)
+	e.failures++
+	life := c.cfg.negativeTTL
+	if !rotasafe.IsNotFound(err) {
+		life = c.nextBackoff(e)
+	}
+	now := c.now()
+	s := &snapshot{err: err, started: cl.started, refreshAt: now + int64(life), expireAt: now + int64(life)}
+	c.install(e, old, s)
+	e.lastErr, e.staleLogged = nil, false
+	e.retryAt.Store(0)
+	cl.snap = s
+}
+
+// fresh returns the snapshot of a version of stage fetched by a fetch that began at
+// started: fresh for the TTL (AWSPENDING, which moves with every rotation, for NegativeTTL),
+// jittered, and refreshed ahead of expiry.
+func (c *Cache) fresh(stage string, v rotasafe.Version, started int64) *snapshot {
+	ttl := c.cfg.ttl
+	if stage == rotasafe.StagePending {
+		ttl = c.cfg.negativeTTL
+	}
+	ttl = time.Duration(float64(ttl) * (1 + jitter*(2*c.float()-1)))
+	s := &snapshot{v: v, started: started, expireAt: c.now() + int64(ttl)}
+	s.refreshAt = s.expireAt - int64(float64(ttl)*c.cfg.ahead)
+	return s
+}
+
+// nextBackoff returns the wait after e's latest consecutive failure: the failure policy's
+// waits (retry.Policy with equal jitter, 1 s doubling up to 30 s). e.mu is held.
+func (c *Cache) nextBackoff(e *entry) time.Duration {
+	if e.failures <= 1 || e.waits == nil {
+		e.waits = failurePolicy.NewBackOff()
+	}
+	return e.waits.NextBackOff()
+}
+
 // install makes s the snapshot of e, moving the parsed-value memo along: kept when the
-// version is the same, else a new one. e.mu is held.
+// version is the same, else a new one. e.mu is held; install takes c.mu (the lock order is
+// entry, then cache: see Cache).
 func (c *Cache) install(e *entry, old, s *snapshot) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -274,61 +353,83 @@ func (c *Cache) install(e *entry, old, s *snapshot) {
 }
 
 // forgetOthers expires the AWSPENDING and AWSPREVIOUS entries of a secret whose AWSCURRENT
-// moved: the labels moved with it.
-func (c *Cache) forgetOthers(id string) {
+// moved, as seen by a fetch that began at started: the labels moved with it. Answers that
+// began later are kept.
+func (c *Cache) forgetOthers(id string, started int64) {
 	for _, stage := range []string{rotasafe.StagePending, rotasafe.StagePrevious} {
-		e, ok := c.entryFor(id, stage)
-		if !ok {
-			continue
+		if e, ok := c.entryFor(id, stage); ok {
+			c.expire(e, started)
 		}
-		e.mu.Lock()
-		if s := e.snap.Load(); s != nil && s.expireAt > 0 {
-			ns := *s
-			ns.refreshAt, ns.expireAt = 0, 0
-			e.snap.Store(&ns) // same memo reference, now expired
-		}
-		e.mu.Unlock()
 	}
 }
 
-// learn checks the AWSCURRENT entry of id against the labels of v, a version fetched under
-// another stage by a fetch that started at started: Secrets Manager answers with every label
-// of the version. When the answer contradicts the cached AWSCURRENT (v is that version but no
-// longer holds the label, or v holds it and the cache has another version), the cached
-// AWSCURRENT is stale, typically because finishSecret moved the label a moment ago. The entry
-// then expires, and its refresh floor is lifted: the floor guards against callers' guesses,
-// not against the service's own word, and labels move only when a rotation does.
+// expire makes e's snapshot expired if it came from a fetch that began before started, so
+// that the next read fetches it anew. The memo reference stays with it.
+func (c *Cache) expire(e *entry, started int64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s := e.snap.Load()
+	if s == nil || s.expireAt == 0 || s.started >= started {
+		return false
+	}
+	ns := *s
+	ns.refreshAt, ns.expireAt = 0, 0
+	e.snap.Store(&ns)
+	return true
+}
+
+// learn checks the AWSCURRENT entry of id against the labels of v, a version read under
+// another stage by a fetch that began at started: Secrets Manager answers with every label
+// of the version, so such an answer is the service's own word on where AWSCURRENT is.
+//   - v holds AWSCURRENT and the cache holds another version (finishSecret moved the label a
+//     moment ago): v becomes the cached AWSCURRENT, with no further call.
+//   - v is the cached AWSCURRENT but no longer holds the label: the cached AWSCURRENT
+//     expires, and the next read fetches it.
+//
+// Either way the floor on forced reads of AWSCURRENT is lifted: it guards against callers'
+// guesses, not against the service's word.
 func (c *Cache) learn(id string, v rotasafe.Version, started int64) {
 	e, ok := c.entryFor(id, rotasafe.StageCurrent)
 	if !ok {
 		return
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	s := e.snap.Load()
-	if s == nil || s.err != nil || s.expireAt == 0 || s.started > started {
-		return // nothing cached, or expired already, or a newer answer than v
+	if s != nil && s.started > started {
+		e.mu.Unlock()
+		return // a newer answer than v
 	}
-	if (s.v.ID == v.ID) == v.HasStage(rotasafe.StageCurrent) {
-		return // consistent
+	cached := s != nil && s.err == nil
+	holds := v.HasStage(rotasafe.StageCurrent)
+	var what string
+	switch {
+	case holds && (!cached || s.v.ID != v.ID):
+		ns := c.fresh(rotasafe.StageCurrent, v, started)
+		c.install(e, s, ns)
+		what = "installed"
+	case !holds && cached && s.v.ID == v.ID && s.expireAt > 0:
+		ns := *s
+		ns.refreshAt, ns.expireAt = 0, 0
+		e.snap.Store(&ns)
+		what = "expired"
 	}
-	ns := *s
-	ns.refreshAt, ns.expireAt = 0, 0
-	e.snap.Store(&ns) // same memo reference, now expired
-	e.lastForced = nil
-	c.cfg.logger.Debug("cache: AWSCURRENT moved, learned from another label",
-		"secret", id, "cached_version", s.v.ID, "version", v.ID, "stages", v.Stages)
-}
-
-// backoff returns the wait after the n-th consecutive failure: jittered in [d/2, d], d
-// doubling from backoffBase up to backoffMax.
-func (c *Cache) backoff(n int) time.Duration {
-	d := backoffBase
-	for i := 1; i < n && d < backoffMax; i++ {
-		d *= 2
+	if what != "" {
+		e.rereads = nil
 	}
-	d = min(d, backoffMax)
-	return d/2 + time.Duration(c.float()*float64(d/2))
+	e.mu.Unlock()
+	if what == "" {
+		return
+	}
+	if what == "installed" && cached {
+		c.st.refreshes.Add(1)
+		c.forgetOthers(id, started)
+	}
+	var cachedID string
+	if cached {
+		cachedID = s.v.ID
+	}
+	c.logger().Debug("cache: AWSCURRENT moved, learned from another label's answer",
+		"secret", id, "cached_version", cachedID, "version", v.ID, "stages", v.Stages, "action", what)
 }
 
 // transient reports whether err says Secrets Manager could not answer (a network error, a

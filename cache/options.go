@@ -1,9 +1,12 @@
 package cache
 
 import (
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/rotasafe/rotasafe/retry"
 )
 
 // Defaults, used when an option is not given (or given a value it documents as "default").
@@ -21,11 +24,9 @@ const (
 // jitter is the half-width of the random spread of each entry's TTL, as a fraction of it.
 const jitter = 0.10
 
-// Backoff after a failed fetch: jittered in [d/2, d], d doubling from backoffBase to backoffMax.
-const (
-	backoffBase = time.Second
-	backoffMax  = 30 * time.Second
-)
+// failurePolicy paces the fetches of an entry after consecutive failures: 1 s doubling up
+// to 30 s, with equal jitter (never less than half the ceiling).
+var failurePolicy = retry.Policy{Initial: time.Second, Max: 30 * time.Second, Jitter: retry.Equal}
 
 // config holds the settings New assembles from the options.
 type config struct {
@@ -53,7 +54,14 @@ func defaults() config {
 		negativeTTL:  DefaultNegativeTTL,
 		fetchTimeout: DefaultFetchTimeout,
 		warmWindow:   DefaultWarmWindow,
-		logger:       slog.Default(),
+	}
+}
+
+// mustNotBeNegative panics, naming the option, when d is negative: a programming error that
+// would otherwise surface later and further from the mistake.
+func mustNotBeNegative(option string, d time.Duration) {
+	if d < 0 {
+		panic(fmt.Sprintf("cache: %s(%v): the duration must not be negative", option, d))
 	}
 }
 
@@ -61,9 +69,11 @@ func defaults() config {
 type Option func(*config)
 
 // WithTTL sets how long a fetched version is fresh before it is fetched again. Each entry's
-// TTL is spread by ±10 % so a fleet does not refresh in lockstep. d <= 0 keeps DefaultTTL (1 h).
+// TTL is spread by ±10 % so a fleet does not refresh in lockstep. 0 keeps DefaultTTL (1 h);
+// a negative d makes New panic.
 func WithTTL(d time.Duration) Option {
 	return func(c *config) {
+		mustNotBeNegative("WithTTL", d)
 		if d > 0 {
 			c.ttl = d
 		}
@@ -72,9 +82,12 @@ func WithTTL(d time.Duration) Option {
 
 // WithMaxEntries bounds the number of (secret ID, stage) entries; past it the least recently
 // fetched entry is dropped. Recency is recorded on misses and refreshes, not on every hit, so
-// that hits take no lock. n <= 0 keeps DefaultMaxEntries (1024).
+// that hits take no lock. 0 keeps DefaultMaxEntries (1024); a negative n makes New panic.
 func WithMaxEntries(n int) Option {
 	return func(c *config) {
+		if n < 0 {
+			panic(fmt.Sprintf("cache: WithMaxEntries(%d): the bound must not be negative", n))
+		}
 		if n > 0 {
 			c.maxEntries = n
 		}
@@ -89,37 +102,50 @@ func WithMaxStale(d time.Duration) Option { return func(c *config) { c.maxStale 
 
 // WithLogger sets where the cache logs (metadata only: secret ID, stage, version ID, error
 // code): once when a stale-serving episode starts and once when it ends, and failed
-// background work. The default is slog.Default(); nil discards the logs.
-func WithLogger(l *slog.Logger) Option {
+// background work, instead of slog.Default() (read at the time of logging). A nil l
+// discards the logs.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = orDiscard(l) } }
+
+// orDiscard returns l, or a logger that discards everything when l is nil.
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
+}
+
+// WithMinRefreshInterval sets the floor between two forced reads (Refresh, Reread) of one
+// secret and label made for the same reason (the same rejected version): callers inside it
+// share the last answer. A version rejected for the first time is read at once. 0 removes
+// the floor (concurrent callers still share one call); a negative d makes New panic. The
+// default is DefaultMinRefreshInterval (1 s).
+func WithMinRefreshInterval(d time.Duration) Option {
 	return func(c *config) {
-		if l == nil {
-			l = slog.New(slog.DiscardHandler)
-		}
-		c.logger = l
+		mustNotBeNegative("WithMinRefreshInterval", d)
+		c.minForced = d
 	}
 }
 
-// WithMinRefreshInterval sets the floor between two forced fetches (Refresh, RefreshStale)
-// of one secret: callers inside it share the last forced answer. d <= 0 removes the floor
-// (concurrent forced callers still share one call). The default is DefaultMinRefreshInterval (1 s).
-func WithMinRefreshInterval(d time.Duration) Option {
-	return func(c *config) { c.minForced = max(d, 0) }
-}
-
 // WithRefreshAhead sets the fraction of its TTL before expiry at which an entry that is read
-// is refreshed in the background (the read itself returns at once). f <= 0 turns refresh-ahead
-// off (an expired entry is then fetched by its next reader); f is capped at 0.5. The default
-// is DefaultRefreshAhead (0.15).
+// is refreshed in the background (the read itself returns at once). 0 turns refresh-ahead
+// off (an expired entry is then fetched by its next reader); f outside [0, 0.5] makes New
+// panic. The default is DefaultRefreshAhead (0.15).
 func WithRefreshAhead(f float64) Option {
-	return func(c *config) { c.ahead = min(max(f, 0), 0.5) }
+	return func(c *config) {
+		if !(f >= 0 && f <= 0.5) {
+			panic(fmt.Sprintf("cache: WithRefreshAhead(%v): the fraction must be within [0, 0.5]", f))
+		}
+		c.ahead = f
+	}
 }
 
 // WithNegativeTTL sets how long a stage found missing (ResourceNotFoundException) is
-// remembered, so Candidates does not ask for an absent AWSPENDING on every call. AWSPENDING
-// values are cached for the same time, since the label only exists during a rotation.
-// d <= 0 keeps DefaultNegativeTTL (1 s).
+// remembered, so that reads of an absent AWSPENDING do not reach Secrets Manager each time.
+// AWSPENDING values are cached for the same time, since the label moves with every
+// rotation. 0 keeps DefaultNegativeTTL (1 s); a negative d makes New panic.
 func WithNegativeTTL(d time.Duration) Option {
 	return func(c *config) {
+		mustNotBeNegative("WithNegativeTTL", d)
 		if d > 0 {
 			c.negativeTTL = d
 		}
@@ -128,9 +154,10 @@ func WithNegativeTTL(d time.Duration) Option {
 
 // WithFetchTimeout bounds one shared GetSecretValue, the SDK's retries included. It runs
 // apart from its callers' contexts, so that one caller giving up does not fail the others.
-// d <= 0 keeps DefaultFetchTimeout (30 s).
+// 0 keeps DefaultFetchTimeout (30 s); a negative d makes New panic.
 func WithFetchTimeout(d time.Duration) Option {
 	return func(c *config) {
+		mustNotBeNegative("WithFetchTimeout", d)
 		if d > 0 {
 			c.fetchTimeout = d
 		}
@@ -138,9 +165,14 @@ func WithFetchTimeout(d time.Duration) Option {
 }
 
 // WithWarmWindow sets the window Warm spreads its fetches over, each at a random offset, so
-// that a fleet starting at once does not spike the API. d <= 0 fetches at once, one after the
-// other. The default is DefaultWarmWindow (10 s).
-func WithWarmWindow(d time.Duration) Option { return func(c *config) { c.warmWindow = max(d, 0) } }
+// that a fleet starting at once does not spike the API. 0 fetches at once, one after the
+// other; a negative d makes New panic. The default is DefaultWarmWindow (10 s).
+func WithWarmWindow(d time.Duration) Option {
+	return func(c *config) {
+		mustNotBeNegative("WithWarmWindow", d)
+		c.warmWindow = d
+	}
+}
 
 // WithWarm makes New start warming the given secret IDs (AWSCURRENT) in the background, as
 // Warm does; failures are logged. Close stops it.
@@ -153,6 +185,6 @@ func WithWarm(ids ...string) Option {
 // moves its clock. Timers (Warm's spreading) still use real time. nil keeps the real clock.
 func WithClock(now func() time.Time) Option { return func(c *config) { c.now = now } }
 
-// WithRand sets the source of the TTL jitter, the backoff jitter and Warm's offsets, for
+// WithRand sets the source of the TTL jitter and Warm's offsets, for
 // exact tests. The cache serialises its calls to src. nil keeps math/rand/v2's global source.
 func WithRand(src rand.Source) Option { return func(c *config) { c.rand = src } }

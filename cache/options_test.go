@@ -12,6 +12,38 @@ import (
 	"github.com/rotasafe/rotasafe/cache"
 )
 
+// TestBadOptionsPanicInNew: a value no option accepts is a programming error, reported by
+// New with the option's name, not clamped silently.
+func TestBadOptionsPanicInNew(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		opt  cache.Option
+	}{
+		{"WithTTL", cache.WithTTL(-time.Second)},
+		{"WithMaxEntries", cache.WithMaxEntries(-1)},
+		{"WithMinRefreshInterval", cache.WithMinRefreshInterval(-1)},
+		{"WithRefreshAhead", cache.WithRefreshAhead(-0.1)},
+		{"WithRefreshAhead", cache.WithRefreshAhead(7)},
+		{"WithNegativeTTL", cache.WithNegativeTTL(-1)},
+		{"WithFetchTimeout", cache.WithFetchTimeout(-1)},
+		{"WithWarmWindow", cache.WithWarmWindow(-1)},
+	}
+	e := newEnv(t)
+	for _, tt := range tests {
+		func() {
+			defer func() {
+				r := recover()
+				if msg := fmt.Sprint(r); r == nil || !strings.Contains(msg, tt.name) {
+					t.Errorf("New with a bad %s: recovered %v, want a panic naming the option", tt.name, r)
+				}
+			}()
+			c := cache.New(e.client, tt.opt)
+			c.Close()
+		}()
+	}
+}
+
 // TestZeroAndNegativeOptions: values the options document as "keep the default" or
 // "off" give a working cache, never a panic (caching-go panics on MaxCacheSize 0).
 func TestZeroAndNegativeOptions(t *testing.T) {
@@ -23,10 +55,8 @@ func TestZeroAndNegativeOptions(t *testing.T) {
 		{"zero", []cache.Option{cache.WithTTL(0), cache.WithMaxEntries(0), cache.WithMaxStale(0),
 			cache.WithMinRefreshInterval(0), cache.WithRefreshAhead(0), cache.WithNegativeTTL(0),
 			cache.WithFetchTimeout(0), cache.WithWarmWindow(0), cache.WithLogger(nil), cache.WithClock(nil), cache.WithRand(nil)}},
-		{"negative", []cache.Option{cache.WithTTL(-time.Second), cache.WithMaxEntries(-1), cache.WithMaxStale(-1),
-			cache.WithMinRefreshInterval(-1), cache.WithRefreshAhead(-1), cache.WithNegativeTTL(-1),
-			cache.WithFetchTimeout(-1), cache.WithWarmWindow(-1)}},
-		{"large", []cache.Option{cache.WithRefreshAhead(7), cache.WithLogger(slog.Default())}},
+		{"negative MaxStale (no limit)", []cache.Option{cache.WithMaxStale(-1)}},
+		{"largest", []cache.Option{cache.WithRefreshAhead(0.5), cache.WithLogger(slog.Default())}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,12 +14,19 @@ import (
 // caller used) and the version ID.
 type memoKey struct{ secret, version string }
 
-// memo holds the parsed values of one cached version, one per result type. refs counts the
-// snapshots that hold it (guarded by Cache.mu); at zero it leaves Cache.memos.
+// memo holds the parsed values of one cached version, one per parse function. refs counts
+// the snapshots that hold it (guarded by Cache.mu); at zero it leaves Cache.memos.
 type memo struct {
 	key   memoKey
 	refs  int
-	cells sync.Map // reflect.Type -> *cell
+	cells sync.Map // parser -> *cell
+}
+
+// parser names a parse function: its result type and its code. Closures made from one
+// function literal share their code, and so their result.
+type parser struct {
+	t  reflect.Type
+	fn uintptr
 }
 
 // cell is one parse result. done is set once val or err is.
@@ -61,13 +68,14 @@ func (c *Cache) release(m *memo) {
 	}
 }
 
-// Parsed returns parse(v), running parse once per (secret, version ID, type T) while the
-// version is in the cache: a connector can call it per connection without re-parsing the
+// Parsed returns parse(v), running parse once per (secret, version ID, parse function) while
+// the version is in the cache: a caller can call it per connection without re-parsing the
 // secret's JSON. A parse error is remembered as well (the same version does not parse
-// differently), wrapped with the secret and version ID. The memo holds T and the error, never
-// v; it is dropped when no entry holds the version any more. A version the cache does not hold
-// (or no longer holds), or one without an ARN, is parsed on every call. Two parse functions with the same T share one
-// result: give each parsing its own type.
+// differently), wrapped with the secret and version ID. The memo holds the result and the
+// error, never v; it is dropped when no entry holds the version any more. A version the
+// cache does not hold (or no longer holds), or one without an ARN, is parsed on every call.
+// Parse functions are told apart by their code: closures made from one function literal
+// count as one function, so do not make parse depend on what a closure captures.
 //
 // parse must not put the secret value in its error; rotasafe.ParseDBSecret does not.
 func Parsed[T any](c *Cache, v rotasafe.Version, parse func(rotasafe.Version) (T, error)) (T, error) {
@@ -100,10 +108,10 @@ func parsedIn[T any](c *Cache, m *memo, v rotasafe.Version, parse func(rotasafe.
 		}
 		return val, nil
 	}
-	t := reflect.TypeFor[T]()
-	x, ok := m.cells.Load(t)
+	k := parser{reflect.TypeFor[T](), reflect.ValueOf(parse).Pointer()}
+	x, ok := m.cells.Load(k)
 	if !ok {
-		x, _ = m.cells.LoadOrStore(t, new(cell))
+		x, _ = m.cells.LoadOrStore(k, new(cell))
 	}
 	cl := x.(*cell)
 	if !cl.done.Load() {

@@ -9,81 +9,54 @@ import (
 	"github.com/rotasafe/rotasafe"
 )
 
-// Refresh fetches the AWSCURRENT version of secretID now, whatever the cache holds, and
-// caches it. Concurrent callers share one GetSecretValue, and a secret is fetched this way
-// at most once per MinRefreshInterval: callers inside the interval get the last forced answer.
-// Errors are returned, not bridged with a stale version (Get still serves it).
+// Refresh reads the AWSCURRENT version of secretID from Secrets Manager now, whatever the
+// cache holds, and caches it. Concurrent callers share one GetSecretValue, and a secret is
+// read this way at most once per MinRefreshInterval: callers inside the interval get the
+// last answer. Errors are returned, not bridged with a stale version (Get still serves it).
 func (c *Cache) Refresh(ctx context.Context, secretID string) (rotasafe.Version, error) {
-	e, err := c.entry(secretID, rotasafe.StageCurrent)
-	if err != nil {
-		return rotasafe.Version{}, err
-	}
-	s, err := c.wait(ctx, e, true)
-	if err != nil {
-		return rotasafe.Version{}, err
-	}
-	if s.err != nil {
-		return rotasafe.Version{}, s.err
-	}
-	return s.v, nil
+	return c.forced(ctx, secretID, rotasafe.StageCurrent, "")
 }
 
-// RefreshStale is for a caller whose credentials from version usedVersionID were rejected.
-// If the cache already holds another AWSCURRENT version (someone refreshed meanwhile), it
-// returns that version without an API call. Otherwise it refreshes as Refresh does: every
-// concurrent caller shares one GetSecretValue, and within MinRefreshInterval callers share
-// the last answer, so a thousand failing connections cause one call. The answer may still be
-// usedVersionID when AWSCURRENT has not moved; try Candidates then. An empty usedVersionID
-// (the caller does not know which version it used) always refreshes.
-func (c *Cache) RefreshStale(ctx context.Context, secretID, usedVersionID string) (rotasafe.Version, error) {
-	e, err := c.entry(secretID, rotasafe.StageCurrent)
-	if err != nil {
-		return rotasafe.Version{}, err
-	}
-	if s := e.snap.Load(); usedVersionID != "" && s != nil && s.err == nil && s.v.ID != usedVersionID && c.now() < s.expireAt {
-		c.hits.inc()
-		return s.v, nil
-	}
-	return c.Refresh(ctx, secretID)
-}
-
-// Candidates returns the distinct versions of secretID worth trying, in order: AWSCURRENT,
-// then AWSPENDING and AWSPREVIOUS when they exist and are other versions. It is what a
-// connector tries when AWSCURRENT's credentials fail during a rotation. A missing AWSPENDING
-// (absent, or a placeholder without a value) is remembered for NegativeTTL, so repeated calls
-// do not ask for it each time. Only AWSCURRENT's error is returned; AWSPENDING and AWSPREVIOUS
-// are left out when they cannot be read (an IAM policy may allow AWSCURRENT only), unless ctx
-// ends.
+// Reread is for a caller whose login with version rejectedID of secretID was rejected: it
+// returns the version that holds stage, read from Secrets Manager after the rejection
+// (rotasafe.Source). The first report of a rejected version reads at once; every concurrent
+// or later report of the same version shares that read for MinRefreshInterval, so a
+// thousand connections failing with one stale password make one call, and each newly
+// rejected version (back-to-back rotations) gets a read of its own.
 //
-// AWSPENDING and AWSPREVIOUS answers carry every label of their version, so Candidates also
-// notices when AWSCURRENT moved after it was cached (finishSecret ran a moment ago): it then
-// reads AWSCURRENT again, without waiting for MinRefreshInterval, and puts the new version
-// first.
-func (c *Cache) Candidates(ctx context.Context, secretID string) ([]rotasafe.Version, error) {
-	cur, err := c.Get(ctx, secretID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]rotasafe.Version, 1, 3)
-	out[0] = cur
-	for _, stage := range []string{rotasafe.StagePending, rotasafe.StagePrevious} {
-		v, err := c.GetStage(ctx, secretID, stage)
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-				return out, err
+// For AWSCURRENT, a cached version other than rejectedID is returned without a call:
+// someone read it since. The answer carries every label of its version, and the cache
+// learns from it: an AWSPENDING answer that also holds AWSCURRENT (finishSecret ran)
+// becomes the cached AWSCURRENT at no further cost. rotasafe.IsNotFound reports a stage no
+// version holds.
+func (c *Cache) Reread(ctx context.Context, secretID, stage, rejectedID string) (rotasafe.Version, error) {
+	if stage == rotasafe.StageCurrent && rejectedID != "" {
+		if e, ok := c.entryFor(secretID, stage); ok {
+			if s := e.snap.Load(); s != nil && s.err == nil && s.v.ID != rejectedID && c.now() < s.expireAt {
+				c.hits.inc()
+				return s.v, nil
 			}
-			continue
-		}
-		if !slices.ContainsFunc(out, func(x rotasafe.Version) bool { return x.ID == v.ID }) {
-			out = append(out, v)
 		}
 	}
-	// A hit unless the answers above showed the cached AWSCURRENT stale (see learn).
-	if now, err := c.Get(ctx, secretID); err == nil && now.ID != cur.ID {
-		out = slices.DeleteFunc(out, func(x rotasafe.Version) bool { return x.ID == now.ID })
-		out = slices.Insert(out, 0, now)
+	return c.forced(ctx, secretID, stage, rejectedID)
+}
+
+var _ rotasafe.Source = (*Cache)(nil)
+
+// forced is a forced read of (secretID, stage) for reason.
+func (c *Cache) forced(ctx context.Context, secretID, stage, reason string) (rotasafe.Version, error) {
+	if stage == "" {
+		return rotasafe.Version{}, errors.New("cache: empty staging label")
 	}
-	return out, nil
+	e, err := c.entry(secretID, stage)
+	if err != nil {
+		return rotasafe.Version{}, err
+	}
+	s, err := c.reread(ctx, e, reason)
+	if err != nil {
+		return rotasafe.Version{}, err
+	}
+	return version(s.result())
 }
 
 // Warm fetches the AWSCURRENT versions of ids into the cache, each at a random offset within

@@ -29,36 +29,36 @@ func TestTransientFailuresServeStale(t *testing.T) {
 		{
 			name:  "outage",
 			code:  "ServiceUnavailable",
-			start: func(e *env) { e.srv.SetOutage(true) },
-			stop:  func(e *env) { e.srv.SetOutage(false) },
+			start: func(e *env) { e.srv.Faults().Outage(true) },
+			stop:  func(e *env) { e.srv.Faults().Outage(false) },
 		},
 		{
 			name:  "throttling",
 			code:  "ThrottlingException",
-			start: func(e *env) { e.srv.FailNext("GetSecretValue", 1000, "ThrottlingException") },
-			stop:  func(e *env) { e.srv.ClearFaults() },
+			start: func(e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, "ThrottlingException") },
+			stop:  func(e *env) { e.srv.Faults().Clear() },
 		},
 		{
 			name: "rate limit",
 			code: "ThrottlingException",
 			start: func(e *env) {
-				e.srv.SetRateLimit("GetSecretValue", 0.0001, 1)
+				e.srv.Faults().RateLimit("GetSecretValue", 0.0001, 1)
 				// Take the one token the bucket starts with.
 				e.client.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("app/db")})
 			},
-			stop: func(e *env) { e.srv.ClearFaults() },
+			stop: func(e *env) { e.srv.Faults().Clear() },
 		},
 		{
 			name:  "quota",
 			code:  "LimitExceededException",
-			start: func(e *env) { e.srv.FailNext("GetSecretValue", 1000, "LimitExceededException") },
-			stop:  func(e *env) { e.srv.ClearFaults() },
+			start: func(e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, "LimitExceededException") },
+			stop:  func(e *env) { e.srv.Faults().Clear() },
 		},
 		{
 			name:  "internal error",
 			code:  "InternalServiceError",
-			start: func(e *env) { e.srv.FailNext("GetSecretValue", 1000, "InternalServiceError") },
-			stop:  func(e *env) { e.srv.ClearFaults() },
+			start: func(e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, "InternalServiceError") },
+			stop:  func(e *env) { e.srv.Faults().Clear() },
 		},
 	}
 	for _, tt := range tests {
@@ -129,7 +129,7 @@ func TestMaxStaleZeroNeverServesStale(t *testing.T) {
 	e := newEnv(t, cache.WithMaxStale(0))
 	e.create(t, "app/db", "pw-1")
 	e.mustGet(t, "app/db")
-	e.srv.SetOutage(true)
+	e.srv.Faults().Outage(true)
 	e.clock.Advance(time.Minute)
 	if v, err := e.c.Get(t.Context(), "app/db"); err == nil || rotasafe.ErrorCode(err) != "ServiceUnavailable" {
 		t.Fatalf("got %v, %v; want the outage's error", v, err)
@@ -160,12 +160,12 @@ func TestAnswersAboutTheSecretAreNotHidden(t *testing.T) {
 		},
 		{
 			name:  "access denied",
-			fault: func(_ *testing.T, e *env) { e.srv.FailNext("GetSecretValue", 1000, "AccessDeniedException") },
+			fault: func(_ *testing.T, e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, "AccessDeniedException") },
 			code:  "AccessDeniedException",
 		},
 		{
 			name:  "decryption failure",
-			fault: func(_ *testing.T, e *env) { e.srv.FailNext("GetSecretValue", 1000, "DecryptionFailure") },
+			fault: func(_ *testing.T, e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, "DecryptionFailure") },
 			code:  "DecryptionFailure",
 		},
 	}
@@ -205,7 +205,7 @@ func TestColdFailureBacksOff(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.create(t, "app/db", "pw-1")
-	e.srv.SetOutage(true)
+	e.srv.Faults().Outage(true)
 	for i := range 20 {
 		if _, err := e.c.Get(t.Context(), "app/db"); rotasafe.ErrorCode(err) != "ServiceUnavailable" {
 			t.Fatalf("read %d: got %v, want the outage's error", i, err)
@@ -215,7 +215,7 @@ func TestColdFailureBacksOff(t *testing.T) {
 	if got := e.calls(); got != 2 {
 		t.Fatalf("GetSecretValue requests: got %d, want 2", got)
 	}
-	e.srv.SetOutage(false)
+	e.srv.Faults().Outage(false)
 	e.clock.Advance(backoffMax)
 	e.mustGet(t, "app/db")
 }
@@ -224,19 +224,23 @@ const backoffMax = 30 * time.Second
 
 func TestBackoffGrows(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t) // fixedRand: each backoff is 3/4 of 1 s, 2 s, 4 s, ...
+	e := newEnv(t) // each backoff is within [d/2, d] for d = 1 s, 2 s, 4 s, ...
 	e.create(t, "app/db", "pw-1")
-	e.srv.SetOutage(true)
-	wait := []time.Duration{750 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second, 6 * time.Second}
-	for i, w := range wait {
+	e.srv.Faults().Outage(true)
+	ceilings := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+	for i, d := range ceilings {
+		before := e.calls()
 		e.c.Get(t.Context(), "app/db")
+		if e.calls() == before {
+			t.Fatalf("failure %d: the read past the last backoff made no call", i+1)
+		}
 		calls := e.calls()
-		e.clock.Advance(w - time.Millisecond)
+		e.clock.Advance(d/2 - time.Millisecond)
 		e.c.Get(t.Context(), "app/db")
 		if got := e.calls(); got != calls {
-			t.Fatalf("failure %d: a read %v later made a call, want none before %v", i+1, w-time.Millisecond, w)
+			t.Fatalf("failure %d: a read %v later made a call, want none before %v", i+1, d/2-time.Millisecond, d/2)
 		}
-		e.clock.Advance(time.Millisecond)
+		e.clock.Advance(d/2 + time.Millisecond) // past the ceiling, whatever the jitter drew
 	}
 }
 
@@ -317,7 +321,7 @@ func TestFetchTimeout(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, cache.WithFetchTimeout(50*time.Millisecond))
 	e.create(t, "app/db", "pw-1")
-	e.srv.InjectLatency("GetSecretValue", time.Hour)
+	e.srv.Faults().Latency("GetSecretValue", time.Hour)
 	_, err := e.c.Get(t.Context(), "app/db")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want the fetch's own deadline", err)

@@ -1,16 +1,20 @@
 package cache
 
 import (
+	"github.com/rotasafe/rotasafe"
 	"sync/atomic"
 	"unsafe"
 )
 
 // Stats counts what a Cache did since New. Read it with Cache.Stats.
 type Stats struct {
-	Hits        uint64 // reads answered from the cache without waiting (stale reads excluded)
-	Misses      uint64 // reads that waited for a GetSecretValue
-	Refreshes   uint64 // fetches that replaced a cached version (background, expiry or forced)
-	APICalls    uint64 // GetSecretValue calls made
+	Hits      uint64 // reads answered from the cache without waiting (stale reads excluded)
+	Misses    uint64 // reads that waited for a GetSecretValue
+	Refreshes uint64 // fetches that replaced a cached version (background, expiry or forced)
+	APICalls  uint64 // GetSecretValue calls made
+	// Reads counts the GetSecretValue calls by the staging label asked for: what a rotation
+	// cost shows in Pending (one read per rejected version) and Previous.
+	Reads       rotasafe.StageCounts
 	Errors      uint64 // GetSecretValue calls that failed
 	StaleServed uint64 // reads answered with a version past its expiry while Secrets Manager failed
 	Evictions   uint64 // entries dropped to keep within MaxEntries
@@ -20,6 +24,27 @@ type Stats struct {
 // counters holds the Stats counters but Hits. They change on the slow path only.
 type counters struct {
 	misses, refreshes, apiCalls, errors, stale, evictions, parses atomic.Uint64
+	reads                                                         stageCounters
+}
+
+// stageCounters counts by staging label.
+type stageCounters struct{ current, pending, previous, other atomic.Int64 }
+
+func (s *stageCounters) add(stage string) {
+	switch stage {
+	case rotasafe.StageCurrent:
+		s.current.Add(1)
+	case rotasafe.StagePending:
+		s.pending.Add(1)
+	case rotasafe.StagePrevious:
+		s.previous.Add(1)
+	default:
+		s.other.Add(1)
+	}
+}
+
+func (s *stageCounters) load() rotasafe.StageCounts {
+	return rotasafe.StageCounts{Current: s.current.Load(), Pending: s.pending.Load(), Previous: s.previous.Load(), Other: s.other.Load()}
 }
 
 // hitStripes is the number of hit counters; a hit adds to the one its goroutine maps to.
@@ -35,9 +60,8 @@ type hitCounter [hitStripes]struct {
 
 // inc counts a hit on the stripe picked by the address of the calling goroutine's stack:
 // goroutines have stacks of their own (8 KiB apart at least), so concurrent readers mostly
-// land on different stripes. Measured on 2 cores, one hot secret read in parallel: 25 ns a
-// hit, against 33 ns with a random stripe (math/rand/v2) or one shared counter and 23 ns
-// with no count at all. The address is only a number here; nothing is read through it.
+// land on different stripes (benchmarks/BENCHMARKS.md compares this with one shared
+// counter). The address is only a number here; nothing is read through it.
 func (h *hitCounter) inc() {
 	var x byte
 	h[(uintptr(unsafe.Pointer(&x))>>13)%hitStripes].n.Add(1)
@@ -59,6 +83,7 @@ func (c *Cache) Stats() Stats {
 		Misses:      c.st.misses.Load(),
 		Refreshes:   c.st.refreshes.Load(),
 		APICalls:    c.st.apiCalls.Load(),
+		Reads:       c.st.reads.load(),
 		Errors:      c.st.errors.Load(),
 		StaleServed: c.st.stale.Load(),
 		Evictions:   c.st.evictions.Load(),

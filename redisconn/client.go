@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"net"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,85 +14,102 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/redissecret"
+	"github.com/rotasafe/rotasafe/internal/walk"
 	"github.com/rotasafe/rotasafe/retry"
 )
 
-// secrets is what Credentials needs from *cache.Cache.
-type secrets interface {
-	Get(ctx context.Context, secretID string) (rotasafe.Version, error)
-	RefreshStale(ctx context.Context, secretID, usedVersionID string) (rotasafe.Version, error)
-	Candidates(ctx context.Context, secretID string) ([]rotasafe.Version, error)
-}
-
-// Credentials gives go-redis clients the username and password of a secret read through a
-// cache, and logs them in again when Redis rejects a password that a rotation removed. It
-// has two parts that work together:
+// Credentials gives go-redis clients the username and password of a secret and logs them
+// in again when Redis rejects a password that a rotation removed. It has two parts:
 //
-//   - Provide is a go-redis Options.CredentialsProviderContext: each new connection logs in
-//     with the secret's AWSCURRENT version from the cache (or the version that last worked,
-//     while AWSCURRENT has not changed since).
-//   - As a redis.Hook (add it with Client.AddHook), it watches each command and pipeline:
-//     when the login of the new connection the command needed was rejected (WRONGPASS,
-//     NOAUTH), it asks the cache to refresh AWSCURRENT (one call for every connection that
-//     found the same version stale, at most one per the cache's minimum refresh interval)
-//     and runs the command again, which logs in with the new version; when AWSCURRENT did
-//     not change it tries AWSPENDING, then AWSPREVIOUS. Rounds in which every version was
-//     rejected are retried after jittered waits, within the command's context and at most
-//     10 seconds. The command had not reached Redis when its login failed, so running it
-//     again is safe.
+//   - Provide, a go-redis Options.CredentialsProviderContext: each new connection logs in
+//     with the secret's AWSCURRENT version (or the version that last worked, while
+//     AWSCURRENT has not changed since).
+//   - The redis.Hook methods (add it with Client.AddHook): when the login of the new
+//     connection a command needed was rejected (WRONGPASS, NOAUTH), the command runs again
+//     with the versions the credential walk reads, AWSPENDING first, as sqlconn's Connector
+//     does. The command had not reached Redis when its login failed, so running it again is
+//     safe.
 //
-// NewClient wires both; for a ClusterClient or a Ring, set CredentialsProviderContext to
-// Provide and add the Credentials as a hook. Connections already logged in are never
-// touched: Redis keeps them when a password is removed. Publish/subscribe connections log in
-// through Provide but are not rerun by the hook; go-redis reconnects them itself. Each
-// command carries a small context value (two allocations) so that a rejected login can be
-// told from the command's own error. A Credentials is safe for concurrent use; it owns no
-// goroutines, and the cache is the caller's to close.
+// NewClient wires both. Connections already logged in are never touched. Publish/subscribe
+// connections log in through Provide but are not rerun by the hook; go-redis reconnects
+// them itself. A Credentials is safe for concurrent use and owns no goroutines.
 type Credentials struct {
-	c        *cache.Cache
-	src      secrets
 	secretID string
-	policy   retry.Policy
-
-	sticky atomic.Pointer[choice] // the version to log in with while AWSCURRENT is choice.currentID
-
-	stats struct{ logins, rejected, refreshes, fallbacks, recovered, failed atomic.Int64 }
-}
-
-// choice records that version v worked while the cache's AWSCURRENT was currentID.
-type choice struct {
-	currentID string
-	v         rotasafe.Version
+	src      rotasafe.Source
+	walk     *walk.Walker
+	logins   walk.Memo[login]
+	recov    struct{ recovered, failed atomic.Int64 }
 }
 
 var _ redis.Hook = (*Credentials)(nil)
 
-// NewCredentials returns the Credentials of secretID, read through c.
-func NewCredentials(c *cache.Cache, secretID string) *Credentials {
-	return newCredentials(c, c, secretID)
+// Option configures a Credentials.
+type Option func(*config)
+
+type config struct {
+	policy retry.Policy
+	logger *slog.Logger
 }
 
-func newCredentials(c *cache.Cache, src secrets, secretID string) *Credentials {
-	return &Credentials{c: c, src: src, secretID: secretID, policy: retry.Policy{
-		Initial:    50 * time.Millisecond,
-		Max:        time.Second,
-		MaxElapsed: 10 * time.Second,
-	}}
+// DefaultPolicy is the retry policy of a Credentials unless WithRetry says otherwise: waits
+// from 50ms up to 1s with full jitter, for at most 10s per command.
+func DefaultPolicy() retry.Policy {
+	return retry.Policy{Initial: 50 * time.Millisecond, Max: time.Second, MaxElapsed: 10 * time.Second}
+}
+
+// WithRetry sets the policy of the rounds that follow a rejected login: the waits of the
+// lockout gate (Initial, Multiplier, Max with equal jitter) and the bound on a command's
+// recovery (MaxElapsed, MaxAttempts). A policy with Retryable or OnRetry set panics: the
+// walk classifies errors and Stats counts retries.
+func WithRetry(p retry.Policy) Option {
+	return func(c *config) {
+		if p.Retryable != nil || p.OnRetry != nil {
+			panic("redisconn: WithRetry: the policy's Retryable and OnRetry are not used")
+		}
+		c.policy = p
+	}
+}
+
+// WithLogger makes the Credentials log version changes at Info and rejected rounds at Debug
+// to l, never with a password. Without it the Credentials log to slog.Default() (read at the
+// time of logging); a nil l discards the logs.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		c.logger = l
+	}
+}
+
+// NewCredentials returns the Credentials of secretID, read from src (a *cache.Cache, or any
+// rotasafe.Source).
+func NewCredentials(src rotasafe.Source, secretID string, opts ...Option) *Credentials {
+	cfg := config{policy: DefaultPolicy()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Credentials{secretID: secretID, src: src, walk: walk.New(walk.Config{
+		Client:   "redisconn",
+		SecretID: secretID,
+		Source:   src,
+		Policy:   cfg.policy,
+		Logger:   cfg.logger,
+	})}
 }
 
 // NewClient returns a go-redis client that logs in with the credentials of secretID, read
-// through c, and picks up rotated credentials as [Credentials] describes. opts (nil for
+// from src, and picks up rotated credentials as [Credentials] describes. ropts (nil for
 // none) is copied, not changed; its Username, Password and credentials providers are
-// ignored. When opts has neither Addr nor Dialer, each connection goes to the host and port
+// ignored. When ropts has neither Addr nor Dialer, each connection goes to the host and port
 // of the secret's AWSCURRENT version, over TLS when the secret has "tls": true (or when
-// opts.TLSConfig is set).
+// ropts.TLSConfig is set).
 //
 //	rdb := redisconn.NewClient(c, "prod/app/redis", &redis.Options{PoolSize: 20})
 //	defer rdb.Close()
-func NewClient(c *cache.Cache, secretID string, opts *redis.Options) *redis.Client {
-	rdb, _ := newClient(NewCredentials(c, secretID), opts)
+func NewClient(src rotasafe.Source, secretID string, ropts *redis.Options, opts ...Option) *redis.Client {
+	rdb, _ := newClient(NewCredentials(src, secretID, opts...), ropts)
 	return rdb
 }
 
@@ -130,11 +147,11 @@ func parseLogin(v rotasafe.Version) (login, error) {
 	return login{secret: s, srv: srv}, nil
 }
 
-// parsed parses v once per version (the cache memoises it).
+// parsed parses v once per version.
 func (p *Credentials) parsed(v rotasafe.Version) (login, error) {
-	l, err := cache.Parsed(p.c, v, parseLogin)
+	l, err := p.logins.Get(v, parseLogin)
 	if err != nil {
-		return login{}, fmt.Errorf("redisconn: secret %s: %w", p.secretID, err)
+		return login{}, fmt.Errorf("redisconn: secret %s version %s: %w", p.secretID, v.ID, err)
 	}
 	return l, nil
 }
@@ -142,22 +159,22 @@ func (p *Credentials) parsed(v rotasafe.Version) (login, error) {
 // attempt is what the hook and Provide share about one run of a command: the version its
 // new connection logged in with, and the version to use instead of the usual choice.
 type attempt struct {
-	mu    sync.Mutex // guards the fields; go-redis may init a connection on another goroutine
-	used  string     // version ID Provide handed out in this run; "" when no login happened
+	mu    sync.Mutex       // guards the fields; go-redis may init a connection on another goroutine
+	used  rotasafe.Version // the version Provide handed out in this run; zero when no login happened
 	force *rotasafe.Version
 }
 
 func (a *attempt) usedID() string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.used
+	return a.used.ID
 }
 
 // reset starts a run that logs in with force (nil: the usual choice).
 func (a *attempt) reset(force *rotasafe.Version) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.used, a.force = "", force
+	a.used, a.force = rotasafe.Version{}, force
 }
 
 // attemptKey is the context key of a command's attempt, one per Credentials so that two
@@ -179,23 +196,19 @@ func (p *Credentials) Provide(ctx context.Context) (username, password string, e
 		a.mu.Unlock()
 	}
 	if !forced {
-		cur, err := p.src.Get(ctx, p.secretID)
+		cur, err := p.walk.Choose(ctx)
 		if err != nil {
 			return "", "", fmt.Errorf("redisconn: secret %s: %w", p.secretID, err)
 		}
 		v = cur
-		if ch := p.sticky.Load(); ch != nil && ch.currentID == cur.ID {
-			v = ch.v
-		}
 	}
 	l, err := p.parsed(v)
 	if err != nil {
 		return "", "", err
 	}
-	p.stats.logins.Add(1)
 	if a != nil {
 		a.mu.Lock()
-		a.used = v.ID
+		a.used = v
 		a.mu.Unlock()
 	}
 	return l.secret.Username, l.secret.Password, nil
@@ -255,123 +268,41 @@ func (p *Credentials) run(ctx context.Context, do func(ctx context.Context) erro
 	if err == nil || !redis.IsAuthError(err) {
 		return err
 	}
-	used := a.usedID()
-	if used == "" { // not the login of a connection this run opened
+	a.mu.Lock()
+	used := a.used
+	a.mu.Unlock()
+	if used.ID == "" { // not the login of a connection this run opened
 		return err
 	}
-	p.stats.rejected.Add(1)
-	last := err // the last run's error, which go-redis has set on the command(s) too
-	err = retry.Do(ctx, p.policy, func(ctx context.Context) error {
-		var rerr error
-		used, rerr = p.round(ctx, a, used, &last, do)
-		return rerr
+	_, werr := p.walk.Recover(ctx, used, err, func(ctx context.Context, v rotasafe.Version) (rotasafe.Class, error) {
+		a.reset(&v)
+		err := do(ctx)
+		switch {
+		case err == nil:
+			return rotasafe.ClassOther, nil
+		case redis.IsAuthError(err) && a.usedID() == v.ID:
+			return rotasafe.ClassAuth, err
+		}
+		// The command's own failure, or a connection error go-redis already retried.
+		return rotasafe.ClassOther, err
 	})
-	if err != nil {
-		p.stats.failed.Add(1)
-		return last
+	if werr != nil {
+		p.recov.failed.Add(1)
+		return werr
 	}
-	p.stats.recovered.Add(1)
+	p.recov.recovered.Add(1)
 	return nil
 }
 
-// round tries, after version used was rejected: the refreshed AWSCURRENT, then AWSPENDING
-// and AWSPREVIOUS. It returns the AWSCURRENT version ID it saw (for the next round's
-// RefreshStale), and an error that is retry.Permanent unless every version was rejected.
-// last is set to the error of each run of do.
-func (p *Credentials) round(ctx context.Context, a *attempt, used string, last *error, do func(ctx context.Context) error) (currentID string, err error) {
-	tried := []string{used}
-	currentID = used
-	// try runs do logging in with v; done reports that the run ended the round.
-	try := func(v rotasafe.Version) (done bool, err error) {
-		tried = append(tried, v.ID)
-		a.reset(&v)
-		err = do(ctx)
-		*last = err
-		switch {
-		case err == nil:
-			if a.usedID() == v.ID {
-				p.stick(v, currentID)
-			}
-			return true, nil
-		case !redis.IsAuthError(err) || a.usedID() == "":
-			return true, retry.Permanent(err)
-		}
-		p.stats.rejected.Add(1)
-		return false, err
-	}
-
-	p.stats.refreshes.Add(1)
-	lastErr := error(nil)
-	if fresh, rerr := p.src.RefreshStale(ctx, p.secretID, used); rerr == nil {
-		currentID = fresh.ID
-		if !slices.Contains(tried, fresh.ID) {
-			done, err := try(fresh)
-			if done {
-				return currentID, err
-			}
-			lastErr = err
-		}
-	}
-	cands, cerr := p.src.Candidates(ctx, p.secretID)
-	if cerr != nil && len(cands) == 0 {
-		if lastErr == nil {
-			return currentID, retry.Permanent(cerr)
-		}
-		return currentID, lastErr
-	}
-	for _, v := range cands {
-		if v.HasStage(rotasafe.StageCurrent) {
-			currentID = v.ID
-		}
-	}
-	for _, v := range cands {
-		if slices.Contains(tried, v.ID) {
-			continue
-		}
-		if v.ID != currentID {
-			p.stats.fallbacks.Add(1)
-		}
-		done, err := try(v)
-		if done {
-			return currentID, err
-		}
-		lastErr = err
-	}
-	if lastErr == nil { // nothing new to try: wait for AWSCURRENT to move
-		lastErr = fmt.Errorf("redisconn: secret %s: every version was rejected", p.secretID)
-	}
-	return currentID, lastErr
-}
-
-// stick makes v the version new connections log in with while AWSCURRENT is currentID.
-func (p *Credentials) stick(v rotasafe.Version, currentID string) {
-	if v.ID == currentID {
-		if p.sticky.Load() != nil {
-			p.sticky.Store(nil)
-		}
-		return
-	}
-	p.sticky.Store(&choice{currentID: currentID, v: v})
-}
-
-// Stats counts what a Credentials has done since it was made.
+// Stats counts what a Credentials' logins cost: the walk's rotasafe.LoginStats, and the
+// commands it ran again.
 type Stats struct {
-	Logins    int64 // credentials handed to new connections
-	Rejected  int64 // logins Redis rejected
-	Refreshes int64 // RefreshStale calls after a rejected login (the cache coalesces them)
-	Fallbacks int64 // logins tried with AWSPENDING or AWSPREVIOUS
+	rotasafe.LoginStats
 	Recovered int64 // commands that ran after their first login was rejected
-	Failed    int64 // commands whose logins were all rejected until the retries ran out
+	Failed    int64 // commands whose logins were all rejected until the policy ran out
 }
 
 // Stats returns the counters.
 func (p *Credentials) Stats() Stats {
-	return Stats{
-		Logins:    p.stats.logins.Load(),
-		Rejected:  p.stats.rejected.Load(),
-		Refreshes: p.stats.refreshes.Load(),
-		Fallbacks: p.stats.fallbacks.Load(),
-		Recovered: p.stats.recovered.Load(),
-		Failed:    p.stats.failed.Load(),
-	}
+	return Stats{LoginStats: p.walk.Stats(), Recovered: p.recov.recovered.Load(), Failed: p.recov.failed.Load()}
 }

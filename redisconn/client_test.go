@@ -22,11 +22,11 @@ import (
 
 // appClient returns a cache-backed client for secret id whose connections live briefly, so
 // that new logins happen all the time.
-func appClient(e *redistest.Env, id string, opts ...cache.Option) (*redis.Client, *Credentials, *cache.Cache) {
+func appClient(e *redistest.Env, id string, copts []cache.Option, opts ...Option) (*redis.Client, *Credentials, *cache.Cache) {
 	e.TB.Helper()
-	c := cache.New(e.SM.Client(), opts...)
+	c := cache.New(e.SM.Client(), copts...)
 	e.TB.Cleanup(func() { c.Close() })
-	rdb, p := newClient(NewCredentials(c, id), &redis.Options{
+	rdb, p := newClient(NewCredentials(c, id, opts...), &redis.Options{
 		PoolSize:        4,
 		ConnMaxLifetime: 15 * time.Millisecond,
 		DisableIdentity: true,
@@ -39,7 +39,7 @@ func TestClientSurvivesTwentyRotations(t *testing.T) {
 	t.Parallel()
 	e := redistest.NewEnv(t)
 	id, user, pw0 := e.AppSecret()
-	rdb, creds, _ := appClient(e, id)
+	rdb, creds, c := appClient(e, id, nil)
 	h := rotate.NewHandler(e.API, redisacl.Strategy())
 
 	var (
@@ -76,22 +76,30 @@ func TestClientSurvivesTwentyRotations(t *testing.T) {
 		})
 	}
 
+	// At least 20 rotations, and on until logins with removed passwords were rejected and
+	// recovered (or the test would prove nothing): how many rotations that takes depends on
+	// the machine's speed, what the test asserts does not.
 	older := []string{pw0}
-	for i := 1; i <= 20; i++ {
+	rotations := 0
+	for rotations < 20 || (creds.Stats().Rejected.Total() == 0 && rotations < 500) {
+		rotations++
 		if _, err := rotate.Rotate(t.Context(), e.API, id, h); err != nil {
 			stop.Store(true)
 			wg.Wait()
-			t.Fatalf("rotation %d: %v", i, err)
+			t.Fatalf("rotation %d: %v", rotations, err)
 		}
 		older = append(older, e.CheckClean(id, user, older))
 		time.Sleep(25 * time.Millisecond)
 	}
-	time.Sleep(50 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
 
 	st := creds.Stats()
-	t.Logf("%d commands; %+v", ops.Load(), st)
+	reads := c.Stats().Reads
+	t.Logf("%d commands, %d rotations; %+v", ops.Load(), rotations, st)
+	t.Logf("per rotation: %.2f GetSecretValue (%.2f AWSPENDING, %.2f AWSCURRENT, %.2f AWSPREVIOUS), %.2f rejected logins, %.2f fallbacks",
+		float64(reads.Total())/float64(rotations), float64(reads.Pending)/float64(rotations), float64(reads.Current)/float64(rotations),
+		float64(reads.Previous)/float64(rotations), float64(st.Rejected.Total())/float64(rotations), float64(st.Fallbacks.Total())/float64(rotations))
 	if n := failures.Load(); n > 0 {
 		t.Fatalf("%d of %d commands failed, first: %s", n, ops.Load(), errText)
 	}
@@ -102,7 +110,7 @@ func TestClientSurvivesTwentyRotations(t *testing.T) {
 	}
 	// The test must have made logins with removed passwords and recovered from them, or it
 	// proves nothing.
-	if st.Rejected == 0 || st.Recovered == 0 || st.Failed != 0 {
+	if st.Rejected.Total() == 0 || st.Recovered == 0 || st.Failed != 0 {
 		t.Errorf("got %+v, want rejected logins, all recovered", st)
 	}
 }
@@ -131,16 +139,16 @@ func TestClientFallsBackToPending(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rdb, creds, _ := appClient(e, id)
+	rdb, creds, _ := appClient(e, id, nil)
 	if err := rdb.Set(t.Context(), "app:x", "1", 0).Err(); err != nil {
 		t.Fatalf("got %v, want the command to run with AWSPENDING's password", err)
 	}
 	st := creds.Stats()
-	if st.Fallbacks == 0 || st.Recovered != 1 {
-		t.Fatalf("got %+v, want one command recovered by a fallback", st)
+	if st.Fallbacks.Pending != 1 || st.Recovered != 1 {
+		t.Fatalf("got %+v, want one command recovered by a fallback to AWSPENDING", st)
 	}
-	if ch := creds.sticky.Load(); ch == nil || ch.v.ID != pendID {
-		t.Fatalf("AWSPENDING is not kept for new connections")
+	if v, err := creds.walk.Choose(t.Context()); err != nil || v.ID != pendID {
+		t.Fatalf("new connections would log in with %v, %v; want AWSPENDING %s kept", v.ID, err, pendID)
 	}
 	// New connections log in with AWSPENDING at once.
 	time.Sleep(30 * time.Millisecond) // past the connections' lifetime
@@ -151,7 +159,7 @@ func TestClientFallsBackToPending(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if got := creds.Stats().Rejected; got != st.Rejected {
-		t.Errorf("rejected logins went from %d to %d, want no more once AWSPENDING is kept", st.Rejected, got)
+		t.Errorf("rejected logins went from %+v to %+v, want no more once AWSPENDING is kept", st.Rejected, got)
 	}
 }
 
@@ -160,8 +168,9 @@ func TestClientGivesUpWhenEveryVersionIsRejected(t *testing.T) {
 	e := redistest.NewEnv(t)
 	id, user, pw := e.AppSecret()
 	e.Server.CreateUser(t, user, "a password no secret holds")
-	rdb, creds, _ := appClient(e, id, cache.WithMinRefreshInterval(10*time.Millisecond))
-	creds.policy.MaxElapsed = 300 * time.Millisecond
+	p := DefaultPolicy()
+	p.MaxElapsed = 300 * time.Millisecond
+	rdb, creds, _ := appClient(e, id, []cache.Option{cache.WithMinRefreshInterval(10 * time.Millisecond)}, WithRetry(p))
 
 	err := rdb.Ping(t.Context()).Err()
 	if !redis.IsAuthError(err) {
@@ -170,15 +179,17 @@ func TestClientGivesUpWhenEveryVersionIsRejected(t *testing.T) {
 	if strings.Contains(err.Error(), pw) {
 		t.Fatal("the error holds the password")
 	}
-	if st := creds.Stats(); st.Failed != 1 || st.Refreshes < 2 {
-		t.Errorf("got %+v, want one failed command after several refreshes", st)
+	// One round reads AWSPENDING (absent), AWSCURRENT (the same version) and AWSPREVIOUS
+	// (absent) after the rejection, however fast the machine.
+	if st := creds.Stats(); st.Failed != 1 || st.Rereads.Total() < 3 {
+		t.Errorf("got %+v, want one failed command after a round of rereads", st)
 	}
 }
 
 func TestClientReportsAMissingSecret(t *testing.T) {
 	t.Parallel()
 	e := redistest.NewEnv(t)
-	rdb, _, _ := appClient(e, "no-such-secret")
+	rdb, _, _ := appClient(e, "no-such-secret", nil)
 	err := rdb.Ping(t.Context()).Err()
 	if err == nil || !strings.Contains(err.Error(), "no-such-secret") {
 		t.Fatalf("got %v, want an error naming the secret", err)

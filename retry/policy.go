@@ -100,9 +100,9 @@ type Policy struct {
 	OnRetry func(attempt int, err error, wait time.Duration)
 }
 
-// Default returns the policy sqlconn and cache use unless told otherwise: waits from 50ms up
-// to 2s with [Full] jitter, no bound on the number of attempts, and a MaxElapsed of 30s, so a
-// retry loop with the default policy is bounded even when its context has no deadline.
+// Default returns a general-purpose policy: waits from 50ms up to 2s with [Full] jitter, no
+// bound on the number of attempts, and a MaxElapsed of 30s, so that a loop with it is
+// bounded even when its context has no deadline. sqlconn.DefaultPolicy starts from it.
 func Default() Policy {
 	return Policy{
 		Initial:    DefaultInitial,

@@ -1,23 +1,23 @@
-// Package rotate is the rotator side of an AWS Secrets Manager rotation: a [Handler] that runs
-// the four steps Secrets Manager asks a rotation function for (createSecret, setSecret,
-// testSecret, finishSecret), and the [Strategy] values that say what each step means for one
-// kind of service: [PostgresSingleUser] and [PostgresAlternatingUsers] here, Redis ACL users in
-// package rotate/redisacl.
-//
-// The handler owns the label logic every scenario shares (the guards of AWS's rotation
-// templates, idempotent createSecret, the final label move) so that a strategy only derives,
-// sets and tests a value. Every step may run again after a failure and ends in the same state.
+// Package rotate is the rotator side of an AWS Secrets Manager rotation: a [Handler] runs the
+// four steps Secrets Manager asks a rotation function for (createSecret, setSecret,
+// testSecret, finishSecret), and a [Strategy] says what each step means for one kind of
+// service: [PostgresSingleUser] and [PostgresAlternatingUsers]; for MySQL and MariaDB
+// [MySQLSingleUser], [MySQLAlternatingUsers] and [MySQLDualPassword]; Redis ACL users in
+// package rotate/redisacl. Every step may run again after a failure and ends in the same
+// state; no error or log line holds a secret value.
 //
 // As an AWS Lambda function:
 //
 //	h := rotate.NewHandler(secretsmanager.NewFromConfig(cfg), rotate.PostgresSingleUser())
 //	lambda.Start(h.Handle)
 //
-// In-process, for local use, tests and demos, [Rotate] drives the four steps the way Secrets
-// Manager does, on a secret with or without rotation configured:
+// In process, for a scheduled job, a test or a demo, on a secret with or without rotation
+// configured:
 //
-//	versionID, err := rotate.Rotate(ctx, client, "prod/app/db", h)
+//	versionID, err := h.Rotate(ctx, "prod/app/db")
 //
-// Passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers computed here ([SCRAMVerifier]),
-// so the server and its logs never see them; no error or log line holds a secret value.
+// [Option] values configure the Handler (logging, password generation); [DBOption] values
+// configure a database strategy (TLS, connect timeout, the user that changes passwords).
+// Passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers, and MySQL or MariaDB only as
+// mysql_native_password hashes, both computed here, so the server and its logs never see them.
 package rotate

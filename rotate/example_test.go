@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -16,7 +15,7 @@ import (
 // Rotate a database secret in process, without a Lambda function: for a scheduled job, a
 // demo or a test. The secret needs no rotation configuration; an earlier rotation that
 // stopped half way is finished instead of a new one being started.
-func ExampleRotate() {
+func ExampleHandler_Rotate() {
 	ctx := context.Background()
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -24,23 +23,24 @@ func ExampleRotate() {
 	}
 	client := secretsmanager.NewFromConfig(cfg)
 	h := rotate.NewHandler(client, rotate.PostgresSingleUser())
-	versionID, err := rotate.Rotate(ctx, client, "prod/app/db", h)
+	versionID, err := h.Rotate(ctx, "prod/app/db")
 	if err != nil {
 		log.Fatal(err) // names the secret, the version and the step; never a password
 	}
 	fmt.Println("AWSCURRENT is now version", versionID)
 }
 
-// A rotation Lambda function for a PostgreSQL user that changes its own password.
+// A rotation Lambda function for a PostgreSQL user that changes its own password. Password
+// options go to the handler, connection options to the strategy.
 func ExamplePostgresSingleUser() {
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
 		log.Fatal(err)
 	}
-	h := rotate.NewHandler(secretsmanager.NewFromConfig(cfg), rotate.PostgresSingleUser(
+	h := rotate.NewHandler(secretsmanager.NewFromConfig(cfg),
+		rotate.PostgresSingleUser(rotate.WithTLSMode(rotate.TLSVerifyFull)),
 		rotate.WithPasswordLength(40),
-		rotate.WithTLSMode(rotate.TLSVerifyFull),
-	))
+	)
 	lambda.Start(h.Handle)
 }
 
@@ -55,15 +55,4 @@ func ExamplePostgresAlternatingUsers() {
 		rotate.WithCloneSuffix("_b"),
 	))
 	lambda.Start(h.Handle)
-}
-
-// SCRAMVerifier gives what PostgreSQL stores for a password, so ALTER ROLE never carries the
-// password itself.
-func ExampleSCRAMVerifier() {
-	v, err := rotate.SCRAMVerifier("correct horse battery staple")
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(strings.HasPrefix(v, "SCRAM-SHA-256$4096:"), strings.Contains(v, "horse"))
-	// Output: true false
 }

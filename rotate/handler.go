@@ -12,30 +12,33 @@ import (
 	"github.com/rotasafe/rotasafe"
 )
 
-// Handler runs one step of a rotation per Event, the way Secrets Manager calls a rotation
-// function. It owns the logic every scenario shares, as AWS's rotation templates do:
+// Handler runs the rotation steps of one Strategy: [Handler.Handle] the step an Event names,
+// as Secrets Manager calls a Lambda function, [Handler.Rotate] all four in process. It owns
+// the checks AWS's rotation templates share, and calls the Strategy only past them:
 //
-//   - the secret exists and has rotation enabled;
+//   - the secret exists and has rotation enabled (Handle only);
 //   - the token is a version of the secret; if it already holds AWSCURRENT there is nothing to
 //     do; if it does not hold AWSPENDING the step fails;
-//   - createSecret stores a value only when the token's AWSPENDING version has none yet, so a
-//     retried createSecret stores nothing new;
+//   - createSecret stores a value only when the token's AWSPENDING version has none yet;
 //   - finishSecret moves AWSCURRENT to the token with rotasafe.Promote (AWSPREVIOUS follows),
 //     then takes AWSPENDING off it.
 //
-// The Strategy does the rest. Every step is safe to run again. A Handler is safe for
-// concurrent use.
+// Every step is safe to run again. A Handler is safe for concurrent use.
 type Handler struct {
 	api      rotasafe.API
 	strategy Strategy
-	cfg      config
+	cfg      handlerConfig
 }
 
 // NewHandler returns a handler that rotates secrets through api with strategy s. Options:
 // WithLogger, and the password options (WithPasswordLength, WithExcludeCharacters,
-// WithRandomPasswordAPI), which set the default that StepContext.NewPassword uses.
+// WithRandomPasswordAPI) that StepContext.NewPassword follows. It panics on a nil s or an
+// invalid option.
 func NewHandler(api rotasafe.API, s Strategy, opts ...Option) *Handler {
-	return &Handler{api: api, strategy: s, cfg: newConfig(opts)}
+	if s == nil {
+		panic("rotate: NewHandler: nil Strategy")
+	}
+	return &Handler{api: api, strategy: s, cfg: newHandlerConfig(opts)}
 }
 
 // Handle runs the step the event names. It is the function to give lambda.Start:
@@ -87,13 +90,8 @@ func (h *Handler) run(ctx context.Context, api rotasafe.API, ev rotasafe.Event, 
 			h.log(ctx, slog.LevelError, "rotation step failed", ev, slog.String("error", err.Error()))
 		}
 	}()
-	switch {
-	case h.cfg.err != nil:
-		return h.cfg.err
-	case api == nil:
+	if api == nil {
 		return errors.New("rotate: nil API")
-	case h.strategy == nil:
-		return errors.New("rotate: nil Strategy")
 	}
 
 	out, err := api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(ev.SecretID)})
@@ -200,9 +198,10 @@ func (h *Handler) finish(ctx context.Context, api rotasafe.API, ev rotasafe.Even
 }
 
 func (h *Handler) log(ctx context.Context, level slog.Level, msg string, ev rotasafe.Event, attrs ...slog.Attr) {
-	if h.cfg.logger == nil {
-		return
+	l := h.cfg.logger
+	if l == nil {
+		l = slog.Default()
 	}
 	attrs = append([]slog.Attr{slog.String("secret_id", ev.SecretID), slog.String("token", ev.ClientRequestToken), slog.String("step", ev.Step)}, attrs...)
-	h.cfg.logger.LogAttrs(ctx, level, msg, attrs...)
+	l.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -278,33 +280,39 @@ func TestRotateWithoutRotationConfigured(t *testing.T) {
 	}
 }
 
+// TestInvalidOptions checks that a bad option value makes the constructor panic with a message
+// naming the option and the value, and that an option the strategy has no use for does too.
 func TestInvalidOptions(t *testing.T) {
+	t.Parallel()
+	strategy := keyStrategy{&keyService{}}
 	tests := []struct {
 		name string
-		opt  Option
+		make func()
 		want string
 	}{
-		{"short password", WithPasswordLength(3), "password length 3"},
-		{"long password", WithPasswordLength(5000), "password length 5000"},
-		{"nothing left", WithExcludeCharacters(string(alphabet(""))), "no character"},
-		{"clone suffix", WithCloneSuffix(""), "clone suffix"},
-		{"tls", WithTLSMode("sometimes"), "TLS mode"},
-		{"timeout", WithConnectTimeout(-1), "connect timeout"},
+		{"short password", func() { NewHandler(nil, strategy, WithPasswordLength(3)) }, "WithPasswordLength(3)"},
+		{"long password", func() { NewHandler(nil, strategy, WithPasswordLength(5000)) }, "WithPasswordLength(5000)"},
+		{"nothing left", func() { NewHandler(nil, strategy, WithExcludeCharacters(string(alphabet("")))) }, "WithExcludeCharacters("},
+		{"nil strategy", func() { NewHandler(nil, nil) }, "nil Strategy"},
+		{"empty clone suffix", func() { PostgresAlternatingUsers(WithCloneSuffix("")) }, `WithCloneSuffix("")`},
+		{"clone suffix without a clone", func() { PostgresSingleUser(WithCloneSuffix("_b")) }, `WithCloneSuffix("_b"): PostgresSingleUser`},
+		{"tls", func() { PostgresSingleUser(WithTLSMode("sometimes")) }, `WithTLSMode("sometimes")`},
+		{"timeout", func() { PostgresAlternatingUsers(WithConnectTimeout(-time.Second)) }, "WithConnectTimeout(-1s)"},
 	}
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	id := newKeySecret(t, c, svc)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			for _, h := range []*Handler{NewHandler(nil, keyStrategy{svc}, tt.opt), NewHandler(nil, PostgresSingleUser(tt.opt))} {
-				_, err := Rotate(t.Context(), c, id, h)
-				if err == nil || !strings.Contains(err.Error(), tt.want) {
-					t.Fatalf("got %v, want an error naming %q", err, tt.want)
+			t.Parallel()
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), tt.want) {
+					t.Fatalf("got panic %v, want one naming %s", r, tt.want)
 				}
-			}
+			}()
+			tt.make()
 		})
 	}
+	// Zero keeps the default where the option says so.
+	NewHandler(nil, strategy, WithPasswordLength(0), WithLogger(nil))
+	PostgresSingleUser(WithConnectTimeout(0), WithTLSMode(TLSPreferVerified))
 }
 
 func TestLogsNoValues(t *testing.T) {

@@ -61,7 +61,7 @@ func (e *env) master() string {
 
 func mustPassword(t testing.TB) string {
 	t.Helper()
-	pw, err := passwordPolicy{}.generate(t.Context(), nil)
+	pw, err := newHandlerConfig(nil).pw.generate(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

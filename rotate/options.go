@@ -9,54 +9,23 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Option configures a Handler (NewHandler) or a PostgreSQL strategy (PostgresSingleUser,
-// PostgresAlternatingUsers). One type serves both so that a password knob can go to either:
-// given to NewHandler it sets the default of [StepContext.NewPassword] for every strategy;
-// given to a strategy it overrides that default for the strategy. Options a receiver has no use
-// for are ignored (WithCloneSuffix means nothing to NewHandler, WithLogger nothing to a
-// strategy). An invalid value makes every step fail with an error that names the option.
-type Option func(*config)
+// Option configures a [Handler]: where it logs and how it generates passwords. An invalid
+// value makes NewHandler panic with a message that names the option and the value.
+type Option func(*handlerConfig)
 
-// config holds every knob; each receiver reads its own.
-type config struct {
-	// Handler.
-	logger *slog.Logger
-
-	// Both: password generation. Zero values mean "not set here".
-	pw passwordPolicy
-
-	// PostgreSQL strategies.
-	cloneSuffix    string
-	tls            TLSMode
-	throughAdmin   bool
-	connectTimeout time.Duration
-	hook           stmtHook // test seam: runs before every connect and statement
-
-	err error // first invalid option
+type handlerConfig struct {
+	logger *slog.Logger // nil: slog.Default(), read at log time
+	pw     passwordPolicy
 }
 
-// stmtHook runs before each database operation a PostgreSQL strategy makes: a connect (conn
-// is nil) or a statement on conn. A non-nil error aborts the operation with that error.
-type stmtHook func(ctx context.Context, conn *pgx.Conn, op string) error
-
-func newConfig(opts []Option) config {
-	c := config{
-		cloneSuffix:    "_clone",
-		tls:            TLSPreferVerified,
-		connectTimeout: 5 * time.Second,
-	}
+func newHandlerConfig(opts []Option) handlerConfig {
+	c := handlerConfig{pw: passwordPolicy{length: DefaultPasswordLength, exclude: DefaultExcludeCharacters}}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
 		}
 	}
 	return c
-}
-
-func (c *config) fail(format string, args ...any) {
-	if c.err == nil {
-		c.err = fmt.Errorf("rotate: invalid option: "+format, args...)
-	}
 }
 
 // Password lengths accepted by WithPasswordLength. GetRandomPassword allows 1-4096; a rotated
@@ -73,40 +42,39 @@ const (
 const DefaultExcludeCharacters = `:/@"'\`
 
 // WithLogger makes the Handler log each step (secret, token, step, outcome; never a value) to
-// l. By default the handler does not log. A nil l keeps the default.
+// l instead of slog.Default(). A nil l discards the log.
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
-		if l != nil {
-			c.logger = l
+	return func(c *handlerConfig) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
 		}
+		c.logger = l
 	}
 }
 
 // WithPasswordLength sets the length of generated passwords, MinPasswordLength to
-// MaxPasswordLength (DefaultPasswordLength when not set). Zero keeps the default; other values
-// outside the range are an error.
+// MaxPasswordLength. Zero keeps DefaultPasswordLength.
 func WithPasswordLength(n int) Option {
-	return func(c *config) {
-		switch {
-		case n == 0:
-		case n < MinPasswordLength || n > MaxPasswordLength:
-			c.fail("password length %d is outside %d-%d", n, MinPasswordLength, MaxPasswordLength)
-		default:
-			c.pw.length = n
+	return func(c *handlerConfig) {
+		if n == 0 {
+			return
 		}
+		if n < MinPasswordLength || n > MaxPasswordLength {
+			panic(fmt.Sprintf("rotate: WithPasswordLength(%d): password length %d is outside %d-%d", n, n, MinPasswordLength, MaxPasswordLength))
+		}
+		c.pw.length = n
 	}
 }
 
 // WithExcludeCharacters sets the characters generated passwords leave out, replacing
 // DefaultExcludeCharacters; whitespace is always left out. An empty string excludes nothing
-// but whitespace. Excluding every letter, digit and punctuation character is an error.
+// but whitespace. Excluding every letter, digit and punctuation character is invalid.
 func WithExcludeCharacters(chars string) Option {
-	return func(c *config) {
+	return func(c *handlerConfig) {
 		if len(alphabet(chars)) == 0 {
-			c.fail("excluded characters leave no character to make a password of")
-			return
+			panic(fmt.Sprintf("rotate: WithExcludeCharacters(%q): leaves no character to make a password of", chars))
 		}
-		c.pw.exclude = &chars
+		c.pw.exclude = chars
 	}
 }
 
@@ -114,25 +82,68 @@ func WithExcludeCharacters(chars string) Option {
 // API call per rotation, as AWS's templates do) instead of crypto/rand in process, the
 // default.
 func WithRandomPasswordAPI() Option {
-	return func(c *config) {
-		t := true
-		c.pw.useAPI = &t
-	}
+	return func(c *handlerConfig) { c.pw.useAPI = true }
 }
 
-// WithCloneSuffix sets the suffix PostgresAlternatingUsers appends to the username to name
-// the second user ("_clone" by default, as AWS's template). It must be 1 to 32 bytes.
-func WithCloneSuffix(suffix string) Option {
-	return func(c *config) {
+// DBOption configures a database strategy ([PostgresSingleUser], [PostgresAlternatingUsers],
+// [MySQLSingleUser], [MySQLAlternatingUsers], [MySQLDualPassword]):
+// how it connects and which user changes passwords. An invalid value, or an option the
+// strategy has no use for, makes the strategy's constructor panic with a message that names
+// the option and the value.
+type DBOption func(*dbConfig)
+
+type dbConfig struct {
+	cloneSuffix    string // "" until WithCloneSuffix; the strategy fills its default
+	tls            TLSMode
+	throughAdmin   bool
+	connectTimeout time.Duration
+	hook           stmtHook  // test seam: runs before every connect and statement
+	myHook         mysqlHook // the same for the MySQL strategies
+}
+
+// Defaults of the database strategies.
+const (
+	defaultCloneSuffix    = "_clone"
+	defaultConnectTimeout = 5 * time.Second
+)
+
+// newDBConfig applies opts for the strategy named name. alternating says whether it has a
+// clone user, which WithCloneSuffix names.
+func newDBConfig(name string, alternating bool, opts []DBOption) dbConfig {
+	c := dbConfig{tls: TLSPreferVerified, connectTimeout: defaultConnectTimeout}
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	switch {
+	case c.cloneSuffix != "" && !alternating:
+		panic(fmt.Sprintf("rotate: WithCloneSuffix(%q): %s keeps one user and has no clone to name", c.cloneSuffix, name))
+	case c.cloneSuffix == "":
+		c.cloneSuffix = defaultCloneSuffix
+	}
+	return c
+}
+
+// stmtHook runs before each database operation a PostgreSQL strategy makes: a connect (conn
+// is nil) or a statement on conn. A non-nil error aborts the operation with that error.
+type stmtHook func(ctx context.Context, conn *pgx.Conn, op string) error
+
+// WithCloneSuffix sets the suffix an alternating-users strategy appends to the username to
+// name the second user ("_clone" by default, as AWS's template). It must be 1 to 32 bytes.
+// Single-user strategies have no second user and refuse it.
+func WithCloneSuffix(suffix string) DBOption {
+	return func(c *dbConfig) {
 		if suffix == "" || len(suffix) > 32 {
-			c.fail("clone suffix must be 1 to 32 bytes, got %d", len(suffix))
-			return
+			panic(fmt.Sprintf("rotate: WithCloneSuffix(%q): clone suffix must be 1 to 32 bytes, got %d", suffix, len(suffix)))
 		}
 		c.cloneSuffix = suffix
 	}
 }
 
-// TLSMode says how a PostgreSQL strategy secures its connections.
+// TLSMode says how a database strategy secures its connections. The modes are named after
+// libpq's sslmode; the MySQL strategies give them the same meaning (verify-ca checks the
+// certificate chain but not the host name; prefer and require do not verify).
 type TLSMode string
 
 const (
@@ -140,8 +151,8 @@ const (
 	// (sslmode=verify-full) and falls back to a plain connection when that fails, as AWS's
 	// rotation templates do for a secret without an "ssl" key.
 	TLSPreferVerified TLSMode = ""
-	// TLSFromSecret takes the libpq sslmode from the secret's "sslmode" field (or "ssl": true
-	// for verify-full, false for disable), and TLSPreferVerified when there is neither.
+	// TLSFromSecret takes the mode from the secret's "sslmode" field (or "ssl": true for
+	// verify-full, false for disable), and TLSPreferVerified when there is neither.
 	TLSFromSecret TLSMode = "secret"
 	// TLSDisable, TLSRequire, TLSVerifyCA and TLSVerifyFull are libpq's sslmodes of the same
 	// names; TLSPrefer is libpq's prefer (TLS without verification, else plain).
@@ -152,42 +163,40 @@ const (
 	TLSVerifyFull TLSMode = "verify-full"
 )
 
-// WithTLSMode sets how PostgreSQL strategies secure their connections (TLSPreferVerified by
-// default). Unknown modes are an error.
-func WithTLSMode(m TLSMode) Option {
-	return func(c *config) {
+// WithTLSMode sets how the strategy secures its connections (TLSPreferVerified by default).
+func WithTLSMode(m TLSMode) DBOption {
+	return func(c *dbConfig) {
 		switch m {
 		case TLSPreferVerified, TLSFromSecret, TLSDisable, TLSPrefer, TLSRequire, TLSVerifyCA, TLSVerifyFull:
 			c.tls = m
 		default:
-			c.fail("unknown TLS mode %q", string(m))
+			panic(fmt.Sprintf("rotate: WithTLSMode(%q): unknown TLS mode", string(m)))
 		}
 	}
 }
 
-// WithAdminSecret makes PostgresSingleUser change the password as the user named by the
+// WithAdminSecret makes a single-user strategy change the password as the user named by the
 // secret's masterarn, for services where a user may not change its own password (RDS with
 // rds_password restrictions). The user must still prove it owns the secret: its current or
-// previous password must log in.
-func WithAdminSecret() Option {
-	return func(c *config) { c.throughAdmin = true }
+// previous password must log in. Alternating-users strategies always work this way.
+func WithAdminSecret() DBOption {
+	return func(c *dbConfig) { c.throughAdmin = true }
 }
 
-// WithConnectTimeout bounds each connection attempt to PostgreSQL (5 seconds by default, as
-// AWS's templates' connect_timeout). Zero keeps the default; negative values are an error.
-func WithConnectTimeout(d time.Duration) Option {
-	return func(c *config) {
+// WithConnectTimeout bounds each connection attempt to the database (5 seconds, as AWS's
+// templates' connect_timeout). Zero keeps the default; a negative d is invalid.
+func WithConnectTimeout(d time.Duration) DBOption {
+	return func(c *dbConfig) {
 		switch {
-		case d == 0:
 		case d < 0:
-			c.fail("negative connect timeout %v", d)
-		default:
+			panic(fmt.Sprintf("rotate: WithConnectTimeout(%v): connect timeout is negative", d))
+		case d > 0:
 			c.connectTimeout = d
 		}
 	}
 }
 
 // withStmtHook installs the test seam that runs before every database operation.
-func withStmtHook(h stmtHook) Option {
-	return func(c *config) { c.hook = h }
+func withStmtHook(h stmtHook) DBOption {
+	return func(c *dbConfig) { c.hook = h }
 }

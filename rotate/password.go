@@ -13,40 +13,12 @@ import (
 	"github.com/rotasafe/rotasafe"
 )
 
-// passwordPolicy says how to generate a password. Zero fields are "not set": over merges a
-// strategy's settings onto the handler's, and the defaults fill what is left.
+// passwordPolicy says how the handler generates passwords (WithPasswordLength,
+// WithExcludeCharacters, WithRandomPasswordAPI).
 type passwordPolicy struct {
 	length  int
-	exclude *string
-	useAPI  *bool
-}
-
-// over returns p with the fields o sets replaced.
-func (p passwordPolicy) over(o passwordPolicy) passwordPolicy {
-	if o.length != 0 {
-		p.length = o.length
-	}
-	if o.exclude != nil {
-		p.exclude = o.exclude
-	}
-	if o.useAPI != nil {
-		p.useAPI = o.useAPI
-	}
-	return p
-}
-
-func (p passwordPolicy) lengthOrDefault() int {
-	if p.length == 0 {
-		return DefaultPasswordLength
-	}
-	return p.length
-}
-
-func (p passwordPolicy) excludeOrDefault() string {
-	if p.exclude == nil {
-		return DefaultExcludeCharacters
-	}
-	return *p.exclude
+	exclude string
+	useAPI  bool
 }
 
 // The character classes of a generated password; each class the alphabet still has after the
@@ -72,8 +44,8 @@ func alphabet(exclude string) []byte {
 // generate makes a password by the policy: with crypto/rand, or with GetRandomPassword when
 // the policy says so.
 func (p passwordPolicy) generate(ctx context.Context, api rotasafe.API) (string, error) {
-	n, exclude := p.lengthOrDefault(), p.excludeOrDefault()
-	if p.useAPI != nil && *p.useAPI {
+	n, exclude := p.length, p.exclude
+	if p.useAPI {
 		out, err := api.GetRandomPassword(ctx, &secretsmanager.GetRandomPasswordInput{
 			PasswordLength:          aws.Int64(int64(n)),
 			ExcludeCharacters:       aws.String(exclude),

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/scram"
 )
 
 // dbSecret is a parsed PostgreSQL secret and the raw JSON it came from (for "sslmode").
@@ -34,11 +35,19 @@ func parsePG(v rotasafe.Version, what string) (dbSecret, error) {
 	}
 	switch strings.ToLower(s.Engine) {
 	case "", "postgres", "postgresql", "aurora-postgresql":
+	case "redshift":
+		return dbSecret{}, fmt.Errorf("%s: engine %q: %w", what, s.Engine, errRedshift)
 	default:
-		return dbSecret{}, fmt.Errorf("%s: engine %q is not PostgreSQL", what, s.Engine)
+		return dbSecret{}, fmt.Errorf("%s: engine %q is not PostgreSQL (postgres, aurora-postgresql)", what, s.Engine)
 	}
 	return dbSecret{DBSecret: s, raw: v.SecretString}, nil
 }
+
+// errRedshift is the cause when a PostgreSQL strategy is given a Redshift secret. Redshift
+// speaks PostgreSQL's protocol, but its ALTER USER ... PASSWORD takes a plaintext, MD5 or
+// salted SHA-256 password, not the SCRAM-SHA-256 verifier these strategies send so that no
+// plaintext password ever reaches the server.
+var errRedshift = errors.New("Redshift does not take SCRAM-SHA-256 verifiers, and rotate never sends a plaintext password; rotate Redshift secrets with AWS's Redshift rotation function")
 
 // addr is host:port for messages.
 func (s dbSecret) addr() string {
@@ -143,9 +152,9 @@ func (p *pgStrategy) queryBool(ctx context.Context, conn *pgx.Conn, q querier, s
 // parameters: the role is quoted by pgx, and the verifier is checked to hold nothing but
 // base64 and separators before it is spliced in as a literal.
 func (p *pgStrategy) setPassword(ctx context.Context, conn *pgx.Conn, q querier, role, password string) error {
-	v, err := SCRAMVerifier(password)
+	v, err := scram.New(password)
 	if err != nil {
-		return err
+		return fmt.Errorf("rotate: SCRAM verifier: %w", err)
 	}
 	lit, err := verifierLiteral(v)
 	if err != nil {

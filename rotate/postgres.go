@@ -18,7 +18,7 @@ const maxIdentifier = 63
 
 // pgStrategy implements both PostgreSQL scenarios.
 type pgStrategy struct {
-	cfg         config
+	cfg         dbConfig
 	alternating bool
 }
 
@@ -36,10 +36,10 @@ type pgStrategy struct {
 // Between setSecret and finishSecret only AWSPENDING logs in; applications that read the
 // secret must fall back to it (package sqlconn does), or use PostgresAlternatingUsers.
 //
-// Options: WithPasswordLength, WithExcludeCharacters, WithRandomPasswordAPI, WithTLSMode,
-// WithConnectTimeout, WithAdminSecret.
-func PostgresSingleUser(opts ...Option) Strategy {
-	return &pgStrategy{cfg: newConfig(opts)}
+// Options: WithTLSMode, WithConnectTimeout, WithAdminSecret. Passwords follow the handler's
+// password options.
+func PostgresSingleUser(opts ...DBOption) Strategy {
+	return &pgStrategy{cfg: newDBConfig("PostgresSingleUser", false, opts)}
 }
 
 // PostgresAlternatingUsers rotates between two PostgreSQL users, the secret's user and a clone
@@ -59,17 +59,14 @@ func PostgresSingleUser(opts ...Option) Strategy {
 // either user creates is owned by the original role and usable by both: the gap that AWS's
 // template leaves open (aws-secrets-manager-rotation-lambdas issues #38, #56, #175).
 //
-// Options: WithPasswordLength, WithExcludeCharacters, WithRandomPasswordAPI, WithTLSMode,
-// WithConnectTimeout, WithCloneSuffix.
-func PostgresAlternatingUsers(opts ...Option) Strategy {
-	return &pgStrategy{cfg: newConfig(opts), alternating: true}
+// Options: WithTLSMode, WithConnectTimeout, WithCloneSuffix. Passwords follow the handler's
+// password options.
+func PostgresAlternatingUsers(opts ...DBOption) Strategy {
+	return &pgStrategy{cfg: newDBConfig("PostgresAlternatingUsers", true, opts), alternating: true}
 }
 
 // Create derives the pending secret from AWSCURRENT.
 func (p *pgStrategy) Create(ctx context.Context, sc *StepContext) (string, error) {
-	if p.cfg.err != nil {
-		return "", p.cfg.err
-	}
 	cur, err := parsePG(sc.Current, "AWSCURRENT")
 	if err != nil {
 		return "", err
@@ -83,7 +80,7 @@ func (p *pgStrategy) Create(ctx context.Context, sc *StepContext) (string, error
 			return "", err
 		}
 	}
-	if pending.Password, err = sc.newPassword(ctx, p.cfg.pw); err != nil {
+	if pending.Password, err = sc.NewPassword(ctx); err != nil {
 		return "", fmt.Errorf("generate a password: %w", err)
 	}
 	b, err := pending.MarshalSecret()
@@ -133,9 +130,6 @@ func (p *pgStrategy) alternate(ctx context.Context, sc *StepContext, user string
 
 // Set makes the database accept the pending password.
 func (p *pgStrategy) Set(ctx context.Context, sc *StepContext) error {
-	if p.cfg.err != nil {
-		return p.cfg.err
-	}
 	cur, err := parsePG(sc.Current, "AWSCURRENT")
 	if err != nil {
 		return err
@@ -334,9 +328,6 @@ func (p *pgStrategy) checkClone(ctx context.Context, conn *pgx.Conn, tx pgx.Tx, 
 
 // Test logs in with the pending credentials and runs a query.
 func (p *pgStrategy) Test(ctx context.Context, sc *StepContext) error {
-	if p.cfg.err != nil {
-		return p.cfg.err
-	}
 	pend, err := parsePG(sc.Pending, "AWSPENDING")
 	if err != nil {
 		return err

@@ -20,13 +20,13 @@ import (
 type scenario struct {
 	name        string
 	alternating bool
-	strategy    func(opts ...Option) Strategy
+	strategy    func(opts ...DBOption) Strategy
 }
 
 var scenarios = []scenario{
 	{"single_user", false, PostgresSingleUser},
 	{"alternating_users", true, PostgresAlternatingUsers},
-	{"single_user_through_admin", false, func(opts ...Option) Strategy { return PostgresSingleUser(append(opts, WithAdminSecret())...) }},
+	{"single_user_through_admin", false, func(opts ...DBOption) Strategy { return PostgresSingleUser(append(opts, WithAdminSecret())...) }},
 }
 
 // newSecret makes a login role and a secret for it (with masterarn, for the strategies that
@@ -204,18 +204,18 @@ func TestInterruptedAPICalls(t *testing.T) {
 			master := e.master()
 			id, _ := e.newSecret(sc, master)
 			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
-			before := e.sm.TotalCalls()
+			before := e.sm.Calls("")
 			if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
 				t.Fatal(err)
 			}
-			n := e.sm.TotalCalls() - before
+			n := e.sm.Calls("") - before
 			if n < 10 {
 				t.Fatalf("a clean rotation made %d API calls; want the four steps' calls", n)
 			}
 			for k := 1; k <= n; k++ {
-				e.sm.FailAt(k, "InternalServiceError")
+				e.sm.Faults().FailAt(k, "InternalServiceError")
 				_, err := Rotate(t.Context(), e.api, id, h)
-				e.sm.ClearFaults()
+				e.sm.Faults().Clear()
 				what := "API call " + strconv.Itoa(k) + " failed"
 				if err != nil && !strings.Contains(err.Error(), "InternalServiceError") {
 					t.Fatalf("%s: error does not name the failure: %v", what, err)

@@ -15,34 +15,31 @@ import (
 // steps are the rotation steps in the order Secrets Manager runs them.
 var steps = []string{rotasafe.StepCreateSecret, rotasafe.StepSetSecret, rotasafe.StepTestSecret, rotasafe.StepFinishSecret}
 
-// Rotate rotates a secret in process: it runs createSecret, setSecret, testSecret and
-// finishSecret with h's strategy and options, stopping at the first error, and returns the ID
-// of the version the rotation made AWSCURRENT (also on error, to name the rotation). Every
-// call goes through api; h's own API is not used. It is for local use, tests and demos; in
-// AWS, Secrets Manager calls the Handler.
+// Rotate rotates a secret in process through the handler's API, as Secrets Manager would
+// through [Handler.Handle]: createSecret, setSecret, testSecret, finishSecret, stopping at the
+// first error. It returns the ID of the version the rotation made AWSCURRENT (also on error,
+// to name the rotation). The secret needs no rotation configured: createSecret makes the
+// token's version, which Secrets Manager would make before calling the function.
 //
-// Rotate works on a secret that has no rotation configured. Where Secrets Manager makes the
-// token's version (labelled AWSPENDING, without a value) before it calls createSecret, Rotate
-// lets createSecret make it with the value; the other guards of Handle apply as they are.
+// If a rotation is unfinished (AWSPENDING on a version that is not AWSCURRENT), Rotate
+// finishes it with its token instead of starting a new one, so calling Rotate again after any
+// failure ends in a clean state. To abandon it instead, remove AWSPENDING from its version.
 //
-// If a rotation is unfinished (AWSPENDING on a version that is not AWSCURRENT: an earlier
-// Rotate or RotateSecret stopped half way), Rotate finishes that rotation, with its token,
-// instead of starting a new one. So after any failure, calling Rotate again ends in a clean
-// state: the password set on the service half way is the one that becomes AWSCURRENT. To
-// abandon an unfinished rotation instead, remove AWSPENDING from its version with
-// UpdateSecretVersionStage.
-//
-// Rotations of one secret must not overlap: a rotation whose setSecret changes the password
-// after another rotation's testSecret leaves an AWSCURRENT that no longer logs in. Rotate
-// therefore runs one rotation of a secret at a time in the process (a second call waits, then
-// finds the first one's result), keyed by the secret's ARN whatever name the callers use.
-// Across processes, start rotations with Secrets Manager's RotateSecret, which refuses a
-// rotation while another is in progress, rather than with concurrent Rotate calls.
+// Rotations of one secret must not overlap, so Rotate runs one at a time per secret in the
+// process (a second call waits for the first, then rotates from its result). Across processes, start
+// rotations with Secrets Manager's RotateSecret, which refuses to overlap them.
+func (h *Handler) Rotate(ctx context.Context, secretID string) (versionID string, err error) {
+	return drive(ctx, h.api, secretID, h, 1)
+}
+
+// Rotate is [Handler.Rotate] through api instead of the handler's own API, so that one
+// Handler (made with a nil API, say) serves clients of several accounts, regions or test
+// servers.
 func Rotate(ctx context.Context, api rotasafe.API, secretID string, h *Handler) (versionID string, err error) {
 	return drive(ctx, api, secretID, h, 1)
 }
 
-// drive is Rotate, running each step runs times in a row (tests check that a repeated step
+// drive is Handler.Rotate through api, running each step runs times in a row (tests check that a repeated step
 // changes nothing).
 func drive(ctx context.Context, api rotasafe.API, secretID string, h *Handler, runs int) (string, error) {
 	if h == nil {
@@ -82,17 +79,43 @@ func drive(ctx context.Context, api rotasafe.API, secretID string, h *Handler, r
 	return token, nil
 }
 
-// rotating holds a one-slot channel per secret ARN while Rotate runs on it in this process.
-var rotating sync.Map // ARN -> chan struct{}
+// rotating holds the lock of each secret that a Rotate in this process runs on or waits
+// for, by ARN. An entry lives while callers hold or wait for it, so the map does not grow
+// with the number of secrets ever rotated.
+var rotating = struct {
+	mu    sync.Mutex
+	locks map[string]*secretLock // guarded by mu
+}{locks: map[string]*secretLock{}}
+
+// secretLock is a one-slot channel (full while a rotation runs) and the number of callers
+// holding or waiting for it.
+type secretLock struct {
+	slot chan struct{}
+	refs int // guarded by rotating.mu
+}
 
 // lockSecret waits until no other Rotate of the secret runs in the process, or ctx ends.
 func lockSecret(ctx context.Context, arn string) (unlock func(), err error) {
-	v, _ := rotating.LoadOrStore(arn, make(chan struct{}, 1))
-	slot := v.(chan struct{})
+	rotating.mu.Lock()
+	l := rotating.locks[arn]
+	if l == nil {
+		l = &secretLock{slot: make(chan struct{}, 1)}
+		rotating.locks[arn] = l
+	}
+	l.refs++
+	rotating.mu.Unlock()
+	release := func() {
+		rotating.mu.Lock()
+		defer rotating.mu.Unlock()
+		if l.refs--; l.refs == 0 {
+			delete(rotating.locks, arn)
+		}
+	}
 	select {
-	case slot <- struct{}{}:
-		return func() { <-slot }, nil
+	case l.slot <- struct{}{}:
+		return func() { <-l.slot; release() }, nil
 	case <-ctx.Done():
+		release()
 		return nil, fmt.Errorf("waiting for another rotation of the secret: %w", ctx.Err())
 	}
 }

@@ -68,8 +68,3 @@ func (sc *StepContext) Previous(ctx context.Context) (v rotasafe.Version, ok boo
 func (sc *StepContext) NewPassword(ctx context.Context) (string, error) {
 	return sc.pw.generate(ctx, sc.API)
 }
-
-// newPassword is NewPassword with a strategy's own password options laid over the handler's.
-func (sc *StepContext) newPassword(ctx context.Context, own passwordPolicy) (string, error) {
-	return sc.pw.over(own).generate(ctx, sc.API)
-}

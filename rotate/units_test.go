@@ -2,7 +2,6 @@ package rotate
 
 import (
 	"context"
-	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -10,6 +9,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/internal/scram"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
@@ -34,10 +34,7 @@ func TestPasswordPolicy(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := newConfig(tt.opts)
-			if cfg.err != nil {
-				t.Fatal(cfg.err)
-			}
+			cfg := newHandlerConfig(tt.opts)
 			seen := map[string]bool{}
 			for range 50 {
 				pw, err := cfg.pw.generate(t.Context(), nil)
@@ -74,7 +71,7 @@ func TestPasswordPolicy(t *testing.T) {
 func TestPasswordFromAPI(t *testing.T) {
 	s := smtest.New(t)
 	c := s.Client()
-	cfg := newConfig([]Option{WithRandomPasswordAPI(), WithPasswordLength(40)})
+	cfg := newHandlerConfig([]Option{WithRandomPasswordAPI(), WithPasswordLength(40)})
 	pw, err := cfg.pw.generate(t.Context(), c)
 	if err != nil {
 		t.Fatal(err)
@@ -85,37 +82,21 @@ func TestPasswordFromAPI(t *testing.T) {
 	if n := s.Calls("GetRandomPassword"); n != 1 {
 		t.Fatalf("got %d GetRandomPassword calls, want 1", n)
 	}
-	// A strategy's password options lay over the handler's.
-	merged := newConfig([]Option{WithPasswordLength(20)}).pw.over(newConfig([]Option{WithRandomPasswordAPI()}).pw)
-	if merged.lengthOrDefault() != 20 || merged.useAPI == nil || !*merged.useAPI {
-		t.Fatalf("merged policy %+v, want length 20 from the handler and the API from the strategy", merged)
-	}
 }
 
-func TestSCRAMVerifierShape(t *testing.T) {
-	a, err := SCRAMVerifier("same")
+// TestVerifierLiteral checks that verifierLiteral passes a verifier and refuses anything that
+// could end the SQL string literal it is spliced into.
+func TestVerifierLiteral(t *testing.T) {
+	a, err := scram.New("same")
 	if err != nil {
 		t.Fatal(err)
-	}
-	b, _ := SCRAMVerifier("same")
-	if a == b {
-		t.Error("two verifiers of one password are equal: the salt is not random")
 	}
 	if _, err := verifierLiteral(a); err != nil {
 		t.Errorf("verifierLiteral rejects a verifier: %v", err)
 	}
-	salt, err := base64.StdEncoding.DecodeString(strings.Split(strings.Split(a, ":")[1], "$")[0])
-	if err != nil || len(salt) != 16 {
-		t.Errorf("got a %d-byte salt, want 16", len(salt))
-	}
 	for _, bad := range []string{"", "md5abc", a + "'", a[:20] + "'; DROP ROLE x; --" + a[20:], strings.Replace(a, "$", "$$", 1), a + "\n"} {
 		if _, err := verifierLiteral(bad); err == nil {
 			t.Errorf("verifierLiteral accepts %q", bad)
-		}
-	}
-	for _, pw := range []string{"naïve-secret", ""} {
-		if _, err := SCRAMVerifier(pw); err == nil || (pw != "" && strings.Contains(err.Error(), pw)) {
-			t.Errorf("password %q: got %v, want an error without the password", pw, err)
 		}
 	}
 }
@@ -129,7 +110,7 @@ func TestSCRAMVerifierLogsIn(t *testing.T) {
 	if err := c.CreateRole(ctx, name, mustPassword(t)); err != nil {
 		t.Fatal(err)
 	}
-	v, err := SCRAMVerifier(pw)
+	v, err := scram.New(pw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,5 +190,39 @@ func TestNewTokenIsUUID(t *testing.T) {
 	tok := newToken()
 	if len(tok) != 36 || tok[14] != '4' || strings.Count(tok, "-") != 4 || tok == newToken() {
 		t.Fatalf("got %q, want a fresh version-4 UUID", tok)
+	}
+}
+
+// TestUnsupportedEngines checks that a PostgreSQL strategy refuses other engines by name, and
+// says why it refuses Redshift, which sqlconn connects to.
+func TestUnsupportedEngines(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		engine string
+		want   []string
+	}{
+		{"postgres", nil},
+		{"aurora-postgresql", nil},
+		{"", nil},
+		{"redshift", []string{`engine "redshift"`, "SCRAM-SHA-256", "plaintext"}},
+		{"mysql", []string{`engine "mysql" is not PostgreSQL`}},
+	}
+	for _, tt := range tests {
+		t.Run("engine="+tt.engine, func(t *testing.T) {
+			t.Parallel()
+			secret := `{"engine":"` + tt.engine + `","host":"db.example","username":"app","password":"hunter2-secret"}`
+			_, err := parsePG(rotasafe.Version{ID: "v1", SecretString: secret}, "AWSCURRENT")
+			if (err != nil) != (tt.want != nil) {
+				t.Fatalf("got %v, want an error: %v", err, tt.want != nil)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("got %q, want it to contain %q", err, w)
+				}
+			}
+			if err != nil && strings.Contains(err.Error(), "hunter2-secret") {
+				t.Errorf("the error holds the password: %v", err)
+			}
+		})
 	}
 }

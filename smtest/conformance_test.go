@@ -79,7 +79,7 @@ var conformanceCases = []conformanceCase{
 	{"case04_throttling_and_limit_exceeded_retried", func(t *testing.T, s *smtest.Server, c *secretsmanager.Client) {
 		for _, code := range []string{"ThrottlingException", "LimitExceededException"} {
 			s.ResetCalls()
-			s.FailNext("DescribeSecret", 3, code)
+			s.Faults().FailNext("DescribeSecret", 3, code)
 			_, err := c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("x")})
 			if rotasafe.ErrorCode(err) != code {
 				t.Fatalf("got %v, want %s", err, code)
@@ -90,7 +90,7 @@ var conformanceCases = []conformanceCase{
 		}
 	}},
 	{"case05_internal_service_error_retried_at_500_only", func(t *testing.T, s *smtest.Server, c *secretsmanager.Client) {
-		s.FailNext("GetSecretValue", 3, "InternalServiceError")
+		s.Faults().FailNext("GetSecretValue", 3, "InternalServiceError")
 		_, err := get(t.Context(), c, "x", "", "")
 		var ise *types.InternalServiceError
 		if !errors.As(err, &ise) {
@@ -100,7 +100,7 @@ var conformanceCases = []conformanceCase{
 			t.Fatalf("server saw %d calls, want 3", n)
 		}
 		s.ResetCalls()
-		s.FailNextStatus("GetSecretValue", 3, "InternalServiceError", 400)
+		s.Faults().FailNextStatus("GetSecretValue", 3, "InternalServiceError", 400)
 		_, err = get(t.Context(), c, "x", "", "")
 		if !errors.As(err, &ise) {
 			t.Fatalf("got %T %v, want *types.InternalServiceError", err, err)

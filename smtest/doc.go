@@ -12,8 +12,8 @@
 //	_, err := client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 //		Name: aws.String("prod/db"), SecretString: aws.String(`{"password":"..."}`)})
 //
-// Tests can count the requests per operation ([Server.Calls]), inject faults (latency,
-// errors, throttling at a set rate, a full outage), and register rotation functions that
+// Tests can count the requests per operation ([Server.Calls]), inject faults through
+// [Server.Faults] (latency, errors, throttling at a set rate, a full outage), and register rotation functions that
 // RotateSecret invokes, either in-process ([Server.RegisterRotationFunc]) or through a
 // Lambda invoke URL such as the Lambda Runtime Interface Emulator serves
 // ([Server.RegisterRotationURL]).
@@ -37,7 +37,7 @@
 //   - ListSecrets sorts by creation date, oldest first, unless SortBy/SortOrder say otherwise.
 //   - A secret past its recovery window disappears at the next request (by the server's
 //     clock, see [WithClock]).
-//   - [Server.FailAt] counts requests to known operations only.
+//   - [Faults.FailAt] counts requests to known operations only.
 //
 // The server never logs or returns secret values in errors; its request log holds operation
 // names only.

@@ -88,3 +88,34 @@ func ExampleServer_RegisterRotationFunc() {
 	// failed at testSecret
 	// pending: [AWSPENDING]
 }
+
+func ExampleServer_Faults() {
+	s := smtest.NewServer()
+	defer s.Close()
+	// One attempt per call, so that each injected fault reaches the caller.
+	client := s.Client(func(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 })
+	ctx := context.Background()
+	if _, err := client.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String("db"), SecretString: aws.String("v1")}); err != nil {
+		panic(err)
+	}
+	get := func() string {
+		_, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("db")})
+		if err != nil {
+			return rotasafe.ErrorCode(err)
+		}
+		return "ok"
+	}
+
+	s.Faults().FailNext("GetSecretValue", 1, "InternalServiceError")
+	fmt.Println(get(), get())
+	s.Faults().Outage(true)
+	fmt.Println(get())
+	s.Faults().Clear()
+	fmt.Println(get())
+	fmt.Println("GetSecretValue:", s.Calls("GetSecretValue"), "all:", s.Calls(""))
+	// Output:
+	// InternalServiceError ok
+	// ServiceUnavailable
+	// ok
+	// GetSecretValue: 4 all: 5
+}

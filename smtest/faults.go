@@ -2,22 +2,21 @@ package smtest
 
 import (
 	"context"
-	"maps"
 	"sync"
 	"time"
 )
 
-// faults counts requests and holds the injected faults. Its own mutex (not Server.mu) guards
-// it, so fault checks never wait on the store.
-type faults struct {
-	mu       sync.Mutex
-	calls    map[string]int           // per operation name
-	total    int                      // every request, known operation or not
+// Faults injects failures into the answers of one [Server]: latency, error codes, throttling
+// and a full outage. Get it from [Server.Faults]. Its methods are safe for concurrent use and
+// take effect from the next request. Where a method takes an operation name op
+// ("GetSecretValue", ...), "" means every operation.
+type Faults struct {
+	mu       sync.Mutex               // guards the fields below; never held while a request waits
 	seq      int                      // requests to known operations; FailAt counts these
-	latency  map[string]time.Duration // by operation, "" = all
+	latency  map[string]time.Duration // by operation
 	failNext []failRule               // consumed in order
 	failAt   map[int]string           // absolute seq -> code
-	buckets  map[string]*bucket       // by operation, "" = all
+	buckets  map[string]*bucket       // by operation
 	outage   bool
 }
 
@@ -43,26 +42,25 @@ func orDefault(code string) string {
 	return code
 }
 
-func (f *faults) init() {
-	f.calls = map[string]int{}
-	f.latency = map[string]time.Duration{}
-	f.failAt = map[int]string{}
-	f.buckets = map[string]*bucket{}
+// init makes the maps of a zero Faults. The caller holds f.mu.
+func (f *Faults) init() {
+	if f.latency == nil {
+		f.reset()
+	}
 }
 
-// count records one request of op ("" when the target named no operation).
-func (f *faults) count(op string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.total++
-	if op != "" {
-		f.calls[op]++
-	}
+// reset removes every fault. The caller holds f.mu.
+func (f *Faults) reset() {
+	f.latency = map[string]time.Duration{}
+	f.failNext = nil
+	f.failAt = map[int]string{}
+	f.buckets = map[string]*bucket{}
+	f.outage = false
 }
 
 // before applies the faults to one request of a known operation: it sleeps for the injected
 // latency (without any lock held), then answers the first fault that fires, or nil.
-func (f *faults) before(reqCtx, baseCtx context.Context, op string) *apiError {
+func (f *Faults) before(reqCtx, baseCtx context.Context, op string) *apiError {
 	f.mu.Lock()
 	f.seq++
 	seq := f.seq
@@ -122,117 +120,80 @@ func (b *bucket) take(now time.Time) bool {
 	return false
 }
 
-// Calls returns how many requests of operation op ("GetSecretValue", ...) the server has
-// received since it started or since ResetCalls, counting those a fault answered.
-func (s *Server) Calls(op string) int {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	return s.faults.calls[op]
-}
-
-// TotalCalls returns how many requests the server has received, of every operation.
-func (s *Server) TotalCalls() int {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	return s.faults.total
-}
-
-// CallCounts returns a copy of the per-operation request counts.
-func (s *Server) CallCounts() map[string]int {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	return maps.Clone(s.faults.calls)
-}
-
-// ResetCalls sets every request count to zero. Pending FailAt faults keep counting from
-// when they were set.
-func (s *Server) ResetCalls() {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.calls = map[string]int{}
-	s.faults.total = 0
-}
-
-// InjectLatency delays every later request of op ("" = every operation) by d before it is
-// answered; latencies for "" and for op add up. d <= 0 removes the latency. The server holds
-// no lock while it waits, and Close cuts the wait short.
-func (s *Server) InjectLatency(op string, d time.Duration) {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
+// Latency delays every later request of op by d before it is answered; latencies for "" and
+// for op add up. d <= 0 removes the latency. The server holds no lock while it waits, and
+// [Server.Close] cuts the wait short.
+func (f *Faults) Latency(op string, d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if d <= 0 {
-		delete(s.faults.latency, op)
+		delete(f.latency, op)
 		return
 	}
-	s.faults.latency[op] = d
+	f.init()
+	f.latency[op] = d
 }
 
-// FailNext makes the next n requests of op ("" = any operation) fail with error code code,
-// at HTTP 500 for InternalServiceError, 503 for ServiceUnavailable and 400 otherwise. Codes
-// the SDK models (ResourceNotFoundException, InternalServiceError, ...) decode as their typed
-// errors. An empty code means InternalServiceError. Rules queue up: an earlier rule is used up first.
-func (s *Server) FailNext(op string, n int, code string) {
-	if n <= 0 {
-		return
-	}
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.failNext = append(s.faults.failNext, failRule{op: op, left: n, code: orDefault(code)})
-}
+// FailNext makes the next n requests of op fail with error code code, at HTTP 500 for
+// InternalServiceError, 503 for ServiceUnavailable and 400 otherwise. Codes the SDK models
+// (ResourceNotFoundException, InternalServiceError, ...) decode as their typed errors. An
+// empty code means InternalServiceError. Rules queue up: an earlier rule is used up first.
+// n <= 0 does nothing.
+func (f *Faults) FailNext(op string, n int, code string) { f.FailNextStatus(op, n, code, 0) }
 
 // FailNextStatus is FailNext with an explicit HTTP status, for instance InternalServiceError
-// at 400, which the SDK does not retry.
-func (s *Server) FailNextStatus(op string, n int, code string, status int) {
+// at 400, which the SDK does not retry. Status 0 means the code's usual status.
+func (f *Faults) FailNextStatus(op string, n int, code string, status int) {
 	if n <= 0 {
 		return
 	}
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.failNext = append(s.faults.failNext, failRule{op: op, left: n, code: orDefault(code), status: status})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failNext = append(f.failNext, failRule{op: op, left: n, code: orDefault(code), status: status})
 }
 
 // FailAt makes the k-th request from now (k = 1 is the next one), whatever its operation,
-// fail with error code code (status as in FailNext). It is meant to interrupt a rotation at
-// each of its API calls in turn. k < 1 does nothing.
-func (s *Server) FailAt(k int, code string) {
+// fail with error code code (status as in FailNext). It counts requests to known operations
+// only, and is meant to interrupt a rotation at each of its API calls in turn. k < 1 does
+// nothing.
+func (f *Faults) FailAt(k int, code string) {
 	if k < 1 {
 		return
 	}
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.failAt[s.faults.seq+k] = orDefault(code)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.init()
+	f.failAt[f.seq+k] = orDefault(code)
 }
 
-// SetRateLimit throttles op ("" = all operations together) with a token bucket of burst
-// tokens refilled at perSecond: a request that finds the bucket empty gets
-// ThrottlingException at HTTP 400, which the SDK retries as throttling. perSecond <= 0
-// removes the limit. burst < 1 counts as 1.
-func (s *Server) SetRateLimit(op string, perSecond float64, burst int) {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
+// RateLimit throttles op ("" = all operations together) with a token bucket of burst tokens
+// refilled at perSecond: a request that finds the bucket empty gets ThrottlingException at
+// HTTP 400, which the SDK retries as throttling. perSecond <= 0 removes the limit. burst < 1
+// counts as 1. The bucket runs on the real clock, not [WithClock]'s.
+func (f *Faults) RateLimit(op string, perSecond float64, burst int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if perSecond <= 0 {
-		delete(s.faults.buckets, op)
+		delete(f.buckets, op)
 		return
 	}
 	burst = max(burst, 1)
-	s.faults.buckets[op] = &bucket{rate: perSecond, burst: float64(burst), tokens: float64(burst), last: time.Now()}
+	f.init()
+	f.buckets[op] = &bucket{rate: perSecond, burst: float64(burst), tokens: float64(burst), last: time.Now()}
 }
 
-// SetOutage turns a full outage on or off: while on, every request gets ServiceUnavailable at
+// Outage turns a full outage on or off: while on, every request gets ServiceUnavailable at
 // HTTP 503, which the SDK retries as a server fault and then reports.
-func (s *Server) SetOutage(on bool) {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.outage = on
+func (f *Faults) Outage(on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.outage = on
 }
 
-// ClearFaults removes every injected fault: latency, FailNext and FailAt rules, rate limits
-// and the outage. Call counts are kept.
-func (s *Server) ClearFaults() {
-	s.faults.mu.Lock()
-	defer s.faults.mu.Unlock()
-	s.faults.latency = map[string]time.Duration{}
-	s.faults.failNext = nil
-	s.faults.failAt = map[int]string{}
-	s.faults.buckets = map[string]*bucket{}
-	s.faults.outage = false
+// Clear removes every injected fault: latency, FailNext and FailAt rules, rate limits and the
+// outage. Request counts ([Server.Calls]) are kept.
+func (f *Faults) Clear() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reset()
 }

@@ -33,15 +33,19 @@ func TestFaults(t *testing.T) {
 		wantHTTP  int
 	}{
 		{"none", func(*smtest.Server) {}, "", 1, 0},
-		{"fail_next_typed_not_found", func(s *smtest.Server) { s.FailNext("GetSecretValue", 1, "ResourceNotFoundException") }, "ResourceNotFoundException", 1, 400},
-		{"fail_next_other_op_untouched", func(s *smtest.Server) { s.FailNext("DescribeSecret", 5, "InternalServiceError") }, "", 1, 0},
-		{"fail_next_any_op", func(s *smtest.Server) { s.FailNext("", 1, "DecryptionFailure") }, "DecryptionFailure", 1, 400},
-		{"fail_next_one_then_retry_succeeds", func(s *smtest.Server) { s.FailNext("GetSecretValue", 1, "InternalServiceError") }, "", 2, 0},
-		{"throttling_retried_three_times", func(s *smtest.Server) { s.FailNext("GetSecretValue", 10, "ThrottlingException") }, "ThrottlingException", 3, 400},
-		{"rate_limit_throttles", func(s *smtest.Server) { s.SetRateLimit("GetSecretValue", 0.0001, 1) }, "ThrottlingException", 3, 400},
-		{"outage_503_retried", func(s *smtest.Server) { s.SetOutage(true) }, "ServiceUnavailable", 3, 503},
-		{"fail_at_first", func(s *smtest.Server) { s.FailAt(1, "AccessDeniedException") }, "AccessDeniedException", 1, 400},
-		{"clear_faults", func(s *smtest.Server) { s.SetOutage(true); s.FailNext("", 3, "ThrottlingException"); s.ClearFaults() }, "", 1, 0},
+		{"fail_next_typed_not_found", func(s *smtest.Server) { s.Faults().FailNext("GetSecretValue", 1, "ResourceNotFoundException") }, "ResourceNotFoundException", 1, 400},
+		{"fail_next_other_op_untouched", func(s *smtest.Server) { s.Faults().FailNext("DescribeSecret", 5, "InternalServiceError") }, "", 1, 0},
+		{"fail_next_any_op", func(s *smtest.Server) { s.Faults().FailNext("", 1, "DecryptionFailure") }, "DecryptionFailure", 1, 400},
+		{"fail_next_one_then_retry_succeeds", func(s *smtest.Server) { s.Faults().FailNext("GetSecretValue", 1, "InternalServiceError") }, "", 2, 0},
+		{"throttling_retried_three_times", func(s *smtest.Server) { s.Faults().FailNext("GetSecretValue", 10, "ThrottlingException") }, "ThrottlingException", 3, 400},
+		{"rate_limit_throttles", func(s *smtest.Server) { s.Faults().RateLimit("GetSecretValue", 0.0001, 1) }, "ThrottlingException", 3, 400},
+		{"outage_503_retried", func(s *smtest.Server) { s.Faults().Outage(true) }, "ServiceUnavailable", 3, 503},
+		{"fail_at_first", func(s *smtest.Server) { s.Faults().FailAt(1, "AccessDeniedException") }, "AccessDeniedException", 1, 400},
+		{"clear_faults", func(s *smtest.Server) {
+			s.Faults().Outage(true)
+			s.Faults().FailNext("", 3, "ThrottlingException")
+			s.Faults().Clear()
+		}, "", 1, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,8 +67,8 @@ func TestFaults(t *testing.T) {
 			if tc.wantHTTP != 0 && statusOf(err) != tc.wantHTTP {
 				t.Fatalf("HTTP status %d, want %d", statusOf(err), tc.wantHTTP)
 			}
-			if s.TotalCalls() != tc.wantCalls {
-				t.Fatalf("TotalCalls = %d, want %d", s.TotalCalls(), tc.wantCalls)
+			if s.Calls("") != tc.wantCalls {
+				t.Fatalf("Calls(\"\") = %d, want %d", s.Calls(""), tc.wantCalls)
 			}
 		})
 	}
@@ -74,7 +78,7 @@ func TestFailAtCountsEveryOperation(t *testing.T) {
 	s, c := newServer(t)
 	create(t, c, "f", "v")
 	c1 := s.Client(func(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 })
-	s.FailAt(3, "InternalServiceError")
+	s.Faults().FailAt(3, "InternalServiceError")
 	if _, err := c1.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("f")}); err != nil {
 		t.Fatalf("request 1: %v", err)
 	}
@@ -93,7 +97,7 @@ func TestFailAtCountsEveryOperation(t *testing.T) {
 func TestLatency(t *testing.T) {
 	s, c := newServer(t)
 	create(t, c, "f", "v")
-	s.InjectLatency("GetSecretValue", time.Hour)
+	s.Faults().Latency("GetSecretValue", time.Hour)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := get(ctx, c, "f", "", ""); !errors.Is(err, context.DeadlineExceeded) {
@@ -102,7 +106,7 @@ func TestLatency(t *testing.T) {
 	if _, err := c.DescribeSecret(t.Context(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("f")}); err != nil {
 		t.Fatalf("DescribeSecret is not delayed, got %v", err)
 	}
-	s.InjectLatency("GetSecretValue", 0)
+	s.Faults().Latency("GetSecretValue", 0)
 	getValue(t, c, "f", "", "")
 }
 
@@ -110,13 +114,13 @@ func TestLatency(t *testing.T) {
 func TestCloseCutsLatency(t *testing.T) {
 	s := smtest.NewServer()
 	c := s.Client(func(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 })
-	s.InjectLatency("", time.Hour)
+	s.Faults().Latency("", time.Hour)
 	done := make(chan error, 1)
 	go func() {
 		_, err := c.GetRandomPassword(context.Background(), &secretsmanager.GetRandomPasswordInput{})
 		done <- err
 	}()
-	for s.TotalCalls() == 0 {
+	for s.Calls("") == 0 {
 		time.Sleep(time.Millisecond)
 	}
 	s.Close()

@@ -168,9 +168,9 @@ func TestFailAtEachRotationCall(t *testing.T) {
 		c := s.Client(fastRetry(1)) // no retries: the injected failure reaches the function
 		_, v0 := create(t, c, "db", "v0")
 		s.RegisterRotationFunc(lambdaARN, templateStep2(c))
-		s.FailAt(k, "InternalServiceError")
+		s.Faults().FailAt(k, "InternalServiceError")
 		out, err := c.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("db"), RotationLambdaARN: aws.String(lambdaARN)})
-		s.ClearFaults() // an unused FailAt must not hit the checks below
+		s.Faults().Clear() // an unused FailAt must not hit the checks below
 		if k == 1 {
 			if rotasafe.ErrorCode(err) != "InternalServiceError" || s.Labels("db")[v0][0] != "AWSCURRENT" || len(s.Labels("db")) != 1 {
 				t.Fatalf("k=1: RotateSecret %v, labels %v; want the request refused and nothing changed", err, s.Labels("db"))

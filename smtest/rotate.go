@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
@@ -311,40 +310,4 @@ type FunctionError struct {
 // Error reports the function's errorType and errorMessage.
 func (e *FunctionError) Error() string {
 	return fmt.Sprintf("Lambda function error %s: %s", e.Type, e.Message)
-}
-
-// VersionInfo describes one stored version for test inspection. It carries no value.
-type VersionInfo struct {
-	ID       string
-	Stages   []string
-	HasValue bool // false for a rotation placeholder
-	Created  time.Time
-}
-
-// Labels returns the staging labels of every labelled version of the secret (what
-// DescribeSecret's VersionIdsToStages shows), or nil when secretID matches no secret.
-func (s *Server) Labels(secretID string) map[string][]string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookup(&secretID)
-	if err != nil {
-		return nil
-	}
-	return sec.labels()
-}
-
-// Versions returns every stored version of the secret, deprecated and placeholder versions
-// included, oldest first; nil when secretID matches no secret.
-func (s *Server) Versions(secretID string) []VersionInfo {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookup(&secretID)
-	if err != nil {
-		return nil
-	}
-	var out []VersionInfo
-	for _, v := range sortedVersions(sec) {
-		out = append(out, VersionInfo{ID: v.id, Stages: slices.Clone(v.stages), HasValue: v.hasValue, Created: v.created})
-	}
-	return out
 }

@@ -53,7 +53,8 @@ type Server struct {
 	rotErr   map[string]error   // last rotation outcome, by secret ARN
 	active   map[string]string  // secret ARN -> RotationToken of the rotation running now
 
-	faults faults // has its own lock
+	faults Faults     // has its own lock
+	calls  callCounts // has its own lock
 }
 
 type config struct {
@@ -108,7 +109,6 @@ func NewServer(opts ...Option) *Server {
 		rotErr:   map[string]error{},
 		active:   map[string]string{},
 	}
-	s.faults.init()
 	s.baseCtx, s.cancel = context.WithCancel(context.Background())
 	s.ts = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
 	if cfg.addr != "" {
@@ -144,6 +144,10 @@ func (s *Server) Close() {
 	s.cancel()
 	s.ts.Close()
 }
+
+// Faults returns the server's fault injection: latency, error codes, throttling and outages
+// for the requests that follow.
+func (s *Server) Faults() *Faults { return &s.faults }
 
 // Client returns a real aws-sdk-go-v2 Secrets Manager client wired to the server: base
 // endpoint s.URL, static test credentials, the server's region, the SDK's default retryer.
@@ -261,12 +265,12 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}()
 	}
 	if !ok || r.Method != http.MethodPost {
-		s.faults.count("")
+		s.calls.count("")
 		writeError(w, reqID, &apiError{status: 400, code: codeUnknownOp, msg: "The operation requested is not a Secrets Manager operation."})
 		return
 	}
 	h, known := handlers[op]
-	s.faults.count(op)
+	s.calls.count(op)
 	if !known {
 		msg := "The operation requested is not a Secrets Manager operation."
 		if slices.Contains(unmodelled, op) {

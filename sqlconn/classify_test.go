@@ -122,6 +122,7 @@ func TestConnectErrorMessage(t *testing.T) {
 	t.Parallel()
 	authErr := &pgconn.PgError{Severity: "FATAL", Code: "28P01", Message: `password authentication failed for user "app"`}
 	e := &sqlconn.ConnectError{
+		Client:   "sqlconn",
 		SecretID: "prod/db",
 		Attempts: []sqlconn.Attempt{
 			{VersionID: "v1", Stage: rotasafe.StageCurrent, Class: sqlconn.ClassAuth, Err: authErr},
@@ -142,7 +143,7 @@ func TestConnectErrorMessage(t *testing.T) {
 	if pgErr, ok := errors.AsType[*pgconn.PgError](e); !ok || pgErr.Code != "28P01" {
 		t.Errorf("errors.As(*pgconn.PgError) = %v, %v; want the 28P01 error", pgErr, ok)
 	}
-	none := &sqlconn.ConnectError{SecretID: "prod/db", Err: errors.New("cache: closed")}
+	none := &sqlconn.ConnectError{Client: "sqlconn", SecretID: "prod/db", Err: errors.New("cache: closed")}
 	if got, want := none.Error(), `sqlconn: connect with secret "prod/db" failed before any login: cache: closed`; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

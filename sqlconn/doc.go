@@ -1,8 +1,6 @@
 // Package sqlconn is a database/sql driver.Connector that keeps logging in while AWS
-// Secrets Manager rotates the database password. It reads the credentials through a
-// cache.Cache and, when the database rejects them, refreshes AWSCURRENT, falls back to
-// AWSPENDING and AWSPREVIOUS during the rotation window, and retries transient failures
-// with jittered backoff, all within the connect's context.
+// Secrets Manager rotates the database password. Open a *sql.DB with it and read the
+// credentials through a cache.Cache:
 //
 //	c := cache.New(secretsmanager.NewFromConfig(awsCfg))
 //	defer c.Close()
@@ -10,14 +8,10 @@
 //		sqlconn.WithParams(map[string]string{"sslmode": "verify-full"})))
 //	defer db.Close()
 //
-// Rejected credentials cost little: a burst of connects that find AWSCURRENT stale makes
-// one Secrets Manager call (the cache coalesces them and refreshes a secret at most once per
-// its minimum interval), the version that worked is kept until AWSCURRENT changes, and
-// while every version is rejected the Connector lets one login round through at a time,
-// with growing waits, so that a busy pool cannot lock the database account. When it gives
-// up, Connect returns a *ConnectError naming the secret, the versions tried and why each
-// failed, never a password.
-//
-// The PostgreSQL part (pgx v5's stdlib connector, SQLSTATE classification) sits behind the
-// Driver interface; New takes any Driver.
+// When the database rejects a password, the Connector reads AWSPENDING once for every
+// connect that met the same rejection and logs in with what it finds; a rotation costs each
+// process about one Secrets Manager call and no error reaches the application. Transient
+// failures are retried with jittered backoff within the connect's context. A connect that
+// gives up returns a *ConnectError naming the secret and the versions tried, never a
+// password. The PostgreSQL part sits behind the Engine interface; New takes any Engine.
 package sqlconn

@@ -19,7 +19,7 @@ import (
 	"github.com/rotasafe/rotasafe"
 )
 
-// Driver is the database-specific part of a Connector: it turns a secret into a
+// Engine is the database-specific part of a Connector: it turns a secret into a
 // driver.Connector and says what kind of failure a connect error is. A Connector calls
 // Connector once per secret version (and memoises the result), and Classify after every
 // failed connect.
@@ -27,7 +27,7 @@ import (
 // Implementations must be safe for concurrent use, must never put the password into an
 // error they return, and must classify by error types and codes (errors.As), not by
 // message text.
-type Driver interface {
+type Engine interface {
 	// Connector returns a connector that logs in with the secret's credentials. params are
 	// the extra connection parameters given to WithParams (nil when none); the caller does
 	// not change them afterwards.
@@ -39,34 +39,17 @@ type Driver interface {
 	Classify(err error) Class
 }
 
-// Class is the kind of a connect failure, as a Driver classifies it.
-type Class int
+// Class is the kind of a connect failure, as an Engine classifies it: rotasafe.Class.
+type Class = rotasafe.Class
 
+// The classes an Engine returns; see rotasafe.Class.
 const (
-	// ClassOther is a failure that neither other credentials nor waiting will fix, such as a
-	// database that does not exist. The connect fails at once.
-	ClassOther Class = iota
-	// ClassAuth is a rejected login: the credentials are wrong, perhaps because they were
-	// rotated. The Connector refreshes the secret and tries the other staging labels.
-	ClassAuth
-	// ClassTransient is a failure that may go away by itself: a refused or reset connection,
-	// a timeout, a server that is starting, shutting down or full. The Connector waits with
-	// jittered backoff and tries again.
-	ClassTransient
+	ClassOther     = rotasafe.ClassOther     // neither other credentials nor waiting will fix it: give up
+	ClassAuth      = rotasafe.ClassAuth      // wrong credentials: try the secret's other labels
+	ClassTransient = rotasafe.ClassTransient // may go away by itself: wait and try again
 )
 
-// String returns "other", "auth" or "transient".
-func (c Class) String() string {
-	switch c {
-	case ClassAuth:
-		return "auth"
-	case ClassTransient:
-		return "transient"
-	}
-	return "other"
-}
-
-// Postgres is the Driver for PostgreSQL through pgx v5's database/sql connector
+// Postgres is the Engine for PostgreSQL through pgx v5's database/sql connector
 // (stdlib.GetConnector). Its zero value is ready to use; NewPostgres uses it. It accepts
 // secrets whose engine is empty, "postgres", "aurora-postgresql" or "redshift"; a host that
 // starts with "/" is a unix socket directory.
@@ -86,7 +69,7 @@ func (c Class) String() string {
 // during startup as ClassTransient.
 type Postgres struct{}
 
-var _ Driver = Postgres{}
+var _ Engine = Postgres{}
 
 // paramsNotAllowed are connection parameters that would override the secret's credentials.
 var paramsNotAllowed = []string{"user", "password", "passfile"}

@@ -1,6 +1,7 @@
 package sqlconn
 
 import (
+	"fmt"
 	"log/slog"
 	"maps"
 	"time"
@@ -15,9 +16,6 @@ const (
 	DefaultMaxElapsed = 5 * time.Second
 	// DefaultConnectTimeout bounds one login attempt (dial, TLS and authentication).
 	DefaultConnectTimeout = 10 * time.Second
-	// fallbackBound bounds a Connect whose context has no deadline when the policy has no
-	// MaxElapsed either, as pgx's stdlib Driver.Open bounds its connects.
-	fallbackBound = 60 * time.Second
 )
 
 // DefaultPolicy returns the retry policy a Connector uses unless WithRetry says otherwise:
@@ -44,23 +42,23 @@ type config struct {
 func defaultConfig() config {
 	return config{
 		policy:         DefaultPolicy(),
-		logger:         slog.New(slog.DiscardHandler),
 		fallback:       true,
 		connectTimeout: DefaultConnectTimeout,
 	}
 }
 
 // WithRetry sets the retry policy of a connect. Transient failures are retried in the
-// policy's loop (retry.Do) with its waits and jitter. Rounds in which every staging label
-// was rejected wait at the Connector's shared gate instead, which takes the policy's
-// Initial, Multiplier and Max with equal jitter, so that it always holds logins back.
-// MaxElapsed and MaxAttempts (counted per kind of failure) bound both; a policy with
-// neither is bounded by the context's deadline, or by 60s when the context has none.
-// Retryable and OnRetry are ignored: the Driver classifies errors, and retries are counted
-// in Stats and logged.
+// policy's loop with its waits and jitter. Rounds in which every staging label was rejected
+// wait at the Connector's shared gate instead, which takes the policy's Initial, Multiplier
+// and Max with equal jitter, so that it always holds logins back. MaxElapsed and
+// MaxAttempts (counted per kind of failure) bound both; a policy with neither is bounded by
+// the context's deadline, or by 60s when the context has none. The Engine classifies
+// errors and Stats counts retries, so a policy with Retryable or OnRetry set makes New panic.
 func WithRetry(p retry.Policy) Option {
 	return func(c *config) {
-		p.Retryable, p.OnRetry = nil, nil
+		if p.Retryable != nil || p.OnRetry != nil {
+			panic("sqlconn: WithRetry: the policy's Retryable and OnRetry are not used; the Engine classifies errors and Stats counts retries")
+		}
 		c.policy = p
 	}
 }
@@ -77,9 +75,10 @@ func WithParams(params map[string]string) Option {
 	}
 }
 
-// WithLogger makes the Connector log fallbacks, rejected rounds and retries to l (at Info
-// and Debug). Log records carry the secret ID, version IDs and errors, never a password.
-// A nil l discards the records, as by default.
+// WithLogger makes the Connector log version changes at Info and rejected rounds and
+// retries at Debug to l. Records carry the secret ID, version IDs and errors, never a
+// password. Without it the Connector logs to slog.Default() (read at the time of
+// logging); a nil l discards the logs.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {
@@ -90,16 +89,20 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithoutFallback turns off the fallback to AWSPENDING and AWSPREVIOUS: after a rejected
-// login the Connector only refreshes AWSCURRENT and tries it again.
+// login the Connector only reads AWSCURRENT again and tries it.
 func WithoutFallback() Option {
 	return func(c *config) { c.fallback = false }
 }
 
-// WithConnectTimeout bounds each login attempt; zero or negative means
-// DefaultConnectTimeout. The whole Connect is bounded by the context and the retry policy.
+// WithConnectTimeout bounds each login attempt; 0 means DefaultConnectTimeout and a
+// negative d makes New panic. The whole Connect is bounded by the context and the retry
+// policy.
 func WithConnectTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if d <= 0 {
+		if d < 0 {
+			panic(fmt.Sprintf("sqlconn: WithConnectTimeout(%v): the timeout must not be negative", d))
+		}
+		if d == 0 {
 			d = DefaultConnectTimeout
 		}
 		c.connectTimeout = d

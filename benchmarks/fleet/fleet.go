@@ -233,9 +233,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		// and the baseline's expiry.
 		skip.Store(int64(cfg.TTL - 6*time.Second - time.Duration(float64(time.Since(base))/d)))
 	}
-	sm.InjectLatency("", dil(cfg.Latency))
+	sm.Faults().Latency("", dil(cfg.Latency))
 	limit := float64(cfg.Instances) * cfg.QuotaPerInstance
-	sm.SetRateLimit("GetSecretValue", limit/d, int(math.Max(1, limit)))
+	sm.Faults().RateLimit("GetSecretValue", limit/d, int(math.Max(1, limit)))
 
 	res := &Result{Config: cfg, Limit: limit}
 	start := time.Now()

@@ -10,6 +10,7 @@
 //
 //	go run ./examples/demo                          # 30 s, single user
 //	go run ./examples/demo -strategy alternating    # alternating users with a master secret
+//	go run ./examples/demo -engine mariadb -strategy dual   # MariaDB: single, alternating or dual
 //	go run ./examples/demo -json > summary.json     # machine-readable summary
 package main
 
@@ -23,6 +24,7 @@ import (
 	"os/signal"
 	"time"
 
+	"github.com/rotasafe/rotasafe/internal/mysqltest"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
 )
 
@@ -72,6 +74,10 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 // setupFailed explains why the demo could not start and returns its exit status.
 func setupFailed(stderr io.Writer, err error) int {
 	fmt.Fprintln(stderr, "demo:", err)
+	if errors.Is(err, mysqltest.ErrBinariesNotFound) {
+		fmt.Fprintln(stderr, "demo: install the MariaDB server (Debian: apt-get install mariadb-server),"+
+			" or set "+mysqltest.EnvURL+" to a mysql:// URL of a server where the demo may create users")
+	}
 	if errors.Is(err, pgtest.ErrBinariesNotFound) {
 		fmt.Fprintln(stderr, "demo: install the PostgreSQL server (Debian: apt-get install postgresql),"+
 			" or pass -pg-url postgres://user:password@host:port/db for a server where the demo may create roles")
@@ -84,6 +90,7 @@ type config struct {
 	rotateEvery time.Duration
 	workers     int
 	strategy    string
+	engine      string
 	pgURL       string
 	json        bool
 
@@ -99,7 +106,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.duration, "duration", 30*time.Second, "how long the application runs")
 	fs.DurationVar(&cfg.rotateEvery, "rotate-every", 2*time.Second, "time between the start of one rotation and the next")
 	fs.IntVar(&cfg.workers, "workers", 8, "goroutines issuing queries")
-	fs.StringVar(&cfg.strategy, "strategy", "single", "rotation strategy: single (one user, one password) or alternating (two users, a master secret)")
+	fs.StringVar(&cfg.strategy, "strategy", "single", "rotation strategy: single (one user, one password), alternating (two users, a master secret) or, on mariadb, dual (one user, two passwords)")
+	fs.StringVar(&cfg.engine, "engine", enginePostgres, "database: postgres or mariadb (a throw-away server, or the one "+mysqltest.EnvURL+" names)")
 	fs.StringVar(&cfg.pgURL, "pg-url", "", "use this PostgreSQL server (a superuser URL) instead of starting one")
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON on stdout (status lines go to stderr)")
 	if err := fs.Parse(args); err != nil {
@@ -115,8 +123,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = errors.New("-rotate-every must be positive")
 	case cfg.workers < 1:
 		bad = errors.New("-workers must be at least 1")
-	case cfg.strategy != "single" && cfg.strategy != "alternating":
+	case cfg.engine != enginePostgres && cfg.engine != engineMariaDB:
+		bad = fmt.Errorf("-engine must be postgres or mariadb, not %q", cfg.engine)
+	case cfg.strategy == "dual" && cfg.engine != engineMariaDB:
+		bad = errors.New("-strategy dual needs -engine mariadb")
+	case cfg.strategy != "single" && cfg.strategy != "alternating" && cfg.engine == enginePostgres:
 		bad = fmt.Errorf("-strategy must be single or alternating, not %q", cfg.strategy)
+	case cfg.strategy != "single" && cfg.strategy != "alternating" && cfg.strategy != "dual":
+		bad = fmt.Errorf("-strategy must be single, alternating or dual, not %q", cfg.strategy)
 	}
 	if bad != nil {
 		fmt.Fprintln(stderr, "demo:", bad)

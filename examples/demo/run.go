@@ -17,10 +17,10 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/mysqltest"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
-	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
 // queryTimeout bounds each application query, connect included: the connector must ride
@@ -39,6 +39,7 @@ type counters struct {
 // world is what the demo sets up: a database, a Secrets Manager and the secret.
 type world struct {
 	pg       *pgtest.Cluster
+	my       *mysqltest.Server // instead of pg, with -engine mariadb
 	sm       *smtest.Server
 	client   *secretsmanager.Client
 	secretID string
@@ -46,6 +47,15 @@ type world struct {
 }
 
 func setup(ctx context.Context, cfg config) (*world, error) {
+	if cfg.engine == engineMariaDB {
+		w := &world{sm: smtest.NewServer()}
+		w.client = w.sm.Client()
+		if err := setupMariaDB(ctx, cfg, w); err != nil {
+			w.close()
+			return nil, err
+		}
+		return w, nil
+	}
 	pg, err := pgtest.Start(ctx, pgtest.WithURL(cfg.pgURL))
 	if err != nil {
 		return nil, err
@@ -105,6 +115,9 @@ func (w *world) close() {
 	if w.pg != nil {
 		w.pg.Close()
 	}
+	if w.my != nil {
+		w.my.Close()
+	}
 }
 
 // run sets up the world, runs the workers and the rotator for cfg.duration and summarises.
@@ -117,7 +130,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 
 	secrets := cache.New(w.client)
 	defer secrets.Close()
-	conn := sqlconn.NewPostgres(secrets, w.secretID)
+	conn := w.connector(secrets)
 	db := sql.OpenDB(conn)
 	defer db.Close()
 	// Fewer idle connections than workers, and short-lived ones: most queries log in anew,
@@ -125,9 +138,9 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	db.SetMaxIdleConns(max(1, cfg.workers/4))
 	db.SetConnMaxLifetime(time.Second)
 
-	strategy := rotate.PostgresSingleUser()
-	if cfg.strategy == "alternating" {
-		strategy = rotate.PostgresAlternatingUsers()
+	strategy, err := w.strategy(cfg.strategy)
+	if err != nil {
+		return summary{}, err
 	}
 	handler := rotate.NewHandler(w.client, strategy)
 
@@ -165,10 +178,10 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 		Queries:          c.queries.Load(),
 		AppErrors:        c.appErrors.Load(),
 		Logins:           cs.Logins,
-		RejectedLogins:   cs.AuthFailures,
-		Fallbacks:        cs.Fallbacks,
+		RejectedLogins:   cs.Rejected.Total(),
+		Fallbacks:        cs.Fallbacks.Total(),
 		AppAPICalls:      ks.APICalls,
-		TotalAPICalls:    w.sm.TotalCalls(),
+		TotalAPICalls:    w.sm.Calls(""),
 		RecoverP50Millis: lat.quantile(0.50),
 		RecoverMaxMillis: lat.quantile(1),
 	}, nil
@@ -260,7 +273,7 @@ func rotateOnce(ctx context.Context, w *world, h *rotate.Handler) (recovered tim
 	if _, err := probeCache.Get(ctx, w.secretID); err != nil {
 		return 0, "", "", 0, err
 	}
-	probe := sql.OpenDB(sqlconn.NewPostgres(probeCache, w.secretID))
+	probe := sql.OpenDB(w.connector(probeCache))
 	defer probe.Close()
 	probe.SetMaxIdleConns(0)
 

@@ -31,8 +31,8 @@ func (s *status) begin(cfg config, c *counters, start time.Time) {
 	s.mu.Lock()
 	s.c, s.cfg, s.start = c, cfg, start
 	s.mu.Unlock()
-	s.printf("rotasafe demo: %d workers querying PostgreSQL for %s, rotating the password every %s (%s strategy)\n",
-		cfg.workers, cfg.duration, cfg.rotateEvery, cfg.strategy)
+	s.printf("rotasafe demo: %d workers querying %s for %s, rotating the password every %s (%s strategy)\n",
+		cfg.workers, engineName(cfg.engine), cfg.duration, cfg.rotateEvery, cfg.strategy)
 	if !s.term {
 		return
 	}

@@ -2,18 +2,22 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 
+	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
-// fromEnv reads the strategy and its options from the environment (lookup is os.LookupEnv).
-// The password options go to the strategy; a value out of range fails every step with an
-// error that names it.
-func fromEnv(lookup func(string) (string, bool)) (rotate.Strategy, error) {
+// handlerFromEnv builds the rotation handler from the environment (lookup is os.LookupEnv):
+// the password options go to the handler, the connection options to the strategy. The
+// constructors panic on a value they refuse, as on a programming error; here the value is
+// input, so that panic comes back as an error naming the option and the value.
+func handlerFromEnv(api rotasafe.API, lookup func(string) (string, bool), logger *slog.Logger) (h *rotate.Handler, err error) {
 	get := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
-	var opts []rotate.Option
+	opts := []rotate.Option{rotate.WithLogger(logger)}
+	var dbOpts []rotate.DBOption
 	if v := get("PASSWORD_LENGTH"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
@@ -32,19 +36,26 @@ func fromEnv(lookup func(string) (string, bool)) (rotate.Strategy, error) {
 		return nil, fmt.Errorf("USE_GET_RANDOM_PASSWORD %q is not true or false", v)
 	}
 	if v := get("CLONE_SUFFIX"); v != "" {
-		opts = append(opts, rotate.WithCloneSuffix(v))
+		dbOpts = append(dbOpts, rotate.WithCloneSuffix(v))
 	}
 	if v := get("TLS_MODE"); v != "" {
-		opts = append(opts, rotate.WithTLSMode(rotate.TLSMode(strings.ToLower(v))))
+		dbOpts = append(dbOpts, rotate.WithTLSMode(rotate.TLSMode(strings.ToLower(v))))
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			h, err = nil, fmt.Errorf("configuration: %v", r)
+		}
+	}()
+	var strategy rotate.Strategy
 	switch v := strings.ToUpper(get("ROTATION_STRATEGY")); v {
 	case "", "SINGLE_USER":
-		return rotate.PostgresSingleUser(opts...), nil
+		strategy = rotate.PostgresSingleUser(dbOpts...)
 	case "SINGLE_USER_THROUGH_ADMIN":
-		return rotate.PostgresSingleUser(append(opts, rotate.WithAdminSecret())...), nil
+		strategy = rotate.PostgresSingleUser(append(dbOpts, rotate.WithAdminSecret())...)
 	case "ALTERNATING_USERS", "MULTI_USER":
-		return rotate.PostgresAlternatingUsers(opts...), nil
+		strategy = rotate.PostgresAlternatingUsers(dbOpts...)
 	default:
 		return nil, fmt.Errorf("ROTATION_STRATEGY %q is not SINGLE_USER, SINGLE_USER_THROUGH_ADMIN or ALTERNATING_USERS", v)
 	}
+	return rotate.NewHandler(api, strategy, opts...), nil
 }

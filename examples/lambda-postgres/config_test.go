@@ -19,13 +19,16 @@ func TestFromEnv(t *testing.T) {
 		{"unknown strategy", map[string]string{"ROTATION_STRATEGY": "DOUBLE"}, "ROTATION_STRATEGY"},
 		{"length not a number", map[string]string{"PASSWORD_LENGTH": "long"}, "PASSWORD_LENGTH"},
 		{"bad boolean", map[string]string{"USE_GET_RANDOM_PASSWORD": "maybe"}, "USE_GET_RANDOM_PASSWORD"},
+		{"length out of range", map[string]string{"PASSWORD_LENGTH": "4"}, "WithPasswordLength(4)"},
+		{"unknown TLS mode", map[string]string{"TLS_MODE": "sometimes"}, `WithTLSMode("sometimes")`},
+		{"clone suffix for one user", map[string]string{"CLONE_SUFFIX": "_b"}, "WithCloneSuffix"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := fromEnv(func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok })
+			h, err := handlerFromEnv(nil, func(k string) (string, bool) { v, ok := tt.env[k]; return v, ok }, nil)
 			switch {
-			case tt.wantErr == "" && (err != nil || s == nil):
-				t.Fatalf("got %v, want a strategy", err)
+			case tt.wantErr == "" && (err != nil || h == nil):
+				t.Fatalf("got %v, want a handler", err)
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("got %v, want an error naming %s", err, tt.wantErr)
 			}

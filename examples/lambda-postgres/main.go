@@ -24,17 +24,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
-	"github.com/rotasafe/rotasafe/rotate"
 )
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	strategy, err := fromEnv(os.LookupEnv)
-	if err != nil {
-		logger.Error("configuration", "error", err.Error())
-		os.Exit(1)
-	}
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
 		logger.Error("load AWS configuration", "error", err.Error())
@@ -45,6 +38,10 @@ func main() {
 			o.BaseEndpoint = aws.String(ep)
 		}
 	})
-	h := rotate.NewHandler(client, strategy, rotate.WithLogger(logger))
+	h, err := handlerFromEnv(client, os.LookupEnv, logger)
+	if err != nil {
+		logger.Error("configuration", "error", err.Error())
+		os.Exit(1)
+	}
 	lambda.Start(h.Handle)
 }

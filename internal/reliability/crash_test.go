@@ -34,15 +34,15 @@ func TestCrashAtEveryAPICall(t *testing.T) {
 			id, _ := e.newDBSecret(e.master())
 			fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
 			e.sm.RegisterRotationFunc(fn, sc.handler(e.api).Handle)
-			before := e.sm.TotalCalls()
+			before := e.sm.Calls("")
 			if err := e.rotateSecret(ctx, id, fn, ""); err != nil {
 				t.Fatal(err)
 			}
-			n := e.sm.TotalCalls() - before
+			n := e.sm.Calls("") - before
 			for k := 1; k <= n; k++ {
-				e.sm.FailAt(k, "InternalServiceError")
+				e.sm.Faults().FailAt(k, "InternalServiceError")
 				err := e.rotateSecret(ctx, id, fn, "")
-				e.sm.ClearFaults()
+				e.sm.Faults().Clear()
 				what := fmt.Sprintf("API call %d of %d failed (%v)", k, n, err)
 				e.checkInterrupted(id, what)
 				if e.labels(id).RotationInProgress() {

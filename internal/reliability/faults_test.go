@@ -80,7 +80,7 @@ func TestOutageShorterThanMaxStale(t *testing.T) {
 	if err := a.query(ctx, hangGuard); err != nil {
 		t.Fatal(err)
 	}
-	e.sm.SetOutage(true)
+	e.sm.Faults().Outage(true)
 	const queries = 29
 	for i := range queries {
 		clk.Advance(2 * time.Second)
@@ -88,7 +88,7 @@ func TestOutageShorterThanMaxStale(t *testing.T) {
 			t.Fatalf("query %d, %v into the outage: %v", i+1, time.Duration(i+1)*2*time.Second, err)
 		}
 	}
-	e.sm.SetOutage(false)
+	e.sm.Faults().Outage(false)
 	if st := a.c.Stats(); st.StaleServed == 0 || st.Errors == 0 {
 		t.Fatalf("the outage was not seen: %+v", st)
 	}
@@ -107,7 +107,7 @@ func TestOutageLongerThanMaxStale(t *testing.T) {
 	if err := a.query(ctx, hangGuard); err != nil {
 		t.Fatal(err)
 	}
-	e.sm.SetOutage(true)
+	e.sm.Faults().Outage(true)
 	clk.Advance(time.Second) // about 900ms past expiry, 600ms past MaxStale
 	err := a.query(ctx, hangGuard)
 	if err == nil {
@@ -119,7 +119,7 @@ func TestOutageLongerThanMaxStale(t *testing.T) {
 	if _, ok := errors.AsType[*sqlconn.ConnectError](err); !ok {
 		t.Fatalf("got %T, want a *sqlconn.ConnectError: %v", err, err)
 	}
-	e.sm.SetOutage(false)
+	e.sm.Faults().Outage(false)
 	// The cache backs off after a failed fetch (at most 30 s); a query each second of its clock.
 	for i := 1; ; i++ {
 		clk.Advance(time.Second)
@@ -149,7 +149,7 @@ func TestThrottlingStorm(t *testing.T) {
 			if err := a.query(ctx, hangGuard); err != nil {
 				t.Fatal(err)
 			}
-			e.sm.SetRateLimit("", 20, 5)
+			e.sm.Faults().RateLimit("", 20, 5)
 			rot := e.retryingClient()
 			h := sc.handler(nil)
 			stop := make(chan struct{})
@@ -197,9 +197,9 @@ func TestThrottlingStorm(t *testing.T) {
 			settled("16 queries after the last rotation")
 			close(stop)
 			wg.Wait()
-			e.sm.ClearFaults()
+			e.sm.Faults().Clear()
 			t.Logf("%d queries (slowest %v), %d failed, %d rotations, %d API calls; cache %+v; connector %+v",
-				queries.Load(), slowest, len(failures), rotations, e.sm.TotalCalls(), a.c.Stats(), a.conn.Stats())
+				queries.Load(), slowest, len(failures), rotations, e.sm.Calls(""), a.c.Stats(), a.conn.Stats())
 			for i, err := range failures {
 				if i == 3 {
 					break

@@ -120,7 +120,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		db.PingContext(qctx)
 		cancel()
 	}
-	e.sm.SetOutage(true)
+	e.sm.Faults().Outage(true)
 	for range 5 {
 		qctx, cancel := context.WithTimeout(ctx, 5*time.Second) // it may fail: only its goroutines matter
 		var one int
@@ -128,10 +128,10 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		cancel()
 		time.Sleep(30 * time.Millisecond)
 	}
-	e.sm.SetOutage(false)
+	e.sm.Faults().Outage(false)
 	// A fetch of another secret still in flight when the cache closes: Secrets Manager has
 	// the request and holds its answer for longer than the test runs.
-	e.sm.InjectLatency("GetSecretValue", time.Hour)
+	e.sm.Faults().Latency("GetSecretValue", time.Hour)
 	calls := e.sm.Calls("GetSecretValue")
 	inFlight := make(chan error, 1)
 	go func() { _, err := c.Get(context.Background(), "other"); inFlight <- err }()
@@ -156,7 +156,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	case <-time.After(hangGuard):
 		t.Fatalf("a Get in flight at Close did not return within %v", hangGuard)
 	}
-	e.sm.InjectLatency("GetSecretValue", 0)
+	e.sm.Faults().Latency("GetSecretValue", 0)
 	if !settle(func() bool { return len(appGoroutines()) == 0 }) {
 		t.Fatalf("goroutines left %v after db.Close and cache.Close:\n%s", hangGuard, strings.Join(appGoroutines(), "\n\n"))
 	}

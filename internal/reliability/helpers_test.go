@@ -151,6 +151,8 @@ type env struct {
 	pg  *pgtest.Cluster
 	sm  *smtest.Server
 	api *secretsmanager.Client
+
+	loginWith func(rotasafe.DBSecret) error // logs in to another database than pg (MySQL), if set
 }
 
 func newEnv(t testing.TB, pg *pgtest.Cluster, smOpts ...smtest.Option) *env {
@@ -166,7 +168,7 @@ func newPassword() string { return "pw" + rand.Text() }
 type scenario struct {
 	name     string
 	env      string // ROTATION_STRATEGY of examples/lambda-postgres
-	strategy func(opts ...rotate.Option) rotate.Strategy
+	strategy func(opts ...rotate.DBOption) rotate.Strategy
 }
 
 var scenarios = []scenario{
@@ -249,6 +251,9 @@ func (e *env) fetch(id, stage string) (rotasafe.DBSecret, bool) {
 
 // login connects with s and runs a query.
 func (e *env) login(s rotasafe.DBSecret) error {
+	if e.loginWith != nil {
+		return e.loginWith(s)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, e.pg.ConnString(s.Username, s.Password, s.DBNameOrDefault()))

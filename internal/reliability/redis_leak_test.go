@@ -113,11 +113,11 @@ func TestNoSecretLeaksRedis(t *testing.T) {
 			t.Fatalf("after rotation %d: %v", i+1, err)
 		}
 	}
-	e.sm.FailAt(4, "InternalServiceError")
+	e.sm.Faults().FailAt(4, "InternalServiceError")
 	if err := r.call(func() error { return e.rotateSecret(ctx, id, fn, "") }); err == nil {
 		t.Fatal("a rotation with a failed API call succeeded")
 	}
-	e.sm.ClearFaults()
+	e.sm.Faults().Clear()
 	if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
 		t.Fatal(err)
 	}

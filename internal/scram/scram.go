@@ -2,12 +2,13 @@
 // (RFC 5802, RFC 7677), so that rotate and the test clusters of internal/pgtest can set a
 // password without sending its plaintext to the server.
 //
-//	v, err := scram.Verifier(password, salt, 4096) // "SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>"
+//	v, err := scram.New(password) // "SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>"
 package scram
 
 import (
 	"crypto/hmac"
 	"crypto/pbkdf2"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
@@ -20,6 +21,20 @@ var ErrNotASCII = errors.New("password is not ASCII; SCRAM verifiers need SASLpr
 
 // ErrEmpty is returned for an empty password, which PostgreSQL never accepts for a login.
 var ErrEmpty = errors.New("empty password")
+
+// Iterations is the iteration count of the verifiers New makes: PostgreSQL's default
+// scram_iterations.
+const Iterations = 4096
+
+// New returns the verifier of password with a fresh 16-byte salt from crypto/rand and
+// Iterations iterations. Given to ALTER ROLE ... PASSWORD, PostgreSQL stores it as is. The
+// password must be ASCII (for which PostgreSQL's SASLprep changes nothing) and not empty;
+// errors never hold it.
+func New(password string) (string, error) {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	return Verifier(password, salt, Iterations)
+}
 
 // Verifier returns the verifier of password with salt and iterations, in standard base64:
 // SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>. Errors never hold the password.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -60,5 +61,27 @@ func TestVerifierRefuses(t *testing.T) {
 		if tt.password != "" && err != nil && strings.Contains(err.Error(), tt.password) {
 			t.Errorf("%s: error %q holds the password", tt.name, err)
 		}
+	}
+}
+
+// TestNew checks that New salts each verifier afresh with 16 bytes and refuses what Verifier
+// refuses.
+func TestNew(t *testing.T) {
+	t.Parallel()
+	a, err := New("same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := New("same")
+	if a == b {
+		t.Error("two verifiers of one password are equal: the salt is not random")
+	}
+	want := fmt.Sprintf("SCRAM-SHA-256$%d:", Iterations)
+	salt, err := base64.StdEncoding.DecodeString(strings.Split(strings.TrimPrefix(a, want), "$")[0])
+	if !strings.HasPrefix(a, want) || err != nil || len(salt) != 16 {
+		t.Errorf("got %d salt bytes (%v) after %q, want 16 after %s", len(salt), err, a[:min(len(a), len(want))], want)
+	}
+	if _, err := New(""); !errors.Is(err, ErrEmpty) {
+		t.Errorf("empty password: got %v, want ErrEmpty", err)
 	}
 }

@@ -39,41 +39,13 @@ import (
 // holds its own users. Options: WithTLSConfig, WithTimeout, WithACLSave.
 func Strategy(opts ...Option) rotate.Strategy {
 	cfg := newConfig(opts)
-	return &aclStrategy{cfg: cfg, multi: MultiCredentialStrategy(func(sc *rotate.StepContext, s rotasafe.DBSecret) (MultiCredential, error) {
+	return MultiCredentialStrategy(func(sc *rotate.StepContext, s rotasafe.DBSecret) (MultiCredential, error) {
 		srv, err := redissecret.ServerOf(s, sc.Current.SecretString)
 		if err != nil {
 			return nil, fmt.Errorf("AWSCURRENT (version %s): %w", sc.Current.ID, err)
 		}
 		return &aclService{cfg: &cfg, api: sc.API, srv: srv, masterARN: s.MasterARN}, nil
-	})}
-}
-
-// aclStrategy is MultiCredentialStrategy over aclService, failing every step on an invalid
-// option.
-type aclStrategy struct {
-	cfg   config
-	multi rotate.Strategy
-}
-
-func (s *aclStrategy) Create(ctx context.Context, sc *rotate.StepContext) (string, error) {
-	if s.cfg.err != nil {
-		return "", s.cfg.err
-	}
-	return s.multi.Create(ctx, sc)
-}
-
-func (s *aclStrategy) Set(ctx context.Context, sc *rotate.StepContext) error {
-	if s.cfg.err != nil {
-		return s.cfg.err
-	}
-	return s.multi.Set(ctx, sc)
-}
-
-func (s *aclStrategy) Test(ctx context.Context, sc *rotate.StepContext) error {
-	if s.cfg.err != nil {
-		return s.cfg.err
-	}
-	return s.multi.Test(ctx, sc)
+	})
 }
 
 // aclService is the MultiCredential of one Redis server.

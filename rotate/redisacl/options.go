@@ -8,7 +8,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Option configures [Strategy].
+// Option configures [Strategy]. An invalid value makes Strategy panic with a message that
+// names the option and the value.
 type Option func(*config)
 
 type config struct {
@@ -16,7 +17,6 @@ type config struct {
 	timeout time.Duration // dial, read and write timeout of each connection
 	aclSave bool          // run ACL SAVE after ACL SETUSER
 	hook    redis.Hook    // test seam: added to every client the strategy makes
-	err     error         // first invalid option
 }
 
 // DefaultTimeout bounds each connection, read and write of the strategy unless WithTimeout
@@ -33,12 +33,6 @@ func newConfig(opts []Option) config {
 	return c
 }
 
-func (c *config) fail(format string, args ...any) {
-	if c.err == nil {
-		c.err = fmt.Errorf("redisacl: invalid option: "+format, args...)
-	}
-}
-
 // WithTLSConfig makes the strategy connect to Redis over TLS with cfg, whatever the secret
 // says. A ServerName left empty is set to the secret's host. Without this option the
 // strategy uses TLS, with the system's roots, when the secret has "tls": true (or "ssl":
@@ -52,14 +46,13 @@ func WithTLSConfig(cfg *tls.Config) Option {
 }
 
 // WithTimeout bounds each connection attempt, read and write to Redis (DefaultTimeout when
-// not set). Zero keeps the default; negative values are an error.
+// not set). Zero keeps the default; a negative d is invalid.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {
 		switch {
-		case d == 0:
 		case d < 0:
-			c.fail("negative timeout %v", d)
-		default:
+			panic(fmt.Sprintf("redisacl: WithTimeout(%v): timeout is negative", d))
+		case d > 0:
 			c.timeout = d
 		}
 	}

@@ -3,6 +3,7 @@ package redisacl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -137,11 +138,11 @@ func TestInterruptedBySecretsManagerRerunsClean(t *testing.T) {
 	}
 	older := []string{pw0}
 	for k := 1; ; k++ {
-		before := e.SM.TotalCalls()
-		e.SM.FailAt(k, "InternalServiceError")
+		before := e.SM.Calls("")
+		e.SM.Faults().FailAt(k, "InternalServiceError")
 		_, err := rotate.Rotate(t.Context(), e.API, id, h)
-		calls := e.SM.TotalCalls() - before
-		e.SM.ClearFaults()
+		calls := e.SM.Calls("") - before
+		e.SM.Faults().Clear()
 		if err == nil && calls >= k {
 			// Only the last call may fail unnoticed: taking AWSPENDING off the new
 			// AWSCURRENT, which leaves a valid end state.
@@ -312,11 +313,12 @@ func TestRedactHashes(t *testing.T) {
 
 func TestInvalidOption(t *testing.T) {
 	t.Parallel()
-	s := Strategy(WithTimeout(-time.Second))
-	_, err := s.Create(t.Context(), &rotate.StepContext{})
-	if err == nil || !strings.Contains(err.Error(), "negative timeout") {
-		t.Errorf("got %v, want an error naming the timeout", err)
-	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "WithTimeout(-1s)") {
+			t.Errorf("got panic %v, want one naming WithTimeout and the value", r)
+		}
+	}()
+	Strategy(WithTimeout(-time.Second))
 }
 
 // The Lambda path: Secrets Manager's RotateSecret calls Handler.Handle for each step, with

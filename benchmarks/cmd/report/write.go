@@ -107,7 +107,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p("")
 	p("K goroutines connect at once with the old password cached; the database (a stand-in that accepts one")
 	p("password) takes only the new AWSCURRENT. Counted by smtest: GetSecretValue + DescribeSecret requests per")
-	p("herd. `rotasafe` logs in as sqlconn does (`RefreshStale` with the rejected version, then `Candidates`);")
+	p("herd. `rotasafe` logs in through the credential walk that sqlconn, redisconn and pgxpoolconn share;")
 	p("`perfailure` refetches AWSCURRENT with one GetSecretValue per failed login and retries (the AWS JDBC")
 	p("wrapper, the AWS Advanced Go Wrapper); `cachinggo` calls `RefreshNow` per failed login. Each herd starts")
 	p("from a fresh cache. Goal: 1 call whatever K. rotasafe and perfailure: median of %d×5 herds; cachinggo: one", max(1, o.count/2))

@@ -1,11 +1,11 @@
-package sqlconn
+package walk
 
 import (
 	"context"
-	"math"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v4"
 
 	"github.com/rotasafe/rotasafe/retry"
 )
@@ -18,30 +18,20 @@ import (
 // wait for its outcome. The gate opens when a login succeeds or the cache's AWSCURRENT
 // changes.
 type gate struct {
-	initial, max time.Duration
-	multiplier   float64
-
-	mu        sync.Mutex    // guards the fields below
-	currentID string        // AWSCURRENT when the gate closed; "" while open
-	fails     int           // consecutive rounds in which every label was rejected
-	next      time.Time     // when the next probe may run
-	probe     chan struct{} // non-nil while a probe runs; closed when it reports
-	lastErr   error         // the last rejection, returned to connects the gate turns away
+	mu        sync.Mutex      // guards the fields below
+	waits     backoff.BackOff // the policy's waits with equal jitter: never less than half the ceiling
+	currentID string          // AWSCURRENT when the gate closed; "" while open
+	fails     int             // consecutive rounds in which every label was rejected
+	next      time.Time       // when the next probe may run
+	probe     chan struct{}   // non-nil while a probe runs; closed when it reports
+	lastErr   error           // the last rejection, returned to connects the gate turns away
 }
 
+// newGate returns an open gate whose waits grow as p's do (Initial, Multiplier, Max), with
+// equal jitter so that a closed gate always holds logins back; p's bounds do not apply.
 func newGate(p retry.Policy) *gate {
-	g := &gate{initial: p.Initial, max: p.Max, multiplier: p.Multiplier}
-	if g.initial <= 0 {
-		g.initial = retry.DefaultInitial
-	}
-	if g.max <= 0 {
-		g.max = retry.DefaultMax
-	}
-	if g.multiplier < 1 || math.IsNaN(g.multiplier) {
-		g.multiplier = retry.DefaultMultiplier
-	}
-	g.initial = min(g.initial, g.max)
-	return g
+	p.Jitter, p.MaxAttempts, p.MaxElapsed = retry.Equal, 0, 0
+	return &gate{waits: p.NewBackOff()}
 }
 
 // gateError is what a connect gets when the gate turns it away: the last rejection, and
@@ -133,15 +123,13 @@ func (g *gate) rejected(currentID string, err error, probe bool) {
 	switch {
 	case g.currentID != currentID:
 		g.currentID, g.fails = currentID, 1
+		g.waits.Reset()
 	case probe:
 		g.fails++
 	default:
 		return
 	}
-	ceiling := float64(g.initial) * math.Pow(g.multiplier, float64(g.fails-1))
-	ceiling = min(ceiling, float64(g.max))
-	// Equal jitter: never less than half the ceiling, so the gate always holds logins back.
-	g.next = time.Now().Add(time.Duration(ceiling/2 + rand.Float64()*ceiling/2))
+	g.next = time.Now().Add(g.waits.NextBackOff())
 }
 
 // succeeded opens the gate after a login worked.

@@ -1,4 +1,4 @@
-package sqlconn
+package walk
 
 import (
 	"context"

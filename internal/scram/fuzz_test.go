@@ -1,4 +1,4 @@
-package rotate_test
+package scram_test
 
 import (
 	"context"
@@ -15,13 +15,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rotasafe/rotasafe/internal/pgtest"
-	"github.com/rotasafe/rotasafe/rotate"
+	"github.com/rotasafe/rotasafe/internal/scram"
 )
 
 // fuzzVerifierShape is the form of a PostgreSQL SCRAM-SHA-256 verifier.
 var fuzzVerifierShape = regexp.MustCompile(`^SCRAM-SHA-256\$4096:([A-Za-z0-9+/]+=*)\$([A-Za-z0-9+/]+=*):([A-Za-z0-9+/]+=*)$`)
 
-// FuzzSCRAMVerifier checks SCRAMVerifier on any password: it never panics; it refuses exactly
+// FuzzSCRAMVerifier checks New on any password: it never panics; it refuses exactly
 // the empty and the non-ASCII passwords, with an error that does not hold the password;
 // otherwise the verifier has PostgreSQL's shape (a 16-byte salt and two 32-byte keys), does not
 // hold the password, and its keys are the ones RFC 5802 derives from the password and salt.
@@ -49,7 +49,7 @@ func FuzzSCRAMVerifier(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, password string) {
-		v, err := rotate.SCRAMVerifier(password)
+		v, err := scram.New(password)
 		ascii := true
 		for i := range len(password) {
 			ascii = ascii && password[i] < 0x80

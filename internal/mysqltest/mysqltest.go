@@ -1,0 +1,498 @@
+// Package mysqltest starts throw-away MariaDB servers for tests, benchmarks and the demo
+// program. A server lives in its own temporary directory, listens on 127.0.0.1 on a free port
+// and on a private unix socket, authenticates every login for real (no skip-grant-tables), and
+// writes every statement it receives to a general log that tests can search for plaintext
+// passwords; Close stops it and removes the directory.
+//
+// In a test:
+//
+//	s := mysqltest.New(t)
+//	if err := s.CreateUser(t.Context(), "app", "s3cret"); err != nil {
+//		t.Fatal(err)
+//	}
+//	db, err := sql.Open("mysql", s.ConnString("app", "s3cret", ""))
+//
+// In a program, Start returns the server and the caller must Close it:
+//
+//	s, err := mysqltest.Start(ctx)
+//	if err != nil { ... }
+//	defer s.Close()
+//
+// The server binaries (mariadbd and mariadb-install-db, or the older mysqld and
+// mysql_install_db names) are taken from PATH, /usr/sbin or /usr/bin. When the process runs as
+// root they run as the mysql user. Each server has an admin account (AdminUser, with every
+// privilege and GRANT OPTION) with a random password, created from its mysql_native_password
+// hash so that the password itself never reaches the server.
+//
+// When the environment variable ROTASAFE_MYSQL_URL holds a mysql:// URL of an account with
+// every privilege, Start and New start nothing and use that server instead; Stop, Start and
+// Restart then fail with ErrExternal and there is no general log. Such a server is shared by
+// every test that runs against it, so tests must create users and databases under names from
+// UniqueName. The MariaDB service a machine may run on port 3306 is not meant for this: its
+// root account logs in without a password, which proves nothing about authentication.
+//
+// The directory is made under $TMPDIR when it is set, else under /dev/shm when that RAM disk
+// has room, else under /tmp. A server is never left running after the process exits: besides
+// Close, each server has a small watchdog process that kills the server and removes its
+// directory as soon as the process that started it goes away, however it ends.
+package mysqltest
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// EnvURL names the environment variable that points Start and New at an existing server
+// instead of a new one. Its value is a URL such as
+// mysql://admin:password@127.0.0.1:3307/?tls=skip-verify whose user has every privilege with
+// GRANT OPTION; query parameters are go-sql-driver/mysql DSN parameters.
+const EnvURL = "ROTASAFE_MYSQL_URL"
+
+// adminUser is the name of the admin account Start creates.
+const adminUser = "admin"
+
+var (
+	// ErrBinariesNotFound reports that mariadbd or mariadb-install-db was not found.
+	ErrBinariesNotFound = errors.New("mysqltest: MariaDB server binaries (mariadbd, mariadb-install-db) not found; install them (Debian: apt-get install mariadb-server)")
+
+	// ErrExternal is returned by Stop, Start and Restart on a server named by
+	// ROTASAFE_MYSQL_URL, which mysqltest does not own.
+	ErrExternal = errors.New("mysqltest: cannot stop an external server (ROTASAFE_MYSQL_URL)")
+
+	// ErrClosed is returned by methods called after Close.
+	ErrClosed = errors.New("mysqltest: server closed")
+)
+
+// Option configures a server started by Start or New.
+type Option func(*config)
+
+type config struct {
+	settings [][2]string // server options, in order
+	url      string      // an external server; overrides ROTASAFE_MYSQL_URL
+}
+
+// WithURL uses the server at url (see EnvURL) instead of starting one, as ROTASAFE_MYSQL_URL
+// does; it takes precedence over that variable. An empty url leaves the choice to the
+// variable.
+func WithURL(url string) Option {
+	return func(c *config) { c.url = url }
+}
+
+// WithSetting passes a server option to mariadbd as --name=value, for example
+// WithSetting("max_user_connections", "5"). Later settings of the same name win. Start rejects
+// names that are not option names. It has no effect on an external server.
+func WithSetting(name, value string) Option {
+	return func(c *config) { c.settings = append(c.settings, [2]string{name, value}) }
+}
+
+// WithMaxConnections sets max_connections. Values below 1 leave the server's default (151)
+// in place; MariaDB raises values below 10 to 10. MariaDB lets one more connection in for an
+// account with the SUPER or CONNECTION ADMIN privilege, such as the admin account.
+func WithMaxConnections(n int) Option {
+	if n < 1 {
+		return func(*config) {}
+	}
+	return WithSetting("max_connections", strconv.Itoa(n))
+}
+
+// Server is a running MariaDB server, either one that Start created or the external one named
+// by ROTASAFE_MYSQL_URL. Its methods are safe for concurrent use.
+type Server struct {
+	host     string
+	port     int
+	admin    string        // the admin account's user name
+	secret   *adminSecret  // behind a pointer so that %v of a Server cannot print it
+	base     *mysql.Config // address and parameters every Config starts from; no credentials
+	external bool          // the server named by ROTASAFE_MYSQL_URL
+
+	// Owned servers only; empty for an external server.
+	bin        binaries
+	runAs      *account // run the server binaries as this user (process is root), or nil
+	dir        string   // temporary directory holding everything below
+	dataDir    string
+	socket     string
+	pidPath    string
+	errLogPath string
+	genLogPath string
+	args       []string // mariadbd's arguments
+	dog        *watchdog
+
+	mu       sync.Mutex // guards proc, closed, closeErr and serializes Stop/Start/Close
+	proc     *process   // the running mariadbd, or nil when stopped
+	closed   bool
+	closeErr error
+}
+
+// adminSecret holds the admin account's password.
+type adminSecret struct{ password string }
+
+// Start starts a new server, or, when ROTASAFE_MYSQL_URL is set, connects to that server and
+// returns a Server for it. It returns when the server accepts logins. The caller must call
+// Close. An error wrapping ErrBinariesNotFound means the server binaries are not installed.
+func Start(ctx context.Context, opts ...Option) (*Server, error) {
+	var cfg config
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.url == "" {
+		cfg.url = os.Getenv(EnvURL)
+	}
+	if cfg.url != "" {
+		return startExternal(ctx, cfg.url)
+	}
+	for _, s := range cfg.settings {
+		if !validSettingName(s[0]) {
+			return nil, fmt.Errorf("mysqltest: invalid setting name %q", s[0])
+		}
+	}
+	bin, err := findBinaries(searchDirs)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{host: "127.0.0.1", admin: adminUser, secret: new(adminSecret), bin: bin}
+	if os.Geteuid() == 0 {
+		if s.runAs, err = lookupAccount("mysql"); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.create(ctx, &cfg); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// validSettingName matches mariadbd option names such as max_connections or
+// innodb-buffer-pool-size.
+var validSettingName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`).MatchString
+
+// create makes the directory, installs the system tables with the admin account and starts
+// the server, retrying with another port when the one it picked was taken meanwhile.
+func (s *Server) create(ctx context.Context, cfg *config) error {
+	dir, err := makeTempDir(s.runAs != nil)
+	if err != nil {
+		return err
+	}
+	s.dir = dir
+	s.dataDir = dir + "/data"
+	s.socket = dir + "/mysqld.sock"
+	s.pidPath = dir + "/mysqld.pid"
+	s.errLogPath = dir + "/error.log"
+	s.genLogPath = dir + "/general.log"
+	if err := s.writeConf(); err != nil {
+		return err
+	}
+	if s.runAs != nil {
+		if err := s.runAs.chown(dir); err != nil {
+			return err
+		}
+	}
+	if s.dog, err = startWatchdog(s.pidPath, dir); err != nil {
+		return err
+	}
+
+	s.secret.password = randomPassword()
+	if err := s.installDB(ctx); err != nil {
+		return err
+	}
+
+	s.args = []string{
+		"--defaults-file=" + s.confPath(),
+		"--general-log=1",
+		"--general-log-file=" + s.genLogPath,
+		"--log-output=FILE",
+	}
+	for _, kv := range cfg.settings {
+		s.args = append(s.args, "--"+kv[0]+"="+kv[1])
+	}
+
+	const attempts = 5
+	for i := range attempts {
+		if s.port, err = freePort(); err != nil {
+			return err
+		}
+		s.setBase()
+		err = s.startServerLocked(ctx)
+		if err == nil || !errors.Is(err, errPortTaken) || i == attempts-1 {
+			break
+		}
+	}
+	return err
+}
+
+// setBase sets the address every Config starts from.
+func (s *Server) setBase() {
+	b := mysql.NewConfig()
+	b.Net = "tcp"
+	b.Addr = net.JoinHostPort(s.host, strconv.Itoa(s.port))
+	b.Logger = &mysql.NopLogger{}
+	s.base = b
+}
+
+// String describes the server by its address, without credentials.
+func (s *Server) String() string {
+	kind := "mysqltest server"
+	if s.external {
+		kind = "mysqltest external server"
+	}
+	return kind + " at " + net.JoinHostPort(s.host, strconv.Itoa(s.port))
+}
+
+// Format prints String for every verb, so that no verb (%#v or %+v included) prints the
+// admin password.
+func (s *Server) Format(f fmt.State, verb rune) { io.WriteString(f, s.String()) }
+
+// startExternal returns a Server for the server named by ROTASAFE_MYSQL_URL. The URL holds a
+// password, so no error repeats it.
+func startExternal(ctx context.Context, raw string) (*Server, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "mysql" && u.Scheme != "mariadb") || u.User == nil || u.Host == "" {
+		return nil, fmt.Errorf("mysqltest: %s must be a mysql://user:password@host:port/ URL", EnvURL)
+	}
+	password, _ := u.User.Password()
+	host, portStr := u.Hostname(), u.Port()
+	if portStr == "" {
+		portStr = "3306"
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("mysqltest: %s has a port that is not a number", EnvURL)
+	}
+	base, err := mysql.ParseDSN("/?" + u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("mysqltest: %s has query parameters that go-sql-driver/mysql rejects: %w", EnvURL, err)
+	}
+	base.Net, base.Addr, base.Logger = "tcp", net.JoinHostPort(host, portStr), &mysql.NopLogger{}
+	base.TLS = nil // rebuilt for the real address by mysql.NewConnector
+	s := &Server{
+		host:     host,
+		port:     port,
+		admin:    u.User.Username(),
+		secret:   &adminSecret{password: password},
+		base:     base,
+		external: true,
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.ping(ctx); err != nil {
+		return nil, fmt.Errorf("mysqltest: connect to %s server: %w", EnvURL, err)
+	}
+	return s, nil
+}
+
+// External reports whether the server is the one named by ROTASAFE_MYSQL_URL rather than one
+// that mysqltest started. Tests that need Stop, Start, Restart or the general log skip when it
+// is true.
+func (s *Server) External() bool { return s.external }
+
+// Host returns the host the server listens on (127.0.0.1 for a server mysqltest started).
+func (s *Server) Host() string { return s.host }
+
+// Port returns the TCP port the server listens on. It does not change across Stop and Start.
+func (s *Server) Port() int { return s.port }
+
+// Socket returns the path of the server's unix socket, or "" for an external server. Over the
+// socket a client is at host localhost rather than 127.0.0.1.
+func (s *Server) Socket() string { return s.socket }
+
+// AdminUser returns the name of the admin account, which holds every privilege with GRANT
+// OPTION at host '%'.
+func (s *Server) AdminUser() string { return s.admin }
+
+// AdminPassword returns the admin account's password. It exists for tests and demos that need
+// to hand the admin's credentials on, for instance as the master secret of a rotation; never
+// log it.
+func (s *Server) AdminPassword() string { return s.secret.password }
+
+// DSN returns a go-sql-driver/mysql data source name that logs in as the admin over TCP, with
+// no default database.
+func (s *Server) DSN() string { return s.ConnString(s.admin, s.secret.password, "") }
+
+// Config returns a go-sql-driver/mysql configuration that logs in to database db (none when
+// empty) as user with password over TCP, for mysql.NewConnector. It is a fresh copy each time.
+func (s *Server) Config(user, password, db string) *mysql.Config {
+	c := s.base.Clone()
+	c.User, c.Passwd, c.DBName = user, password, db
+	return c
+}
+
+// ConnString returns Config(user, password, db) as a data source name for sql.Open("mysql",
+// ...). The driver's DSN syntax cannot hold a user name with a colon; use Config with
+// mysql.NewConnector for such names.
+func (s *Server) ConnString(user, password, db string) string {
+	return s.Config(user, password, db).FormatDSN()
+}
+
+// GeneralLogPath returns the path of the server's general log, which holds every statement the
+// server received, or "" for an external server.
+func (s *Server) GeneralLogPath() string { return s.genLogPath }
+
+// ErrorLogPath returns the path of the server's error log, or "" for an external server.
+func (s *Server) ErrorLogPath() string { return s.errLogPath }
+
+// ReadGeneralLog returns the whole general log: every login (user, host, database) and every
+// statement, with its text as the server received it, of every session since the server
+// started. Tests search it for plaintext passwords.
+func (s *Server) ReadGeneralLog() (string, error) {
+	if s.external {
+		return "", errors.New("mysqltest: no general log for an external server (ROTASAFE_MYSQL_URL)")
+	}
+	b, err := os.ReadFile(s.genLogPath)
+	if err != nil {
+		return "", fmt.Errorf("mysqltest: read general log: %w", err)
+	}
+	return string(b), nil
+}
+
+// ReadErrorLog returns the whole error log (startup, shutdown, warnings).
+func (s *Server) ReadErrorLog() (string, error) {
+	if s.external {
+		return "", errors.New("mysqltest: no error log for an external server (ROTASAFE_MYSQL_URL)")
+	}
+	b, err := os.ReadFile(s.errLogPath)
+	if err != nil {
+		return "", fmt.Errorf("mysqltest: read error log: %w", err)
+	}
+	return string(b), nil
+}
+
+// Stop shuts the server down (SIGTERM) and waits until it has exited: open connections are
+// closed and new ones are refused until Start. Stopping a stopped server does nothing.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ownedOpen(); err != nil {
+		return err
+	}
+	if s.proc == nil {
+		return nil
+	}
+	err := s.proc.stop(ctx)
+	s.proc = nil
+	return err
+}
+
+// Start starts a stopped server again on the same port and returns when it accepts logins.
+// Starting a running server does nothing.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.ownedOpen(); err != nil {
+		return err
+	}
+	if s.proc != nil {
+		return nil
+	}
+	return s.startServerLocked(ctx)
+}
+
+// Restart stops the server and starts it again on the same port.
+func (s *Server) Restart(ctx context.Context) error {
+	if err := s.Stop(ctx); err != nil {
+		return err
+	}
+	return s.Start(ctx)
+}
+
+func (s *Server) ownedOpen() error {
+	if s.external {
+		return ErrExternal
+	}
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Close kills the server (SIGKILL) and removes its directory. For an external server it does
+// nothing. Close is idempotent: later calls return the first call's result.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.external {
+		return s.closeErr
+	}
+	s.closed = true
+	var errs []error
+	if s.proc != nil {
+		s.proc.kill()
+		s.proc = nil
+	}
+	if s.dir != "" {
+		if err := os.RemoveAll(s.dir); err != nil {
+			errs = append(errs, fmt.Errorf("mysqltest: remove server directory: %w", err))
+		}
+	}
+	if s.dog != nil {
+		if err := s.dog.release(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.closeErr = errors.Join(errs...)
+	return s.closeErr
+}
+
+// openAdmin opens a *sql.DB that logs in as the admin. The caller closes it.
+func (s *Server) openAdmin() (*sql.DB, error) {
+	conn, err := mysql.NewConnector(s.Config(s.admin, s.secret.password, ""))
+	if err != nil {
+		return nil, fmt.Errorf("mysqltest: admin connector: %w", err)
+	}
+	db := sql.OpenDB(conn)
+	db.SetMaxIdleConns(1)
+	return db, nil
+}
+
+// ping logs in as the admin once.
+func (s *Server) ping(ctx context.Context) error {
+	db, err := s.openAdmin()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.PingContext(ctx)
+}
+
+// cmdError is the failure of a server binary.
+type cmdError struct {
+	cmd    string
+	err    error
+	output string // tail of the command's output or of the error log
+}
+
+func (e *cmdError) Error() string {
+	msg := "mysqltest: " + e.cmd + ": " + e.err.Error()
+	if e.output != "" {
+		msg += "\n" + e.output
+	}
+	return msg
+}
+
+func (e *cmdError) Unwrap() error { return e.err }
+
+// tail returns the last lines of a command's output or log.
+func tail(b []byte) string {
+	const maxLines, maxBytes = 20, 4096
+	b = []byte(strings.TrimSpace(string(b)))
+	if len(b) > maxBytes {
+		b = b[len(b)-maxBytes:]
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) > maxLines {
+		lines = lines[len(lines)-maxLines:]
+	}
+	return strings.Join(lines, "\n")
+}

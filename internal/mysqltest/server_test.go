@@ -1,0 +1,239 @@
+package mysqltest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestStartPortTaken checks that a start on a port someone else took fails with errPortTaken
+// (which makes Start pick another port) and the server's own words, and that the server
+// starts once the port is free again.
+func TestStartPortTaken(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	if s.External() {
+		t.Skip("external server (ROTASAFE_MYSQL_URL)")
+	}
+	if err := s.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port())))
+	if err != nil {
+		t.Skipf("port %d taken by someone else meanwhile: %v", s.Port(), err)
+	}
+	err = s.Start(t.Context())
+	l.Close()
+	if !errors.Is(err, errPortTaken) {
+		t.Fatalf("got %v, want errPortTaken", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "mariadbd --port="+strconv.Itoa(s.Port())) || !strings.Contains(msg, "Address already in use") {
+		t.Errorf("error %q names neither the command nor the server's complaint", msg)
+	}
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatalf("Start once the port is free: %v", err)
+	}
+}
+
+func TestFindBinaries(t *testing.T) {
+	root := t.TempDir()
+	mk := func(dir string, names ...string) string {
+		d := filepath.Join(root, dir)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if err := os.WriteFile(filepath.Join(d, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return d
+	}
+	sbin := mk("sbin", "mariadbd", "mysqld")
+	bin := mk("bin", "mariadb-install-db")
+	old := mk("old", "mysqld", "mysql_install_db")
+	onPath := mk("path", "mariadbd")
+
+	t.Setenv("PATH", t.TempDir()) // nothing on PATH
+	got, err := findBinaries([]string{sbin, bin})
+	if want := (binaries{server: filepath.Join(sbin, "mariadbd"), install: filepath.Join(bin, "mariadb-install-db")}); err != nil || got != want {
+		t.Errorf("got %+v, %v; want %+v", got, err, want)
+	}
+	got, err = findBinaries([]string{old})
+	if want := (binaries{server: filepath.Join(old, "mysqld"), install: filepath.Join(old, "mysql_install_db")}); err != nil || got != want {
+		t.Errorf("older names: got %+v, %v; want %+v", got, err, want)
+	}
+
+	t.Setenv("PATH", onPath) // PATH wins over the directories
+	got, err = findBinaries([]string{sbin, bin})
+	if err != nil || got.server != filepath.Join(onPath, "mariadbd") {
+		t.Errorf("with PATH: got %+v, %v; want the server from PATH", got, err)
+	}
+
+	t.Setenv("PATH", t.TempDir())
+	if _, err := findBinaries([]string{sbin}); !errors.Is(err, ErrBinariesNotFound) {
+		t.Errorf("no install script: got %v, want ErrBinariesNotFound", err)
+	}
+}
+
+// fakeTB records what New and CheckLogs do with the test they are given. Skip and Fatal end
+// the goroutine, as they do on a real test.
+type fakeTB struct {
+	testing.TB
+	ctx      context.Context
+	skipped  string
+	fatal    string
+	errors   []string
+	cleanups int
+}
+
+func (f *fakeTB) Helper()                  {}
+func (f *fakeTB) Context() context.Context { return f.ctx }
+func (f *fakeTB) Cleanup(func())           { f.cleanups++ }
+func (f *fakeTB) Skip(args ...any)         { f.skipped = fmt.Sprint(args...); runtime.Goexit() }
+func (f *fakeTB) Fatal(args ...any)        { f.fatal = fmt.Sprint(args...); runtime.Goexit() }
+func (f *fakeTB) Error(args ...any)        { f.errors = append(f.errors, fmt.Sprint(args...)) }
+func (f *fakeTB) Errorf(format string, args ...any) {
+	f.errors = append(f.errors, fmt.Sprintf(format, args...))
+}
+func (f *fakeTB) Log(args ...any) {}
+
+func TestNewWithoutBinaries(t *testing.T) {
+	missing := func(context.Context, ...Option) (*Server, error) {
+		return nil, fmt.Errorf("wrapped: %w", ErrBinariesNotFound)
+	}
+	broken := func(context.Context, ...Option) (*Server, error) {
+		return nil, errors.New("mysqltest: mariadb-install-db: exit status 1")
+	}
+	tests := []struct {
+		name      string
+		require   string
+		start     func(context.Context, ...Option) (*Server, error)
+		wantSkip  bool
+		wantFatal bool
+	}{
+		{"missing skips", "", missing, true, false},
+		{"missing with require=0 skips", "0", missing, true, false},
+		{"missing with require=1 fails", "1", missing, false, true},
+		{"other error fails", "", broken, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(EnvRequireIntegration, tt.require)
+			f := &fakeTB{ctx: t.Context()}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				newTB(f, tt.start, nil)
+			}()
+			<-done
+			if (f.skipped != "") != tt.wantSkip || (f.fatal != "") != tt.wantFatal {
+				t.Fatalf("got skip %q fatal %q, want skip=%v fatal=%v", f.skipped, f.fatal, tt.wantSkip, tt.wantFatal)
+			}
+			msg := f.skipped + f.fatal
+			if wantHint := tt.name != "other error fails"; strings.Contains(msg, "apt-get install mariadb-server") != wantHint {
+				t.Errorf("message %q: install hint present=%v, want %v", msg, !wantHint, wantHint)
+			}
+			if f.cleanups != 0 {
+				t.Errorf("got %d cleanups registered for a server that did not start", f.cleanups)
+			}
+		})
+	}
+}
+
+func TestCheckLogs(t *testing.T) {
+	t.Parallel()
+	s := New(t)
+	if s.External() {
+		t.Skip("external server (ROTASAFE_MYSQL_URL): no logs")
+	}
+	leaked, kept := "leaked-"+randomPassword(), "kept-"+randomPassword()
+	// The server's PASSWORD() receives the plaintext: the general log shows it.
+	if err := s.Exec(t.Context(), "DO PASSWORD('"+leaked+"')"); err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeTB{ctx: t.Context()}
+	s.CheckLogs(f, kept, "", leaked)
+	if len(f.errors) != 1 || !strings.Contains(f.errors[0], "general log holds secret #2") {
+		t.Fatalf("got errors %q, want one naming secret #2 in the general log", f.errors)
+	}
+	if strings.Contains(f.errors[0], leaked) {
+		t.Errorf("CheckLogs's message %q prints the secret", f.errors[0])
+	}
+}
+
+// TestWatchdogCleansUp starts a server in a child process that then dies without Close, and
+// checks that the watchdog kills the server and removes its directory.
+func TestWatchdogCleansUp(t *testing.T) {
+	if os.Getenv("MYSQLTEST_CRASH_CHILD") == "1" {
+		s, err := Start(context.Background())
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(2)
+		}
+		fmt.Printf("dir=%s pid=%d\n", s.dir, s.proc.cmd.Process.Pid)
+		os.Exit(3) // no Close, no deferred calls: as if killed
+	}
+	if os.Getenv(EnvURL) != "" {
+		t.Skip("external server (ROTASAFE_MYSQL_URL)")
+	}
+	if _, err := findBinaries(searchDirs); err != nil {
+		if os.Getenv(EnvRequireIntegration) != "1" {
+			t.Skip(err)
+		}
+		t.Fatal(err)
+	}
+	t.Parallel()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestWatchdogCleansUp$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "MYSQLTEST_CRASH_CHILD=1")
+	out, err := cmd.Output()
+	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 3 {
+		t.Fatalf("child: got %v, want exit status 3; output:\n%s", err, out)
+	}
+	var dir string
+	var pid int
+	for line := range strings.Lines(string(out)) {
+		if strings.HasPrefix(line, "dir=") {
+			if _, err := fmt.Sscanf(line, "dir=%s pid=%d", &dir, &pid); err != nil {
+				t.Fatalf("child output %q: %v", line, err)
+			}
+		}
+	}
+	if dir == "" || pid == 0 {
+		t.Fatalf("child printed no dir and pid:\n%s", out)
+	}
+	// The watchdog acts once the child is gone; wait for it, bounded only so that a broken
+	// watchdog fails the test instead of hanging it.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		_, statErr := os.Stat(dir)
+		alive := syscall.Kill(pid, 0) == nil && !isZombie(pid)
+		if errors.Is(statErr, os.ErrNotExist) && !alive {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a minute after the child died: directory stat %v, server alive %v", statErr, alive)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// isZombie reports whether pid has exited but was not reaped yet.
+func isZombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	_, rest, ok := strings.Cut(string(b), ") ")
+	return ok && strings.HasPrefix(rest, "Z")
+}

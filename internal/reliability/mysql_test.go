@@ -1,0 +1,434 @@
+package reliability
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/mysqltest"
+	"github.com/rotasafe/rotasafe/retry"
+	"github.com/rotasafe/rotasafe/rotate"
+	"github.com/rotasafe/rotasafe/smtest"
+	"github.com/rotasafe/rotasafe/sqlconn"
+)
+
+// myEnv is env on a MariaDB server instead of PostgreSQL.
+type myEnv struct {
+	*env
+	my *mysqltest.Server
+}
+
+func newMyEnv(t testing.TB, my *mysqltest.Server, smOpts ...smtest.Option) *myEnv {
+	t.Helper()
+	e := newEnv(t, nil, smOpts...)
+	e.loginWith = func(s rotasafe.DBSecret) error { return myLogin(my, s) }
+	return &myEnv{env: e, my: my}
+}
+
+// myLogin connects to my with the secret's credentials and runs a query.
+func myLogin(my *mysqltest.Server, s rotasafe.DBSecret) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	connector, err := mysql.NewConnector(my.Config(s.Username, s.Password, s.DBName))
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	var one int
+	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+}
+
+// myScenario is a MySQL rotation strategy; keepsCurrent says whether AWSCURRENT logs in at
+// every moment of a rotation (alternating users, dual password), not only AWSCURRENT or
+// AWSPENDING (single user).
+type myScenario struct {
+	name         string
+	env          string // ROTATION_STRATEGY of examples/lambda-mysql
+	strategy     func(opts ...rotate.DBOption) rotate.Strategy
+	keepsCurrent bool
+	rotations    int // under load, as issue 16 asks
+}
+
+var myScenarios = []myScenario{
+	{"mysql_single_user", "SINGLE_USER", rotate.MySQLSingleUser, false, 20},
+	{"mysql_alternating_users", "ALTERNATING_USERS", rotate.MySQLAlternatingUsers, true, 10},
+	{"mysql_dual_password", "DUAL_PASSWORD", rotate.MySQLDualPassword, true, 10},
+}
+
+func (sc myScenario) handler(api rotasafe.API, opts ...rotate.Option) *rotate.Handler {
+	return rotate.NewHandler(api, sc.strategy(rotate.WithTLSMode(rotate.TLSDisable)), opts...)
+}
+
+func (e *myEnv) dbSecret(user, password, masterARN string) rotasafe.DBSecret {
+	return rotasafe.DBSecret{Engine: "mariadb", Host: e.my.Host(), Port: e.my.Port(), Username: user, Password: password, MasterARN: masterARN}
+}
+
+// master stores the admin's secret and returns its ARN.
+func (e *myEnv) master() string {
+	e.t.Helper()
+	b, err := e.dbSecret(e.my.AdminUser(), e.my.AdminPassword(), "").MarshalSecret()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.createSecret(string(b))
+}
+
+// newDBSecret makes a user with a fresh password and a secret for it that names masterARN,
+// and returns the secret's ARN and the password.
+func (e *myEnv) newDBSecret(masterARN string) (string, string) {
+	e.t.Helper()
+	user, pw := mysqltest.UniqueName("app"), newPassword()
+	if err := e.my.CreateUser(context.Background(), user, pw); err != nil {
+		e.t.Fatal(err)
+	}
+	b, err := e.dbSecret(user, pw, masterARN).MarshalSecret()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.createSecret(string(b)), pw
+}
+
+// checkInterrupted is env.checkInterrupted, and for the scenarios that promise it, AWSCURRENT
+// logs in.
+func (e *myEnv) checkInterrupted(sc myScenario, id, what string) {
+	e.t.Helper()
+	e.env.checkInterrupted(id, what)
+	if sc.keepsCurrent && !e.stageLogsIn(id, rotasafe.StageCurrent) {
+		e.t.Fatalf("%s: AWSCURRENT does not log in", what)
+	}
+}
+
+// passwords returns every password every version of the secrets held.
+func (e *myEnv) passwords(ids ...string) []string {
+	e.t.Helper()
+	var out []string
+	for _, id := range ids {
+		for _, v := range e.sm.Versions(id) {
+			if !v.HasValue {
+				continue
+			}
+			ver, err := rotasafe.Fetch(context.Background(), e.api, id, v.ID, "")
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if s, err := rotasafe.ParseDBSecret([]byte(ver.SecretString)); err == nil {
+				out = append(out, s.Password)
+			}
+		}
+	}
+	return out
+}
+
+// TestMySQLRotationsUnderLoad runs 8 goroutines that each log in anew for every query through
+// sqlconn.NewMySQL while the MySQL strategies rotate the secret (20 single-user, 10
+// alternating-users and 10 dual-password rotations; ROTASAFE_RELIABILITY_N sets another count
+// for all three): no query may fail, and no password may reach the connector's log or the
+// server's general log.
+func TestMySQLRotationsUnderLoad(t *testing.T) {
+	my := mysqltest.New(t)
+	for _, sc := range myScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newMyEnv(t, my)
+			ctx := t.Context()
+			id, _ := e.newDBSecret(e.master())
+			h := sc.handler(nil)
+			var logs logBuffer
+			c := cache.New(e.api, cache.WithMinRefreshInterval(time.Millisecond), cache.WithLogger(nil))
+			defer c.Close()
+			conn := sqlconn.NewMySQL(c, id, sqlconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+				sqlconn.WithRetry(retry.Policy{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: 10 * time.Second}))
+			db := openDB(t, sql.OpenDB(conn)) // no idle connections: every query logs in anew
+
+			const workers = 8
+			var (
+				ok   atomic.Int64
+				mu   sync.Mutex
+				errs []error
+				wg   sync.WaitGroup
+			)
+			stop := make(chan struct{})
+			for range workers {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+						var user string
+						err := db.QueryRowContext(qctx, "SELECT CURRENT_USER()").Scan(&user)
+						cancel()
+						if err != nil {
+							mu.Lock()
+							errs = append(errs, err)
+							mu.Unlock()
+							continue
+						}
+						ok.Add(1)
+					}
+				})
+			}
+			progress := func(n int64) {
+				target := ok.Load() + n
+				deadline := time.Now().Add(30 * time.Second)
+				for ok.Load() < target {
+					if time.Now().After(deadline) {
+						t.Errorf("queries stalled at %d, want %d", ok.Load(), target)
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+			n := sizeN(t, sc.rotations)
+			for i := range n {
+				progress(workers)
+				if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
+					close(stop)
+					wg.Wait()
+					t.Fatalf("rotation %d: %v", i+1, err)
+				}
+			}
+			progress(workers)
+			close(stop)
+			wg.Wait()
+			for i, err := range errs {
+				if i == 5 {
+					t.Errorf("... and %d more", len(errs)-5)
+					break
+				}
+				t.Errorf("query error: %v", err)
+			}
+			st := conn.Stats()
+			t.Logf("%d rotations, %d queries (each a fresh login), %d errors; connector stats %+v", n, ok.Load(), len(errs), st)
+			pws := e.passwords(id)
+			out := logs.String()
+			for _, pw := range pws {
+				for _, nd := range needles(pw) {
+					if strings.Contains(out, nd) {
+						t.Fatal("a password appears in the connector's log")
+					}
+				}
+			}
+			my.CheckLogs(t, pws...)
+		})
+	}
+}
+
+// TestMySQLCrashAtEveryAPICall is TestCrashAtEveryAPICall for the MySQL strategies: each API
+// request of a rotation that RotateSecret drives fails in turn, then the scheduler's retry
+// (TriggerRotation) finishes it.
+func TestMySQLCrashAtEveryAPICall(t *testing.T) {
+	my := mysqltest.New(t)
+	for _, sc := range myScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newMyEnv(t, my)
+			ctx := t.Context()
+			id, _ := e.newDBSecret(e.master())
+			fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
+			e.sm.RegisterRotationFunc(fn, sc.handler(e.api).Handle)
+			before := e.sm.Calls("")
+			if err := e.rotateSecret(ctx, id, fn, ""); err != nil {
+				t.Fatal(err)
+			}
+			n := e.sm.Calls("") - before
+			for k := 1; k <= n; k++ {
+				e.sm.Faults().FailAt(k, "InternalServiceError")
+				err := e.rotateSecret(ctx, id, fn, "")
+				e.sm.Faults().Clear()
+				what := fmt.Sprintf("API call %d of %d failed (%v)", k, n, err)
+				e.checkInterrupted(sc, id, what)
+				if e.labels(id).RotationInProgress() {
+					if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
+						t.Fatalf("%s: rerun: %v", what, err)
+					}
+				}
+				e.checkFinished(id, what)
+			}
+			t.Logf("%d interruptions, each followed by a rerun", n)
+		})
+	}
+}
+
+// TestMySQLCrashKillSessions kills the rotation's database sessions from the server side
+// (KILL CONNECTION), the first ones open after a random delay into each rotation, the way a
+// failover or an operator would, then checks that a credential the labels reach still logs in
+// and reruns the rotation. ROTASAFE_RELIABILITY_N sets the number of runs per strategy.
+func TestMySQLCrashKillSessions(t *testing.T) {
+	my := mysqltest.New(t)
+	n := sizeN(t, 15)
+	killer := myAdminConn(t, my)
+	for _, sc := range myScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newMyEnv(t, my)
+			ctx := t.Context()
+			id, _ := e.newDBSecret(e.master())
+			h := sc.handler(nil)
+			start := time.Now()
+			if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
+				t.Fatal(err)
+			}
+			span := time.Since(start)
+			failed, kills := 0, 0
+			for i := range n {
+				delay := time.Duration(rand.Int64N(int64(span) + 1))
+				done := make(chan error, 1)
+				go func() { _, err := rotate.Rotate(ctx, e.api, id, h); done <- err }()
+				time.Sleep(delay)
+				var err error
+			poll:
+				for {
+					select {
+					case err = <-done:
+						break poll
+					default:
+					}
+					if killOthers(t, killer) > 0 {
+						kills++
+						err = <-done
+						break
+					}
+				}
+				if err != nil {
+					failed++
+				}
+				what := fmt.Sprintf("run %d: sessions killed after %v (%v)", i+1, delay, err)
+				e.checkInterrupted(sc, id, what)
+				if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
+					t.Fatalf("%s: rerun: %v", what, err)
+				}
+				e.checkFinished(id, what)
+			}
+			t.Logf("%d runs (clean rotation %v): %d with sessions killed mid-rotation, %d rotations failed", n, span, kills, failed)
+		})
+	}
+}
+
+// myAdminConn returns one admin session on my, closed when the test ends.
+func myAdminConn(t *testing.T, my *mysqltest.Server) *sql.Conn {
+	t.Helper()
+	connector, err := mysql.NewConnector(my.Config(my.AdminUser(), my.AdminPassword(), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	t.Cleanup(func() { db.Close() })
+	c, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// killOthers kills every client session but killer's own and returns how many it killed.
+func killOthers(t *testing.T, killer *sql.Conn) int {
+	t.Helper()
+	ctx := t.Context()
+	rows, err := killer.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND NOT IN ('Daemon', 'Binlog Dump') AND USER NOT IN ('system user', 'event_scheduler')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	killed := 0
+	for _, id := range ids {
+		// An ID whose session ended in between is error 1094 (unknown thread): not a kill.
+		if _, err := killer.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(id, 10)); err == nil {
+			killed++
+		}
+	}
+	return killed
+}
+
+// TestMySQLCrashKillLambda runs examples/lambda-mysql under aws-lambda-rie, has smtest's
+// RotateSecret invoke it, and kills the emulator's process group with SIGKILL at a random
+// moment of the rotation; then it starts the function again, checks the invariant, lets the
+// scheduler's retry (TriggerRotation) finish and checks that AWSCURRENT logs in. The
+// function's output and the server's general log are searched for every password afterwards.
+func TestMySQLCrashKillLambda(t *testing.T) {
+	rie := findRIE(t)
+	my := mysqltest.New(t)
+	n := sizeN(t, 10)
+	bin := filepath.Join(t.TempDir(), "bootstrap")
+	if out, err := exec.CommandContext(t.Context(), "go", "build", "-tags", "lambda.norpc", "-o", bin, "../../examples/lambda-mysql").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	for _, sc := range myScenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newMyEnv(t, my)
+			ctx := t.Context()
+			master := e.master()
+			id, _ := e.newDBSecret(master)
+			env := []string{"ROTATION_STRATEGY=" + sc.env, "TLS_MODE=disable",
+				"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + e.sm.URL,
+				"AWS_ACCESS_KEY_ID=AKIDSMTEST", "AWS_SECRET_ACCESS_KEY=smtest-not-a-secret",
+				"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "AWS_EC2_METADATA_DISABLED=true"}
+			fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
+			out := &logBuffer{}
+			p := startLambda(t, rie, bin, env, out)
+			defer func() { p.kill() }()
+			e.sm.RegisterRotationURL(fn, p.url)
+			start := time.Now()
+			if err := e.rotateSecret(ctx, id, fn, ""); err != nil {
+				t.Fatal(err)
+			}
+			span := time.Since(start)
+			interrupted := 0
+			for i := range n {
+				delay := time.Duration(rand.Int64N(int64(span) + 1))
+				done := make(chan error, 1)
+				go func() { done <- e.rotateSecret(ctx, id, fn, "") }()
+				time.Sleep(delay)
+				p.kill()
+				err := <-done
+				if err != nil {
+					interrupted++
+				}
+				p = startLambda(t, rie, bin, env, out)
+				e.sm.RegisterRotationURL(fn, p.url)
+				what := fmt.Sprintf("run %d: killed after %v (%v)", i+1, delay, err)
+				e.checkInterrupted(sc, id, what)
+				if e.labels(id).RotationInProgress() {
+					if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
+						t.Fatalf("%s: rerun: %v", what, err)
+					}
+				}
+				e.checkFinished(id, what)
+			}
+			log := out.String()
+			pws := e.passwords(id, master)
+			for _, pw := range pws {
+				for _, nd := range needles(pw) {
+					if strings.Contains(log, nd) {
+						t.Fatal("the function's output holds a password")
+					}
+				}
+			}
+			my.CheckLogs(t, pws...)
+			t.Logf("%d runs (clean rotation %v), %d interrupted, function output %d bytes", n, span, interrupted, len(log))
+		})
+	}
+}

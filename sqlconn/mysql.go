@@ -1,0 +1,320 @@
+package sqlconn
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/rotasafe/rotasafe"
+)
+
+// NewMySQL returns a Connector that logs in to MySQL, MariaDB or Aurora MySQL through
+// go-sql-driver/mysql with the credentials in secretID, read from src (usually a
+// *cache.Cache). It is New with the MySQL Engine:
+//
+//	c := cache.New(secretsmanager.NewFromConfig(cfg))
+//	defer c.Close()
+//	db := sql.OpenDB(sqlconn.NewMySQL(c, "prod/app/db",
+//		sqlconn.WithParams(map[string]string{"tls": "true", "parseTime": "true"})))
+//	defer db.Close()
+//
+// The secret is the JSON AWS documents for database secrets (rotasafe.DBSecret): host, port,
+// username, password, dbname.
+func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
+	return New(src, secretID, MySQL{}, opts...)
+}
+
+// MySQL is the Engine for MySQL, MariaDB and Aurora MySQL through go-sql-driver/mysql
+// (mysql.NewConnector). Its zero value is ready to use; NewMySQL uses it, and New takes one
+// with SkipExpiredPasswordCheck set. It accepts secrets whose engine is "mysql", "mariadb",
+// "aurora-mysql", "aurora" (Aurora MySQL 5.6) or empty (the caller chose MySQL); the port
+// defaults to 3306 and an empty dbname means no default database. A host that starts with "/"
+// is a unix socket path.
+//
+// Connector accepts go-sql-driver/mysql's DSN parameters (tls, timeout, readTimeout, charset,
+// collation, loc, parseTime, interpolateParams, rejectReadOnly, ...) as plain values, escaped
+// here. Any other name is a session variable the driver sets at each login (SET name = value:
+// the value is SQL, so quote strings, as in "sql_mode": "'ANSI_QUOTES'"). host, port and
+// dbname (or database) override the secret's. Refused: user, password and passwd (the
+// credentials come from the secret); allowOldPasswords (its scramble exposes the password);
+// allowCleartextPasswords unless TLS verifies the server (tls=true, or a config registered
+// with mysql.RegisterTLSConfig that does not skip verification); strict (the driver panics on
+// it). Without a tls parameter the driver does not use TLS: set tls=true in production. The
+// password goes into the driver's configuration directly, never into a DSN string that an
+// error could quote.
+//
+// After each login the connector runs "DO 1" on the new connection, unless
+// SkipExpiredPasswordCheck is set: an account whose password has expired can still log in
+// (MariaDB by default, MySQL when disconnect_on_expired_password is off) and then fails every
+// statement with error 1820, so without the check the pool would keep connections on which
+// every query fails, even after the password is fixed. With it, Connect fails at once with a
+// ClassOther error that says what to fix. MySQL and Aurora MySQL with
+// disconnect_on_expired_password on (their default) refuse such a login themselves, with error
+// 1862. The check costs one round trip per new connection.
+//
+// Classify sorts by the server's error number (*mysql.MySQLError), never by message text:
+//
+//   - ClassAuth: 1045 (wrong or empty password, unknown user) and 1698 (an account that
+//     authenticates another way, such as unix_socket, reached with a password).
+//   - ClassTransient: 1040 (too many connections), 1203 and 1226 (the user's connection
+//     limits), 1129 (host blocked after connection errors; FLUSH HOSTS clears it), 1053
+//     (server shutting down), 1927 (connection killed, MariaDB), 3032 (offline mode, MySQL),
+//     driver.ErrBadConn, mysql.ErrInvalidConn (the connection broke during the handshake),
+//     refused or reset connections, EOFs and timeouts.
+//   - ClassOther: everything else, among them 1044 (no privilege on the database), 4151 and
+//     3118 (locked account, MariaDB and MySQL), 1820 and 1862 (expired password) and 1130
+//     (host not allowed to connect). Connect wraps these in an error that says what to fix.
+//
+// One gap: a write that fails before any byte went out, right after the server's greeting,
+// comes back as the driver's unexported "bad connection" error, which cannot be matched
+// without reading its text, so it is ClassOther.
+type MySQL struct {
+	// SkipExpiredPasswordCheck leaves out the "DO 1" after each login, saving its round trip,
+	// where passwords never expire or the server refuses expired ones at login.
+	SkipExpiredPasswordCheck bool
+}
+
+var _ Engine = MySQL{}
+
+// MySQL error numbers Classify and Connect know.
+const (
+	erAccessDenied         = 1045 // ER_ACCESS_DENIED_ERROR
+	erAccessDeniedNoPass   = 1698 // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+	erDBAccessDenied       = 1044 // ER_DBACCESS_DENIED_ERROR
+	erConCount             = 1040 // ER_CON_COUNT_ERROR
+	erTooManyUserConns     = 1203 // ER_TOO_MANY_USER_CONNECTIONS
+	erUserLimitReached     = 1226 // ER_USER_LIMIT_REACHED
+	erHostIsBlocked        = 1129 // ER_HOST_IS_BLOCKED
+	erHostNotPrivileged    = 1130 // ER_HOST_NOT_PRIVILEGED
+	erServerShutdown       = 1053 // ER_SERVER_SHUTDOWN
+	erConnectionKilled     = 1927 // ER_CONNECTION_KILLED (MariaDB)
+	erServerOfflineMode    = 3032 // ER_SERVER_OFFLINE_MODE (MySQL)
+	erAccountLockedMariaDB = 4151 // ER_ACCOUNT_HAS_BEEN_LOCKED (MariaDB)
+	erAccountLockedMySQL   = 3118 // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
+	erMustChangePassword   = 1820 // ER_MUST_CHANGE_PASSWORD: sandbox mode, at the first statement
+	erMustChangePwLogin    = 1862 // ER_MUST_CHANGE_PASSWORD_LOGIN: MySQL refuses the login
+)
+
+// mysqlRawParams are the DSN parameters go-sql-driver/mysql reads without unescaping; the
+// others it unescapes (url.QueryUnescape).
+var mysqlRawParams = map[string]bool{
+	"allowAllFiles": true, "allowCleartextPasswords": true, "allowFallbackToPlaintext": true,
+	"allowNativePasswords": true, "allowOldPasswords": true, "charset": true, "checkConnLiveness": true,
+	"clientFoundRows": true, "collation": true, "columnsWithAlias": true, "compress": true,
+	"interpolateParams": true, "maxAllowedPacket": true, "multiStatements": true, "parseTime": true,
+	"readTimeout": true, "rejectReadOnly": true, "timeTruncate": true, "timeout": true, "writeTimeout": true,
+}
+
+// mysqlParamName matches DSN parameter names and session variable names.
+var mysqlParamName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Connector builds a go-sql-driver/mysql connector for the secret; see MySQL for the
+// parameters it accepts.
+func (m MySQL) Connector(s rotasafe.DBSecret, params map[string]string) (driver.Connector, error) {
+	cfg, err := mysqlConfig(s, params)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		// The driver's configuration errors quote TLS or key names, never the password.
+		return nil, fmt.Errorf("sqlconn: connection parameters for %s: %w", cfg.Addr, err)
+	}
+	return &mysqlConnector{conn: conn, user: s.Username, db: cfg.DBName, check: !m.SkipExpiredPasswordCheck}, nil
+}
+
+// mysqlConfig builds the driver's configuration: the parameters go through the driver's own
+// DSN parser (without address or credentials), then the address, database and credentials
+// are set on the parsed configuration.
+func mysqlConfig(s rotasafe.DBSecret, params map[string]string) (*mysql.Config, error) {
+	switch strings.ToLower(s.Engine) {
+	case "", "mysql", "mariadb", "aurora-mysql", "aurora":
+	default:
+		return nil, fmt.Errorf("sqlconn: the secret's engine %q is not MySQL or MariaDB", s.Engine)
+	}
+	host, port, db := s.Host, "3306", s.DBName
+	if s.Port != 0 {
+		port = strconv.Itoa(s.Port)
+	}
+	var q strings.Builder
+	for k, v := range params {
+		switch k {
+		case "user", "password", "passwd":
+			return nil, fmt.Errorf("sqlconn: connection parameter %q is not allowed: the credentials come from the secret", k)
+		case "strict":
+			return nil, errors.New(`sqlconn: connection parameter "strict" was removed from go-sql-driver/mysql`)
+		case "host":
+			host = v
+			continue
+		case "port":
+			port = v
+			continue
+		case "dbname", "database":
+			db = v
+			continue
+		}
+		if !mysqlParamName.MatchString(k) {
+			return nil, fmt.Errorf("sqlconn: connection parameter name %q is neither a driver parameter nor a session variable", k)
+		}
+		if q.Len() > 0 {
+			q.WriteByte('&')
+		}
+		q.WriteString(k)
+		q.WriteByte('=')
+		if mysqlRawParams[k] {
+			if strings.Contains(v, "&") {
+				return nil, fmt.Errorf("sqlconn: connection parameter %q holds '&'", k)
+			}
+			q.WriteString(v)
+		} else {
+			q.WriteString(url.QueryEscape(v))
+		}
+	}
+	if host == "" {
+		return nil, errors.New("sqlconn: the secret has no host")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("sqlconn: port %q is not a TCP port number", port)
+	}
+	cfg, err := mysql.ParseDSN("/?" + q.String())
+	if err != nil {
+		// The string parsed holds the parameters only: no credentials to quote.
+		return nil, fmt.Errorf("sqlconn: connection parameters: %w", err)
+	}
+	if strings.HasPrefix(host, "/") { // a unix socket
+		cfg.Net, cfg.Addr = "unix", host
+	} else {
+		cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(host, port)
+	}
+	if cfg.AllowOldPasswords {
+		return nil, errors.New("sqlconn: connection parameter allowOldPasswords is not allowed: the pre-4.1 scramble exposes the password")
+	}
+	verified := cfg.TLS != nil && !cfg.TLS.InsecureSkipVerify && !cfg.AllowFallbackToPlaintext
+	if cfg.AllowCleartextPasswords && !verified {
+		return nil, errors.New("sqlconn: connection parameter allowCleartextPasswords needs TLS that verifies the server (tls=true or a registered config that verifies)")
+	}
+	// ParseDSN built the TLS configuration for its default address: drop it so that
+	// mysql.NewConnector builds it again with this address as the server name to verify.
+	cfg.TLS = nil
+	cfg.DBName = db
+	cfg.User, cfg.Passwd = s.Username, s.Password
+	return cfg, nil
+}
+
+// mysqlConnector is a go-sql-driver/mysql connector that checks each new connection for an
+// expired password and explains the login failures that need someone to act.
+type mysqlConnector struct {
+	conn     driver.Connector
+	user, db string
+	check    bool // run DO 1 after each login
+}
+
+// Connect logs in, then runs "DO 1", which fails with error 1820 on an account whose password
+// has expired.
+func (c *mysqlConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.conn.Connect(ctx)
+	if err != nil {
+		return nil, c.explain(err)
+	}
+	if ex, ok := conn.(driver.ExecerContext); ok && c.check {
+		if _, err := ex.ExecContext(ctx, "DO 1", nil); err != nil {
+			conn.Close()
+			return nil, c.explain(err)
+		}
+	}
+	return conn, nil
+}
+
+// Driver returns go-sql-driver/mysql's driver.
+func (c *mysqlConnector) Driver() driver.Driver { return c.conn.Driver() }
+
+// explain wraps the server errors that other credentials or waiting will not fix in an error
+// that says what to do. The result still unwraps to the *mysql.MySQLError.
+func (c *mysqlConnector) explain(err error) error {
+	me, ok := errors.AsType[*mysql.MySQLError](err)
+	if !ok {
+		return err
+	}
+	var why string
+	switch me.Number {
+	case erDBAccessDenied:
+		why = fmt.Sprintf("user %q has no privilege on database %q: grant it one, or point the secret's dbname elsewhere", c.user, c.db)
+	case erAccountLockedMariaDB, erAccountLockedMySQL:
+		why = fmt.Sprintf("the account of user %q is locked: unlock it (ALTER USER ... ACCOUNT UNLOCK)", c.user)
+	case erMustChangePassword, erMustChangePwLogin:
+		why = fmt.Sprintf("the password of user %q has expired: the server only lets it change the password; rotate the secret, or set a password expiry policy the rotation schedule keeps ahead of (ALTER USER ... PASSWORD EXPIRE NEVER or INTERVAL)", c.user)
+	case erAccessDeniedNoPass:
+		why = fmt.Sprintf("user %q does not log in with a password (unix_socket, auth_socket or another plugin without one)", c.user)
+	case erHostNotPrivileged:
+		why = "no account may connect from this client's host"
+	default:
+		return err
+	}
+	return fmt.Errorf("sqlconn: %s: %w", why, err)
+}
+
+// Classify sorts a go-sql-driver/mysql connect error into ClassAuth, ClassTransient or
+// ClassOther; see MySQL for the table.
+func (MySQL) Classify(err error) Class {
+	if err == nil {
+		return ClassOther
+	}
+	if me, ok := errors.AsType[*mysql.MySQLError](err); ok {
+		switch me.Number {
+		case erAccessDenied, erAccessDeniedNoPass:
+			return ClassAuth
+		case erConCount, erTooManyUserConns, erUserLimitReached, erHostIsBlocked, erServerShutdown,
+			erConnectionKilled, erServerOfflineMode:
+			return ClassTransient
+		}
+		return ClassOther
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) {
+		return ClassTransient
+	}
+	return classifyNet(err)
+}
+
+// classifyNet sorts errors that are not the server's: a cancelled context is ClassOther; a
+// deadline, a timeout, a refused, reset or aborted connection and an EOF are ClassTransient.
+func classifyNet(err error) Class {
+	if errors.Is(err, context.Canceled) {
+		return ClassOther
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return ClassTransient
+	}
+	for _, target := range []error{
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
+		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT,
+		io.EOF, io.ErrUnexpectedEOF,
+	} {
+		if errors.Is(err, target) {
+			return ClassTransient
+		}
+	}
+	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
+		if dnsErr.IsTimeout || dnsErr.IsTemporary {
+			return ClassTransient
+		}
+		return ClassOther
+	}
+	if netErr, ok := errors.AsType[net.Error](err); ok && netErr.Timeout() {
+		return ClassTransient
+	}
+	return ClassOther
+}
+
+// Driver returns go-sql-driver/mysql's database/sql driver, which a *Connector returns from
+// its own Driver method so that code inspecting db.Driver() sees it.
+func (MySQL) Driver() driver.Driver { return &mysql.MySQLDriver{} }
