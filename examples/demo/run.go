@@ -159,8 +159,9 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	if cfg.stop != nil {
 		wg.Go(func() {
 			stopWhen(runCtx, cancel, cfg.stop, func() progress {
+				cs := conn.Stats()
 				return progress{Rotations: c.rotations.Load(), RotationErrors: c.rotErrors.Load(),
-					AppErrors: c.appErrors.Load(), Logins: conn.Stats().Logins}
+					AppErrors: c.appErrors.Load(), Logins: cs.Logins, RejectedLogins: cs.Rejected.Total()}
 			})
 		})
 	}
@@ -192,7 +193,8 @@ type progress struct {
 	Rotations      uint64 // rotations that finished
 	RotationErrors uint64 // rotations that failed
 	AppErrors      uint64 // errors that reached the application
-	Logins         int64  // the application's login attempts (its connector's, not the probe's)
+	Logins         int64  // the application's logins, done (its connector's, not the probe's)
+	RejectedLogins int64  // those the database rejected as wrong credentials
 }
 
 // stopWhen polls stop with now's progress until it returns true, then cancels the run; it
