@@ -13,6 +13,15 @@ import (
 // Clients call Get before every login and Reread only after the database rejected a
 // version, so Get must be cheap and Reread must bound itself: a fleet's worth of rejected
 // logins must not become a fleet's worth of Secrets Manager calls.
+//
+// A Source may also name a version to try before AWSCURRENT, with a method
+//
+//	Prefer(ctx context.Context, secretID string) (v Version, ok bool)
+//
+// which clients call before every login, so it must be cheap (it may wait within ctx for a
+// version being read). A *cache.Cache that listens to rotation notices offers the version a
+// notice said the database takes now; clients try it first, and stop preferring it once the
+// database rejects it.
 type Source interface {
 	// Get returns the AWSCURRENT version of secretID, from a cache when it has a fresh one.
 	Get(ctx context.Context, secretID string) (Version, error)

@@ -20,11 +20,13 @@ import (
 	"github.com/aws/aws-secretsmanager-caching-go/v2/secretcache"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/pgxpoolconn"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
 	"github.com/rotasafe/rotasafe/sqlconn"
@@ -316,6 +318,51 @@ func BenchmarkRotate(b *testing.B) {
 			for b.Loop() {
 				if _, err := rotate.Rotate(ctx, e.client, id, h); err != nil {
 					b.Fatal(fmt.Errorf("rotation: %w", err))
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPoolConnect makes one new connection of a pgx pool and closes it: a pool
+// configured by pgxpoolconn (credentials from a warm cache, the login handed over to the
+// pool's connect) vs a plain pgxpool with the same credentials in its configuration.
+func BenchmarkPoolConnect(b *testing.B) {
+	e := newPGEnv(b, "bench/pool")
+	c := cache.New(e.client, cache.WithLogger(nil))
+	b.Cleanup(func() { c.Close() })
+	ours, err := pgxpool.ParseConfig("sslmode=disable pool_max_conns=1")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pgxpoolconn.Configure(ours, c, e.id); err != nil {
+		b.Fatal(err)
+	}
+	peer, err := pgxpool.ParseConfig(fmt.Sprintf("host=%s port=%d dbname=%s user=%s sslmode=disable pool_max_conns=1",
+		e.secret.Host, e.secret.PortOrDefault(), e.secret.DBNameOrDefault(), e.secret.Username))
+	if err != nil {
+		b.Fatal(err)
+	}
+	peer.ConnConfig.Password = e.secret.Password
+	for _, im := range []struct {
+		name string
+		cfg  *pgxpool.Config
+	}{{"rotasafe", ours}, {"pgxpool", peer}} {
+		b.Run("impl="+im.name, func(b *testing.B) {
+			ctx := context.Background()
+			pool, err := pgxpool.NewWithConfig(ctx, im.cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer pool.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				conn, err := pool.Acquire(ctx) // the pool is empty: a new connection
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := conn.Hijack().Close(ctx); err != nil { // out of the pool, closed
+					b.Fatal(err)
 				}
 			}
 		})

@@ -49,6 +49,7 @@ type Cache struct {
 
 	st   counters
 	hits *hitCounter // apart from c: written on every hit
+	nt   *notices    // rotation notices (WithNotices); nil without
 
 	mu     sync.Mutex // guards the fields below, the maps' contents and memo refs
 	lru    *simplelru.LRU[key, *entry]
@@ -83,6 +84,10 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 		coarse, epoch, every, ctx := c.coarse, c.epoch, c.tickEvery(), c.ctx
 		c.wg.Go(func() { tick(ctx, coarse, epoch, every) })
 		runtime.AddCleanup(c, func(cancel context.CancelFunc) { cancel() }, c.cancel)
+	}
+	if cfg.notices != nil {
+		c.nt = &notices{t: cfg.notices}
+		c.wg.Go(c.listen)
 	}
 	if len(cfg.warmIDs) > 0 {
 		ids := cfg.warmIDs

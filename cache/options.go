@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/retry"
 )
 
@@ -39,6 +40,8 @@ type config struct {
 	fetchTimeout time.Duration
 	warmWindow   time.Duration
 	warmIDs      []string
+	notices      notice.Transport // nil: no notices
+	noticeWindow time.Duration
 	logger       *slog.Logger
 	now          func() time.Time // nil: the real clock, coarse on hits
 	rand         rand.Source      // nil: math/rand/v2's global source
@@ -54,6 +57,7 @@ func defaults() config {
 		negativeTTL:  DefaultNegativeTTL,
 		fetchTimeout: DefaultFetchTimeout,
 		warmWindow:   DefaultWarmWindow,
+		noticeWindow: DefaultNoticeWindow,
 	}
 }
 

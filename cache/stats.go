@@ -19,6 +19,7 @@ type Stats struct {
 	StaleServed uint64 // reads answered with a version past its expiry while Secrets Manager failed
 	Evictions   uint64 // entries dropped to keep within MaxEntries
 	Parses      uint64 // parse functions run by Parsed and GetParsed
+	Notices     uint64 // rotation notices received (WithNotices)
 }
 
 // counters holds the Stats counters but Hits. They change on the slow path only.
@@ -88,6 +89,7 @@ func (c *Cache) Stats() Stats {
 		StaleServed: c.st.stale.Load(),
 		Evictions:   c.st.evictions.Load(),
 		Parses:      c.st.parses.Load(),
+		Notices:     c.noticesReceived(),
 	}
 }
 

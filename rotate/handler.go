@@ -31,8 +31,8 @@ type Handler struct {
 }
 
 // NewHandler returns a handler that rotates secrets through api with strategy s. Options:
-// WithLogger, and the password options (WithPasswordLength, WithExcludeCharacters,
-// WithRandomPasswordAPI) that StepContext.NewPassword follows. It panics on a nil s or an
+// WithLogger, WithNotices, and the password options (WithPasswordLength,
+// WithExcludeCharacters, WithRandomPasswordAPI) that StepContext.NewPassword follows. It panics on a nil s or an
 // invalid option.
 func NewHandler(api rotasafe.API, s Strategy, opts ...Option) *Handler {
 	if s == nil {
@@ -123,6 +123,7 @@ func (h *Handler) run(ctx context.Context, api rotasafe.API, ev rotasafe.Event, 
 	}
 	if err == nil {
 		h.log(ctx, slog.LevelInfo, "rotation step done", ev)
+		h.announce(ctx, ev, aws.ToString(out.ARN))
 	}
 	return err
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe/notice"
 )
 
 // Option configures a [Handler]: where it logs and how it generates passwords. An invalid
@@ -14,8 +16,9 @@ import (
 type Option func(*handlerConfig)
 
 type handlerConfig struct {
-	logger *slog.Logger // nil: slog.Default(), read at log time
-	pw     passwordPolicy
+	logger  *slog.Logger // nil: slog.Default(), read at log time
+	pw      passwordPolicy
+	notices notice.Publisher // nil: no notices
 }
 
 func newHandlerConfig(opts []Option) handlerConfig {

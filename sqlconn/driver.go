@@ -1,22 +1,18 @@
 package sqlconn
 
 import (
-	"context"
 	"database/sql/driver"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/pgclass"
 )
 
 // Engine is the database-specific part of a Connector: it turns a secret into a
@@ -82,9 +78,7 @@ func (Postgres) Connector(s rotasafe.DBSecret, params map[string]string) (driver
 			return nil, fmt.Errorf("sqlconn: connection parameter %q is not allowed: the credentials come from the secret", k)
 		}
 	}
-	switch strings.ToLower(s.Engine) {
-	case "", "postgres", "postgresql", "aurora-postgresql", "redshift":
-	default:
+	if !pgclass.Engine(s.Engine) {
 		return nil, fmt.Errorf("sqlconn: the secret's engine %q is not PostgreSQL", s.Engine)
 	}
 	host, port, db := s.Host, strconv.Itoa(s.PortOrDefault()), s.DBNameOrDefault()
@@ -119,46 +113,9 @@ func (Postgres) Connector(s rotasafe.DBSecret, params map[string]string) (driver
 	return stdlib.GetConnector(*cfg), nil
 }
 
-// Classify sorts a pgx connect error into ClassAuth, ClassTransient or ClassOther.
-func (Postgres) Classify(err error) Class {
-	if err == nil {
-		return ClassOther
-	}
-	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
-		switch pgErr.Code {
-		case "28P01", "28000":
-			return ClassAuth
-		case "53300", "53000", "57P01", "57P02", "57P03", "08000", "08001", "08003", "08004", "08006":
-			return ClassTransient
-		}
-		return ClassOther
-	}
-	if errors.Is(err, context.Canceled) {
-		return ClassOther
-	}
-	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
-		return ClassTransient
-	}
-	for _, target := range []error{
-		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
-		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT,
-		io.EOF, io.ErrUnexpectedEOF,
-	} {
-		if errors.Is(err, target) {
-			return ClassTransient
-		}
-	}
-	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
-		if dnsErr.IsTimeout || dnsErr.IsTemporary {
-			return ClassTransient
-		}
-		return ClassOther
-	}
-	if netErr, ok := errors.AsType[net.Error](err); ok && netErr.Timeout() {
-		return ClassTransient
-	}
-	return ClassOther
-}
+// Classify sorts a pgx connect error into ClassAuth, ClassTransient or ClassOther, as
+// pgxpoolconn does (internal/pgclass).
+func (Postgres) Classify(err error) Class { return pgclass.Classify(err) }
 
 // Driver returns pgx's database/sql driver, which a *Connector returns from its own
 // Driver method so that code inspecting db.Driver() sees pgx.

@@ -11,7 +11,9 @@
 //	go run ./examples/demo                          # 30 s, single user
 //	go run ./examples/demo -strategy alternating    # alternating users with a master secret
 //	go run ./examples/demo -engine mariadb -strategy dual   # MariaDB: single, alternating or dual
+//	go run ./examples/demo -client pgxpool          # the workers query a pgx pool (pgxpoolconn)
 //	go run ./examples/demo -json > summary.json     # machine-readable summary
+//	go run ./examples/demo -notices redis           # the rotator announces; no login is rejected
 package main
 
 import (
@@ -91,8 +93,10 @@ type config struct {
 	workers     int
 	strategy    string
 	engine      string
+	client      string
 	pgURL       string
 	json        bool
+	notices     string // "" or noticesRedis
 
 	// stop, when set (tests do), is polled during the run with what it has done so far and
 	// ends the run once it returns true; duration then only bounds a run that hangs.
@@ -108,8 +112,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.workers, "workers", 8, "goroutines issuing queries")
 	fs.StringVar(&cfg.strategy, "strategy", "single", "rotation strategy: single (one user, one password), alternating (two users, a master secret) or, on mariadb, dual (one user, two passwords)")
 	fs.StringVar(&cfg.engine, "engine", enginePostgres, "database: postgres or mariadb (a throw-away server, or the one "+mysqltest.EnvURL+" names)")
+	fs.StringVar(&cfg.client, "client", clientSQL, "what the workers query through: sql (database/sql over sqlconn) or pgxpool (a pgx pool configured by pgxpoolconn; postgres only)")
 	fs.StringVar(&cfg.pgURL, "pg-url", "", "use this PostgreSQL server (a superuser URL) instead of starting one")
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON on stdout (status lines go to stderr)")
+	fs.StringVar(&cfg.notices, "notices", "", "send rotation notices from the rotator to the application: redis (a throw-away redis-server), or none")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -123,6 +129,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		bad = errors.New("-rotate-every must be positive")
 	case cfg.workers < 1:
 		bad = errors.New("-workers must be at least 1")
+	case cfg.notices != "" && cfg.notices != "none" && cfg.notices != noticesRedis:
+		bad = fmt.Errorf("-notices must be redis or none, not %q", cfg.notices)
+	case cfg.client != clientSQL && cfg.client != clientPgxpool:
+		bad = fmt.Errorf("-client must be sql or pgxpool, not %q", cfg.client)
+	case cfg.client == clientPgxpool && cfg.engine == engineMariaDB:
+		bad = errors.New("-client pgxpool needs -engine postgres")
 	case cfg.engine != enginePostgres && cfg.engine != engineMariaDB:
 		bad = fmt.Errorf("-engine must be postgres or mariadb, not %q", cfg.engine)
 	case cfg.strategy == "dual" && cfg.engine != engineMariaDB:

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -146,4 +147,33 @@ func TestNoPostgreSQLSaysWhatToInstall(t *testing.T) {
 			t.Errorf("stderr %q does not mention %q", stderr.String(), want)
 		}
 	}
+}
+
+// With -notices redis the rotator announces through a throw-away redis-server and the
+// application's cache listens: still no error reaches the application.
+func TestDemoWithNotices(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv(pgtest.EnvRequireIntegration) == "1" {
+			t.Fatal("redis-server not found; install it (Debian: apt-get install redis-server)")
+		}
+		t.Skip("redis-server not found; install it (Debian: apt-get install redis-server)")
+	}
+	// One rotation a second: the cache reads for notices at most one version a second per
+	// secret after a burst of three (MinRefreshInterval).
+	cfg := config{duration: 5 * time.Second, rotateEvery: time.Second, workers: 4, strategy: "single", notices: noticesRedis}
+	var out bytes.Buffer
+	sum, err := run(t.Context(), cfg, newStatus(&out, false))
+	requirePG(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.AppErrors != 0 || sum.RotationErrors != 0 || sum.Rotations < 3 {
+		t.Errorf("got %d app errors, %d failed rotations in %d; want none in at least 3; output:\n%s", sum.AppErrors, sum.RotationErrors, sum.Rotations, out.String())
+	}
+	var table bytes.Buffer
+	sum.writeTable(&table)
+	if !strings.Contains(table.String(), "rotation notices                  redis") {
+		t.Errorf("the summary does not say notices were on:\n%s", table.String())
+	}
+	t.Logf("with notices: %d rotations, %d logins, %d rejected", sum.Rotations, sum.Logins, sum.RejectedLogins)
 }

@@ -128,21 +128,46 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	}
 	defer w.close()
 
-	secrets := cache.New(w.client)
+	var copts []cache.Option
+	var hopts []rotate.Option
+	if cfg.notices == noticesRedis {
+		srv, t, err := startNotices(ctx)
+		if err != nil {
+			return summary{}, err
+		}
+		defer srv.close()
+		copts, hopts = append(copts, cache.WithNotices(t)), append(hopts, rotate.WithNotices(t))
+	}
+	secrets := cache.New(w.client, copts...)
 	defer secrets.Close()
-	conn := w.connector(secrets)
-	db := sql.OpenDB(conn)
-	defer db.Close()
-	// Fewer idle connections than workers, and short-lived ones: most queries log in anew,
-	// which is where a rotation bites.
-	db.SetMaxIdleConns(max(1, cfg.workers/4))
-	db.SetConnMaxLifetime(time.Second)
+	var load workload
+	if cfg.client == clientPgxpool {
+		if load, err = w.pgxPoolWorkload(ctx, cfg, secrets); err != nil {
+			return summary{}, err
+		}
+	} else {
+		conn := w.connector(secrets)
+		db := sql.OpenDB(conn)
+		// Fewer idle connections than workers, and short-lived ones: most queries log in anew,
+		// which is where a rotation bites.
+		db.SetMaxIdleConns(max(1, cfg.workers/4))
+		db.SetConnMaxLifetime(time.Second)
+		load = workload{
+			query: func(ctx context.Context) error {
+				var user string
+				return db.QueryRowContext(ctx, "SELECT current_user").Scan(&user)
+			},
+			stats: conn.Stats,
+			close: func() { db.Close() },
+		}
+	}
+	defer load.close()
 
 	strategy, err := w.strategy(cfg.strategy)
 	if err != nil {
 		return summary{}, err
 	}
-	handler := rotate.NewHandler(w.client, strategy)
+	handler := rotate.NewHandler(w.client, strategy, hopts...)
 
 	var c counters
 	var lat latencies
@@ -153,13 +178,13 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 
 	var wg sync.WaitGroup
 	for range cfg.workers {
-		wg.Go(func() { worker(runCtx, db, &c, st) })
+		wg.Go(func() { worker(runCtx, load.query, &c, st) })
 	}
 	wg.Go(func() { rotator(runCtx, cfg, w, handler, &c, &lat, st) })
 	if cfg.stop != nil {
 		wg.Go(func() {
 			stopWhen(runCtx, cancel, cfg.stop, func() progress {
-				cs := conn.Stats()
+				cs := load.stats()
 				return progress{Rotations: c.rotations.Load(), RotationErrors: c.rotErrors.Load(),
 					AppErrors: c.appErrors.Load(), Logins: cs.Logins, RejectedLogins: cs.Rejected.Total()}
 			})
@@ -168,10 +193,12 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	wg.Wait()
 	st.end()
 
-	cs := conn.Stats()
+	cs := load.stats()
 	ks := secrets.Stats()
 	return summary{
 		Strategy:         cfg.strategy,
+		Client:           cfg.client,
+		Notices:          cfg.notices,
 		Seconds:          time.Since(start).Seconds(),
 		Workers:          cfg.workers,
 		Rotations:        c.rotations.Load(),
@@ -193,7 +220,7 @@ type progress struct {
 	Rotations      uint64 // rotations that finished
 	RotationErrors uint64 // rotations that failed
 	AppErrors      uint64 // errors that reached the application
-	Logins         int64  // the application's logins, done (its connector's, not the probe's)
+	Logins         int64  // the application's logins, done (its client's, not the probe's)
 	RejectedLogins int64  // those the database rejected as wrong credentials
 }
 
@@ -217,11 +244,10 @@ func stopWhen(ctx context.Context, cancel context.CancelFunc, stop func(progress
 }
 
 // worker queries until ctx ends. An error is one the application would have seen.
-func worker(ctx context.Context, db *sql.DB, c *counters, st *status) {
+func worker(ctx context.Context, query func(context.Context) error, c *counters, st *status) {
 	for ctx.Err() == nil {
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), queryTimeout)
-		var user string
-		err := db.QueryRowContext(qctx, "SELECT current_user").Scan(&user)
+		err := query(qctx)
 		cancel()
 		if err != nil {
 			c.appErrors.Add(1)
@@ -321,6 +347,8 @@ func (l *latencies) quantile(q float64) float64 {
 // summary is what the demo measured.
 type summary struct {
 	Strategy         string  `json:"strategy"`
+	Client           string  `json:"client,omitempty"`
+	Notices          string  `json:"notices,omitempty"`
 	Seconds          float64 `json:"seconds"`
 	Workers          int     `json:"workers"`
 	Rotations        uint64  `json:"rotations"`

@@ -112,6 +112,12 @@ func (sum summary) writeTable(w io.Writer) {
 	row := func(k string, v any) { fmt.Fprintf(tw, "  %s\t%v\n", k, v) }
 	fmt.Fprintln(tw, "summary")
 	row("strategy", sum.Strategy)
+	if sum.Client != "" {
+		row("client", sum.Client)
+	}
+	if sum.Notices != "" && sum.Notices != "none" {
+		row("rotation notices", sum.Notices)
+	}
 	row("duration", fmt.Sprintf("%.1fs", sum.Seconds))
 	row("workers", sum.Workers)
 	row("rotations", sum.Rotations)

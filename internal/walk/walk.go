@@ -20,6 +20,7 @@ package walk
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync/atomic"
@@ -68,9 +69,10 @@ type Config struct {
 	// slog.Default() at the time of logging.
 	Logger *slog.Logger
 	// Prefer, when set, names a version to try before AWSCURRENT, such as one a rotation
-	// notice announced; ok false means none. The walk never keeps a preferred version that
-	// the database rejects.
-	Prefer func(secretID string) (v rotasafe.Version, ok bool)
+	// notice announced; ok false means none. It may wait (within ctx) for a version being
+	// read. The walk never keeps a preferred version that the database rejects. When nil,
+	// New takes the Source's Prefer method if it has one (a *cache.Cache does).
+	Prefer func(ctx context.Context, secretID string) (v rotasafe.Version, ok bool)
 }
 
 // Walker runs the walk for one secret. It is safe for concurrent use and owns no goroutines.
@@ -114,6 +116,11 @@ func (s *stageCounters) load() rotasafe.StageCounts {
 	return rotasafe.StageCounts{Current: s.current.Load(), Pending: s.pending.Load(), Previous: s.previous.Load(), Other: s.other.Load()}
 }
 
+// preferrer is a Source that can name a version to try first (see rotasafe.Source).
+type preferrer interface {
+	Prefer(ctx context.Context, secretID string) (rotasafe.Version, bool)
+}
+
 // New returns a Walker. It panics when cfg has no Source or SecretID: a programming error.
 func New(cfg Config) *Walker {
 	if cfg.Source == nil {
@@ -123,6 +130,9 @@ func New(cfg Config) *Walker {
 		panic(cfg.Client + ": empty secret ID")
 	}
 	cfg.Policy.Retryable, cfg.Policy.OnRetry = nil, nil
+	if p, ok := cfg.Source.(preferrer); ok && cfg.Prefer == nil {
+		cfg.Prefer = p.Prefer
+	}
 	return &Walker{cfg: cfg, gate: newGate(cfg.Policy)}
 }
 
@@ -154,13 +164,13 @@ func (w *Walker) Choose(ctx context.Context) (rotasafe.Version, error) {
 	if err != nil {
 		return rotasafe.Version{}, err
 	}
-	return w.first(cur).v, nil
+	return w.first(ctx, cur).v, nil
 }
 
 // first is Choose given AWSCURRENT.
-func (w *Walker) first(cur rotasafe.Version) *choice {
+func (w *Walker) first(ctx context.Context, cur rotasafe.Version) *choice {
 	if w.cfg.Prefer != nil {
-		if v, ok := w.cfg.Prefer(w.cfg.SecretID); ok && v.ID != "" && v.ID != cur.ID {
+		if v, ok := w.cfg.Prefer(ctx, w.cfg.SecretID); ok && v.ID != "" && v.ID != cur.ID {
 			if s := w.shun.Load(); s == nil || *s != v.ID {
 				return &choice{currentID: cur.ID, v: v, stage: stageOf(v), preferred: true}
 			}
@@ -196,7 +206,8 @@ func (w *Walker) run(ctx context.Context, rejected *rotasafe.Version, rejErr err
 			bound = DefaultMaxElapsed
 		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, bound+w.cfg.Timeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, bound+w.cfg.Timeout,
+			fmt.Errorf("the context has no deadline, and the retry policy's bound of %v ran out", bound))
 		defer cancel()
 	}
 	r := &round{w: w, try: try}
@@ -299,7 +310,7 @@ func (r *round) one(ctx context.Context, cur rotasafe.Version) (v rotasafe.Versi
 		first = &choice{currentID: cur.ID, v: *r.pending, stage: stageOf(*r.pending)}
 		firstErr, r.pending = r.log.last(), nil
 	} else {
-		first = w.first(cur)
+		first = w.first(ctx, cur)
 		class, err := r.attempt(ctx, first.v, first.stage)
 		switch {
 		case err == nil:
@@ -314,12 +325,20 @@ func (r *round) one(ctx context.Context, cur rotasafe.Version) (v rotasafe.Versi
 			w.shun.Store(&id)
 		}
 	}
-	return r.after(ctx, cur.ID, first.v, firstErr)
+	// A version other than the AWSCURRENT known was tried first: a sticky fallback (that
+	// AWSCURRENT was rejected before) or a preferred version (a notice said the database
+	// moved on). Either way the AWSCURRENT known may be older than it.
+	stale := first.v.ID != cur.ID
+	return r.after(ctx, cur.ID, first.v, firstErr, stale)
 }
 
 // after walks on from version rejected, which the database refused with err while the
 // source's AWSCURRENT was currentID.
-func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.Version, err error) (rotasafe.Version, string, bool, error) {
+//
+// staleCurrent says that currentID may be older than rejected (rejected was tried instead
+// of it); AWSCURRENT is then read again for currentID's sake, since a source answers a read
+// for rejected with the AWSCURRENT it holds when that is another version.
+func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.Version, err error, staleCurrent bool) (rotasafe.Version, string, bool, error) {
 	w := r.w
 	tried := []string{rejected.ID}
 	lastErr := err
@@ -372,6 +391,9 @@ func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.V
 		// version); when the version it names is rejected too, ask again for what is newer
 		// than that one: a new reason, so a new read.
 		reason := rejected.ID
+		if stage == rotasafe.StageCurrent && staleCurrent {
+			reason = currentID // read past the AWSCURRENT known, not answered with it
+		}
 		for range maxHops {
 			if ctx.Err() != nil {
 				return rotasafe.Version{}, currentID, false, retry.Permanent(errors.Join(lastErr, ctx.Err()))

@@ -258,7 +258,7 @@ func TestPreferredVersion(t *testing.T) {
 	if err != nil || pending.ID != v2 {
 		t.Fatal(err)
 	}
-	w := e.walker(walk.Config{Prefer: func(string) (rotasafe.Version, bool) { return pending, true }})
+	w := e.walker(walk.Config{Prefer: func(context.Context, string) (rotasafe.Version, bool) { return pending, true }})
 	e.setPassword("pw-2")
 	e.mustLogin(w, "pw-2")
 	if st := w.Stats(); st.Rejected.Total() != 0 {
@@ -270,6 +270,33 @@ func TestPreferredVersion(t *testing.T) {
 	e.mustLogin(w, "pw-1")
 	if got := w.Stats().Rejected.Total(); got != rejected {
 		t.Errorf("the rejected preferred version was tried again: %d rejections, want %d", got, rejected)
+	}
+}
+
+// TestStickyFallbackOutlivesCurrent: a client kept logging in with the AWSPENDING version it
+// fell back to (the cache's AWSCURRENT stayed the old version), then a whole rotation passed
+// without a login. Its fallback is rejected, AWSPENDING is gone, and the cached AWSCURRENT is
+// older than the fallback: AWSCURRENT is read again at once, not answered from the cache
+// and tried (a rejected login more).
+func TestStickyFallbackOutlivesCurrent(t *testing.T) {
+	e := newEnv(t)
+	w := e.walker(walk.Config{})
+	e.mustLogin(w, "pw-1")
+	v2 := e.put("pw-2", rotasafe.StagePending)
+	e.setPassword("pw-2")
+	e.mustLogin(w, "pw-2") // falls back to AWSPENDING, which sticks
+	e.promote(v2)
+	v3 := e.put("pw-3", rotasafe.StagePending)
+	e.setPassword("pw-3")
+	e.promote(v3)
+	if _, err := e.api.UpdateSecretVersionStage(t.Context(), &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(v3)}); err != nil {
+		t.Fatal(err)
+	}
+	before := w.Stats().Rejected.Total()
+	e.mustLogin(w, "pw-3")
+	if got := w.Stats().Rejected.Total() - before; got != 1 {
+		t.Errorf("%d rejected logins, want 1 (the fallback's)", got)
 	}
 }
 

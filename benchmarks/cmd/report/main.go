@@ -100,7 +100,7 @@ func run(o options) error {
 		{"hit latency", o.count, []string{"-bench", "^(BenchmarkHit|BenchmarkRoundTrip)$", "-benchtime", "300ms"}},
 		{"herd", max(1, o.count/2), []string{"-bench", "^BenchmarkHerd$/k=/impl=(rotasafe|perfailure)$", "-benchtime", "5x"}},
 		{"herd, caching-go", 1, []string{"-bench", "^BenchmarkHerd$/k=/impl=cachinggo$", "-benchtime", "1x"}},
-		{"connect overhead and rotation", o.count, []string{"-bench", "^(BenchmarkConnect|BenchmarkRotate)$", "-benchtime", "50x"}},
+		{"connect overhead and rotation", o.count, []string{"-bench", "^(BenchmarkConnect|BenchmarkPoolConnect|BenchmarkRotate)$", "-benchtime", "50x"}},
 		{"time to recover", 1, []string{"-bench", "^BenchmarkRecover$/scenario=single/impl=rotasafe$", "-benchtime", strconv.Itoa(o.recoverN) + "x"}},
 		{"time to recover, caching-go", 1, []string{"-bench", "^BenchmarkRecover$/scenario=single/impl=cachinggo$", "-benchtime", strconv.Itoa(o.recoverP) + "x"}},
 	}

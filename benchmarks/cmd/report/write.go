@@ -184,6 +184,20 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 		times(r.paired("BenchmarkConnect/impl=rotasafe", "BenchmarkConnect/impl=pgx", "ns/op")),
 		ratio(r.get("BenchmarkConnect/impl=rotasafe", "ns/op"), conn))
 	p("")
+	p("A new connection of a pgx pool, closed again: `pgxpoolconn.Configure` (the login handed over to the")
+	p("pool's connect) vs a plain `pgxpool` with the same credentials in its configuration, 50 per run.")
+	p("")
+	p("| impl | time/connection | allocs/op | B/op |")
+	p("|---|---:|---:|---:|")
+	for _, impl := range []string{"rotasafe", "pgxpool"} {
+		n := "BenchmarkPoolConnect/impl=" + impl
+		p("| %s | %s | %s | %s |", impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")))
+	}
+	p("")
+	p("Ratio rotasafe / pgxpool, median of the per-round ratios: **%s** (ratio of the medians: %s).",
+		times(r.paired("BenchmarkPoolConnect/impl=rotasafe", "BenchmarkPoolConnect/impl=pgxpool", "ns/op")),
+		ratio(r.get("BenchmarkPoolConnect/impl=rotasafe", "ns/op"), r.get("BenchmarkPoolConnect/impl=pgxpool", "ns/op")))
+	p("")
 
 	// 5. Fleet.
 	writeFleet(p, o, fleets, fleetErrs, charts)

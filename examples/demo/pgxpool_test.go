@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The demo with -client pgxpool: the workers query a pgx pool configured by pgxpoolconn, and
+// no error reaches them through either PostgreSQL strategy.
+func TestDemoPgxPool(t *testing.T) {
+	for _, strategy := range []string{"single", "alternating"} {
+		t.Run(strategy, func(t *testing.T) {
+			cfg := config{duration: 3 * time.Second, rotateEvery: 300 * time.Millisecond, workers: 4, strategy: strategy,
+				engine: enginePostgres, client: clientPgxpool}
+			var out bytes.Buffer
+			sum, err := run(t.Context(), cfg, newStatus(&out, false))
+			requirePG(t, err)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.AppErrors != 0 || sum.RotationErrors != 0 {
+				t.Errorf("got %d app errors and %d failed rotations, want none; output:\n%s", sum.AppErrors, sum.RotationErrors, out.String())
+			}
+			if sum.Rotations < 3 || sum.Logins <= int64(sum.Rotations) {
+				t.Errorf("got %d rotations and %d logins: the pool must really log in through rotations", sum.Rotations, sum.Logins)
+			}
+			if sum.Client != clientPgxpool {
+				t.Errorf("summary client %q, want %q", sum.Client, clientPgxpool)
+			}
+		})
+	}
+}
+
+func TestClientFlag(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-client", "gorm"}, `-client must be sql or pgxpool, not "gorm"`},
+		{[]string{"-client", "pgxpool", "-engine", "mariadb"}, "-client pgxpool needs -engine postgres"},
+	} {
+		var stderr bytes.Buffer
+		if _, err := parseFlags(tt.args, &stderr); err == nil || !strings.Contains(stderr.String(), tt.want) {
+			t.Errorf("parseFlags(%q): %v, stderr %q; want %q", tt.args, err, stderr.String(), tt.want)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package notice
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Kind says what a rotation step did.
+type Kind string
+
+// The kinds a rotation handler publishes, in the order a rotation produces them.
+const (
+	// PendingStored: createSecret stored the value of the version under AWSPENDING. The
+	// database does not accept it yet; a listener may fetch it ahead of need.
+	PendingStored Kind = "pending-stored"
+	// PasswordChanged: setSecret made the database accept the version. For a single-user
+	// rotation the old password stops working now; AWSCURRENT has not moved yet.
+	PasswordChanged Kind = "password-changed"
+	// Finished: finishSecret moved AWSCURRENT to the version.
+	Finished Kind = "finished"
+)
+
+// Limits on the fields of a Notice, from Secrets Manager's own: an ARN is at most 2048
+// characters, a version ID (a ClientRequestToken) at most 64.
+const (
+	maxARN     = 2048
+	maxVersion = 64
+)
+
+// Notice says that one step of a rotation of one secret took effect. It names the secret by
+// its ARN and the version the rotation creates, never a value, a username or a token, so it
+// is safe to print, log and send over a shared channel. A Notice is a hint: a listener uses it
+// to try the right version sooner, and checks everything it implies against Secrets Manager
+// and the database.
+type Notice struct {
+	SecretARN string    // the full ARN of the secret
+	VersionID string    // the version the rotation creates (its ClientRequestToken)
+	Kind      Kind      // what the step did
+	At        time.Time // when the publisher saw the step end, by its clock; may be zero
+}
+
+// Error says what is wrong with a Notice or its wire form. It names the field and the
+// reason, never the field's value beyond a kind name made of letters and dashes.
+type Error struct {
+	Field  string // the wire name of the field ("v", "kind", "secret", "version", "at"), or empty for the whole notice
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return "notice: " + e.Reason
+	}
+	return fmt.Sprintf("notice: field %q %s", e.Field, e.Reason)
+}
+
+// Validate checks that n names a secret ARN, a version ID and a known kind, each within
+// Secrets Manager's limits and made of printable ASCII.
+func (n Notice) Validate() error {
+	switch {
+	case n.SecretARN == "":
+		return &Error{Field: "secret", Reason: "is missing"}
+	case len(n.SecretARN) > maxARN:
+		return &Error{Field: "secret", Reason: fmt.Sprintf("is longer than %d bytes", maxARN)}
+	case !printable(n.SecretARN):
+		return &Error{Field: "secret", Reason: "holds a character that is not printable ASCII"}
+	case !strings.HasPrefix(n.SecretARN, "arn:") || strings.Count(n.SecretARN, ":") < 5:
+		return &Error{Field: "secret", Reason: "is not an ARN (arn:partition:service:region:account:resource)"}
+	case n.VersionID == "":
+		return &Error{Field: "version", Reason: "is missing"}
+	case len(n.VersionID) > maxVersion:
+		return &Error{Field: "version", Reason: fmt.Sprintf("is longer than %d bytes", maxVersion)}
+	case !printable(n.VersionID):
+		return &Error{Field: "version", Reason: "holds a character that is not printable ASCII"}
+	case !n.At.IsZero() && (n.At.UTC().Year() < 1 || n.At.UTC().Year() > 9999):
+		return &Error{Field: "at", Reason: "is outside the years 1 to 9999"}
+	}
+	switch n.Kind {
+	case PendingStored, PasswordChanged, Finished:
+		return nil
+	case "":
+		return &Error{Field: "kind", Reason: "is missing"}
+	}
+	if len(n.Kind) <= 32 && !strings.ContainsFunc(string(n.Kind), func(r rune) bool { return (r < 'a' || r > 'z') && r != '-' }) {
+		return &Error{Field: "kind", Reason: fmt.Sprintf("%q is not one of pending-stored, password-changed, finished", string(n.Kind))}
+	}
+	return &Error{Field: "kind", Reason: "is not a notice kind"}
+}
+
+// printable reports whether s is made of printable ASCII other than space.
+func printable(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' })
+}
+
+// String describes the notice on one line.
+func (n Notice) String() string {
+	return fmt.Sprintf("notice.Notice{Kind:%q SecretARN:%q VersionID:%q}", string(n.Kind), n.SecretARN, n.VersionID)
+}
+
+// LogValue makes log/slog print the notice as a group.
+func (n Notice) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("kind", string(n.Kind)),
+		slog.String("secret", n.SecretARN),
+		slog.String("version", n.VersionID),
+	)
+}

@@ -1,0 +1,337 @@
+package pgxpoolconn
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/pgclass"
+)
+
+// A pgx pool makes each new connection with exactly one pgx.ConnectConfig after
+// BeforeConnect, and hands its failure straight to Acquire. So the login that the walk
+// retries happens inside BeforeConnect, with pgconn, and its session is then handed over
+// to the pool's own connect rather than closed and made again:
+//
+//  1. the walk logs in with pgconn.ConnectConfig (TLS, fallbacks, authentication and
+//     ValidateConnect as the configuration says) and the session is taken with
+//     PgConn.Hijack;
+//  2. install points the pool's copy of the configuration at a dial function that returns
+//     that session, wrapped in a replayConn, and turns off what only applies to a login
+//     (TLS negotiation, fallbacks, ValidateConnect, AfterNetConnect, the checks of
+//     channel_binding, require_auth and sslcertmode, all of which the login passed);
+//  3. the pool's pgx.ConnectConfig writes its startup message, which the replayConn
+//     swallows, and reads the server's answer to the login (AuthenticationOk, the
+//     ParameterStatus values, BackendKeyData, ReadyForQuery), which the replayConn replays;
+//     from then on it passes bytes through.
+//
+// So every new pool connection costs one login, as without pgxpoolconn, and no password
+// change between a check and the real login can fail it. Later calls of the dial function
+// (cancel requests) dial anew, over TLS when the session uses TLS.
+//
+// PgConn.Hijack and HijackedConn are outside pgx's semantic versioning promise; the
+// PostgreSQL startup exchange the replay relies on is not. The tests pin the behaviour of
+// the pgx version in go.mod: TLS, channel binding, cancel requests, slow writes.
+
+// handover is one logged-in session waiting for the pool's connect.
+type handover struct {
+	mu   sync.Mutex  // guards conn
+	conn *replayConn // the session; nil once the pool's connect took it
+	dial pgconn.DialFunc
+
+	// For cancel requests: how the session's TLS was set up (tlsConfig nil: no TLS).
+	tlsConfig *tls.Config
+	certMode  string
+	direct    bool
+
+	// What install sets on the pool's configuration.
+	host     string
+	port     uint16
+	database string
+	user     string
+	password *string
+}
+
+// errNotIdle reports a session that is not ready for the pool after its login; the walk
+// logs in again.
+var errNotIdle = errors.New("pgxpoolconn: the server sent more than its answer to the login; logging in again")
+
+// loginOnce logs in with lc and takes the session for the pool's connect. The class and
+// error are the walk's.
+func loginOnce(ctx context.Context, lc *pgx.ConnConfig) (*handover, rotasafe.Class, error) {
+	dial := lc.DialFunc
+	var wc *watchConn // the connection of the last dial: with fallbacks, the one that logged in
+	lc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		wc = &watchConn{Conn: conn}
+		return wc, nil
+	}
+	pc, err := pgconn.ConnectConfig(ctx, &lc.Config)
+	if err != nil {
+		return nil, pgclass.Classify(err), err
+	}
+	h, err := takeOver(ctx, pc, wc, lc)
+	if err != nil {
+		return nil, rotasafe.ClassTransient, err
+	}
+	h.dial = dial
+	return h, rotasafe.ClassOther, nil
+}
+
+// takeOver takes the session pc, which logged in with lc over wc, for the pool's connect.
+func takeOver(ctx context.Context, pc *pgconn.PgConn, wc *watchConn, lc *pgx.ConnConfig) (*handover, error) {
+	if err := quiesce(ctx, pc, wc); err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		pc.Close(ctx)
+		return nil, err
+	}
+	if hc.TxStatus != 'I' {
+		hc.Conn.Close()
+		return nil, errNotIdle
+	}
+	answer, err := loginAnswer(hc)
+	if err != nil {
+		hc.Conn.Close()
+		return nil, err
+	}
+	pw := lc.Password
+	return &handover{
+		conn:      &replayConn{Conn: hc.Conn, answer: answer},
+		tlsConfig: hc.TLSConfig,
+		certMode:  lc.SSLCertMode,
+		direct:    lc.SSLNegotiation == "direct",
+		// The host the session went to: a fallback of the same host differs only in TLS.
+		host: lc.Host, port: lc.Port, database: lc.Database, user: lc.User, password: &pw,
+	}, nil
+}
+
+// loginAnswer encodes what the server answered the login, as the pool's connect expects to
+// read it.
+func loginAnswer(hc *pgconn.HijackedConn) ([]byte, error) {
+	buf, err := (&pgproto3.AuthenticationOk{}).Encode(nil)
+	if err != nil {
+		return nil, err
+	}
+	for name, value := range hc.ParameterStatuses {
+		if buf, err = (&pgproto3.ParameterStatus{Name: name, Value: value}).Encode(buf); err != nil {
+			return nil, err
+		}
+	}
+	if buf, err = (&pgproto3.BackendKeyData{ProcessID: hc.PID, SecretKey: hc.SecretKey}).Encode(buf); err != nil {
+		return nil, err
+	}
+	return (&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus}).Encode(buf)
+}
+
+// install sets the pool's copy of the configuration, cc, to take over the session.
+func (h *handover) install(cc *pgx.ConnConfig) {
+	cc.Host, cc.Port, cc.Database, cc.User, cc.Password = h.host, h.port, h.database, h.user, *h.password
+	cc.TLSConfig, cc.Fallbacks = nil, nil
+	cc.DialFunc = h.dialContext
+	cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+	cc.AfterNetConnect, cc.ValidateConnect = nil, nil
+	if cc.ChannelBinding == "require" {
+		cc.ChannelBinding = "prefer"
+	}
+	if cc.SSLCertMode == "require" {
+		cc.SSLCertMode = "allow"
+	}
+	cc.RequireAuth = ""
+}
+
+// dialContext is the DialFunc of the pool's connection: the session first, then new
+// connections for cancel requests.
+func (h *handover) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	h.mu.Lock()
+	c := h.conn
+	h.conn = nil
+	h.mu.Unlock()
+	if c != nil {
+		return c, nil
+	}
+	return h.dialCancel(ctx, network, addr)
+}
+
+// dialCancel dials the server for a cancel request, negotiating TLS as the session did, so
+// that the cancel key does not cross the network in the clear when the session did not.
+func (h *handover) dialCancel(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := h.dial(ctx, network, addr)
+	if err != nil || h.tlsConfig == nil {
+		return conn, err
+	}
+	cfg := h.tlsConfig
+	if h.certMode == "disable" {
+		cfg = cfg.Clone()
+		cfg.Certificates = nil
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return new(tls.Certificate), nil }
+	}
+	if !h.direct {
+		if err := requestTLS(ctx, conn); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	return tls.Client(conn, cfg), nil
+}
+
+// requestTLS sends PostgreSQL's SSLRequest and reads the answer.
+func requestTLS(ctx context.Context, conn net.Conn) error {
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer func() {
+		if stop() {
+			conn.SetDeadline(time.Time{})
+		}
+	}()
+	var req [8]byte
+	binary.BigEndian.PutUint32(req[0:4], 8)
+	binary.BigEndian.PutUint32(req[4:8], 80877103)
+	if _, err := conn.Write(req[:]); err != nil {
+		return err
+	}
+	var answer [1]byte
+	if _, err := io.ReadFull(conn, answer[:]); err != nil {
+		return err
+	}
+	if answer[0] != 'S' {
+		return errors.New("pgxpoolconn: the server refused TLS for a cancel request")
+	}
+	return nil
+}
+
+// doneCtx is a context that has ended: pgconn calls with it return at once, with no I/O.
+var doneCtx = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
+
+// quiesce waits until the login's pgconn reads no more from the connection. A write that
+// took long (a busy machine) leaves pgconn reading in the background after the login, and
+// that read would take the server's answer to the pool's first query; a read deadline in
+// the past ends it at once. Data that arrives meanwhile came unasked after the login's
+// answer: the session is not handed over (errNotIdle).
+func quiesce(ctx context.Context, pc *pgconn.PgConn, wc *watchConn) error {
+	// idle reports that nothing reads in the background and nothing is buffered. SyncConn
+	// with a context that has ended does no I/O: it returns nil in exactly that case.
+	idle := func() (bool, error) {
+		if pc.Frontend().ReadBufferLen() != 0 || wc.late.Load() {
+			return false, errNotIdle
+		}
+		return pc.SyncConn(doneCtx) == nil, nil
+	}
+	if ok, err := idle(); ok || err != nil { // the usual case: no background read
+		return err
+	}
+	wc.watch.Store(true)
+	defer wc.watch.Store(false)
+	if err := wc.SetReadDeadline(time.Unix(1, 0)); err != nil {
+		return err
+	}
+	for {
+		ok, err := idle()
+		if err != nil {
+			return err
+		}
+		if ok {
+			return wc.SetReadDeadline(time.Time{})
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		time.Sleep(50 * time.Microsecond) // the background read ends as soon as it runs
+	}
+}
+
+// watchConn is the network connection of a login, under TLS when there is TLS. While
+// quiesce watches, it notes data read from the server.
+type watchConn struct {
+	net.Conn
+	watch atomic.Bool // quiesce is waiting for the login's background read to end
+	late  atomic.Bool // a read returned data while quiesce watched
+}
+
+func (c *watchConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.watch.Load() {
+		c.late.Store(true)
+	}
+	return n, err
+}
+
+// replayConn is a logged-in session handed to the pool's connect: it swallows the startup
+// message that connect writes and replays the server's answer to the login, then passes
+// bytes through. pgconn never reads from two goroutines at once, nor writes from two; the
+// read side and the write side each have their own fields.
+type replayConn struct {
+	net.Conn
+
+	answer []byte // read side: the login's answer still to be read
+
+	head [8]byte // write side: the start of the startup message (length, protocol version)
+	n    int     // write side: bytes of head received
+	skip int     // write side: bytes of the startup message still to swallow after head
+	done bool    // write side: the startup message was swallowed
+}
+
+// errStartup reports a first message that is not a startup message: the handover is
+// configured wrong. It cannot happen with the configuration install leaves.
+var errStartup = errors.New("pgxpoolconn: the pool's connect did not begin with a startup message")
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.answer) > 0 {
+		n := copy(p, c.answer)
+		c.answer = c.answer[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *replayConn) Write(p []byte) (int, error) {
+	if c.done {
+		return c.Conn.Write(p)
+	}
+	swallowed := 0
+	if c.n < len(c.head) {
+		k := copy(c.head[c.n:], p)
+		c.n += k
+		p, swallowed = p[k:], k
+		if c.n < len(c.head) {
+			return swallowed, nil
+		}
+		length := int(binary.BigEndian.Uint32(c.head[0:4]))
+		if binary.BigEndian.Uint32(c.head[4:8])>>16 != 3 || length < len(c.head) {
+			return swallowed, errStartup
+		}
+		c.skip = length - len(c.head)
+	}
+	k := min(c.skip, len(p))
+	c.skip -= k
+	p, swallowed = p[k:], swallowed+k
+	if c.skip > 0 {
+		return swallowed, nil
+	}
+	c.done = true
+	if len(p) == 0 {
+		return swallowed, nil
+	}
+	n, err := c.Conn.Write(p)
+	return swallowed + n, err
+}

@@ -1,0 +1,187 @@
+package pgxpoolconn
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/pgclass"
+)
+
+// login is what one version of the secret says a connection logs in with.
+type login struct {
+	host     string // "" keeps the pool configuration's host, port and TLS settings
+	port     uint16
+	database string // "" keeps the configuration's database, or "postgres"
+	// secret holds the username and password. It is a pointer so that no fmt verb prints
+	// the password of a login: fmt prints an unexported pointer field as an address.
+	secret *rotasafe.DBSecret
+}
+
+// parse reads the database secret JSON of v. Its errors name the version and the field,
+// never a value.
+func (c *Credentials) parse(v rotasafe.Version) (*login, error) {
+	data := []byte(v.SecretString)
+	if v.SecretString == "" && v.SecretBinary != nil {
+		data = v.SecretBinary
+	}
+	s, err := rotasafe.ParseDBSecret(data)
+	if err != nil {
+		return nil, c.versionErr(v, err)
+	}
+	if !pgclass.Engine(s.Engine) {
+		return nil, c.versionErr(v, fmt.Errorf("the secret's engine %q is not PostgreSQL", s.Engine))
+	}
+	port := s.PortOrDefault()
+	if port < 1 || port > 65535 {
+		return nil, c.versionErr(v, fmt.Errorf("the secret's port %d is out of range", port))
+	}
+	return &login{host: s.Host, port: uint16(port), database: s.DBName, secret: &s}, nil
+}
+
+func (c *Credentials) versionErr(v rotasafe.Version, err error) error {
+	return fmt.Errorf("pgxpoolconn: secret %s version %s: %w", c.secretID, v.ID, err)
+}
+
+// loginConfig returns a copy of the pool's connection configuration cc that logs in with l.
+func (c *Credentials) loginConfig(cc *pgx.ConnConfig, l *login) (*pgx.ConnConfig, error) {
+	lc := cc.Copy()
+	lc.User, lc.Password = l.secret.Username, l.secret.Password
+	switch {
+	case l.database != "":
+		lc.Database = l.database
+	case lc.Database == "":
+		lc.Database = "postgres"
+	}
+	// pgconn's AfterConnect runs once, on the pool's connection (handover.go).
+	lc.AfterConnect = nil
+	if l.host != "" {
+		if err := c.aim(lc, l.host, l.port); err != nil {
+			return nil, err
+		}
+	}
+	return lc, nil
+}
+
+// aim points lc, a copy of the pool's configuration, at host and port, with TLS settings
+// for that host, as Configure describes.
+func (c *Credentials) aim(lc *pgx.ConnConfig, host string, port uint16) error {
+	own := append([]*pgconn.FallbackConfig{{Host: lc.Host, Port: lc.Port, TLSConfig: lc.TLSConfig}}, lc.Fallbacks...)
+	var to []*pgconn.FallbackConfig
+	switch {
+	case isSocket(host, port):
+		// pgx uses no TLS on unix sockets.
+		to = []*pgconn.FallbackConfig{{Host: host, Port: port}}
+	case isSocket(lc.Host, lc.Port) && noTLS(own):
+		// pgx built no TLS settings for a socket; build those the connection string asks for.
+		var err error
+		if to, err = c.hosts.get(lc.ConnString(), host, port); err != nil {
+			return err
+		}
+	default:
+		for _, f := range own {
+			if f.Host != lc.Host || f.Port != lc.Port {
+				continue // another host of a multi-host string
+			}
+			to = append(to, &pgconn.FallbackConfig{Host: host, Port: port, TLSConfig: retarget(f.TLSConfig, lc.Host, host)})
+		}
+	}
+	lc.Host, lc.Port, lc.TLSConfig, lc.Fallbacks = to[0].Host, to[0].Port, to[0].TLSConfig, to[1:]
+	return nil
+}
+
+// retarget aims tc, a clone the caller owns, at host instead of from: its ServerName
+// becomes host where pgx had set it to from (sslmode=verify-full and SNI), or where it is
+// empty although the certificate's name is verified.
+func retarget(tc *tls.Config, from, host string) *tls.Config {
+	if tc != nil && (tc.ServerName == from || tc.ServerName == "" && !tc.InsecureSkipVerify) {
+		tc.ServerName = host
+	}
+	return tc
+}
+
+func isSocket(host string, port uint16) bool {
+	network, _ := pgconn.NetworkAddress(host, port)
+	return network == "unix"
+}
+
+func noTLS(fs []*pgconn.FallbackConfig) bool {
+	for _, f := range fs {
+		if f.TLSConfig != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// tlsMemo keeps the TLS settings parsed from a connection string for a host, so that each
+// new connection does not read certificate files again. Its zero value is ready.
+type tlsMemo struct {
+	mu sync.Mutex // guards m
+	m  map[tlsKey][]*pgconn.FallbackConfig
+}
+
+type tlsKey struct {
+	connString, host string
+	port             uint16
+}
+
+// maxTLSMemo bounds a tlsMemo: a pool sees one connection string and a secret's host or two.
+const maxTLSMemo = 16
+
+// get returns the host, port and TLS settings (first, then fallbacks) that pgx parses from
+// connString when host and port replace its own. The tls.Configs are shared and never
+// changed.
+func (m *tlsMemo) get(connString, host string, port uint16) ([]*pgconn.FallbackConfig, error) {
+	k := tlsKey{connString, host, port}
+	m.mu.Lock()
+	fs, ok := m.m[k]
+	m.mu.Unlock()
+	if ok {
+		return fs, nil
+	}
+	pc, err := pgconn.ParseConfig(withHost(connString, host, port))
+	if err != nil {
+		// A ParseConfigError quotes the connection string, which Configure made sure holds
+		// no password.
+		return nil, fmt.Errorf("pgxpoolconn: TLS settings for host %s port %d: %w", host, port, err)
+	}
+	fs = append([]*pgconn.FallbackConfig{{Host: pc.Host, Port: pc.Port, TLSConfig: pc.TLSConfig}}, pc.Fallbacks...)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil || len(m.m) >= maxTLSMemo {
+		m.m = make(map[tlsKey][]*pgconn.FallbackConfig, 2)
+	}
+	m.m[k] = fs
+	return fs, nil
+}
+
+// withHost returns connString with host and port replacing whatever hosts and ports it
+// names: pgx takes the last of repeated keywords, and URL query parameters over the URL's
+// host part.
+func withHost(connString, host string, port uint16) string {
+	p := strconv.Itoa(int(port))
+	if strings.HasPrefix(connString, "postgres://") || strings.HasPrefix(connString, "postgresql://") {
+		sep := "&"
+		switch {
+		case !strings.Contains(connString, "?"):
+			sep = "?"
+		case strings.HasSuffix(connString, "?"), strings.HasSuffix(connString, "&"):
+			sep = ""
+		}
+		return connString + sep + "host=" + url.QueryEscape(host) + "&port=" + p
+	}
+	return connString + " host=" + quoteValue(host) + " port=" + p
+}
+
+// quoteValue quotes a keyword/value connection string value.
+func quoteValue(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}

@@ -1,0 +1,339 @@
+package pgxpoolconn_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/rotasafe/rotasafe/pgxpoolconn"
+)
+
+// syncBuffer is a bytes.Buffer that many goroutines may write to.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// load queries a pool from n goroutines with Acquire, Query, QueryRow and Begin in turn
+// until stop is closed, and keeps every error by the call that returned it.
+type load struct {
+	ok   atomic.Int64
+	mu   sync.Mutex // guards errs
+	errs map[string][]error
+	wg   sync.WaitGroup
+}
+
+func runLoad(pool *pgxpool.Pool, n int, stop <-chan struct{}) *load {
+	l := &load{errs: map[string][]error{}}
+	ops := []struct {
+		name string
+		do   func(ctx context.Context) error
+	}{
+		{"Acquire", func(ctx context.Context) error {
+			c, err := pool.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Release()
+			_, err = c.Exec(ctx, "SELECT 1")
+			return err
+		}},
+		{"Query", func(ctx context.Context) error {
+			rows, err := pool.Query(ctx, "SELECT generate_series(1, 3)")
+			if err != nil {
+				return err
+			}
+			_, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+			return err
+		}},
+		{"QueryRow", func(ctx context.Context) error {
+			var user string
+			return pool.QueryRow(ctx, "SELECT current_user").Scan(&user)
+		}},
+		{"Begin", func(ctx context.Context) error {
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			var one int
+			if err := tx.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+	}
+	for g := range n {
+		l.wg.Go(func() {
+			for i := g; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				op := ops[i%len(ops)]
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				err := op.do(ctx)
+				cancel()
+				if err != nil {
+					l.mu.Lock()
+					l.errs[op.name] = append(l.errs[op.name], err)
+					l.mu.Unlock()
+					continue
+				}
+				l.ok.Add(1)
+			}
+		})
+	}
+	return l
+}
+
+// waitProgress waits until n more calls have succeeded.
+func (l *load) waitProgress(t *testing.T, n int64) {
+	t.Helper()
+	target := l.ok.Load() + n
+	deadline := time.Now().Add(30 * time.Second)
+	for l.ok.Load() < target {
+		if time.Now().After(deadline) {
+			t.Fatalf("queries stalled: %d succeeded, want %d", l.ok.Load(), target)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRotationUnderLoad: 8 goroutines query a pool of 8 connections that live 200ms, so new
+// connections keep logging in, through single-user rotations in Secrets Manager's order and
+// through alternating-users rotations. No error reaches Acquire, Query, QueryRow or Begin,
+// and a connection opened before the rotations keeps working.
+func TestRotationUnderLoad(t *testing.T) {
+	tests := []struct {
+		name      string
+		rotations int
+		rotator   func(e *env) func(context.Context) error
+	}{
+		{"single user", 20, func(e *env) func(context.Context) error { return e.rotate }},
+		{"alternating users", 10, (*env).alternating},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			rotate := tt.rotator(e)
+			var logs syncBuffer
+			cfg, creds := e.poolConfig(t, "sslmode=disable",
+				pgxpoolconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+			cfg.MaxConns = 8
+			cfg.MaxConnLifetime = 200 * time.Millisecond
+			cfg.MaxConnLifetimeJitter = 0
+			pool := newPool(t, cfg)
+
+			ctx := t.Context()
+			held, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer held.Release()
+			var heldPID int
+			if err := held.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&heldPID); err != nil {
+				t.Fatal(err)
+			}
+
+			stop := make(chan struct{})
+			l := runLoad(pool, 8, stop)
+			for i := range tt.rotations {
+				l.waitProgress(t, 16)
+				if err := rotate(ctx); err != nil {
+					close(stop)
+					l.wg.Wait()
+					t.Fatalf("rotation %d: %v", i+1, err)
+				}
+			}
+			l.waitProgress(t, 16)
+			close(stop)
+			l.wg.Wait()
+
+			var pid int
+			if err := held.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil || pid != heldPID {
+				t.Errorf("connection opened before the rotations: pid %d, %v; want pid %d and no error", pid, err, heldPID)
+			}
+			for op, errs := range l.errs {
+				t.Errorf("%d errors from %s, first: %v", len(errs), op, errs[0])
+			}
+			st, ps := creds.Stats(), pool.Stat()
+			t.Logf("%d calls over %d rotations, %d new pool connections; stats %+v", l.ok.Load(), tt.rotations, ps.NewConnsCount(), st)
+			if ps.NewConnsCount() < int64(2*tt.rotations) {
+				t.Errorf("%d new pool connections over %d rotations: too few logins to prove anything", ps.NewConnsCount(), tt.rotations)
+			}
+			if tt.name == "single user" && st.Rejected.Total() == 0 {
+				t.Errorf("Stats().Rejected = 0: no login met a rotated password, the test proved nothing")
+			}
+			out := logs.String()
+			for _, pw := range e.allPasswords() {
+				if strings.Contains(out, pw) {
+					t.Fatalf("a password appears in the log")
+				}
+			}
+		})
+	}
+}
+
+// TestRotationLeavesPoolAlone: a rotation neither closes nor replaces the pool's open
+// connections.
+func TestRotationLeavesPoolAlone(t *testing.T) {
+	e := newEnv(t, nil)
+	cfg, _ := e.poolConfig(t, "sslmode=disable pool_max_conns=4")
+	pool := newPool(t, cfg)
+	ctx := t.Context()
+	pids := func() map[int]bool {
+		t.Helper()
+		var conns []*pgxpool.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Release()
+			}
+		}()
+		got := map[int]bool{}
+		for range 4 {
+			c, err := pool.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+			var pid int
+			if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			got[pid] = true
+		}
+		return got
+	}
+	before := pids()
+	for range 3 {
+		if err := e.rotate(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := pids()
+	if fmt.Sprint(before) != fmt.Sprint(after) || pool.Stat().NewConnsCount() != 4 {
+		t.Errorf("backends %v before the rotations, %v after, %d connections made; want the same 4", before, after, pool.Stat().NewConnsCount())
+	}
+}
+
+// TestStormAfterRotation: after AWSCURRENT moved, 100 concurrent Acquire on a pool whose
+// cache still holds the old version make at most 2 GetSecretValue calls, and all succeed.
+func TestStormAfterRotation(t *testing.T) {
+	e := newEnv(t, nil)
+	cfg, creds := e.poolConfig(t, "sslmode=disable")
+	cfg.MaxConns = 100
+	pool := newPool(t, cfg)
+	ctx := t.Context()
+	if err := pool.Ping(ctx); err != nil { // warm the cache with the old AWSCURRENT
+		t.Fatal(err)
+	}
+	pool.Reset() // no idle connection: every Acquire logs in
+	if err := e.rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.sm.ResetCalls()
+
+	const n = 100
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns []*pgxpool.Conn
+		errs  []error
+	)
+	start := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			<-start
+			c, err := pool.Acquire(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			conns = append(conns, c)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for _, c := range conns {
+		c.Release()
+	}
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d Acquire calls failed, first: %v", len(errs), n, errs[0])
+	}
+	if got := e.sm.Calls("GetSecretValue"); got > 2 {
+		t.Errorf("GetSecretValue calls for %d concurrent Acquire after a rotation = %d, want at most 2", n, got)
+	}
+	st := creds.Stats()
+	if st.Rejected.Total() == 0 {
+		t.Errorf("no login was rejected: the storm did not meet the old password")
+	}
+	t.Logf("storm of %d: %d new connections, API calls %v; stats %+v", n, pool.Stat().NewConnsCount(), e.sm.CallCounts(), st)
+}
+
+// TestWrongCredentials: a password no label holds fails Acquire with a *ConnectError that
+// names the secret, reaches the 28P01 and holds no password, within the retry policy's
+// attempts and with a bounded number of Secrets Manager calls.
+func TestWrongCredentials(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.alterPassword(t.Context(), newPassword()); err != nil { // no label holds it
+		t.Fatal(err)
+	}
+	const attempts = 3
+	p := pgxpoolconn.DefaultPolicy()
+	p.Initial, p.Max, p.MaxAttempts = 10*time.Millisecond, 20*time.Millisecond, attempts
+	cfg, creds := e.poolConfig(t, "sslmode=disable", pgxpoolconn.WithRetry(p), pgxpoolconn.WithLogger(slog.New(slog.DiscardHandler)))
+	pool := newPool(t, cfg)
+
+	_, err := pool.Acquire(context.Background())
+	ce, ok := errors.AsType[*pgxpoolconn.ConnectError](err)
+	if !ok {
+		t.Fatalf("got %v, want a *pgxpoolconn.ConnectError", err)
+	}
+	if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "28P01" {
+		t.Errorf("errors.As(*pgconn.PgError) = %v, %v; want the 28P01", pgErr, ok)
+	}
+	msg := fmt.Sprintf("%v %+v %#v %s", err, err, err, err)
+	if !strings.Contains(msg, e.secretID) || !strings.Contains(msg, "pgxpoolconn") {
+		t.Errorf("error %q does not name the package and the secret", err)
+	}
+	for _, pw := range e.allPasswords() {
+		if strings.Contains(msg, pw) {
+			t.Fatalf("the error holds a password")
+		}
+	}
+	// One version only: each round tries it once, and the label reads find nothing else.
+	if ce.Total > attempts {
+		t.Errorf("%d logins, want at most %d (the policy's MaxAttempts rounds of one version)", ce.Total, attempts)
+	}
+	if got := e.sm.Calls("GetSecretValue"); got > 1+3*attempts {
+		t.Errorf("%d GetSecretValue calls, want at most %d", got, 1+3*attempts)
+	}
+	t.Logf("error: %v; stats %+v; API calls %v", err, creds.Stats(), e.sm.CallCounts())
+}
