@@ -26,50 +26,68 @@ func requirePG(t *testing.T, err error) {
 // has done what the test waits for, and only a run that hangs meets this bound.
 const hangGuard = 5 * time.Minute
 
-// The demo's main loop until it has rotated the password wantRotations times: no error
-// reaches the application, and the output piped to a buffer holds clean lines. The run
-// ends on events, not after a time, so a slow or loaded machine passes as a fast one does.
+// until is a config.stop that ends a run on events, not after a time, so that a slow or
+// loaded machine passes as a fast one does: once the run has done rotations rotations, the
+// application has finished a login after the last of them and logged in more often than the
+// password was rotated, and (with rejected) the database has rejected one of its logins.
+// Any error ends the run at once.
+type until struct {
+	rotations int
+	rejected  bool  // also wait for a rejected login: a rotation changed the password the app held
+	loginsAt  int64 // the application's logins when the run reached rotations; -1 before
+}
+
+func newUntil(rotations int) *until { return &until{rotations: rotations, loginsAt: -1} }
+
+func (u *until) stop(p progress) bool {
+	if p.AppErrors > 0 || p.RotationErrors > 0 {
+		return true
+	}
+	if p.Rotations < uint64(u.rotations) {
+		return false
+	}
+	if u.loginsAt < 0 {
+		u.loginsAt = p.Logins
+	}
+	return (!u.rejected || p.RejectedLogins > 0) && p.Logins > u.loginsAt && p.Logins > int64(p.Rotations)
+}
+
+// check fails t unless the run ended as u waits for, without error: a run that ends otherwise
+// met its hang guard.
+func (u *until) check(t *testing.T, sum summary, out string) {
+	t.Helper()
+	if sum.AppErrors != 0 || sum.RotationErrors != 0 {
+		t.Fatalf("got %d app errors and %d failed rotations, want none; output:\n%s", sum.AppErrors, sum.RotationErrors, out)
+	}
+	if sum.Rotations < uint64(u.rotations) || u.loginsAt < 0 || sum.Logins <= u.loginsAt || sum.Logins <= int64(sum.Rotations) || (u.rejected && sum.RejectedLogins == 0) {
+		want := fmt.Sprintf("%d rotations, a login after them, more logins than rotations", u.rotations)
+		if u.rejected {
+			want += ", a rejected login"
+		}
+		t.Fatalf("the run met its %s hang guard after %d rotations, %d queries and %d logins (%d rejected); want %s; output:\n%s",
+			hangGuard, sum.Rotations, sum.Queries, sum.Logins, sum.RejectedLogins, want, out)
+	}
+}
+
+// The demo's main loop until it has rotated the password 5 times: no error reaches the
+// application, the workers really log in (more logins than rotations, one after the last),
+// with one user and one password a rotation rejected a password the application held, and
+// the output piped to a buffer holds clean lines.
 func TestDemoRidesThroughRotations(t *testing.T) {
-	const wantRotations = 5
 	for _, strategy := range []string{"single", "alternating"} {
 		t.Run(strategy, func(t *testing.T) {
-			// Stop after wantRotations rotations, once the application has logged in more
-			// often than the password was rotated and at least once after the last rotation
-			// counted here, and (one user, one password) has had a login rejected: a rotation
-			// changed the password it held. Stop at once on an error.
-			loginsAtLast := int64(-1)
-			stop := func(p progress) bool {
-				if p.AppErrors > 0 || p.RotationErrors > 0 {
-					return true
-				}
-				if p.Rotations < wantRotations {
-					return false
-				}
-				if loginsAtLast < 0 {
-					loginsAtLast = p.Logins
-				}
-				bitten := strategy != "single" || p.RejectedLogins > 0
-				return bitten && p.Logins > loginsAtLast && p.Logins > int64(p.Rotations)
-			}
-			cfg := config{duration: hangGuard, rotateEvery: 300 * time.Millisecond, workers: 6, strategy: strategy, stop: stop}
+			u := newUntil(5)
+			u.rejected = strategy == "single"
+			cfg := config{duration: hangGuard, rotateEvery: 300 * time.Millisecond, workers: 6, strategy: strategy, stop: u.stop}
 			var out bytes.Buffer
 			sum, err := run(t.Context(), cfg, newStatus(&out, false))
 			requirePG(t, err)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if sum.AppErrors != 0 || sum.RotationErrors != 0 {
-				t.Fatalf("got %d app errors and %d failed rotations, want none; output:\n%s", sum.AppErrors, sum.RotationErrors, out.String())
-			}
-			if sum.Rotations < wantRotations || loginsAtLast < 0 || sum.Logins <= loginsAtLast {
-				t.Fatalf("the run hit its %s hang guard after %d rotations and %d logins (want %d rotations and a login after them); output:\n%s",
-					hangGuard, sum.Rotations, sum.Logins, wantRotations, out.String())
-			}
-			if sum.Queries == 0 || sum.Logins <= int64(sum.Rotations) {
-				t.Errorf("got %d queries and %d logins for %d rotations: the workers must really log in", sum.Queries, sum.Logins, sum.Rotations)
-			}
-			if strategy == "single" && sum.RejectedLogins == 0 {
-				t.Errorf("the run hit its %s hang guard with no rejected login in %d rotations: the rotations never reached the application", hangGuard, sum.Rotations)
+			u.check(t, sum, out.String())
+			if sum.Queries == 0 {
+				t.Errorf("got no query in %d rotations", sum.Rotations)
 			}
 			if strings.ContainsAny(out.String(), "\r\033") {
 				t.Errorf("non-terminal output holds control characters: %q", out.String())
@@ -160,16 +178,16 @@ func TestDemoWithNotices(t *testing.T) {
 	}
 	// One rotation a second: the cache reads for notices at most one version a second per
 	// secret after a burst of three (MinRefreshInterval).
-	cfg := config{duration: 5 * time.Second, rotateEvery: time.Second, workers: 4, strategy: "single", notices: noticesRedis}
+	// The run ends after 3 rotations (see until), not after a time.
+	u := newUntil(3)
+	cfg := config{duration: hangGuard, rotateEvery: time.Second, workers: 4, strategy: "single", notices: noticesRedis, stop: u.stop}
 	var out bytes.Buffer
 	sum, err := run(t.Context(), cfg, newStatus(&out, false))
 	requirePG(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.AppErrors != 0 || sum.RotationErrors != 0 || sum.Rotations < 3 {
-		t.Errorf("got %d app errors, %d failed rotations in %d; want none in at least 3; output:\n%s", sum.AppErrors, sum.RotationErrors, sum.Rotations, out.String())
-	}
+	u.check(t, sum, out.String())
 	var table bytes.Buffer
 	sum.writeTable(&table)
 	if !strings.Contains(table.String(), "rotation notices                  redis") {
