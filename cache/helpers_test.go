@@ -151,11 +151,11 @@ func noSecret(t testing.TB, err error) {
 	}
 }
 
-// eventually polls cond until it holds, failing the test after 10 s. It waits for background
-// work to finish, it does not time it.
+// eventually polls cond until it holds, failing the test after a minute (a hang guard). It
+// waits for background work to finish, it does not time it.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

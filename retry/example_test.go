@@ -70,7 +70,7 @@ func ExamplePermanent() {
 }
 
 func ExampleDoValue() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	calls := 0
 	version, err := retry.DoValue(ctx, retry.Default(), func(ctx context.Context) (string, error) {

@@ -104,6 +104,7 @@ func TestMySQLEachStepTwice(t *testing.T) {
 }
 
 func TestMySQLInterruptedAPICalls(t *testing.T) {
+	skipShort(t)
 	base := newMyEnv(t)
 	for _, sc := range myScenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -136,6 +137,7 @@ func TestMySQLInterruptedAPICalls(t *testing.T) {
 }
 
 func TestMySQLInterruptedStatements(t *testing.T) {
+	skipShort(t)
 	base := newMyEnv(t)
 	for _, sc := range myScenarios {
 		for _, closeConn := range []bool{false, true} {

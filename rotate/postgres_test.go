@@ -39,6 +39,10 @@ func (e *env) newSecret(sc scenario, masterARN string) (string, rotasafe.DBSecre
 }
 
 func TestRotateTwentyTimes(t *testing.T) {
+	rotations := 20
+	if testing.Short() {
+		rotations = 4 // both ways of the alternating scenario, twice
+	}
 	base := newEnv(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -48,7 +52,7 @@ func TestRotateTwentyTimes(t *testing.T) {
 			id, orig := e.newSecret(sc, master)
 			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
 			seen := map[string]bool{}
-			for i := range 20 {
+			for i := range rotations {
 				token, err := Rotate(t.Context(), e.api, id, h)
 				if err != nil {
 					t.Fatalf("rotation %d: %v", i+1, err)
@@ -181,7 +185,17 @@ func (e *env) rerun(id, what string, h *Handler) {
 	e.mustLogIn(id, rotasafe.StageCurrent)
 }
 
+// skipShort skips t under -short: the loops that interrupt a rotation at every API call or
+// database operation take most of the package's time; `go test -short ./...` is the quick loop.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("interrupts every call of a rotation: skipped with -short")
+	}
+}
+
 func TestInterruptedAPICalls(t *testing.T) {
+	skipShort(t)
 	base := newEnv(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -214,6 +228,7 @@ func TestInterruptedAPICalls(t *testing.T) {
 }
 
 func TestInterruptedStatements(t *testing.T) {
+	skipShort(t)
 	base := newEnv(t)
 	for _, sc := range scenarios {
 		modes := []bool{false}

@@ -101,6 +101,10 @@ type config struct {
 	pgURL       string
 	json        bool
 	notices     string // "" or noticesRedis
+
+	// stop, when set (tests do), is polled during the run with what it has done so far and
+	// ends the run once it returns true; duration then only bounds a run that hangs.
+	stop func(progress) bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {

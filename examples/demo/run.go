@@ -182,6 +182,15 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 		wg.Go(func() { worker(runCtx, load.query, &c, st) })
 	}
 	wg.Go(func() { rotator(runCtx, cfg, w, handler, &c, &lat, &floors, st) })
+	if cfg.stop != nil {
+		wg.Go(func() {
+			stopWhen(runCtx, cancel, cfg.stop, func() progress {
+				cs := load.stats()
+				return progress{Rotations: c.rotations.Load(), RotationErrors: c.rotErrors.Load(),
+					AppErrors: c.appErrors.Load(), Logins: cs.Logins, RejectedLogins: cs.Rejected.Total()}
+			})
+		})
+	}
 	wg.Wait()
 	st.end()
 
@@ -206,6 +215,34 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 		RecoverMaxMillis: lat.quantile(1),
 		FloorP50Millis:   floors.quantile(0.50),
 	}, nil
+}
+
+// progress is what a run has done so far: what cfg.stop decides on.
+type progress struct {
+	Rotations      uint64 // rotations that finished
+	RotationErrors uint64 // rotations that failed
+	AppErrors      uint64 // errors that reached the application
+	Logins         int64  // the application's logins, done (its client's, not the probe's)
+	RejectedLogins int64  // those the database rejected as wrong credentials
+}
+
+// stopWhen polls stop with now's progress until it returns true, then cancels the run; it
+// returns when ctx ends. In-flight queries and rotations finish (they run without ctx's
+// cancellation), so stopping a run early never makes an error.
+func stopWhen(ctx context.Context, cancel context.CancelFunc, stop func(progress) bool, now func() progress) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if stop(now()) {
+			cancel()
+			return
+		}
+	}
 }
 
 // worker queries until ctx ends. An error is one the application would have seen.

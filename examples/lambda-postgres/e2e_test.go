@@ -116,7 +116,7 @@ func startRIE(t *testing.T, rie, bin string, env ...string) (string, *lockedBuff
 			t.Logf("aws-lambda-rie output:\n%s", out.String())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute) // a hang guard: a loaded machine starts it late
 	for {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {

@@ -127,7 +127,7 @@ func start(tb testing.TB, bin string, o config) (*Server, error) {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DisableIdentity: true, TLSConfig: tlsCfg})
 	defer c.Close()
 	ctx := tb.Context()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute) // a hang guard: a loaded machine may start it slowly
 	for {
 		err := c.Ping(ctx).Err()
 		if err == nil {

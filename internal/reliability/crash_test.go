@@ -25,6 +25,7 @@ import (
 // Package rotate tests the same through rotate.Rotate; this goes through RotateSecret and
 // TriggerRotation as AWS does.
 func TestCrashAtEveryAPICall(t *testing.T) {
+	long(t)
 	pg := pgtest.New(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -60,6 +61,7 @@ func TestCrashAtEveryAPICall(t *testing.T) {
 // (pg_terminate_backend), the first ones open after a random delay into each rotation, the
 // way a failover or an operator would, then reruns the rotation.
 func TestCrashTerminateBackends(t *testing.T) {
+	long(t)
 	pg := pgtest.New(t)
 	n := sizeN(t, 15)
 	for _, sc := range scenarios {
@@ -184,7 +186,7 @@ func startLambda(t *testing.T, rie, bin string, env []string, out *logBuffer) *l
 		t.Fatalf("start %s: %v", rie, err)
 	}
 	p := &lambdaProc{cmd: cmd, url: "http://" + addr, out: out}
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	for deadline := time.Now().Add(hangGuard); ; {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
@@ -204,6 +206,7 @@ func startLambda(t *testing.T, rie, bin string, env []string, out *logBuffer) *l
 // scheduler's retry (TriggerRotation) finish and checks that AWSCURRENT logs in. The
 // function's output is searched for every password afterwards.
 func TestCrashKillLambda(t *testing.T) {
+	long(t)
 	rie := findRIE(t)
 	pg := pgtest.New(t)
 	n := sizeN(t, 10)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,10 +34,17 @@ type app struct {
 
 func (e *env) newApp(t testing.TB, id string, copts ...cache.Option) *app {
 	t.Helper()
-	c := cache.New(e.api, copts...)
+	return e.newAppOn(t, e.api, id, copts...)
+}
+
+// newAppOn is newApp reading Secrets Manager through api. Its connector retries for up to
+// hangGuard: a test asserts that a query succeeds, not how soon.
+func (e *env) newAppOn(t testing.TB, api rotasafe.API, id string, copts ...cache.Option) *app {
+	t.Helper()
+	c := cache.New(api, copts...)
 	t.Cleanup(func() { c.Close() })
 	conn := sqlconn.NewPostgres(c, id, sqlconn.WithParams(map[string]string{"sslmode": "disable"}),
-		sqlconn.WithRetry(retry.Policy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, MaxElapsed: 3 * time.Second}))
+		sqlconn.WithRetry(retry.Policy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond, MaxElapsed: hangGuard}))
 	return &app{c: c, conn: conn, db: openDB(t, sql.OpenDB(conn))}
 }
 
@@ -60,42 +68,50 @@ func (e *env) retryingClient() *secretsmanager.Client {
 	})
 }
 
+// TestOutageShorterThanMaxStale takes Secrets Manager down for 58 s of the cache's clock
+// (moved by the test), MaxStale being 1 min and the TTL 100 ms: every query is served, the
+// cache tried to fetch and served the version it held.
 func TestOutageShorterThanMaxStale(t *testing.T) {
 	e := newEnv(t, pgtest.New(t))
 	id, _ := e.newDBSecret("")
-	a := e.newApp(t, id, cache.WithTTL(100*time.Millisecond), cache.WithMaxStale(time.Minute), cache.WithRefreshAhead(0))
+	clk := newClock()
+	a := e.newApp(t, id, cache.WithClock(clk.Now), cache.WithTTL(100*time.Millisecond), cache.WithMaxStale(time.Minute), cache.WithRefreshAhead(0))
 	ctx := t.Context()
-	if err := a.query(ctx, 5*time.Second); err != nil {
+	if err := a.query(ctx, hangGuard); err != nil {
 		t.Fatal(err)
 	}
 	e.sm.Faults().Outage(true)
-	queries := 0
-	for end := time.Now().Add(1500 * time.Millisecond); time.Now().Before(end); queries++ {
-		if err := a.query(ctx, 5*time.Second); err != nil {
-			t.Fatalf("query %d during the outage: %v", queries+1, err)
+	const queries = 29
+	for i := range queries {
+		clk.Advance(2 * time.Second)
+		if err := a.query(ctx, hangGuard); err != nil {
+			t.Fatalf("query %d, %v into the outage: %v", i+1, time.Duration(i+1)*2*time.Second, err)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 	e.sm.Faults().Outage(false)
 	if st := a.c.Stats(); st.StaleServed == 0 || st.Errors == 0 {
 		t.Fatalf("the outage was not seen: %+v", st)
 	}
-	t.Logf("%d queries during a 1.5 s outage with TTL 100ms, all served; cache %+v", queries, a.c.Stats())
+	t.Logf("%d queries during a 58 s outage (cache clock) with TTL 100ms, all served; cache %+v", queries, a.c.Stats())
 }
 
+// TestOutageLongerThanMaxStale: past MaxStale (on the cache's clock) a query fails with an
+// error naming the secret and the cause; once Secrets Manager is back, queries succeed again
+// after the cache's backoff.
 func TestOutageLongerThanMaxStale(t *testing.T) {
 	e := newEnv(t, pgtest.New(t))
 	id, _ := e.newDBSecret("")
-	a := e.newApp(t, id, cache.WithTTL(100*time.Millisecond), cache.WithMaxStale(300*time.Millisecond), cache.WithRefreshAhead(0))
+	clk := newClock()
+	a := e.newApp(t, id, cache.WithClock(clk.Now), cache.WithTTL(100*time.Millisecond), cache.WithMaxStale(300*time.Millisecond), cache.WithRefreshAhead(0))
 	ctx := t.Context()
-	if err := a.query(ctx, 5*time.Second); err != nil {
+	if err := a.query(ctx, hangGuard); err != nil {
 		t.Fatal(err)
 	}
 	e.sm.Faults().Outage(true)
-	time.Sleep(600 * time.Millisecond)
-	err := a.query(ctx, 5*time.Second)
+	clk.Advance(time.Second) // about 900ms past expiry, 600ms past MaxStale
+	err := a.query(ctx, hangGuard)
 	if err == nil {
-		t.Fatal("a query 500ms past MaxStale into the outage succeeded")
+		t.Fatal("a query 600ms past MaxStale into the outage succeeded")
 	}
 	if msg := err.Error(); !strings.Contains(msg, "ServiceUnavailable") || !strings.Contains(msg, id) {
 		t.Fatalf("the error does not name the secret and the cause (ServiceUnavailable): %v", err)
@@ -104,30 +120,33 @@ func TestOutageLongerThanMaxStale(t *testing.T) {
 		t.Fatalf("got %T, want a *sqlconn.ConnectError: %v", err, err)
 	}
 	e.sm.Faults().Outage(false)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := a.query(ctx, 5*time.Second)
+	// The cache backs off after a failed fetch (at most 30 s); a query each second of its clock.
+	for i := 1; ; i++ {
+		clk.Advance(time.Second)
+		err := a.query(ctx, hangGuard)
 		if err == nil {
+			t.Logf("recovered %d s (cache clock) after the outage ended", i)
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no recovery 10s after the outage ended: %v", err)
+		if i == 120 {
+			t.Fatalf("no recovery 2 min (cache clock) after the outage ended: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// TestThrottlingStorm runs 16 app goroutines with a short TTL and a rotation every 300ms
-// while every operation is throttled to 20 requests a second: no query may fail.
+// TestThrottlingStorm runs 16 app goroutines with a short TTL through 4 rotations while every
+// operation is throttled to 20 requests a second: no query fails. The rotations are paced
+// by the queries: each starts once the app has run 16 queries since the one before.
 func TestThrottlingStorm(t *testing.T) {
+	long(t)
 	pg := pgtest.New(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
 			e := newEnv(t, pg)
 			id, _ := e.newDBSecret(e.master())
-			a := e.newApp(t, id, cache.WithTTL(200*time.Millisecond), cache.WithMaxStale(time.Minute), cache.WithMinRefreshInterval(50*time.Millisecond))
+			a := e.newApp(t, id, cache.WithTTL(200*time.Millisecond), cache.WithMaxStale(time.Hour), cache.WithMinRefreshInterval(50*time.Millisecond))
 			ctx := t.Context()
-			if err := a.query(ctx, 5*time.Second); err != nil {
+			if err := a.query(ctx, hangGuard); err != nil {
 				t.Fatal(err)
 			}
 			e.sm.Faults().RateLimit("", 20, 5)
@@ -137,7 +156,8 @@ func TestThrottlingStorm(t *testing.T) {
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			var failures []error
-			queries := 0
+			var queries atomic.Int64
+			var slowest time.Duration
 			for range 16 {
 				wg.Go(func() {
 					for {
@@ -146,30 +166,40 @@ func TestThrottlingStorm(t *testing.T) {
 							return
 						default:
 						}
-						err := a.query(ctx, 8*time.Second)
+						start := time.Now()
+						err := a.query(ctx, hangGuard)
+						took := time.Since(start)
 						mu.Lock()
-						queries++
+						slowest = max(slowest, took)
 						if err != nil {
 							failures = append(failures, err)
 						}
 						mu.Unlock()
+						queries.Add(1)
 					}
 				})
 			}
-			rotations := 0
-			for range 4 {
+			// Pace by events: 16 more queries (and at least 300ms, for the TTL to lapse)
+			// before each rotation and after the last.
+			settled := func(what string) {
+				want := queries.Load() + 16
 				time.Sleep(300 * time.Millisecond)
+				waitFor(t, what, func() bool { return queries.Load() >= want })
+			}
+			rotations := 0
+			for i := range 4 {
+				settled(fmt.Sprintf("16 queries before rotation %d", i+1))
 				if _, err := rotate.Rotate(ctx, rot, id, h); err != nil {
 					t.Errorf("rotation under throttling: %v", err)
 				}
 				rotations++
 			}
-			time.Sleep(300 * time.Millisecond)
+			settled("16 queries after the last rotation")
 			close(stop)
 			wg.Wait()
 			e.sm.Faults().Clear()
-			t.Logf("%d queries, %d failed, %d rotations, %d API calls; cache %+v; connector %+v",
-				queries, len(failures), rotations, e.sm.Calls(""), a.c.Stats(), a.conn.Stats())
+			t.Logf("%d queries (slowest %v), %d failed, %d rotations, %d API calls; cache %+v; connector %+v",
+				queries.Load(), slowest, len(failures), rotations, e.sm.Calls(""), a.c.Stats(), a.conn.Stats())
 			for i, err := range failures {
 				if i == 3 {
 					break
@@ -181,36 +211,55 @@ func TestThrottlingStorm(t *testing.T) {
 	}
 }
 
+// heldAPI passes every call to the real client, but holds each GetSecretValue until release
+// is closed (or the call's context ends): a latency spike exactly as long as the test wants.
+type heldAPI struct {
+	rotasafe.API
+	release chan struct{}
+}
+
+func (h *heldAPI) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return h.API.GetSecretValue(ctx, in, optFns...)
+}
+
+// TestLatencySpike holds Secrets Manager's answer while an app with a cold cache queries with
+// a 100ms deadline: the query returns context.DeadlineExceeded without waiting for the answer,
+// and the fetch it started survives it and fills the cache for every later query.
 func TestLatencySpike(t *testing.T) {
 	e := newEnv(t, pgtest.New(t))
 	id, _ := e.newDBSecret("")
-	a := e.newApp(t, id, cache.WithTTL(time.Minute))
+	api := &heldAPI{API: e.api, release: make(chan struct{})}
+	a := e.newAppOn(t, api, id, cache.WithTTL(time.Hour), cache.WithFetchTimeout(time.Hour))
 	ctx := t.Context()
-	e.sm.Faults().Latency("GetSecretValue", 400*time.Millisecond)
-	// A cold cache and a deadline shorter than the spike: a clear error, in time.
-	start := time.Now()
-	err := a.query(ctx, 100*time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- a.query(ctx, 100*time.Millisecond) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(hangGuard):
+		t.Fatalf("a query with a 100ms deadline did not return in %v while Secrets Manager held its answer", hangGuard)
+	}
 	if err == nil {
-		t.Fatal("a query with a 100ms deadline succeeded while Secrets Manager takes 400ms")
+		t.Fatal("a query with a 100ms deadline succeeded while Secrets Manager held its answer")
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want context.DeadlineExceeded in the chain", err)
 	}
-	if el := time.Since(start); el > 2*time.Second {
-		t.Fatalf("the query with a 100ms deadline returned after %v", el)
-	}
-	// The shared fetch the first caller started is not cancelled with it: a caller with a
-	// longer deadline gets the secret, and then every query hits the cache.
-	if err := a.query(ctx, 3*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	for i := range 20 {
-		if err := a.query(ctx, 2*time.Second); err != nil {
-			t.Fatalf("query %d with a warm cache during the spike: %v", i+1, err)
+	// The shared fetch the first caller started is not cancelled with it: once the answer
+	// comes, the cache holds the secret, and every query hits it.
+	close(api.release)
+	for i := range 21 {
+		if err := a.query(ctx, hangGuard); err != nil {
+			t.Fatalf("query %d after the spike: %v", i+1, err)
 		}
 	}
-	if n := e.sm.Calls("GetSecretValue"); n > 3 {
-		t.Fatalf("%d GetSecretValue calls for 22 queries with a warm cache", n)
+	if n := e.sm.Calls("GetSecretValue"); n != 1 {
+		t.Fatalf("%d GetSecretValue calls for 22 queries, want 1: the fetch the first query started", n)
 	}
 }
 
@@ -218,6 +267,7 @@ func TestLatencySpike(t *testing.T) {
 // restarts it at random moments during a rotation: the rotation fails cleanly, the invariant
 // holds, the scheduler's retry finishes it and AWSCURRENT logs in.
 func TestDatabaseRestartMidRotation(t *testing.T) {
+	long(t)
 	pg := pgtest.New(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -275,6 +325,7 @@ func TestDatabaseRestartMidRotation(t *testing.T) {
 // different tokens: one wins, the other is refused or fails cleanly, the labels stay
 // consistent and the winner logs in.
 func TestRacingRotations(t *testing.T) {
+	long(t)
 	pg := pgtest.New(t)
 	rounds := sizeN(t, 5)
 	for _, sc := range scenarios {
@@ -321,6 +372,7 @@ func TestRacingRotations(t *testing.T) {
 // labels stay consistent and AWSCURRENT logs in. Before Rotate serialised rotations of a
 // secret, the loser's setSecret could change the password after the winner's testSecret.
 func TestRacingInProcessRotations(t *testing.T) {
+	long(t)
 	pg := pgtest.New(t)
 	rounds := sizeN(t, 10)
 	for _, sc := range scenarios {
@@ -356,9 +408,9 @@ func TestRacingInProcessRotations(t *testing.T) {
 }
 
 // TestDatabaseRefusesConnections makes a running PostgreSQL refuse the app's user (CONNECTION
-// LIMIT 0: SQLSTATE 53300, too many connections for role) for a while: queries started during
-// the refusal wait and succeed when it ends, a rotation attempted during it fails cleanly, and
-// the rerun finishes.
+// LIMIT 0: SQLSTATE 53300, too many connections for role) until a query has been refused: the
+// query waits and succeeds when the refusal ends, a rotation attempted during it fails cleanly,
+// and the rerun finishes.
 func TestDatabaseRefusesConnections(t *testing.T) {
 	pg := pgtest.New(t)
 	for _, sc := range scenarios {
@@ -367,7 +419,7 @@ func TestDatabaseRefusesConnections(t *testing.T) {
 			ctx := t.Context()
 			id, _ := e.newDBSecret(e.master())
 			a := e.newApp(t, id)
-			if err := a.query(ctx, 5*time.Second); err != nil {
+			if err := a.query(ctx, hangGuard); err != nil {
 				t.Fatal(err)
 			}
 			user, _ := e.fetch(id, rotasafe.StageCurrent)
@@ -392,9 +444,11 @@ func TestDatabaseRefusesConnections(t *testing.T) {
 				t.Fatal("a single-user rotation succeeded while the user may not connect")
 			}
 			e.checkLabels(id, "rotation while refused")
+			// The refusal ends once the query has tried to log in: that login was refused.
+			logins := a.conn.Stats().Logins
 			done := make(chan error, 1)
-			go func() { done <- a.query(ctx, 10*time.Second) }()
-			time.Sleep(500 * time.Millisecond)
+			go func() { done <- a.query(ctx, hangGuard) }()
+			waitFor(t, "the query's first login", func() bool { return a.conn.Stats().Logins > logins })
 			limit(-1)
 			if err := <-done; err != nil {
 				t.Fatalf("a query started while connections were refused failed after they were allowed again: %v", err)
@@ -403,7 +457,7 @@ func TestDatabaseRefusesConnections(t *testing.T) {
 				t.Fatalf("rerun: %v", err)
 			}
 			e.checkFinished(id, "after the refusal")
-			if err := a.query(ctx, 5*time.Second); err != nil {
+			if err := a.query(ctx, hangGuard); err != nil {
 				t.Fatal(err)
 			}
 			t.Logf("connector %+v", a.conn.Stats())

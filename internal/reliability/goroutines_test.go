@@ -58,9 +58,9 @@ func appGoroutines() []string {
 	return out
 }
 
-// settle waits up to 10s for cond, polling.
+// settle waits up to hangGuard for cond, polling.
 func settle(cond func() bool) bool {
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(hangGuard); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if cond() {
 			return true
 		}
@@ -89,9 +89,11 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 
-	c := cache.New(e.api, cache.WithTTL(100*time.Millisecond), cache.WithRefreshAhead(0.5), cache.WithMaxStale(time.Minute), cache.WithWarm(id), cache.WithWarmWindow(50*time.Millisecond))
+	// The fetch timeout is longer than the test: only Close can end the fetch in flight below.
+	c := cache.New(e.api, cache.WithTTL(100*time.Millisecond), cache.WithRefreshAhead(0.5), cache.WithMaxStale(time.Hour),
+		cache.WithWarm(id), cache.WithWarmWindow(50*time.Millisecond), cache.WithFetchTimeout(time.Hour))
 	conn := sqlconn.NewPostgres(c, id, sqlconn.WithParams(map[string]string{"sslmode": "disable"}),
-		sqlconn.WithRetry(retry.Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: 2 * time.Second}))
+		sqlconn.WithRetry(retry.Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: hangGuard}))
 	db := sql.OpenDB(conn)
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(4)
@@ -99,7 +101,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 20 {
-				qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				qctx, cancel := context.WithTimeout(ctx, hangGuard)
 				var one int
 				if err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one); err != nil {
 					t.Errorf("query: %v", err)
@@ -120,16 +122,22 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	}
 	e.sm.Faults().Outage(true)
 	for range 5 {
+		qctx, cancel := context.WithTimeout(ctx, 5*time.Second) // it may fail: only its goroutines matter
 		var one int
-		db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+		db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
+		cancel()
 		time.Sleep(30 * time.Millisecond)
 	}
 	e.sm.Faults().Outage(false)
-	// A fetch of another secret still in flight when the cache closes.
-	e.sm.Faults().Latency("GetSecretValue", 3*time.Second)
+	// A fetch of another secret still in flight when the cache closes: Secrets Manager has
+	// the request and holds its answer for longer than the test runs.
+	e.sm.Faults().Latency("GetSecretValue", time.Hour)
+	calls := e.sm.Calls("GetSecretValue")
 	inFlight := make(chan error, 1)
 	go func() { _, err := c.Get(context.Background(), "other"); inFlight <- err }()
-	time.Sleep(50 * time.Millisecond)
+	if !settle(func() bool { return e.sm.Calls("GetSecretValue") > calls }) {
+		t.Fatal("the Get of another secret never reached Secrets Manager")
+	}
 	if len(appGoroutines()) == 0 {
 		t.Fatal("no goroutine of the application side runs while the cache and DB are open: the check cannot see leaks")
 	}
@@ -145,12 +153,12 @@ func TestNoGoroutineLeaks(t *testing.T) {
 		if err == nil {
 			t.Fatal("a Get in flight at Close returned no error")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a Get in flight at Close did not return within 10s")
+	case <-time.After(hangGuard):
+		t.Fatalf("a Get in flight at Close did not return within %v", hangGuard)
 	}
 	e.sm.Faults().Latency("GetSecretValue", 0)
 	if !settle(func() bool { return len(appGoroutines()) == 0 }) {
-		t.Fatalf("goroutines left 10s after db.Close and cache.Close:\n%s", strings.Join(appGoroutines(), "\n\n"))
+		t.Fatalf("goroutines left %v after db.Close and cache.Close:\n%s", hangGuard, strings.Join(appGoroutines(), "\n\n"))
 	}
 	tr.CloseIdleConnections()
 	if !settle(func() bool { return runtime.NumGoroutine() <= before }) {

@@ -29,6 +29,52 @@ import (
 // envN is the variable that raises the number of randomised runs above the CI default.
 const envN = "ROTASAFE_RELIABILITY_N"
 
+// hangGuard bounds waits that only a hang reaches: a login or a query that must succeed, a
+// server that must start, a condition the test waits for. It is no speed goal: the tests
+// assert what happened (counts, errors, states), never how fast, so that they pass on a
+// loaded machine as on an idle one.
+const hangGuard = 2 * time.Minute
+
+// long skips t under -short: the randomised crash and fault loops take most of the
+// package's time, and `go test -short ./...` is the quick loop.
+func long(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("a long randomised run: skipped with -short")
+	}
+}
+
+// waitFor polls cond until it holds; it fails t after hangGuard.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(hangGuard); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("still waiting for %s after %v", what, hangGuard)
+		}
+	}
+}
+
+// clock is a clock the test moves, for cache.WithClock: a cache on it sees expiry, MaxStale
+// and backoff exactly when the test says, however long the machine takes meanwhile.
+type clock struct {
+	mu sync.Mutex // guards t
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 // sizeN returns the number of randomised runs: ROTASAFE_RELIABILITY_N when set, else def.
 func sizeN(t testing.TB, def int) int {
 	t.Helper()
@@ -208,7 +254,7 @@ func (e *env) login(s rotasafe.DBSecret) error {
 	if e.loginWith != nil {
 		return e.loginWith(s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, e.pg.ConnString(s.Username, s.Password, s.DBNameOrDefault()))
 	if err != nil {

@@ -122,7 +122,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		conn := sqlconn.NewPostgres(c, id, sqlconn.WithLogger(log), sslOff, sqlconn.WithRetry(policy))
 		db := openDB(t, sql.OpenDB(conn))
 		ping := func() error {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, hangGuard)
 			defer cancel()
 			return r.call(func() error { return db.PingContext(ctx) })
 		}
@@ -209,7 +209,7 @@ func TestNoSecretLeaks(t *testing.T) {
 		c := cache.New(e.api, cache.WithLogger(log))
 		conn := sqlconn.NewPostgres(c, id, sqlconn.WithLogger(log), sslOff, sqlconn.WithRetry(policy))
 		db := openDB(t, sql.OpenDB(conn))
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, hangGuard)
 		if err := r.call(func() error { return db.PingContext(pctx) }); err == nil {
 			t.Errorf("bad secret %d: ping succeeded", i)
 		}

@@ -56,7 +56,7 @@ func TestNoSecretLeaksMySQL(t *testing.T) {
 		conn := sqlconn.NewMySQL(c, id, sqlconn.WithLogger(log), sqlconn.WithRetry(policy))
 		db := openDB(t, sql.OpenDB(conn))
 		ping := func() error {
-			ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			ctx, cancel := context.WithTimeout(ctx, hangGuard)
 			defer cancel()
 			return r.call(func() error { return db.PingContext(ctx) })
 		}
@@ -143,7 +143,7 @@ func TestNoSecretLeaksMySQL(t *testing.T) {
 		c := cache.New(e.api, cache.WithLogger(log))
 		conn := sqlconn.NewMySQL(c, id, sqlconn.WithLogger(log), sqlconn.WithRetry(policy))
 		db := openDB(t, sql.OpenDB(conn))
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		pctx, cancel := context.WithTimeout(ctx, hangGuard)
 		if err := r.call(func() error { return db.PingContext(pctx) }); err == nil {
 			t.Errorf("bad secret %d: ping succeeded", i)
 		}

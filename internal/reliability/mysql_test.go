@@ -41,7 +41,7 @@ func newMyEnv(t testing.TB, my *mysqltest.Server, smOpts ...smtest.Option) *myEn
 
 // myLogin connects to my with the secret's credentials and runs a query.
 func myLogin(my *mysqltest.Server, s rotasafe.DBSecret) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
 	connector, err := mysql.NewConnector(my.Config(s.Username, s.Password, s.DBName))
 	if err != nil {
@@ -140,6 +140,7 @@ func (e *myEnv) passwords(ids ...string) []string {
 // for all three): no query may fail, and no password may reach the connector's log or the
 // server's general log.
 func TestMySQLRotationsUnderLoad(t *testing.T) {
+	long(t)
 	my := mysqltest.New(t)
 	for _, sc := range myScenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -151,7 +152,7 @@ func TestMySQLRotationsUnderLoad(t *testing.T) {
 			c := cache.New(e.api, cache.WithMinRefreshInterval(time.Millisecond), cache.WithLogger(nil))
 			defer c.Close()
 			conn := sqlconn.NewMySQL(c, id, sqlconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-				sqlconn.WithRetry(retry.Policy{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: 10 * time.Second}))
+				sqlconn.WithRetry(retry.Policy{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: hangGuard}))
 			db := openDB(t, sql.OpenDB(conn)) // no idle connections: every query logs in anew
 
 			const workers = 8
@@ -170,7 +171,7 @@ func TestMySQLRotationsUnderLoad(t *testing.T) {
 							return
 						default:
 						}
-						qctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+						qctx, cancel := context.WithTimeout(ctx, hangGuard)
 						var user string
 						err := db.QueryRowContext(qctx, "SELECT CURRENT_USER()").Scan(&user)
 						cancel()
@@ -186,7 +187,7 @@ func TestMySQLRotationsUnderLoad(t *testing.T) {
 			}
 			progress := func(n int64) {
 				target := ok.Load() + n
-				deadline := time.Now().Add(30 * time.Second)
+				deadline := time.Now().Add(hangGuard)
 				for ok.Load() < target {
 					if time.Now().After(deadline) {
 						t.Errorf("queries stalled at %d, want %d", ok.Load(), target)
@@ -234,6 +235,7 @@ func TestMySQLRotationsUnderLoad(t *testing.T) {
 // request of a rotation that RotateSecret drives fails in turn, then the scheduler's retry
 // (TriggerRotation) finishes it.
 func TestMySQLCrashAtEveryAPICall(t *testing.T) {
+	long(t)
 	my := mysqltest.New(t)
 	for _, sc := range myScenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -270,6 +272,7 @@ func TestMySQLCrashAtEveryAPICall(t *testing.T) {
 // failover or an operator would, then checks that a credential the labels reach still logs in
 // and reruns the rotation. ROTASAFE_RELIABILITY_N sets the number of runs per strategy.
 func TestMySQLCrashKillSessions(t *testing.T) {
+	long(t)
 	my := mysqltest.New(t)
 	n := sizeN(t, 15)
 	killer := myAdminConn(t, my)
@@ -369,6 +372,7 @@ func killOthers(t *testing.T, killer *sql.Conn) int {
 // scheduler's retry (TriggerRotation) finish and checks that AWSCURRENT logs in. The
 // function's output and the server's general log are searched for every password afterwards.
 func TestMySQLCrashKillLambda(t *testing.T) {
+	long(t)
 	rie := findRIE(t)
 	my := mysqltest.New(t)
 	n := sizeN(t, 10)

@@ -50,7 +50,7 @@ func startRedis(t *testing.T, out *logBuffer, adminPW, appUser, appPW string) (s
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DisableIdentity: true})
 	defer c.Close()
 	ctx := t.Context()
-	for deadline := time.Now().Add(10 * time.Second); c.Ping(ctx).Err() != nil; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(hangGuard); c.Ping(ctx).Err() != nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("redis-server does not answer")
 		}
