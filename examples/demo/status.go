@@ -131,8 +131,8 @@ func (sum summary) writeTable(w io.Writer) {
 	row("Secrets Manager calls in all", sum.TotalAPICalls)
 	row("time to recover p50 / max", fmt.Sprintf("%.1f ms / %.1f ms", sum.RecoverP50Millis, sum.RecoverMaxMillis))
 	if sum.FloorP50Millis > 0 {
-		row("floor p50 (rejected login + GetSecretValue + login + query)",
-			fmt.Sprintf("%.1f ms: time to recover p50 is %.2fx the floor", sum.FloorP50Millis, sum.RecoverP50Millis/sum.FloorP50Millis))
+		row("floor of recovering p50", fmt.Sprintf("%.1f ms (rejected login + GetSecretValue + login + query); time to recover p50 = %.2fx floor",
+			sum.FloorP50Millis, sum.RecoverP50Millis/sum.FloorP50Millis))
 	}
 	tw.Flush()
 	verdict := "OK: no error reached the application"
