@@ -61,6 +61,9 @@ func TestCrashAtEveryAPICall(t *testing.T) {
 // (pg_terminate_backend), the first ones open after a random delay into each rotation, the
 // way a failover or an operator would, then reruns the rotation.
 func TestCrashTerminateBackends(t *testing.T) {
+	// Apart from the others: its own servers; run beside them so that the package stays
+	// within go test's ten minutes on a loaded 2-core machine.
+	t.Parallel()
 	long(t)
 	pg := pgtest.New(t)
 	n := sizeN(t, 15)
@@ -206,6 +209,9 @@ func startLambda(t *testing.T, rie, bin string, env []string, out *logBuffer) *l
 // scheduler's retry (TriggerRotation) finish and checks that AWSCURRENT logs in. The
 // function's output is searched for every password afterwards.
 func TestCrashKillLambda(t *testing.T) {
+	// Apart from the others: its own servers; run beside them so that the package stays
+	// within go test's ten minutes on a loaded 2-core machine.
+	t.Parallel()
 	long(t)
 	rie := findRIE(t)
 	pg := pgtest.New(t)

@@ -140,6 +140,9 @@ func (e *myEnv) passwords(ids ...string) []string {
 // for all three): no query may fail, and no password may reach the connector's log or the
 // server's general log.
 func TestMySQLRotationsUnderLoad(t *testing.T) {
+	// Apart from the others: its own servers; run beside them so that the package stays
+	// within go test's ten minutes on a loaded 2-core machine.
+	t.Parallel()
 	long(t)
 	my := mysqltest.New(t)
 	for _, sc := range myScenarios {
@@ -235,6 +238,9 @@ func TestMySQLRotationsUnderLoad(t *testing.T) {
 // request of a rotation that RotateSecret drives fails in turn, then the scheduler's retry
 // (TriggerRotation) finishes it.
 func TestMySQLCrashAtEveryAPICall(t *testing.T) {
+	// Apart from the others: its own servers; run beside them so that the package stays
+	// within go test's ten minutes on a loaded 2-core machine.
+	t.Parallel()
 	long(t)
 	my := mysqltest.New(t)
 	for _, sc := range myScenarios {
@@ -272,6 +278,9 @@ func TestMySQLCrashAtEveryAPICall(t *testing.T) {
 // failover or an operator would, then checks that a credential the labels reach still logs in
 // and reruns the rotation. ROTASAFE_RELIABILITY_N sets the number of runs per strategy.
 func TestMySQLCrashKillSessions(t *testing.T) {
+	// Apart from the others: its own servers; run beside them so that the package stays
+	// within go test's ten minutes on a loaded 2-core machine.
+	t.Parallel()
 	long(t)
 	my := mysqltest.New(t)
 	n := sizeN(t, 15)
@@ -372,6 +381,9 @@ func killOthers(t *testing.T, killer *sql.Conn) int {
 // scheduler's retry (TriggerRotation) finish and checks that AWSCURRENT logs in. The
 // function's output and the server's general log are searched for every password afterwards.
 func TestMySQLCrashKillLambda(t *testing.T) {
+	// Apart from the others: its own servers; run beside them so that the package stays
+	// within go test's ten minutes on a loaded 2-core machine.
+	t.Parallel()
 	long(t)
 	rie := findRIE(t)
 	my := mysqltest.New(t)

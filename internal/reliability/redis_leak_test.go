@@ -73,6 +73,9 @@ func startRedis(t *testing.T, out *logBuffer, adminPW, appUser, appPW string) (s
 // and RotationToken is looked for in the debug logs, the errors, ACL LIST, ACL LOG and the
 // server's own debug log.
 func TestNoSecretLeaksRedis(t *testing.T) {
+	// Apart from the others: its own servers; run beside them so that the package stays
+	// within go test's ten minutes on a loaded 2-core machine.
+	t.Parallel()
 	var logs, serverLog logBuffer
 	log := debugLogger(&logs)
 	adminPW, appPW, wrongPW := newPassword(), newPassword(), newPassword()
