@@ -309,6 +309,7 @@ func (f publisherFunc) Publish(ctx context.Context, n notice.Notice) error { ret
 // on their way through a real redis-server: no query fails, the rejected logins stay within
 // what the pull path costs (forged ones within one more per instance), and so do the reads.
 func TestNoticesChaos(t *testing.T) {
+	long(t)
 	rotations := 6
 	pg := pgtest.New(t)
 	for _, m := range []fleetMode{
