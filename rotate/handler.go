@@ -182,20 +182,10 @@ func (h *Handler) setOrTest(ctx context.Context, api rotasafe.API, ev rotasafe.E
 }
 
 func (h *Handler) finish(ctx context.Context, api rotasafe.API, ev rotasafe.Event) error {
-	if err := rotasafe.Promote(ctx, api, ev.SecretID, ev.ClientRequestToken); err != nil {
-		return err
-	}
-	// The rotation is complete; AWSPENDING left on the AWSCURRENT version is a valid end
-	// state, so a failure here is only worth a warning.
-	_, err := api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId:            aws.String(ev.SecretID),
-		VersionStage:        aws.String(rotasafe.StagePending),
-		RemoveFromVersionId: aws.String(ev.ClientRequestToken),
-	})
-	if err != nil {
-		h.log(ctx, slog.LevelWarn, "AWSCURRENT moved; could not remove AWSPENDING from it", ev, slog.String("error", err.Error()))
-	}
-	return nil
+	// AWSPENDING stays on the new AWSCURRENT, as AWS's rotation functions leave it (a valid end
+	// state: the next createSecret moves it). An application whose cached password is
+	// rejected after this step reads AWSPENDING and finds the new AWSCURRENT in one call.
+	return rotasafe.Promote(ctx, api, ev.SecretID, ev.ClientRequestToken)
 }
 
 func (h *Handler) log(ctx context.Context, level slog.Level, msg string, ev rotasafe.Event, attrs ...slog.Attr) {

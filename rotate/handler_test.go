@@ -127,8 +127,9 @@ func TestRotateSecretCallsHandler(t *testing.T) {
 		}
 		token := aws.ToString(out.VersionId)
 		l := s.Labels(id)
-		if !rotasafe.Labels(l).Has(token, rotasafe.StageCurrent) || pendingHolders(l) != 0 {
-			t.Fatalf("rotation %d: labels %v, want AWSCURRENT on %s and no AWSPENDING", i+1, l, token)
+		// AWSPENDING stays on the new AWSCURRENT, as AWS's rotation functions leave it.
+		if !rotasafe.Labels(l).Has(token, rotasafe.StageCurrent) || !rotasafe.Labels(l).Has(token, rotasafe.StagePending) || pendingHolders(l) != 1 {
+			t.Fatalf("rotation %d: labels %v, want AWSCURRENT and AWSPENDING on %s only", i+1, l, token)
 		}
 		if len(events) != 4 || events[0].RotationToken == "" {
 			t.Fatalf("rotation %d: got %d events, want 4 with a RotationToken", i+1, len(events))
@@ -246,8 +247,8 @@ func TestRetriedRotation(t *testing.T) {
 		if svc.sets != sets+1 {
 			t.Fatalf("failing %s: the retry set %d keys, want 1", step, svc.sets-sets)
 		}
-		if l := rotasafe.Labels(s.Labels(id)); !l.Has(token, rotasafe.StageCurrent) || pendingHolders(l) != 0 {
-			t.Fatalf("failing %s: labels %v after the retry", step, l)
+		if l := rotasafe.Labels(s.Labels(id)); !l.Has(token, rotasafe.StageCurrent) || !l.Has(token, rotasafe.StagePending) || pendingHolders(l) != 1 {
+			t.Fatalf("failing %s: labels %v after the retry, want AWSCURRENT and AWSPENDING on %s only", step, l, token)
 		}
 	}
 }

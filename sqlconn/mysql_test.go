@@ -204,7 +204,13 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 	})
 	t.Run("1045 unknown user", func(t *testing.T) {
 		err := myLogin(ctx, mySecret(s, mysqltest.UniqueName("nobody"), pw, ""), nil)
-		checkRow(t, myRow{"unknown user", 1045, sqlconn.ClassAuth, "Access denied"}, err, pw)
+		// MariaDB answers an unknown user as if it had an account with some plugin, so as not
+		// to tell that it does not exist: now and then that is 1698, not 1045. Both are auth.
+		number := uint16(1045)
+		if myErrNumber(err) == 1698 {
+			number = 1698
+		}
+		checkRow(t, myRow{"unknown user", number, sqlconn.ClassAuth, "Access denied"}, err, pw)
 	})
 	t.Run("1698 unix_socket account over TCP", func(t *testing.T) {
 		u := mysqltest.UniqueName("sock")

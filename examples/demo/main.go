@@ -22,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"time"
@@ -46,6 +47,9 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return exitSetup
 	}
+	// The library logs each rotation step and version change at Info to slog.Default; the
+	// demo's own status lines say the same, so only warnings and errors go to stderr.
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 

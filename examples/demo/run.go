@@ -17,6 +17,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/floor"
 	"github.com/rotasafe/rotasafe/internal/mysqltest"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
 	"github.com/rotasafe/rotasafe/rotate"
@@ -170,7 +171,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	handler := rotate.NewHandler(w.client, strategy, hopts...)
 
 	var c counters
-	var lat latencies
+	var lat, floors latencies
 	runCtx, cancel := context.WithTimeout(ctx, cfg.duration)
 	defer cancel()
 	start := time.Now()
@@ -180,7 +181,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 	for range cfg.workers {
 		wg.Go(func() { worker(runCtx, load.query, &c, st) })
 	}
-	wg.Go(func() { rotator(runCtx, cfg, w, handler, &c, &lat, st) })
+	wg.Go(func() { rotator(runCtx, cfg, w, handler, &c, &lat, &floors, st) })
 	if cfg.stop != nil {
 		wg.Go(func() {
 			stopWhen(runCtx, cancel, cfg.stop, func() progress {
@@ -212,6 +213,7 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 		TotalAPICalls:    w.sm.Calls(""),
 		RecoverP50Millis: lat.quantile(0.50),
 		RecoverMaxMillis: lat.quantile(1),
+		FloorP50Millis:   floors.quantile(0.50),
 	}, nil
 }
 
@@ -261,7 +263,7 @@ func worker(ctx context.Context, query func(context.Context) error, c *counters,
 // rotator rotates the secret every cfg.rotateEvery, and after each rotation measures the
 // time to recover: how long an application instance that still holds the old password in
 // its cache takes to log in again.
-func rotator(ctx context.Context, cfg config, w *world, h *rotate.Handler, c *counters, lat *latencies, st *status) {
+func rotator(ctx context.Context, cfg config, w *world, h *rotate.Handler, c *counters, lat, floors *latencies, st *status) {
 	tick := time.NewTicker(cfg.rotateEvery)
 	defer tick.Stop()
 	for n := 1; ; n++ {
@@ -286,6 +288,15 @@ func rotator(ctx context.Context, cfg config, w *world, h *rotate.Handler, c *co
 			c.lastRecover.Store(int64(rec))
 			lat.add(rec)
 			st.rotated(n, version, user, took, rec)
+			if w.pg != nil {
+				// The least any client that finds out by failing could take, on this machine
+				// now: one rejected login, one GetSecretValue, one login and the first query.
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+				if f, err := floor.Postgres(fctx, w.client, w.secretID, nil); err == nil {
+					floors.add(f.Total())
+				}
+				cancel()
+			}
 		}
 	}
 }
@@ -362,6 +373,9 @@ type summary struct {
 	TotalAPICalls    int     `json:"total_secrets_manager_calls"`
 	RecoverP50Millis float64 `json:"recover_p50_ms"`
 	RecoverMaxMillis float64 `json:"recover_max_ms"`
+	// FloorP50Millis is the median physical floor of recovering (one rejected login, one
+	// GetSecretValue, one login, the first query), timed after each rotation; 0 on MariaDB.
+	FloorP50Millis float64 `json:"floor_p50_ms,omitempty"`
 }
 
 func (s summary) writeJSON(w interface{ Write([]byte) (int, error) }) error {

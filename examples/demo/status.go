@@ -130,6 +130,10 @@ func (sum summary) writeTable(w io.Writer) {
 	row("Secrets Manager calls by the app", sum.AppAPICalls)
 	row("Secrets Manager calls in all", sum.TotalAPICalls)
 	row("time to recover p50 / max", fmt.Sprintf("%.1f ms / %.1f ms", sum.RecoverP50Millis, sum.RecoverMaxMillis))
+	if sum.FloorP50Millis > 0 {
+		row("floor of recovering p50", fmt.Sprintf("%.1f ms (rejected login + GetSecretValue + login + query); time to recover p50 = %.2fx floor",
+			sum.FloorP50Millis, sum.RecoverP50Millis/sum.FloorP50Millis))
+	}
 	tw.Flush()
 	verdict := "OK: no error reached the application"
 	if sum.AppErrors > 0 || sum.RotationErrors > 0 {

@@ -206,7 +206,15 @@ func (s *Server) create(ctx context.Context, cfg *config) error {
 
 	s.secret.password = randomPassword()
 	if err := s.installDB(ctx); err != nil {
-		return err
+		// mariadb-install-db fails now and then on a loaded machine with nothing on its
+		// output (its bootstrap server logs to the error log): try once more on a clean
+		// data directory before giving up with both logs.
+		if rerr := os.RemoveAll(s.dataDir); rerr != nil {
+			return err
+		}
+		if err2 := s.installDB(ctx); err2 != nil {
+			return fmt.Errorf("%w (first attempt: %v)", err2, err)
+		}
 	}
 
 	s.args = []string{

@@ -134,7 +134,9 @@ func TestCreateUserLogin(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := connect(ctx, s.Config(tt.user, tt.password, ""))
-			if n := errNumber(err); n != 1045 {
+			// An unknown user now and then gets 1698: MariaDB answers as if the account
+			// existed with some plugin, so as not to tell that it does not.
+			if n := errNumber(err); n != 1045 && !(tt.name == "unknown user" && n == 1698) {
 				t.Fatalf("got error %d (%v), want 1045", n, err)
 			}
 		})

@@ -235,10 +235,18 @@ func (s *Server) installDB(ctx context.Context) error {
 		"--skip-test-db",
 		"--extra-file=" + sqlPath,
 	}
+	var logStart int64
+	if fi, err := os.Stat(s.errLogPath); err == nil {
+		logStart = fi.Size()
+	}
 	cmd := s.command(ctx, s.bin.install, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		return &cmdError{cmd: filepath.Base(s.bin.install), err: err, output: tail(out)}
+		output := tail(out)
+		if log := readFrom(s.errLogPath, logStart); log != "" {
+			output += "\nerror log:\n" + tail([]byte(log))
+		}
+		return &cmdError{cmd: filepath.Base(s.bin.install), err: err, output: strings.TrimSpace(output)}
 	}
 	return nil
 }
