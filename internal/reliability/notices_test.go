@@ -313,6 +313,7 @@ func (f publisherFunc) Publish(ctx context.Context, n notice.Notice) error { ret
 // on their way through a real redis-server: no query fails, the rejected logins stay within
 // what the pull path costs (forged ones within one more per instance), and so do the reads.
 func TestNoticesChaos(t *testing.T) {
+	long(t)
 	// Apart from the others: its own servers; run beside them so that the package stays
 	// within go test's ten minutes on a loaded 2-core machine.
 	t.Parallel()
