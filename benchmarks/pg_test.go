@@ -25,6 +25,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/floor"
 	"github.com/rotasafe/rotasafe/internal/pgtest"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 	"github.com/rotasafe/rotasafe/rotate"
@@ -144,17 +145,27 @@ func BenchmarkConnect(b *testing.B) {
 	}
 }
 
-// signalStrategy tells, through set, when Set has changed the password on the database.
+// signalStrategy tells, through set, when Set has changed the password on the database and
+// which version holds the new one.
 type signalStrategy struct {
 	rotate.Strategy
-	set chan time.Time
+	set chan passwordSet
+}
+
+type passwordSet struct {
+	at      time.Time
+	version string // the rotation's new version
+}
+
+func newSignalStrategy() signalStrategy {
+	return signalStrategy{rotate.PostgresSingleUser(rotate.WithTLSMode(rotate.TLSDisable)), make(chan passwordSet, 1)}
 }
 
 func (s signalStrategy) Set(ctx context.Context, sc *rotate.StepContext) error {
 	err := s.Strategy.Set(ctx, sc)
 	if err == nil {
 		select {
-		case s.set <- time.Now():
+		case s.set <- passwordSet{time.Now(), sc.Pending.ID}:
 		default:
 		}
 	}
@@ -229,67 +240,142 @@ func (r *refreshNowConnector) Driver() driver.Driver { return stdlib.GetDefaultD
 // opens a new connection with the credentials it cached before the rotation. One iteration is
 // one rotation; it reports p50, p99 and max over the iterations (run it with -benchtime 100x
 // for rotasafe; caching-go's RefreshNow sleeps 2.5-5 s, so a few rotations show it).
+//
+// Each iteration also times, untimed by the benchmark, the floor (internal/floor): one
+// rejected login, one GetSecretValue, one login and SELECT 1, by a client that does nothing
+// else. It runs once during a second rotation, timed as the client is from the password
+// change (reading the rotation's new version by its ID, while testSecret and finishSecret
+// run as they do for the client), and once with no rotation going on, as the demo times it.
+// It reports the floors' quantiles, and p50, p90 and p99 as multiples of the same quantile of
+// the floor during rotations.
 func BenchmarkRecover(b *testing.B) {
 	for _, im := range recoverImpls {
 		b.Run("scenario=single/impl="+im.name, func(b *testing.B) {
 			e := newPGEnv(b, "bench/recover")
-			strat := signalStrategy{rotate.PostgresSingleUser(rotate.WithTLSMode(rotate.TLSDisable)), make(chan time.Time, 1)}
+			strat := newSignalStrategy()
 			h := rotate.NewHandler(nil, strat, rotate.WithLogger(nil))
 			ctx := context.Background()
-			var samples []time.Duration
+			var samples, floors, idle []time.Duration
+			// floorDuring times the floor during a rotation, with the credentials cached before it.
+			// It is timed as the client is, from the password change.
+			floorDuring := func() {
+				stale := e.current(b)
+				floors = append(floors, rotateAndWait(b, e, h, strat, func(ps passwordSet) error {
+					_, err := floor.Time(ctx, e.client, e.id, ps.version, "", stale, noTLS)
+					return err
+				}))
+			}
+			i := 0
 			for b.Loop() {
 				b.StopTimer()
+				// The floor's rotation comes first every other iteration, so that neither
+				// measurement always follows the other.
+				if i++; i%2 == 0 {
+					floorDuring()
+				}
 				db, closeFn := im.new(b, e)
 				db.SetMaxIdleConns(-1) // every query logs in anew
 				if err := db.PingContext(ctx); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
-				rotated := make(chan error, 1)
-				go func() {
-					_, err := rotate.Rotate(ctx, e.client, e.id, h)
-					rotated <- err
-				}()
-				var d time.Duration
-				select {
-				case t0 := <-strat.set:
+				d := rotateAndWait(b, e, h, strat, func(passwordSet) error {
 					qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+					defer cancel()
 					var one int
-					err := db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
-					cancel()
-					if err != nil {
-						b.Fatalf("first query after the password change: %v", err)
-					}
-					d = time.Since(t0)
-				case err := <-rotated:
-					b.Fatalf("rotation ended before setSecret signalled: %v", err)
-				}
-				if err := <-rotated; err != nil {
-					b.Fatal(err)
-				}
+					return db.QueryRowContext(qctx, "SELECT 1").Scan(&one)
+				})
 				b.StopTimer()
 				closeFn()
 				samples = append(samples, d)
+				if i%2 == 1 {
+					floorDuring()
+				}
+				// The floor with no rotation going on.
+				if steps, err := floor.Postgres(ctx, e.client, e.id, noTLS); err != nil {
+					b.Fatal(err)
+				} else {
+					idle = append(idle, steps.Total())
+				}
 				b.StartTimer()
 			}
 			reportQuantiles(b, samples)
+			fl50, fl99 := quantile(floors, 0.5), quantile(floors, 0.99)
+			b.ReportMetric(ms(fl50), "floor-p50-ms")
+			b.ReportMetric(ms(fl99), "floor-p99-ms")
+			b.ReportMetric(ms(quantile(floors, 1)), "floor-max-ms")
+			b.ReportMetric(ms(quantile(idle, 0.5)), "idlefloor-p50-ms")
+			b.ReportMetric(ms(quantile(idle, 0.99)), "idlefloor-p99-ms")
+			b.ReportMetric(ms(quantile(samples, 0.9)), "p90-ms")
+			b.ReportMetric(ms(quantile(floors, 0.9)), "floor-p90-ms")
+			b.ReportMetric(float64(quantile(samples, 0.5))/float64(fl50), "p50-floors")
+			b.ReportMetric(float64(quantile(samples, 0.9))/float64(quantile(floors, 0.9)), "p90-floors")
+			b.ReportMetric(float64(quantile(samples, 0.99))/float64(fl99), "p99-floors")
 			writeSamples(b, "recover_"+im.name, samples)
+			writeSamples(b, "floor_"+im.name, floors)
+			writeSamples(b, "idlefloor_"+im.name, idle)
 		})
 	}
 }
 
+// rotateAndWait runs one rotation and, once setSecret has changed the password, recover; it
+// returns the time from the change to the end of recover, after the rotation has ended.
+func rotateAndWait(b *testing.B, e *pgEnv, h *rotate.Handler, strat signalStrategy, recover func(passwordSet) error) time.Duration {
+	b.Helper()
+	ctx := context.Background()
+	rotated := make(chan error, 1)
+	go func() {
+		_, err := rotate.Rotate(ctx, e.client, e.id, h)
+		rotated <- err
+	}()
+	var d time.Duration
+	select {
+	case ps := <-strat.set:
+		if err := recover(ps); err != nil {
+			b.Fatalf("first login after the password change: %v", err)
+		}
+		d = time.Since(ps.at)
+	case err := <-rotated:
+		b.Fatalf("rotation ended before setSecret signalled: %v", err)
+	}
+	if err := <-rotated; err != nil {
+		b.Fatal(err)
+	}
+	return d
+}
+
+// current returns the secret's AWSCURRENT value: what a client caches before a rotation.
+func (e *pgEnv) current(b *testing.B) rotasafe.DBSecret {
+	b.Helper()
+	v, err := rotasafe.Fetch(context.Background(), e.client, e.id, "", rotasafe.StageCurrent)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
 // reportQuantiles reports the p50, p99 and max of samples in milliseconds.
 func reportQuantiles(b *testing.B, samples []time.Duration) {
+	b.ReportMetric(ms(quantile(samples, 0.50)), "p50-ms")
+	b.ReportMetric(ms(quantile(samples, 0.99)), "p99-ms")
+	b.ReportMetric(ms(quantile(samples, 1)), "max-ms")
+}
+
+// quantile returns the p-quantile of samples (nearest rank), 0 without samples.
+func quantile(samples []time.Duration, p float64) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
 	s := slices.Clone(samples)
 	slices.Sort(s)
-	q := func(p float64) float64 {
-		i := int(p*float64(len(s)) + 0.5)
-		i = min(max(i-1, 0), len(s)-1)
-		return float64(s[i]) / 1e6
-	}
-	b.ReportMetric(q(0.50), "p50-ms")
-	b.ReportMetric(q(0.99), "p99-ms")
-	b.ReportMetric(q(1), "max-ms")
+	i := int(p*float64(len(s)) + 0.5)
+	return s[min(max(i-1, 0), len(s)-1)]
 }
 
 // BenchmarkRotate runs one full four-step rotation (rotate.Rotate) against the real cluster per

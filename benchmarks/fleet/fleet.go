@@ -5,19 +5,21 @@
 //
 //	res, err := fleet.Run(ctx, fleet.Config{Instances: 10000, Strategy: fleet.Rotasafe})
 //
-// Two strategies are compared. Rotasafe: each instance has its own cache.Cache (jittered TTL,
-// one shared fetch per secret, a floor between forced refreshes, stale-if-throttled) and an
-// sqlconn.Connector (RefreshStale on a rejected login, then AWSPENDING/AWSPREVIOUS, a gate
-// against retry storms). Baseline: a fixed-TTL cache without coalescing that refetches
-// AWSCURRENT on every rejected login and retries once, as the AWS JDBC wrapper's default
-// and the AWS Advanced Go Wrapper do. The database is a stand-in that accepts one password
-// at a time: the simulation counts Secrets Manager calls, which need no real database.
+// Two strategies are compared. Rotasafe runs rotasafe's own code: each instance has its own
+// cache.Cache (jittered TTL, one shared fetch per secret and label, a floor per rejected
+// version, stale-if-throttled) and the credential walk that sqlconn, redisconn and
+// pgxpoolconn share (internal/walk: after a rejected login read AWSPENDING once, AWSCURRENT
+// only when that answer does not say where it is, AWSPREVIOUS only when nothing newer logs
+// in; a gate against retry storms). Baseline: a fixed-TTL cache without coalescing that
+// refetches AWSCURRENT on every rejected login and retries once, as the AWS JDBC wrapper's
+// default and the AWS Advanced Go Wrapper do. The database is a stand-in that accepts the
+// passwords it is told to: the simulation counts Secrets Manager calls, which need no real
+// database.
 package fleet
 
 import (
 	"bytes"
 	"context"
-	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
@@ -80,6 +83,24 @@ type Config struct {
 	Latency     time.Duration // added to every Secrets Manager request (default 20 ms)
 	TTL         time.Duration // the caches' TTL (default 1 h; Expiry: 20 s)
 	Bin         time.Duration // width of the per-bin counts (default 100 ms)
+
+	// RemovePending makes the Rotation scenario's finishSecret take AWSPENDING off the new
+	// AWSCURRENT version after moving AWSCURRENT, as rotate.Handler does. AWS's rotation
+	// function templates leave it there (the default), and so does Secrets Manager.
+	RemovePending bool
+
+	// ConnectTimeout bounds each connect of the measured run, in modeled time (default 5 s).
+	// Past it the connect counts as failed.
+	ConnectTimeout time.Duration
+
+	// sweep makes Run connect every instance once more after the run and the rotation
+	// ended, with the caches' clock stopped: then every instance has found out about the
+	// rotation, however slow the machine was, and the counts are exact (tests).
+	sweep bool
+
+	// CacheOptions are appended to the options of every Rotasafe instance's cache.Cache,
+	// for tests that need a setting other than the simulation's.
+	CacheOptions []cache.Option
 
 	// Dilation runs the simulation this many times slower than modeled time, so that two
 	// cores can serve the fleet: the caches read a virtual clock that runs 1/Dilation as fast
@@ -143,6 +164,9 @@ func (c *Config) defaults() {
 	if c.Bin <= 0 {
 		c.Bin = 100 * time.Millisecond
 	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 5 * time.Second
+	}
 	if c.Dilation <= 0 {
 		c.Dilation = max(1, float64(c.Instances)/1000)
 	}
@@ -163,7 +187,26 @@ type Result struct {
 	Failures       int // connects that returned an error to the application
 	Limit          float64
 	Elapsed        time.Duration // real time the run took
+	// Lag and MaxLag are the p99 and the largest delay, in modeled time, with which a
+	// 10 ms (modeled) sleep woke up during the run: how far a loaded machine fell behind
+	// the modeled clock. A lag near the modeled latency or above distorts the run.
+	Lag, MaxLag time.Duration
+
+	// Rotasafe only: what the instances' caches and walks counted in the measured run.
+	Reads     rotasafe.StageCounts // GetSecretValue calls the caches made, by the label asked
+	Rejected  rotasafe.StageCounts // logins the database rejected, by the label the version held
+	Fallbacks rotasafe.StageCounts // logins that worked with a version other than the cached AWSCURRENT
+	Rereads   rotasafe.StageCounts // Source.Reread calls the walks made (the caches coalesce them into Reads)
+	Noticed   int                  // instances that had a login rejected
+	// CallsPerInstance[k] is the number of instances whose cache made k GetSecretValue
+	// calls in the measured run; the last entry counts k or more.
+	CallsPerInstance [maxCallsHist + 1]int
+
+	sweepFailures int // connects of the sweep (Config.sweep) that failed
 }
+
+// maxCallsHist is the last bucket of Result.CallsPerInstance.
+const maxCallsHist = 5
 
 // Run simulates one fleet. Each instance has its own SDK client (and so its own SDK retry
 // quota); they share one HTTP transport to smtest.
@@ -187,7 +230,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Expiry scenario to shortly before the fleet's values expire.
 	base := time.Now()
 	var skip atomic.Int64
+	var frozen atomic.Int64 // when not 0, the clock stands at base plus this
 	vnow := func() time.Time {
+		if f := frozen.Load(); f != 0 {
+			return base.Add(time.Duration(f))
+		}
 		return base.Add(time.Duration(skip.Load()) + time.Duration(float64(time.Since(base))/d))
 	}
 
@@ -238,10 +285,28 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sm.Faults().RateLimit("GetSecretValue", limit/d, int(math.Max(1, limit)))
 
 	res := &Result{Config: cfg, Limit: limit}
+	before := make([]instanceStats, len(insts))
+	for i, in := range insts {
+		before[i] = statsOf(in)
+	}
 	start := time.Now()
 	rec.start(start)
 	runCtx, cancel := context.WithTimeout(ctx, dil(cfg.Duration))
 	defer cancel()
+
+	// The lag probe: how late a short sleep wakes up, which is how far the machine falls
+	// behind the modeled clock.
+	lagc := make(chan []time.Duration, 1)
+	go func() {
+		var lags []time.Duration
+		period := dil(10 * time.Millisecond)
+		for runCtx.Err() == nil {
+			t0 := time.Now()
+			time.Sleep(period)
+			lags = append(lags, time.Since(t0)-period)
+		}
+		lagc <- lags
+	}()
 
 	var connects, failures atomic.Int64
 	var wg sync.WaitGroup
@@ -259,7 +324,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				}
 				connects.Add(1)
 				wg.Go(func() {
-					cctx, cancel := context.WithTimeout(ctx, dil(5*time.Second))
+					cctx, cancel := context.WithTimeout(ctx, dil(cfg.ConnectTimeout))
 					defer cancel()
 					if err := in.connect(cctx); err != nil {
 						failures.Add(1)
@@ -277,14 +342,29 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			rotErr <- rotateAlternating(ctx, admin, id, db, dil(cfg.RotateAt))
 			return
 		}
-		rotErr <- rotate(ctx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window))
+		rotErr <- rotate(ctx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window), cfg.RemovePending)
 	}()
 	wg.Wait()
 	if err := <-rotErr; err != nil {
 		return nil, fmt.Errorf("fleet: rotation: %w", err)
 	}
 	res.Elapsed = time.Since(start)
+	if lags := <-lagc; len(lags) > 0 {
+		slices.Sort(lags)
+		res.Lag = time.Duration(float64(lags[min(len(lags)-1, len(lags)*99/100)]) / d)
+		res.MaxLag = time.Duration(float64(lags[len(lags)-1]) / d)
+	}
 	res.Connects, res.Failures = int(connects.Load()), int(failures.Load())
+	if cfg.sweep {
+		// The clock stops where the run ended, so that no entry expires during the sweep.
+		frozen.Store(int64(vnow().Sub(base)))
+		res.sweepFailures = sweep(ctx, insts)
+	}
+	if cfg.Strategy == Rotasafe {
+		for i, in := range insts {
+			res.add(statsOf(in).minus(before[i]))
+		}
+	}
 	res.Calls, res.Throttled = make([]int, bins), make([]int, bins)
 	perSec := int(time.Second / cfg.Bin)
 	for k := range res.ByStage {
@@ -309,7 +389,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // rotate plays a single-user rotation's effect on Secrets Manager and the database.
-func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fakeDB, at, window time.Duration) error {
+func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fakeDB, at, window time.Duration, removePending bool) error {
 	if err := sleep(ctx, at); err != nil {
 		return err
 	}
@@ -331,6 +411,11 @@ func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fake
 	_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StageCurrent),
 		MoveToVersionId: aws.String(token), RemoveFromVersionId: aws.String(cur.ID)})
+	if err != nil || !removePending {
+		return err
+	}
+	_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(token)})
 	return err
 }
 
@@ -355,6 +440,24 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// sweep connects every instance once, 64 at a time, and returns how many connects failed.
+func sweep(ctx context.Context, insts []instance) int {
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, in := range insts {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if in.connect(ctx) != nil {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return int(failed.Load())
 }
 
 func warm(ctx context.Context, insts []instance) error {
@@ -494,4 +597,44 @@ type instance interface {
 	close()
 }
 
-var _ driver.Connector = (*fakeConnector)(nil)
+// instanceStats is what a Rotasafe instance counted; zero for the baseline.
+type instanceStats struct {
+	calls                               uint64
+	reads, rejected, fallbacks, rereads rotasafe.StageCounts
+}
+
+func statsOf(in instance) instanceStats {
+	r, ok := in.(*rotasafeInstance)
+	if !ok {
+		return instanceStats{}
+	}
+	cs, ls := r.stats()
+	return instanceStats{calls: cs.APICalls, reads: cs.Reads, rejected: ls.Rejected, fallbacks: ls.Fallbacks, rereads: ls.Rereads}
+}
+
+func (s instanceStats) minus(o instanceStats) instanceStats {
+	sub := func(a, b rotasafe.StageCounts) rotasafe.StageCounts {
+		return rotasafe.StageCounts{Current: a.Current - b.Current, Pending: a.Pending - b.Pending,
+			Previous: a.Previous - b.Previous, Other: a.Other - b.Other}
+	}
+	return instanceStats{calls: s.calls - o.calls, reads: sub(s.reads, o.reads), rejected: sub(s.rejected, o.rejected),
+		fallbacks: sub(s.fallbacks, o.fallbacks), rereads: sub(s.rereads, o.rereads)}
+}
+
+// add counts one instance's stats of the measured run into r.
+func (r *Result) add(s instanceStats) {
+	plus := func(a *rotasafe.StageCounts, b rotasafe.StageCounts) {
+		a.Current += b.Current
+		a.Pending += b.Pending
+		a.Previous += b.Previous
+		a.Other += b.Other
+	}
+	plus(&r.Reads, s.reads)
+	plus(&r.Rejected, s.rejected)
+	plus(&r.Fallbacks, s.fallbacks)
+	plus(&r.Rereads, s.rereads)
+	if s.rejected.Total() > 0 {
+		r.Noticed++
+	}
+	r.CallsPerInstance[min(s.calls, maxCallsHist)]++
+}

@@ -3,52 +3,137 @@ package fleet
 import (
 	"testing"
 	"time"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/cache"
 )
 
-// TestRun runs a small fleet of each strategy and checks the accounting holds together:
-// calls were counted, the rotation was noticed, and throttled calls are among the calls.
-func TestRun(t *testing.T) {
-	for _, s := range []Strategy{Rotasafe, Baseline} {
-		t.Run(string(s), func(t *testing.T) {
-			t.Parallel()
-			res, err := Run(t.Context(), Config{Instances: 20, Strategy: s, Duration: 1500 * time.Millisecond,
-				RotateAt: 300 * time.Millisecond, Window: 300 * time.Millisecond, ConnectRate: 10, Dilation: 0.5})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("%s: calls %d (peak %d/s), throttled %d, connects %d, failures %d", s,
-				res.TotalCalls, res.PeakPerSecond, res.TotalThrottled, res.Connects, res.Failures)
-			if res.TotalCalls == 0 {
-				t.Fatal("got no Secrets Manager calls after the rotation, want some")
-			}
-			if res.TotalThrottled > res.TotalCalls || res.PeakPerSecond > res.TotalCalls {
-				t.Fatalf("got throttled %d and peak %d of %d calls", res.TotalThrottled, res.PeakPerSecond, res.TotalCalls)
-			}
-			if res.Connects == 0 || res.Failures > res.Connects {
-				t.Fatalf("got %d failures of %d connects", res.Failures, res.Connects)
-			}
-		})
+// The tests run small fleets at modeled speed (Dilation 1) and assert what holds however
+// fast or loaded the machine is: a quota no fleet of this size can exhaust, connects that
+// cannot time out, a refresh floor longer than the run, and a sweep after the run that
+// connects every instance once more, so that every instance has met the rotation. Whether
+// the fleet stays under a rate limit is the report's to measure (BENCHMARKS.md §5), not a
+// test's to assert.
+
+const testInstances = 20
+
+// testConfig is a fleet whose counts do not depend on the machine's speed.
+func testConfig(s Strategy, sc Scenario) Config {
+	return Config{
+		Instances:        testInstances,
+		Strategy:         s,
+		Scenario:         sc,
+		QuotaPerInstance: 100,       // a burst of 2,000 calls: never throttled
+		ConnectTimeout:   time.Hour, // a connect fails for what it met, not for how long it took
+		Dilation:         1,
+		// A version rejected twice in one instance is read once, however far apart.
+		CacheOptions: []cache.Option{cache.WithMinRefreshInterval(time.Hour)},
+		sweep:        true,
 	}
 }
 
-// TestExpiry: with the fleet's values expiring inside the run, both strategies fetch the new
-// AWSCURRENT, and no connect fails since the old credentials keep working.
+func logResult(t *testing.T, res *Result) {
+	t.Helper()
+	t.Logf("calls %d (by label %v / %v / %v), throttled %d, connects %d, failures %d (sweep %d), reads %+v, rejected %+v, fallbacks %+v, noticed %d, real %v",
+		res.TotalCalls, sum(res.ByStage[0]), sum(res.ByStage[1]), sum(res.ByStage[2]), res.TotalThrottled, res.Connects, res.Failures,
+		res.sweepFailures, res.Reads, res.Rejected, res.Fallbacks, res.Noticed, res.Elapsed)
+}
+
+func sum(xs []int) int {
+	n := 0
+	for _, x := range xs {
+		n += x
+	}
+	return n
+}
+
+// TestRotation: after a single-user rotation every rotasafe instance has read AWSPENDING
+// exactly once and nothing else (the answer found the new password, and after finishSecret
+// also said where AWSCURRENT is), and no connect failed. The baseline's accounting holds
+// together, and after the rotation its refetch finds the new password.
+func TestRotation(t *testing.T) {
+	t.Run("strategy=rotasafe", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig(Rotasafe, Rotation)
+		cfg.Duration, cfg.RotateAt, cfg.Window, cfg.ConnectRate = 2*time.Second, 500*time.Millisecond, 500*time.Millisecond, 10
+		res, err := Run(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logResult(t, res)
+		if res.Failures != 0 || res.sweepFailures != 0 {
+			t.Errorf("got %d failed connects in the run and %d in the sweep, want none", res.Failures, res.sweepFailures)
+		}
+		if res.TotalThrottled != 0 {
+			t.Errorf("got %d throttled calls, want none", res.TotalThrottled)
+		}
+		if want := (rotasafe.StageCounts{Pending: testInstances}); res.Reads != want {
+			t.Errorf("got GetSecretValue calls by label %+v, want %+v: one AWSPENDING read per instance", res.Reads, want)
+		}
+		if res.Noticed != testInstances || res.CallsPerInstance[1] != testInstances {
+			t.Errorf("got %d instances with a rejected login and calls per instance %v, want %d instances with one call each",
+				res.Noticed, res.CallsPerInstance, testInstances)
+		}
+		if cur, prev := sum(res.ByStage[0]), sum(res.ByStage[2]); cur != 0 || prev != 0 {
+			t.Errorf("Secrets Manager saw %d requests for AWSCURRENT and %d for AWSPREVIOUS, want none", cur, prev)
+		}
+		if res.Rejected.Total() < int64(res.Noticed) || res.Rereads.Pending != res.Rejected.Total() {
+			t.Errorf("got %+v rejected logins and %+v rereads, want one AWSPENDING reread per rejected login", res.Rejected, res.Rereads)
+		}
+	})
+	t.Run("strategy=baseline", func(t *testing.T) {
+		t.Parallel()
+		cfg := testConfig(Baseline, Rotation)
+		cfg.Duration, cfg.RotateAt, cfg.Window, cfg.ConnectRate = 2*time.Second, 500*time.Millisecond, 500*time.Millisecond, 10
+		res, err := Run(t.Context(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logResult(t, res)
+		if res.sweepFailures != 0 {
+			t.Errorf("got %d failed connects after the rotation, want none: a refetch finds the new password", res.sweepFailures)
+		}
+		if res.TotalThrottled != 0 || res.Failures > res.Connects {
+			t.Errorf("got %d throttled calls and %d failures of %d connects, want no throttling", res.TotalThrottled, res.Failures, res.Connects)
+		}
+		if cur, pend, prev := sum(res.ByStage[0]), sum(res.ByStage[1]), sum(res.ByStage[2]); cur+pend+prev != 0 {
+			t.Errorf("got requests naming labels (%d/%d/%d), want none: the baseline reads AWSCURRENT by default", cur, pend, prev)
+		}
+	})
+}
+
+// TestExpiry: with the fleet's values expiring inside the run, every rotasafe instance
+// reads AWSCURRENT exactly once (refresh-ahead or at expiry), and no connect of either
+// strategy fails, since the old credentials keep working.
 func TestExpiry(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the expiry scenario runs 10 s")
+	}
 	for _, s := range []Strategy{Rotasafe, Baseline} {
-		t.Run(string(s), func(t *testing.T) {
+		t.Run("strategy="+string(s), func(t *testing.T) {
 			t.Parallel()
-			res, err := Run(t.Context(), Config{Instances: 20, Strategy: s, Scenario: Expiry, Duration: 8 * time.Second,
-				Dilation: 0.25})
+			res, err := Run(t.Context(), testConfig(s, Expiry))
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("%s: calls %d (peak %d/s), throttled %d, connects %d, failures %d", s,
-				res.TotalCalls, res.PeakPerSecond, res.TotalThrottled, res.Connects, res.Failures)
-			if res.TotalCalls < 20 {
-				t.Fatalf("got %d Secrets Manager calls, want at least one per instance (its value expired)", res.TotalCalls)
+			logResult(t, res)
+			if res.Failures != 0 || res.sweepFailures != 0 {
+				t.Errorf("got %d failed connects in the run and %d in the sweep, want none: the old credentials still work", res.Failures, res.sweepFailures)
 			}
-			if res.Failures != 0 {
-				t.Fatalf("got %d failed connects, want none: the old credentials still work", res.Failures)
+			if res.TotalThrottled != 0 {
+				t.Errorf("got %d throttled calls, want none", res.TotalThrottled)
+			}
+			if s != Rotasafe {
+				if res.TotalCalls == 0 {
+					t.Error("got no Secrets Manager calls, want the expired values fetched")
+				}
+				return
+			}
+			if want := (rotasafe.StageCounts{Current: testInstances}); res.Reads != want {
+				t.Errorf("got GetSecretValue calls by label %+v, want %+v: one AWSCURRENT read per instance", res.Reads, want)
+			}
+			if res.Rejected.Total() != 0 {
+				t.Errorf("got %+v rejected logins, want none", res.Rejected)
 			}
 		})
 	}

@@ -2,8 +2,7 @@ package fleet
 
 import (
 	"context"
-	"database/sql/driver"
-	"errors"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -12,79 +11,67 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/retry"
+	"github.com/rotasafe/rotasafe/internal/walk"
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
-// rotasafeInstance is a cache.Cache and an sqlconn.Connector over the stand-in database.
+// rotasafeInstance is one application instance as rotasafe's clients build it: a
+// cache.Cache as the rotasafe.Source and the credential walk that sqlconn, redisconn and
+// pgxpoolconn share (internal/walk), with a login against the stand-in database as its Try.
 type rotasafeInstance struct {
-	c    *cache.Cache
-	conn *sqlconn.Connector
+	c   *cache.Cache
+	w   *walk.Walker
+	db  *fakeDB
+	pws walk.Memo[string] // the password of each version, parsed once
 }
 
+// discard is the logger of every instance: 10,000 instances logging their fallbacks would
+// measure the log, not the fleet.
+var discard = slog.New(slog.DiscardHandler)
+
 func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Config, dil func(time.Duration) time.Duration, now func() time.Time) *rotasafeInstance {
-	c := cache.New(client,
+	opts := []cache.Option{
 		cache.WithTTL(cfg.TTL),
 		cache.WithFetchTimeout(dil(cache.DefaultFetchTimeout)), // a real timer
-		cache.WithLogger(nil),
+		cache.WithLogger(discard),
 		// The simulation's virtual clock (modeled time). It also spares 10,000 coarse-clock
 		// goroutines: with a clock given, the cache reads it on every hit.
 		cache.WithClock(now),
-	)
+	}
+	c := cache.New(client, append(opts, cfg.CacheOptions...)...)
+	// sqlconn's defaults, with the waits stretched by the simulation's dilation.
 	p := sqlconn.DefaultPolicy()
-	p.Initial, p.Max, p.MaxElapsed = dil(retry.DefaultInitial), dil(retry.DefaultMax), dil(sqlconn.DefaultMaxElapsed)
-	return &rotasafeInstance{c: c, conn: sqlconn.New(c, id, fakeDriver{db}, sqlconn.WithRetry(p), sqlconn.WithLogger(nil))}
+	p.Initial, p.Max, p.MaxElapsed = dil(p.Initial), dil(p.Max), dil(p.MaxElapsed)
+	w := walk.New(walk.Config{Client: "fleet", SecretID: id, Source: c, Policy: p,
+		Timeout: dil(sqlconn.DefaultConnectTimeout), Logger: discard})
+	return &rotasafeInstance{c: c, w: w, db: db}
 }
 
 func (r *rotasafeInstance) connect(ctx context.Context) error {
-	c, err := r.conn.Connect(ctx)
+	_, err := r.w.Login(ctx, r.try)
+	return err
+}
+
+// try logs in to the stand-in database with the password of v.
+func (r *rotasafeInstance) try(_ context.Context, v rotasafe.Version) (rotasafe.Class, error) {
+	pw, err := r.pws.Get(v, func(v rotasafe.Version) (string, error) {
+		s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
+		return s.Password, err
+	})
 	if err != nil {
-		return err
+		return rotasafe.ClassOther, walk.Unusable(err)
 	}
-	return c.Close()
+	if err := r.db.login(pw); err != nil {
+		return rotasafe.ClassAuth, err
+	}
+	return rotasafe.ClassOther, nil
+}
+
+func (r *rotasafeInstance) stats() (cache.Stats, rotasafe.LoginStats) {
+	return r.c.Stats(), r.w.Stats()
 }
 
 func (r *rotasafeInstance) close() { r.c.Close() }
-
-// fakeDriver is the sqlconn.Driver of the stand-in database.
-type fakeDriver struct{ db *fakeDB }
-
-func (f fakeDriver) Connector(s rotasafe.DBSecret, _ map[string]string) (driver.Connector, error) {
-	return &fakeConnector{db: f.db, password: s.Password}, nil
-}
-
-func (fakeDriver) Classify(err error) sqlconn.Class {
-	if errors.Is(err, errAuth) {
-		return sqlconn.ClassAuth
-	}
-	return sqlconn.ClassOther
-}
-
-type fakeConnector struct {
-	db       *fakeDB
-	password string
-}
-
-func (f *fakeConnector) Connect(context.Context) (driver.Conn, error) {
-	if err := f.db.login(f.password); err != nil {
-		return nil, err
-	}
-	return fakeConn{}, nil
-}
-
-func (f *fakeConnector) Driver() driver.Driver { return fakeDriverDriver{} }
-
-type fakeDriverDriver struct{}
-
-func (fakeDriverDriver) Open(string) (driver.Conn, error) {
-	return nil, errors.New("fleet: use the connector")
-}
-
-type fakeConn struct{}
-
-func (fakeConn) Prepare(string) (driver.Stmt, error) { return nil, errors.New("fleet: no statements") }
-func (fakeConn) Close() error                        { return nil }
-func (fakeConn) Begin() (driver.Tx, error)           { return nil, errors.New("fleet: no transactions") }
 
 // baseline is a fixed-TTL cache without coalescing or stale-if-error: every reader of an
 // expired value calls GetSecretValue, and every rejected login refetches AWSCURRENT once and

@@ -50,7 +50,7 @@ func drawCharts(dir string, fleets []*fleet.Result, rec map[string][]time.Durati
 			var runs []*fleet.Result
 			largest := 0
 			for _, f := range fleets {
-				if f.Config.Scenario == sc {
+				if f.Config.Scenario == sc && !f.Config.RemovePending {
 					runs = append(runs, f)
 					largest = max(largest, f.Config.Instances)
 				}
@@ -176,6 +176,9 @@ func peakChart(path string, fleets []*fleet.Result) error {
 	by := map[key]plotter.XYs{}
 	var limit plotter.XYs
 	for _, f := range fleets {
+		if f.Config.RemovePending {
+			continue
+		}
 		k := key{f.Config.Scenario, f.Config.Strategy}
 		by[k] = append(by[k], plotter.XY{X: float64(f.Config.Instances), Y: float64(f.PeakPerSecond)})
 		if k == (key{fleet.Rotation, fleet.Rotasafe}) {
@@ -226,8 +229,18 @@ func recoverChart(path string, rec map[string][]time.Duration) error {
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
-	for _, impl := range []string{"rotasafe", "cachinggo"} {
-		d := slices.Clone(rec[impl])
+	series := []struct {
+		key, label string
+		c          color.Color
+		dashed     bool
+	}{
+		{"rotasafe", "rotasafe", blue, false},
+		{"cachinggo", "cachinggo", red, false},
+		{"floor", "floor during the rotation", gray, false},
+		{"idlefloor", "floor, no rotation", gray, true},
+	}
+	for _, sr := range series {
+		d := slices.Clone(rec[sr.key])
 		if len(d) == 0 {
 			continue
 		}
@@ -237,12 +250,12 @@ func recoverChart(path string, rec map[string][]time.Duration) error {
 			ms := max(float64(v)/1e6, 0.01)
 			xy = append(xy, plotter.XY{X: ms, Y: float64(i) / float64(len(d))}, plotter.XY{X: ms, Y: float64(i+1) / float64(len(d))})
 		}
-		l, err := line(xy, colorOf(impl), 2, false)
+		l, err := line(xy, sr.c, 2, sr.dashed)
 		if err != nil {
 			return err
 		}
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s (%d rotations)", impl, len(d)), l)
+		p.Legend.Add(fmt.Sprintf("%s (%d rotations)", sr.label, len(d)), l)
 	}
 	p.Y.Min, p.Y.Max = 0, 1
 	p.Legend.Top, p.Legend.Left = false, false

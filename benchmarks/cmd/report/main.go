@@ -32,10 +32,15 @@ import (
 
 var nan = math.NaN()
 
+// attempts is the attempt number of each fleet run the report keeps.
+var attempts = map[*fleet.Result]int{}
+
 type options struct {
 	count      int     // runs of each benchmark whose medians are reported
 	recoverN   int     // rotations measured for rotasafe
 	recoverP   int     // rotations measured for the caching-go peer (each takes 2.5-5 s)
+	rapidN     int     // runs of the rapid-rotation load (10 s each)
+	fleetTries int     // attempts of a fleet run whose lag exceeds the modeled latency
 	fleetNs    []int   // fleet sizes
 	quota      float64 // fleet.Config.QuotaPerInstance
 	quick      bool
@@ -50,6 +55,8 @@ func main() {
 	flag.IntVar(&o.count, "count", 6, "runs of each benchmark; the report shows medians")
 	flag.IntVar(&o.recoverN, "recover", 100, "rotations measured for rotasafe's time to recover")
 	flag.IntVar(&o.recoverP, "recover-peer", 5, "rotations measured for the caching-go RefreshNow connector (2.5-5 s each)")
+	flag.IntVar(&o.fleetTries, "fleet-tries", 2, "attempts of a fleet run whose lag p99 exceeds the modeled latency; the least lagged is reported")
+	flag.IntVar(&o.rapidN, "rapid", 2, "runs of the rapid-rotation load (5 s without rotations, then 5 s with)")
 	flag.StringVar(&fleetList, "fleet", "1000,3000,10000", "fleet sizes to simulate, comma-separated")
 	flag.Float64Var(&o.quota, "quota", 1, "GetSecretValue calls per second per instance the fleet shares (1 = AWS's 10,000/s for 10,000 instances)")
 	flag.BoolVar(&o.quick, "quick", false, "small runs, to try the command out (numbers are not worth reporting)")
@@ -64,7 +71,7 @@ func main() {
 		o.fleetNs = append(o.fleetNs, n)
 	}
 	if o.quick {
-		o.count, o.recoverN, o.recoverP = 2, 20, 1
+		o.count, o.recoverN, o.recoverP, o.rapidN = 2, 20, 1, 1
 		o.fleetNs = []int{200, 600}
 	}
 	if err := run(o); err != nil {
@@ -100,9 +107,10 @@ func run(o options) error {
 		{"hit latency", o.count, []string{"-bench", "^(BenchmarkHit|BenchmarkRoundTrip)$", "-benchtime", "300ms"}},
 		{"herd", max(1, o.count/2), []string{"-bench", "^BenchmarkHerd$/k=/impl=(rotasafe|perfailure)$", "-benchtime", "5x"}},
 		{"herd, caching-go", 1, []string{"-bench", "^BenchmarkHerd$/k=/impl=cachinggo$", "-benchtime", "1x"}},
-		{"connect overhead and rotation", o.count, []string{"-bench", "^(BenchmarkConnect|BenchmarkPoolConnect|BenchmarkRotate)$", "-benchtime", "50x"}},
+		{"connect overhead and rotation", o.count, []string{"-bench", "^(BenchmarkConnect|BenchmarkPoolConnect|BenchmarkMySQLConnect|BenchmarkRotate)$", "-benchtime", "50x"}},
 		{"time to recover", 1, []string{"-bench", "^BenchmarkRecover$/scenario=single/impl=rotasafe$", "-benchtime", strconv.Itoa(o.recoverN) + "x"}},
 		{"time to recover, caching-go", 1, []string{"-bench", "^BenchmarkRecover$/scenario=single/impl=cachinggo$", "-benchtime", strconv.Itoa(o.recoverP) + "x"}},
+		{"rapid rotations", 1, []string{"-bench", "^BenchmarkRapidRotations$", "-benchtime", strconv.Itoa(o.rapidN) + "x"}},
 	}
 	for _, s := range steps {
 		for i := range s.rounds {
@@ -125,27 +133,57 @@ func run(o options) error {
 	var fleets []*fleet.Result
 	var fleetErrs []string
 	if !o.skipFleet {
+		type variant struct {
+			s             fleet.Strategy
+			removePending bool
+		}
 		for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry} {
+			variants := []variant{{fleet.Rotasafe, false}, {fleet.Baseline, false}}
+			if sc == fleet.Rotation {
+				// The rotation as rotate.Handler runs it: AWSPENDING removed at finishSecret.
+				variants = append(variants, variant{fleet.Rotasafe, true})
+			}
 			for _, n := range o.fleetNs {
-				for _, s := range []fleet.Strategy{fleet.Rotasafe, fleet.Baseline} {
-					log.Printf("report: fleet simulation: %s, %d instances, %s", sc, n, s)
-					res, err := fleet.Run(context.Background(), fleet.Config{Instances: n, Strategy: s, Scenario: sc, QuotaPerInstance: o.quota})
-					if err != nil {
-						log.Printf("report: fleet %s %d %s: %v", sc, n, s, err)
-						fleetErrs = append(fleetErrs, fmt.Sprintf("%s, %d instances, %s: %v", sc, n, s, err))
-						continue
+				for _, v := range variants {
+					what := fmt.Sprintf("%s, %d instances, %s", sc, n, v.s)
+					if v.removePending {
+						what += ", AWSPENDING removed at finishSecret"
 					}
-					fleets = append(fleets, res)
+					// A run on a machine that fell behind the modeled clock is run again, and
+					// the attempt with the least lag is reported, with the number of attempts.
+					var best *fleet.Result
+					for try := 1; try <= o.fleetTries; try++ {
+						log.Printf("report: fleet simulation: %s (attempt %d)", what, try)
+						res, err := fleet.Run(context.Background(), fleet.Config{Instances: n, Strategy: v.s, Scenario: sc,
+							QuotaPerInstance: o.quota, RemovePending: v.removePending})
+						if err != nil {
+							log.Printf("report: fleet %s: %v", what, err)
+							fleetErrs = append(fleetErrs, fmt.Sprintf("%s: %v", what, err))
+							break
+						}
+						attempts[res] = try
+						if best == nil || res.Lag < best.Lag {
+							best = res
+						}
+						if res.Lag <= res.Config.Latency {
+							break
+						}
+						log.Printf("report: fleet %s lagged %v (modeled) at p99", what, res.Lag)
+					}
+					if best != nil {
+						fleets = append(fleets, best)
+					}
 				}
 			}
 		}
 	}
 
 	rec := map[string][]time.Duration{}
-	for _, impl := range []string{"rotasafe", "cachinggo"} {
-		d, err := readDurations(filepath.Join(samples, "recover_"+impl+".json"))
+	for key, file := range map[string]string{"rotasafe": "recover_rotasafe", "cachinggo": "recover_cachinggo",
+		"floor": "floor_rotasafe", "idlefloor": "idlefloor_rotasafe"} {
+		d, err := readDurations(filepath.Join(samples, file+".json"))
 		if err == nil {
-			rec[impl] = d
+			rec[key] = d
 		}
 	}
 	charts, err := drawCharts(resDir, fleets, rec)
