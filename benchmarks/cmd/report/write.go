@@ -512,17 +512,32 @@ func writeNotices(p func(string, ...any), fleets []*fleet.Result, charts map[str
 		p("Pulling → notices: %s.", strings.Join(lines, "; "))
 		p("")
 	}
-	p("What it shows: notices spare most instances their rejected login, since logins try the new password as")
-	p("soon as the notice arrives, but not all of them. A login already in flight when the password changes")
-	p("(it chose the old version before the notice was handled) is still rejected, and so is every login that")
-	p("starts between the database taking the password and its instance acting on `password-changed`. On two")
-	p("shared cores, waking thousands of listeners takes longer than a broker's delivery of a few milliseconds")
-	p("(compare the lag column), so these counts are on the high side of the notice's own window. Each such instance then")
-	p("also takes 5a's pull path and reads AWSPENDING (the PENDING column). Notices cost calls: every instance")
-	p("reads the announced version and later AWSCURRENT, about two requests per instance against 5a's one, and the")
-	p("reads of the announced version come together at the password change, so the peak can exceed 5a's.")
-	p("Lost notices cost only the notice: the pull path of 5a stays.")
+	p("What it shows: where the machine kept up (lag p99 under the modeled %v latency), notices spare most", c.Latency)
+	p("instances their rejected login, since logins try the new password as soon as the notice arrives. Not all:")
+	p("a login already in flight when the password changes (it chose the old version before the notice was")
+	p("handled) is still rejected, and so is every login that starts between the database taking the password and")
+	p("its instance acting on `password-changed`. On two shared cores, waking thousands of listeners takes longer")
+	p("than a broker's delivery of a few milliseconds, so these counts are on the high side of the notice's own")
+	p("window. Each such instance then also takes 5a's pull path and reads AWSPENDING (the PENDING column).")
+	p("Notices cost calls: every instance reads the announced version and later AWSCURRENT, about two requests")
+	p("per instance against 5a's one, and the reads of the announced version come together at the password")
+	p("change, so the peak can rise above 5a's and above the limit. Lost notices cost only the notice: the pull")
+	p("path of 5a stays.")
 	p("")
+	var behind []string
+	for _, f := range runs {
+		if f.Lag > f.Config.Latency {
+			behind = append(behind, fmt.Sprintf("%d instances (lag p99 %s, %d rejected logins, %.2f per instance)", f.Config.Instances,
+				dur(float64(f.Lag)), f.Rejected.Total(), float64(f.Rejected.Total())/float64(f.Config.Instances)))
+		}
+	}
+	if len(behind) > 0 {
+		p("**The machine fell behind** in %s, on every attempt: its listeners acted on the notices late and", strings.Join(behind, "; "))
+		p("logins kept being rejected meanwhile. Such a run measures the machine as much as the notices: its")
+		p("rejected logins are not a figure for notices until a run on a machine that keeps up confirms or")
+		p("refutes them.")
+		p("")
+	}
 	if ch := charts["fleet-notices"]; ch != "" {
 		p("![fleet requests per second, pulling vs notices](%s)", ch)
 		p("")
