@@ -403,7 +403,10 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs 
 			p("![fleet requests per second, %s](%s)", sc, ch)
 			if sc == fleet.Rotation {
 				p("")
-				p("Grey vertical lines: the password change (setSecret) and AWSCURRENT's move (finishSecret).")
+				p("Grey vertical lines: the password change (setSecret) and AWSCURRENT's move (finishSecret). The curves are")
+				p("requests per 100 ms bin, scaled to a second: a bin may rise above the limit's line while no request is")
+				p("throttled, since the token bucket's burst is one second's worth; the table's 1 s window is what the")
+				p("goal measures.")
 			} else {
 				p("")
 				p("Grey vertical lines: the rotation, and the moment the baseline's values expire.")
