@@ -38,6 +38,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
@@ -63,6 +64,12 @@ const (
 	// expire now; meanwhile a rotation moved AWSCURRENT to credentials that work alongside
 	// the old ones (alternating users), so instances find out by their TTL alone.
 	Expiry Scenario = "expiry"
+	// RotationNotices: the Rotation scenario with rotation notices (package notice), as
+	// rotate.WithNotices sends them: the rotator publishes notice.PendingStored once
+	// AWSPENDING holds the new value, notice.PasswordChanged right after the database takes
+	// it, and notice.Finished once AWSCURRENT moved, and every instance's cache listens
+	// (cache.WithNotices) through an in-process transport. Rotasafe only.
+	RotationNotices Scenario = "rotation-notices"
 )
 
 // Config describes one simulated run. Durations and rates are in modeled time; see Dilation.
@@ -93,6 +100,10 @@ type Config struct {
 	// ConnectTimeout bounds each connect of the measured run, in modeled time (default 5 s).
 	// Past it the connect counts as failed.
 	ConnectTimeout time.Duration
+
+	// NoticeWindow is the caches' notice window (cache.WithNoticeWindow) in modeled time,
+	// for RotationNotices; 0 means cache.DefaultNoticeWindow.
+	NoticeWindow time.Duration
 
 	// sweep makes Run connect every instance once more after the run and the rotation
 	// ended, with the caches' clock stopped: then every instance has found out about the
@@ -199,6 +210,8 @@ type Result struct {
 	Fallbacks rotasafe.StageCounts // logins that worked with a version other than the cached AWSCURRENT
 	Rereads   rotasafe.StageCounts // Source.Reread calls the walks made (the caches coalesce them into Reads)
 	Noticed   int                  // instances that had a login rejected
+	// NoticesReceived is how many notices the instances' caches acted on (RotationNotices).
+	NoticesReceived int
 	// CallsPerInstance[k] is the number of instances whose cache made k GetSecretValue
 	// calls in the measured run; the last entry counts k or more.
 	CallsPerInstance [maxCallsHist + 1]int
@@ -222,8 +235,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	const id = "fleet/db"
 	db := &fakeDB{}
 	v0 := value(0)
-	if _, err := admin.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(id), SecretString: aws.String(v0)}); err != nil {
+	created, err := admin.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(id), SecretString: aws.String(v0)})
+	if err != nil {
 		return nil, err
+	}
+	var notices *fanout
+	if cfg.Scenario == RotationNotices {
+		if cfg.Strategy != Rotasafe {
+			return nil, fmt.Errorf("fleet: scenario %q runs only with strategy %q", cfg.Scenario, Rotasafe)
+		}
+		notices = newFanout()
 	}
 	db.set(v0)
 
@@ -258,7 +279,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		})
 		switch cfg.Strategy {
 		case Rotasafe:
-			insts[i] = newRotasafe(client, id, db, cfg, dil, vnow)
+			insts[i] = newRotasafe(client, id, db, cfg, dil, vnow, notices)
 		case Baseline:
 			insts[i] = &baseline{client: client, id: id, db: db, ttl: cfg.TTL, now: vnow}
 		default:
@@ -274,6 +295,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Warm every instance before the measured run, without a rate limit, 64 at a time.
 	if err := warm(ctx, insts); err != nil {
 		return nil, err
+	}
+	if notices != nil {
+		// Every cache subscribes on a goroutine of its own: wait until all of them listen.
+		for notices.subscribers() < len(insts) {
+			if err := sleep(ctx, time.Millisecond); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if cfg.Scenario == Expiry {
 		// The run starts 6 s (modeled) before a value fetched at the start would expire, so
@@ -343,7 +372,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			rotErr <- rotateAlternating(ctx, admin, id, db, dil(cfg.RotateAt))
 			return
 		}
-		rotErr <- rotate(ctx, admin, id, db, dil(cfg.RotateAt), dil(cfg.Window), cfg.RemovePending)
+		var pub notice.Publisher
+		if notices != nil {
+			pub = notices
+		}
+		rotErr <- rotate(ctx, admin, id, aws.ToString(created.ARN), db, dil(cfg.RotateAt), dil(cfg.Window), cfg.RemovePending, pub)
 	}()
 	wg.Wait()
 	if err := <-rotErr; err != nil {
@@ -389,8 +422,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// rotate plays a single-user rotation's effect on Secrets Manager and the database.
-func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fakeDB, at, window time.Duration, removePending bool) error {
+// rotate plays a single-user rotation's effect on Secrets Manager and the database. With pub
+// it announces each step as rotate.WithNotices does, right after the step took effect.
+func rotate(ctx context.Context, api *secretsmanager.Client, id, arn string, db *fakeDB, at, window time.Duration, removePending bool, pub notice.Publisher) error {
 	if err := sleep(ctx, at); err != nil {
 		return err
 	}
@@ -405,19 +439,36 @@ func rotate(ctx context.Context, api *secretsmanager.Client, id string, db *fake
 		VersionStages: []string{rotasafe.StagePending}}); err != nil {
 		return err
 	}
+	announce := func(kind notice.Kind) error {
+		if pub == nil {
+			return nil
+		}
+		return pub.Publish(ctx, notice.Notice{SecretARN: arn, VersionID: token, Kind: kind, At: time.Now()})
+	}
+	if err := announce(notice.PendingStored); err != nil { // createSecret
+		return err
+	}
 	db.set(v1) // setSecret
+	if err := announce(notice.PasswordChanged); err != nil {
+		return err
+	}
 	if err := sleep(ctx, window); err != nil {
 		return err
 	}
 	_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StageCurrent),
 		MoveToVersionId: aws.String(token), RemoveFromVersionId: aws.String(cur.ID)})
-	if err != nil || !removePending {
+	if err != nil {
 		return err
 	}
-	_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
-		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(token)})
-	return err
+	if removePending {
+		_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
+			SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(token)})
+		if err != nil {
+			return err
+		}
+	}
+	return announce(notice.Finished) // finishSecret
 }
 
 // rotateAlternating moves AWSCURRENT to new credentials that the database takes alongside
@@ -600,7 +651,7 @@ type instance interface {
 
 // instanceStats is what a Rotasafe instance counted; zero for the baseline.
 type instanceStats struct {
-	calls                               uint64
+	calls, notices                      uint64
 	reads, rejected, fallbacks, rereads rotasafe.StageCounts
 }
 
@@ -610,7 +661,7 @@ func statsOf(in instance) instanceStats {
 		return instanceStats{}
 	}
 	cs, ls := r.stats()
-	return instanceStats{calls: cs.APICalls, reads: cs.Reads, rejected: ls.Rejected, fallbacks: ls.Fallbacks, rereads: ls.Rereads}
+	return instanceStats{calls: cs.APICalls, notices: cs.Notices, reads: cs.Reads, rejected: ls.Rejected, fallbacks: ls.Fallbacks, rereads: ls.Rereads}
 }
 
 func (s instanceStats) minus(o instanceStats) instanceStats {
@@ -618,7 +669,7 @@ func (s instanceStats) minus(o instanceStats) instanceStats {
 		return rotasafe.StageCounts{Current: a.Current - b.Current, Pending: a.Pending - b.Pending,
 			Previous: a.Previous - b.Previous, Other: a.Other - b.Other}
 	}
-	return instanceStats{calls: s.calls - o.calls, reads: sub(s.reads, o.reads), rejected: sub(s.rejected, o.rejected),
+	return instanceStats{calls: s.calls - o.calls, notices: s.notices - o.notices, reads: sub(s.reads, o.reads), rejected: sub(s.rejected, o.rejected),
 		fallbacks: sub(s.fallbacks, o.fallbacks), rereads: sub(s.rereads, o.rereads)}
 }
 
@@ -637,5 +688,6 @@ func (r *Result) add(s instanceStats) {
 	if s.rejected.Total() > 0 {
 		r.Noticed++
 	}
+	r.NoticesReceived += int(s.notices)
 	r.CallsPerInstance[min(s.calls, maxCallsHist)]++
 }

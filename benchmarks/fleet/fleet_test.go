@@ -138,3 +138,41 @@ func TestExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestRotationNotices: with rotation notices every instance acts on the rotator's three
+// notices, no connect fails, and the instances read the announced version and AWSCURRENT
+// instead of learning from rejected logins. A login already in flight when the password
+// changes can still be rejected, so the test does not ask for none: it asks that not every
+// instance had one, as every instance does without notices (TestRotation).
+func TestRotationNotices(t *testing.T) {
+	cfg := testConfig(Rotasafe, RotationNotices)
+	cfg.Duration, cfg.RotateAt, cfg.Window, cfg.ConnectRate = 2*time.Second, 500*time.Millisecond, 500*time.Millisecond, 10
+	cfg.NoticeWindow = 100 * time.Millisecond
+	res, err := Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logResult(t, res)
+	t.Logf("notices received %d, calls per instance %v", res.NoticesReceived, res.CallsPerInstance)
+	if res.Failures != 0 || res.sweepFailures != 0 {
+		t.Errorf("got %d failed connects in the run and %d in the sweep, want none", res.Failures, res.sweepFailures)
+	}
+	if res.TotalThrottled != 0 {
+		t.Errorf("got %d throttled calls, want none", res.TotalThrottled)
+	}
+	if want := 3 * testInstances; res.NoticesReceived != want {
+		t.Errorf("the caches acted on %d notices, want %d: three per instance", res.NoticesReceived, want)
+	}
+	if res.Reads.Other < testInstances {
+		t.Errorf("got %d reads of the announced version, want at least one per instance (%d)", res.Reads.Other, testInstances)
+	}
+	if res.Reads.Previous != 0 {
+		t.Errorf("got %d reads of AWSPREVIOUS, want none", res.Reads.Previous)
+	}
+	if res.Noticed >= testInstances {
+		t.Errorf("all %d instances had a login rejected, want the notices to spare most of them", res.Noticed)
+	}
+	if _, err := Run(t.Context(), Config{Instances: 1, Strategy: Baseline, Scenario: RotationNotices}); err == nil {
+		t.Error("the baseline ran with notices, want an error: it does not listen")
+	}
+}

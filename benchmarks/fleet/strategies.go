@@ -29,7 +29,7 @@ type rotasafeInstance struct {
 // measure the log, not the fleet.
 var discard = slog.New(slog.DiscardHandler)
 
-func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Config, dil func(time.Duration) time.Duration, now func() time.Time) *rotasafeInstance {
+func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Config, dil func(time.Duration) time.Duration, now func() time.Time, notices *fanout) *rotasafeInstance {
 	opts := []cache.Option{
 		cache.WithTTL(cfg.TTL),
 		cache.WithFetchTimeout(dil(cache.DefaultFetchTimeout)), // a real timer
@@ -37,6 +37,14 @@ func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Confi
 		// The simulation's virtual clock (modeled time). It also spares 10,000 coarse-clock
 		// goroutines: with a clock given, the cache reads it on every hit.
 		cache.WithClock(now),
+	}
+	if notices != nil {
+		window := cfg.NoticeWindow
+		if window <= 0 {
+			window = cache.DefaultNoticeWindow
+		}
+		// The window is waited on with a real timer: stretched like every other wait.
+		opts = append(opts, cache.WithNotices(notices), cache.WithNoticeWindow(dil(window)))
 	}
 	c := cache.New(client, append(opts, cfg.CacheOptions...)...)
 	// sqlconn's defaults, with the waits stretched by the simulation's dilation.

@@ -18,10 +18,27 @@ import (
 )
 
 var (
-	blue = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
-	red  = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
-	gray = color.RGBA{R: 0x70, G: 0x70, B: 0x70, A: 0xff}
+	blue  = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	red   = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	gray  = color.RGBA{R: 0x70, G: 0x70, B: 0x70, A: 0xff}
+	green = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
 )
+
+// runLabel names a fleet run's strategy in charts, and runColor gives it its color: rotasafe
+// with rotation notices is told apart from rotasafe pulling.
+func runLabel(f *fleet.Result) string {
+	if f.Config.Scenario == fleet.RotationNotices {
+		return string(f.Config.Strategy) + " with notices"
+	}
+	return string(f.Config.Strategy)
+}
+
+func runColor(f *fleet.Result) color.Color {
+	if f.Config.Scenario == fleet.RotationNotices {
+		return green
+	}
+	return colorOf(string(f.Config.Strategy))
+}
 
 // colorOf gives each implementation one color in every chart.
 func colorOf(impl string) color.Color {
@@ -64,6 +81,32 @@ func drawCharts(dir string, fleets []*fleet.Result, rec map[string][]time.Durati
 			}
 			out["fleet-"+string(sc)] = "results/" + name
 		}
+		// Notices (5d) against rotasafe pulling (5a), at the largest fleet with notices.
+		var runs []*fleet.Result
+		largest := 0
+		for _, f := range fleets {
+			if f.Config.Scenario == fleet.RotationNotices {
+				largest = max(largest, f.Config.Instances)
+			}
+		}
+		for _, f := range fleets {
+			if f.Config.Instances == largest && !f.Config.RemovePending && f.Config.Strategy == fleet.Rotasafe &&
+				(f.Config.Scenario == fleet.Rotation || f.Config.Scenario == fleet.RotationNotices) {
+				runs = append(runs, f)
+			}
+		}
+		if largest > 0 {
+			name := "fleet-notices.png"
+			if err := fleetChart(filepath.Join(dir, name), runs, largest); err != nil {
+				return nil, err
+			}
+			out["fleet-notices"] = "results/" + name
+			name = "fleet-notices-rejected.png"
+			if err := rejectedChart(filepath.Join(dir, name), fleets); err != nil {
+				return nil, err
+			}
+			out["fleet-notices-rejected"] = "results/" + name
+		}
 		name := "fleet-peak.png"
 		if err := peakChart(filepath.Join(dir, name), fleets); err != nil {
 			return nil, err
@@ -98,8 +141,13 @@ func line(xy plotter.XYs, c color.Color, width float64, dashed bool) (*plotter.L
 func fleetChart(path string, fleets []*fleet.Result, n int) error {
 	p := plot.New()
 	what := "single-user rotation"
-	if fleets[0].Config.Scenario == fleet.Expiry {
-		what = "lockstep expiry"
+	for _, f := range fleets {
+		switch f.Config.Scenario {
+		case fleet.Expiry:
+			what = "lockstep expiry"
+		case fleet.RotationNotices:
+			what = "single-user rotation, pulling vs notices"
+		}
 	}
 	p.Title.Text = fmt.Sprintf("Fleet of %d instances, %s: Secrets Manager requests per second", n, what)
 	p.X.Label.Text = "time (s, modeled)"
@@ -121,12 +169,12 @@ func fleetChart(path string, fleets []*fleet.Result, n int) error {
 			thr[i] = plotter.XY{X: x, Y: float64(f.Throttled[i]) * perSec}
 			top = max(top, calls[i].Y)
 		}
-		s := string(f.Config.Strategy)
-		l, err := line(calls, colorOf(s), 2, false)
+		s := runLabel(f)
+		l, err := line(calls, runColor(f), 2, false)
 		if err != nil {
 			return err
 		}
-		t, err := line(thr, colorOf(s), 1, true)
+		t, err := line(thr, runColor(f), 1, true)
 		if err != nil {
 			return err
 		}
@@ -213,6 +261,49 @@ func peakChart(path string, fleets []*fleet.Result) error {
 		}
 		p.Add(l)
 		p.Legend.Add("rate limit", l)
+	}
+	p.X.Min, p.Y.Min = 0, 0
+	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
+}
+
+// rejectedChart plots the rejected logins of one rotation, summed over the fleet, against the
+// fleet size: rotasafe pulling (5a) and with notices (5d).
+func rejectedChart(path string, fleets []*fleet.Result) error {
+	p := plot.New()
+	p.Title.Text = "Rejected logins in one single-user rotation, summed over the fleet"
+	p.X.Label.Text = "instances"
+	p.Y.Label.Text = "rejected logins"
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.RotationNotices} {
+		var xy plotter.XYs
+		var ref *fleet.Result
+		for _, f := range fleets {
+			if f.Config.Scenario == sc && f.Config.Strategy == fleet.Rotasafe && !f.Config.RemovePending {
+				xy = append(xy, plotter.XY{X: float64(f.Config.Instances), Y: float64(f.Rejected.Total())})
+				ref = f
+			}
+		}
+		if ref == nil {
+			continue
+		}
+		slices.SortFunc(xy, func(a, b plotter.XY) int { return int(a.X - b.X) })
+		l, err := line(xy, runColor(ref), 2, false)
+		if err != nil {
+			return err
+		}
+		pts, err := plotter.NewScatter(xy)
+		if err != nil {
+			return err
+		}
+		pts.Color = runColor(ref)
+		p.Add(l, pts)
+		label := "rotasafe pulling (5a)"
+		if sc == fleet.RotationNotices {
+			label = "rotasafe with notices (5d)"
+		}
+		p.Legend.Add(label, l)
 	}
 	p.X.Min, p.Y.Min = 0, 0
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)

@@ -137,8 +137,11 @@ func run(o options) error {
 			s             fleet.Strategy
 			removePending bool
 		}
-		for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry} {
+		for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry, fleet.RotationNotices} {
 			variants := []variant{{fleet.Rotasafe, false}, {fleet.Baseline, false}}
+			if sc == fleet.RotationNotices {
+				variants = []variant{{fleet.Rotasafe, false}} // the baseline does not listen
+			}
 			if sc == fleet.Rotation {
 				// The rotation as rotate.Handler runs it: AWSPENDING removed at finishSecret.
 				variants = append(variants, variant{fleet.Rotasafe, true})

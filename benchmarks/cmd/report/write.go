@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe/benchmarks/fleet"
+	"github.com/rotasafe/rotasafe/cache"
 )
 
 // dur formats nanoseconds with a unit that suits them; NaN is a dash.
@@ -436,6 +437,120 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs 
 		fleetTable(p, removed)
 		fleetGoals(p, removed)
 		fleetCounters(p, removed)
+	}
+	writeNotices(p, fleets, charts)
+}
+
+// writeNotices writes section 5d: the rotation of 5a with rotation notices, side by side with
+// rotasafe's pull-only runs of 5a.
+func writeNotices(p func(string, ...any), fleets []*fleet.Result, charts map[string]string) {
+	var runs []*fleet.Result
+	for _, f := range fleets {
+		if f.Config.Scenario == fleet.RotationNotices {
+			runs = append(runs, f)
+		}
+	}
+	if len(runs) == 0 {
+		return
+	}
+	pull := func(n int) *fleet.Result {
+		for _, f := range fleets {
+			if f.Config.Scenario == fleet.Rotation && f.Config.Strategy == fleet.Rotasafe && !f.Config.RemovePending && f.Config.Instances == n {
+				return f
+			}
+		}
+		return nil
+	}
+	c := runs[0].Config
+	window := c.NoticeWindow
+	if window <= 0 {
+		window = cache.DefaultNoticeWindow
+	}
+	p("### 5d. The same rotation with rotation notices")
+	p("")
+	p("5a's rotation, with the rotator announcing its steps as `rotate.WithNotices` does: `pending-stored` once")
+	p("AWSPENDING holds the new value, `password-changed` right after the database takes it, `finished` once")
+	p("AWSCURRENT moved. Every instance's cache listens (`cache.WithNotices`, notice window %v) through an", window)
+	p("in-process fan-out transport that stands in for Redis or NATS (tested against real servers in their own")
+	p("packages), as the stand-in database stands in for PostgreSQL: delivery costs only the machine's own")
+	p("scheduling. In 5a the rotator steps back to back, so `pending-stored` and `password-changed` arrive")
+	p("together: each instance reads the announced version at once (logins wait for that read through")
+	p("`Prefer`), then reads AWSCURRENT once at a random moment within the notice window after `finished`.")
+	p("rotasafe only (the baseline does not listen); the pull-only figures are 5a's rotasafe runs of this report.")
+	p("Rejected logins are summed over the fleet for the run's one rotation.")
+	p("")
+	p("| instances | notices | rejected logins | instances with one | requests | per instance | CURRENT / PENDING / PREVIOUS / by version (cache reads) | peak req/s (1 s window) | limit/s | peak ÷ limit | throttled | failed connects | connects | lag p99 / max |")
+	p("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+	for _, f := range runs {
+		for _, g := range []*fleet.Result{pull(f.Config.Instances), f} {
+			if g == nil {
+				continue
+			}
+			how := "no (5a)"
+			if g.Config.Scenario == fleet.RotationNotices {
+				how = "**yes**"
+			}
+			p("| %d | %s | %d | %d | %d | %.2f | %d / %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %s / %s |", g.Config.Instances, how,
+				g.Rejected.Total(), g.Noticed, g.TotalCalls, float64(g.TotalCalls)/float64(g.Config.Instances),
+				g.Reads.Current, g.Reads.Pending, g.Reads.Previous, g.Reads.Other,
+				g.PeakPerSecond, g.Limit, ratio(float64(g.PeakPerSecond), g.Limit), g.TotalThrottled, g.Failures, g.Connects,
+				dur(float64(g.Lag)), dur(float64(g.MaxLag)))
+		}
+	}
+	p("")
+	p("The notice runs in full (d, real time and attempt as in 5a):")
+	p("")
+	fleetTable(p, runs)
+	var lines []string
+	for _, f := range runs {
+		g := pull(f.Config.Instances)
+		if g == nil {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("%d instances: rejected logins %d → %d, requests per instance %.2f → %.2f, peak %s → %s of the limit",
+			f.Config.Instances, g.Rejected.Total(), f.Rejected.Total(), float64(g.TotalCalls)/float64(g.Config.Instances),
+			float64(f.TotalCalls)/float64(f.Config.Instances), ratio(float64(g.PeakPerSecond), g.Limit), ratio(float64(f.PeakPerSecond), f.Limit)))
+	}
+	if len(lines) > 0 {
+		p("Pulling → notices: %s.", strings.Join(lines, "; "))
+		p("")
+	}
+	p("What it shows: where the machine kept up (lag p99 under the modeled %v latency), notices spare most", c.Latency)
+	p("instances their rejected login, since logins try the new password as soon as the notice arrives. Not all:")
+	p("a login already in flight when the password changes (it chose the old version before the notice was")
+	p("handled) is still rejected, and so is every login that starts between the database taking the password and")
+	p("its instance acting on `password-changed`. On two shared cores, waking thousands of listeners takes longer")
+	p("than a broker's delivery of a few milliseconds, so these counts are on the high side of the notice's own")
+	p("window. Each such instance then also takes 5a's pull path and reads AWSPENDING (the PENDING column).")
+	p("Notices cost calls: every instance reads the announced version and later AWSCURRENT, about two requests")
+	p("per instance against 5a's one, and the reads of the announced version come together at the password")
+	p("change, so the peak can rise above 5a's and above the limit. Lost notices cost only the notice: the pull")
+	p("path of 5a stays.")
+	p("")
+	var behind []string
+	for _, f := range runs {
+		if f.Lag > f.Config.Latency {
+			behind = append(behind, fmt.Sprintf("%d instances (lag p99 %s, %d rejected logins, %.2f per instance)", f.Config.Instances,
+				dur(float64(f.Lag)), f.Rejected.Total(), float64(f.Rejected.Total())/float64(f.Config.Instances)))
+		}
+	}
+	if len(behind) > 0 {
+		p("**The machine fell behind** in %s, on every attempt: its listeners acted on the notices late and", strings.Join(behind, "; "))
+		p("logins kept being rejected meanwhile. Such a run measures the machine as much as the notices: its")
+		p("rejected logins are not a figure for notices until a run on a machine that keeps up confirms or")
+		p("refutes them.")
+		p("")
+	}
+	if ch := charts["fleet-notices"]; ch != "" {
+		p("![fleet requests per second, pulling vs notices](%s)", ch)
+		p("")
+		p("Grey vertical lines: the password change (setSecret, `password-changed`) and AWSCURRENT's move")
+		p("(finishSecret, `finished`).")
+		p("")
+	}
+	if ch := charts["fleet-notices-rejected"]; ch != "" {
+		p("![rejected logins per rotation vs fleet size](%s)", ch)
+		p("")
 	}
 }
 
