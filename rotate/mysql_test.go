@@ -521,7 +521,14 @@ func TestMySQLRefusesOtherPlugins(t *testing.T) {
 					t.Fatalf("got %v, want a refusal", err)
 				}
 				t.Log(err)
-				if err := e.login(ctx, s); err != nil {
+				// go-sql-driver's ed25519 login fails now and then with "malformed packet" on a
+				// loaded machine (2 in 40 runs, before any rotation too): the account is unchanged
+				// if one of a few logins works.
+				err = e.login(ctx, s)
+				for i := 0; err != nil && i < 4; i++ {
+					err = e.login(ctx, s)
+				}
+				if err != nil {
 					t.Fatalf("the account no longer logs in with its password: %v", err)
 				}
 			})

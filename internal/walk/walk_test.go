@@ -186,7 +186,9 @@ func TestWrongCredentials(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		ce, ok := errors.AsType[*rotasafe.ConnectError](err)
-		if !ok || !errors.Is(err, errRejected) || !strings.Contains(err.Error(), id) || ce.Attempts[0].Class != rotasafe.ClassAuth {
+		// A login the gate turns away before it tries anything has no attempts of its own
+		// (on a slow machine the policy's bound comes first); it still wraps the rejection.
+		if !ok || !errors.Is(err, errRejected) || !strings.Contains(err.Error(), id) || (len(ce.Attempts) > 0 && ce.Attempts[0].Class != rotasafe.ClassAuth) {
 			t.Fatalf("got %v, want a ConnectError naming %s and wrapping the rejection", err, id)
 		}
 	}
