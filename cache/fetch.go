@@ -209,7 +209,7 @@ func (c *Cache) run(ctx context.Context, e *entry, cl *call) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
 	stop := context.AfterFunc(c.ctx, cancel) // Close cuts the fetch short
 	c.st.apiCalls.Add(1)
-	c.st.reads.add(e.key.stage)
+	c.st.reads.Add(e.key.stage)
 	v, err := rotasafe.Fetch(ctx, c.api, e.key.id, "", e.key.stage)
 	stop()
 	cancel()

@@ -278,7 +278,7 @@ func (c *Cache) allow(h *hints, id, version string) bool {
 func (c *Cache) runHint(h *hints, a *announced, r *hintRead, id string) {
 	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.fetchTimeout)
 	c.st.apiCalls.Add(1)
-	c.st.reads.add("")
+	c.st.reads.Add("")
 	v, err := rotasafe.Fetch(ctx, c.api, id, a.id, "")
 	cancel()
 	if err != nil {

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/stagecount"
 	"sync/atomic"
 	"unsafe"
 )
@@ -25,27 +26,7 @@ type Stats struct {
 // counters holds the Stats counters but Hits. They change on the slow path only.
 type counters struct {
 	misses, refreshes, apiCalls, errors, stale, evictions, parses atomic.Uint64
-	reads                                                         stageCounters
-}
-
-// stageCounters counts by staging label.
-type stageCounters struct{ current, pending, previous, other atomic.Int64 }
-
-func (s *stageCounters) add(stage string) {
-	switch stage {
-	case rotasafe.StageCurrent:
-		s.current.Add(1)
-	case rotasafe.StagePending:
-		s.pending.Add(1)
-	case rotasafe.StagePrevious:
-		s.previous.Add(1)
-	default:
-		s.other.Add(1)
-	}
-}
-
-func (s *stageCounters) load() rotasafe.StageCounts {
-	return rotasafe.StageCounts{Current: s.current.Load(), Pending: s.pending.Load(), Previous: s.previous.Load(), Other: s.other.Load()}
+	reads                                                         stagecount.Counters
 }
 
 // hitStripes is the number of hit counters; a hit adds to the one its goroutine maps to.
@@ -84,7 +65,7 @@ func (c *Cache) Stats() Stats {
 		Misses:      c.st.misses.Load(),
 		Refreshes:   c.st.refreshes.Load(),
 		APICalls:    c.st.apiCalls.Load(),
-		Reads:       c.st.reads.load(),
+		Reads:       c.st.reads.Load(),
 		Errors:      c.st.errors.Load(),
 		StaleServed: c.st.stale.Load(),
 		Evictions:   c.st.evictions.Load(),

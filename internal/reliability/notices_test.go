@@ -257,7 +257,7 @@ func runFleet(t *testing.T, pg *pgtest.Cluster, m fleetMode, rotations int) flee
 		}
 		for j, in := range fleet {
 			for in.ok.Load() < marks[j]+2 {
-				if r.appErrors > 0 || time.Since(start) > time.Minute {
+				if r.appErrors > 0 || time.Since(start) > hangGuard {
 					break
 				}
 				time.Sleep(time.Millisecond)

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/stagecount"
 	"github.com/rotasafe/rotasafe/retry"
 )
 
@@ -94,26 +95,7 @@ type choice struct {
 
 type stats struct {
 	connects, failures, logins, retries, withheld atomic.Int64
-	rejected, fallbacks, rereads                  stageCounters
-}
-
-type stageCounters struct{ current, pending, previous, other atomic.Int64 }
-
-func (s *stageCounters) add(stage string) {
-	switch stage {
-	case rotasafe.StageCurrent:
-		s.current.Add(1)
-	case rotasafe.StagePending:
-		s.pending.Add(1)
-	case rotasafe.StagePrevious:
-		s.previous.Add(1)
-	default:
-		s.other.Add(1)
-	}
-}
-
-func (s *stageCounters) load() rotasafe.StageCounts {
-	return rotasafe.StageCounts{Current: s.current.Load(), Pending: s.pending.Load(), Previous: s.previous.Load(), Other: s.other.Load()}
+	rejected, fallbacks, rereads                  stagecount.Counters
 }
 
 // preferrer is a Source that can name a version to try first (see rotasafe.Source).
@@ -142,9 +124,9 @@ func (w *Walker) Stats() rotasafe.LoginStats {
 		Connects:  w.st.connects.Load(),
 		Failures:  w.st.failures.Load(),
 		Logins:    w.st.logins.Load(),
-		Rejected:  w.st.rejected.load(),
-		Fallbacks: w.st.fallbacks.load(),
-		Rereads:   w.st.rereads.load(),
+		Rejected:  w.st.rejected.Load(),
+		Fallbacks: w.st.fallbacks.Load(),
+		Rereads:   w.st.rereads.Load(),
 		Retries:   w.st.retries.Load(),
 		Withheld:  w.st.withheld.Load(),
 	}
@@ -216,7 +198,7 @@ func (w *Walker) run(ctx context.Context, rejected *rotasafe.Version, rejErr err
 	}
 	if rejected != nil {
 		w.st.logins.Add(1)
-		w.st.rejected.add(stageOf(*rejected))
+		w.st.rejected.Add(stageOf(*rejected))
 		r.log.add(rotasafe.Attempt{VersionID: rejected.ID, Stage: stageOf(*rejected), Class: rotasafe.ClassAuth, Err: rejErr})
 		r.pending = rejected
 	}
@@ -350,7 +332,7 @@ func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.V
 		switch {
 		case err == nil:
 			if v.ID != currentID {
-				w.st.fallbacks.add(stage)
+				w.st.fallbacks.Add(stage)
 			}
 			w.stick(&choice{currentID: currentID, v: v, stage: stage})
 			return true, false, nil
@@ -365,7 +347,7 @@ func (r *round) after(ctx context.Context, currentID string, rejected rotasafe.V
 		return false, true, nil
 	}
 	reread := func(stage, reason string) (rotasafe.Version, bool) {
-		w.st.rereads.add(stage)
+		w.st.rereads.Add(stage)
 		v, err := w.cfg.Source.Reread(ctx, w.cfg.SecretID, stage, reason)
 		if err != nil {
 			if !rotasafe.IsNotFound(err) {
@@ -443,7 +425,7 @@ func (r *round) attempt(ctx context.Context, v rotasafe.Version, stage string) (
 	}
 	w.st.logins.Add(1)
 	if class == rotasafe.ClassAuth {
-		w.st.rejected.add(stage)
+		w.st.rejected.Add(stage)
 	}
 	r.log.add(rotasafe.Attempt{VersionID: v.ID, Stage: stage, Class: class, Err: err})
 	return class, err
