@@ -6,5 +6,5 @@
 // The benchmarks are ordinary Go benchmarks with sub-benchmarks named impl=rotasafe,
 // impl=cachinggo, impl=sidecar, impl=syncmap, ...; `go run ./cmd/report` runs them all and
 // writes BENCHMARKS.md and its charts. Those that need PostgreSQL start a throw-away cluster
-// through internal/pgtest and skip without the server binaries.
+// through internal/testserver/pgtest and skip without the server binaries.
 package benchmarks

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 	"github.com/rotasafe/rotasafe/smtest"
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
@@ -25,7 +25,7 @@ func gosqldriverConnector(s rotasafe.DBSecret) (driver.Connector, error) {
 	return mysql.NewConnector(cfg)
 }
 
-// BenchmarkMySQLConnect opens and closes one connection to a real MariaDB (internal/mysqltest):
+// BenchmarkMySQLConnect opens and closes one connection to a real MariaDB (internal/testserver/mysqltest):
 // sqlconn.NewMySQL (credentials from a warm cache; each login is followed by the DO 1 that
 // catches expired passwords) vs go-sql-driver/mysql's connector with the same credentials.
 // Report the median ratio.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/internal/scram"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 	"github.com/rotasafe/rotasafe/rotate"

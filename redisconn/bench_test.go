@@ -6,7 +6,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/redistest"
+	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 )
 
 // BenchmarkGet measures what the cache-backed client adds to a command on a pooled

@@ -15,7 +15,7 @@ import (
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/redissecret"
-	"github.com/rotasafe/rotasafe/internal/redistest"
+	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/rotate/redisacl"
 )

@@ -8,7 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/redistest"
+	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/rotate/redisacl"
 )

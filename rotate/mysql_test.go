@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/internal/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 )
 
 func TestMySQLRotateRepeatedly(t *testing.T) {

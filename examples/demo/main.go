@@ -27,8 +27,8 @@ import (
 	"os/signal"
 	"time"
 
-	"github.com/rotasafe/rotasafe/internal/mysqltest"
-	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 )
 
 // Exit statuses.

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 )
 
 // requirePG skips when PostgreSQL cannot be started, unless integration tests are required.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotasafe/rotasafe/internal/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 )
 
 // The demo on MariaDB (-engine mariadb), for each strategy: rotations happen and no error

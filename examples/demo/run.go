@@ -18,8 +18,8 @@ import (
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/floor"
-	"github.com/rotasafe/rotasafe/internal/mysqltest"
-	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
 )

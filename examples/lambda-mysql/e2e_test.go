@@ -19,7 +19,7 @@ import (
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/internal/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 

@@ -1,6 +1,6 @@
 // Package reliability holds the module's end-to-end hardening checks; it has no non-test
 // code. Its tests run cache, sqlconn and the rotation strategies together against a real
-// PostgreSQL (internal/pgtest), the real aws-sdk-go-v2 client on smtest, and the rotation
+// PostgreSQL (internal/testserver/pgtest), the real aws-sdk-go-v2 client on smtest, and the rotation
 // Lambda under aws-lambda-rie, and check that nothing is lost and no secret leaks under
 // faults, crashes and bad input.
 //

@@ -16,8 +16,8 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/pgtest"
-	"github.com/rotasafe/rotasafe/internal/redistest"
+	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
+	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/notice/redisnotice"
 	"github.com/rotasafe/rotasafe/rotate"

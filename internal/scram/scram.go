@@ -1,5 +1,5 @@
 // Package scram computes the SCRAM-SHA-256 verifiers PostgreSQL stores for passwords
-// (RFC 5802, RFC 7677), so that rotate and the test clusters of internal/pgtest can set a
+// (RFC 5802, RFC 7677), so that rotate and the test clusters of internal/testserver/pgtest can set a
 // password without sending its plaintext to the server.
 //
 //	v, err := scram.New(password) // "SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>"

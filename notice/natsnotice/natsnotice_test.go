@@ -11,8 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/rotasafe/rotasafe/internal/natstest"
-	"github.com/rotasafe/rotasafe/internal/noticetest"
+	"github.com/rotasafe/rotasafe/internal/testserver/natstest"
+	"github.com/rotasafe/rotasafe/internal/testserver/noticetest"
 	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/notice/natsnotice"
 )

@@ -10,8 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rotasafe/rotasafe/internal/noticetest"
-	"github.com/rotasafe/rotasafe/internal/redistest"
+	"github.com/rotasafe/rotasafe/internal/testserver/noticetest"
+	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/notice/redisnotice"
 )

@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/internal/redistest"
+	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 

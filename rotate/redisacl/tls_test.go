@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rotasafe/rotasafe/internal/redistest"
+	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 

@@ -221,7 +221,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 		times(r.paired("BenchmarkPoolConnect/impl=rotasafe", "BenchmarkPoolConnect/impl=pgxpool", "ns/op")),
 		ratio(r.get("BenchmarkPoolConnect/impl=rotasafe", "ns/op"), r.get("BenchmarkPoolConnect/impl=pgxpool", "ns/op")))
 	p("")
-	p("MySQL (a throw-away MariaDB, `internal/mysqltest`): `sqlconn.NewMySQL` (each login followed by the `DO 1`")
+	p("MySQL (a throw-away MariaDB, `internal/testserver/mysqltest`): `sqlconn.NewMySQL` (each login followed by the `DO 1`")
 	p("that catches an expired password) vs go-sql-driver/mysql's connector with the same credentials.")
 	p("")
 	p("| impl | time/connect | allocs/op | B/op |")
@@ -232,7 +232,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	}
 	p("")
 	if r.n("BenchmarkMySQLConnect/impl=rotasafe", "ns/op") == 0 {
-		p("Not measured: the MariaDB server binaries were not found (see `internal/mysqltest`).")
+		p("Not measured: the MariaDB server binaries were not found (see `internal/testserver/mysqltest`).")
 	} else {
 		p("Ratio rotasafe / go-sql-driver, median of the per-round ratios: **%s**.",
 			times(r.paired("BenchmarkMySQLConnect/impl=rotasafe", "BenchmarkMySQLConnect/impl=gosqldriver", "ns/op")))

@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/rotasafe/rotasafe/internal/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 )
 
 // connect logs in with cfg and returns the open *sql.DB, or the login's error.

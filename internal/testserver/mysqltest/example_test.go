@@ -8,7 +8,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/rotasafe/rotasafe/internal/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 )
 
 // A program (the demo, say) starts a server, creates an application user and logs in as it.

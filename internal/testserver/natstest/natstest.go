@@ -1,5 +1,5 @@
 // Package natstest starts throw-away nats-server processes for tests, the NATS counterpart
-// of internal/redistest: each on a random free 127.0.0.1 port, stopped when the test ends.
+// of internal/testserver/redistest: each on a random free 127.0.0.1 port, stopped when the test ends.
 // A test can stop the server and start it again on the same port, to see what its clients
 // do through an outage.
 //

@@ -6,7 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/rotasafe/rotasafe/internal/natstest"
+	"github.com/rotasafe/rotasafe/internal/testserver/natstest"
 )
 
 func TestStopStart(t *testing.T) {

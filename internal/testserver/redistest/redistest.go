@@ -1,5 +1,5 @@
 // Package redistest starts throw-away redis-server processes for tests and benchmarks, the
-// Redis counterpart of internal/pgtest: each on a random free 127.0.0.1 port, with an ACL
+// Redis counterpart of internal/testserver/pgtest: each on a random free 127.0.0.1 port, with an ACL
 // admin user and the default user disabled, stopped when the test ends. It also holds what
 // the tests of both sides of a Redis rotation (rotate/redisacl and redisconn) need around
 // one: application users, a Secrets Manager holding their secrets ([Env]), and checks of

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/rotasafe/rotasafe/internal/pgtest"
+	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 )
 
 // A program (the demo, say) starts a cluster, creates an application role
