@@ -307,9 +307,6 @@ func (s DBSecret) String() string {
 	return b.String()
 }
 
-// GoString is String: %#v must not print the password either.
-func (s DBSecret) GoString() string { return s.String() }
-
 // Format prints String under every fmt verb.
 func (s DBSecret) Format(f fmt.State, verb rune) { formatRedacted(f, verb, s.String()) }
 

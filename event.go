@@ -102,9 +102,6 @@ func (e Event) String() string {
 	return s + "}"
 }
 
-// GoString is String: %#v must not print the token either.
-func (e Event) GoString() string { return e.String() }
-
 // Format prints String under every fmt verb.
 func (e Event) Format(f fmt.State, verb rune) { formatRedacted(f, verb, e.String()) }
 

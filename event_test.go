@@ -2,6 +2,7 @@ package rotasafe_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ func TestEventJSONIsTheWireFormButPrintingHidesTheToken(t *testing.T) {
 	}
 	// Printing and logging must not show it.
 	var printed strings.Builder
-	for _, s := range []string{ev.String(), ev.GoString()} {
+	for _, s := range []string{ev.String(), fmt.Sprintf("%#v", ev)} {
 		printed.WriteString(s)
 	}
 	if strings.Contains(printed.String(), tok) {

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 )
 
-// Version is one fetched version of a secret. Its String, GoString, Format, LogValue and
+// Version is one fetched version of a secret. Its String, Format, LogValue and
 // MarshalJSON methods print the metadata and never SecretString or SecretBinary, under every
 // fmt verb, so a Version can be logged or wrapped into an error safely. Read the value through
 // the fields.
@@ -67,9 +67,6 @@ func (v Version) String() string {
 	b.WriteString("}")
 	return b.String()
 }
-
-// GoString is String: %#v must not print the value either.
-func (v Version) GoString() string { return v.String() }
 
 // Format prints String under every verb (%v, %+v, %#v, %s, %q, %x, ...), so no verb reaches
 // the value fields.

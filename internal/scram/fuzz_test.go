@@ -14,8 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/internal/scram"
+	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 )
 
 // fuzzVerifierShape is the form of a PostgreSQL SCRAM-SHA-256 verifier.
