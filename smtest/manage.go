@@ -27,32 +27,28 @@ func (s *Server) updateSecret(_ context.Context, req *request) (any, *apiError) 
 	if d := req.Description; d != nil && len(*d) > 2048 {
 		return nil, errf(codeValidation, "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 2048")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookupLive(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	out := obj{"ARN": sec.arn, "Name": sec.name}
-	if hasValue {
-		v, err := s.putVersion(sec, *req.ClientRequestToken, req.SecretString, req.SecretBinary, nil)
-		if err != nil {
-			return nil, err
+	return s.onSecret(req.SecretId, true, func(sec *secret) (any, *apiError) {
+		out := obj{"ARN": sec.arn, "Name": sec.name}
+		if hasValue {
+			v, err := s.putVersion(sec, *req.ClientRequestToken, req.SecretString, req.SecretBinary, nil)
+			if err != nil {
+				return nil, err
+			}
+			out["VersionId"] = v.id
 		}
-		out["VersionId"] = v.id
-	}
-	if req.Description != nil {
-		d := *req.Description
-		sec.description = &d
-	}
-	if req.KmsKeyId != nil {
-		sec.kmsKeyID = *req.KmsKeyId
-	}
-	if req.Type != nil {
-		sec.typ = *req.Type
-	}
-	sec.lastChanged = s.now()
-	return out, nil
+		if req.Description != nil {
+			d := *req.Description
+			sec.description = &d
+		}
+		if req.KmsKeyId != nil {
+			sec.kmsKeyID = *req.KmsKeyId
+		}
+		if req.Type != nil {
+			sec.typ = *req.Type
+		}
+		sec.lastChanged = s.now()
+		return out, nil
+	})
 }
 
 func (s *Server) deleteSecret(_ context.Context, req *request) (any, *apiError) {
@@ -116,14 +112,10 @@ func (s *Server) purgeExpired() {
 }
 
 func (s *Server) restoreSecret(_ context.Context, req *request) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookup(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	sec.deleted, sec.deletionDate = time.Time{}, time.Time{}
-	return obj{"ARN": sec.arn, "Name": sec.name}, nil
+	return s.onSecret(req.SecretId, false, func(sec *secret) (any, *apiError) {
+		sec.deleted, sec.deletionDate = time.Time{}, time.Time{}
+		return obj{"ARN": sec.arn, "Name": sec.name}, nil
+	})
 }
 
 func (s *Server) tagResource(_ context.Context, req *request) (any, *apiError) {
@@ -133,52 +125,40 @@ func (s *Server) tagResource(_ context.Context, req *request) (any, *apiError) {
 	if err := checkTags(req.Tags); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookupLive(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	sec.tags, sec.tagged = mergeTags(sec.tags, req.Tags), true
-	sec.lastChanged = s.now()
-	return obj{}, nil
+	return s.onSecret(req.SecretId, true, func(sec *secret) (any, *apiError) {
+		sec.tags, sec.tagged = mergeTags(sec.tags, req.Tags), true
+		sec.lastChanged = s.now()
+		return obj{}, nil
+	})
 }
 
 func (s *Server) untagResource(_ context.Context, req *request) (any, *apiError) {
 	if req.TagKeys == nil {
 		return nil, errf(codeValidation, "1 validation error detected: Value at 'tagKeys' failed to satisfy constraint: Member must not be null")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookupLive(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	sec.tags = slices.DeleteFunc(sec.tags, func(t tag) bool { return slices.Contains(req.TagKeys, *t.Key) })
-	sec.tagged = true
-	sec.lastChanged = s.now()
-	return obj{}, nil
+	return s.onSecret(req.SecretId, true, func(sec *secret) (any, *apiError) {
+		sec.tags = slices.DeleteFunc(sec.tags, func(t tag) bool { return slices.Contains(req.TagKeys, *t.Key) })
+		sec.tagged = true
+		sec.lastChanged = s.now()
+		return obj{}, nil
+	})
 }
 
 func (s *Server) cancelRotateSecret(_ context.Context, req *request) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookupLive(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	if sec.rotationEnabled == nil && sec.lambdaARN == "" {
-		return nil, errf(codeInvalidReq, "Secret %s has no rotation configuration to cancel.", sec.name)
-	}
-	off := false
-	sec.rotationEnabled = &off
-	sec.nextRotation = time.Time{}
-	sec.lastChanged = s.now()
-	out := obj{"ARN": sec.arn, "Name": sec.name}
-	if p := sec.holder(rotasafe.StagePending); p != nil && !p.has(rotasafe.StageCurrent) {
-		out["VersionId"] = p.id
-	}
-	return out, nil
+	return s.onSecret(req.SecretId, true, func(sec *secret) (any, *apiError) {
+		if sec.rotationEnabled == nil && sec.lambdaARN == "" {
+			return nil, errf(codeInvalidReq, "Secret %s has no rotation configuration to cancel.", sec.name)
+		}
+		off := false
+		sec.rotationEnabled = &off
+		sec.nextRotation = time.Time{}
+		sec.lastChanged = s.now()
+		out := obj{"ARN": sec.arn, "Name": sec.name}
+		if p := sec.holder(rotasafe.StagePending); p != nil && !p.has(rotasafe.StageCurrent) {
+			out["VersionId"] = p.id
+		}
+		return out, nil
+	})
 }
 
 var filterKeys = []string{"description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all"}

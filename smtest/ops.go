@@ -115,19 +115,15 @@ func (s *Server) createSecret(_ context.Context, req *request) (any, *apiError) 
 }
 
 func (s *Server) getSecretValue(_ context.Context, req *request) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookupLive(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	v, err := sec.selectVersion(req.VersionId, req.VersionStage)
-	if err != nil {
-		return nil, err
-	}
-	today := dateOnly(s.now())
-	sec.lastAccessed, v.lastAccessed = today, today
-	return valueOut(sec, v), nil
+	return s.onSecret(req.SecretId, true, func(sec *secret) (any, *apiError) {
+		v, err := sec.selectVersion(req.VersionId, req.VersionStage)
+		if err != nil {
+			return nil, err
+		}
+		today := dateOnly(s.now())
+		sec.lastAccessed, v.lastAccessed = today, today
+		return valueOut(sec, v), nil
+	})
 }
 
 // selectVersion picks the version GetSecretValue reads: by ID, by stage, both (then the
@@ -176,13 +172,9 @@ func valueOut(sec *secret, v *version) obj {
 }
 
 func (s *Server) describeSecret(_ context.Context, req *request) (any, *apiError) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookup(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	return s.describe(sec, "VersionIdsToStages"), nil
+	return s.onSecret(req.SecretId, false, func(sec *secret) (any, *apiError) {
+		return s.describe(sec, "VersionIdsToStages"), nil
+	})
 }
 
 // describe is DescribeSecret's answer; ListSecrets names the label map differently.
@@ -232,22 +224,18 @@ func (s *Server) putSecretValue(_ context.Context, req *request) (any, *apiError
 	if err := checkRotationToken(req.RotationToken); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookupLive(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	if rt := req.RotationToken; rt != nil {
-		if active, ok := s.active[sec.arn]; ok && active != *rt {
-			return nil, errf(codeAccessDenied, "The RotationToken does not match the rotation in progress for secret %s.", sec.arn)
+	return s.onSecret(req.SecretId, true, func(sec *secret) (any, *apiError) {
+		if rt := req.RotationToken; rt != nil {
+			if active, ok := s.active[sec.arn]; ok && active != *rt {
+				return nil, errf(codeAccessDenied, "The RotationToken does not match the rotation in progress for secret %s.", sec.arn)
+			}
 		}
-	}
-	v, err := s.putVersion(sec, *req.ClientRequestToken, req.SecretString, req.SecretBinary, req.VersionStages)
-	if err != nil {
-		return nil, err
-	}
-	return obj{"ARN": sec.arn, "Name": sec.name, "VersionId": v.id, "VersionStages": slices.Clone(v.stages)}, nil
+		v, err := s.putVersion(sec, *req.ClientRequestToken, req.SecretString, req.SecretBinary, req.VersionStages)
+		if err != nil {
+			return nil, err
+		}
+		return obj{"ARN": sec.arn, "Name": sec.name, "VersionId": v.id, "VersionStages": slices.Clone(v.stages)}, nil
+	})
 }
 
 // putVersion stores a value under token tok and applies the staging labels (AWSCURRENT when
@@ -329,50 +317,46 @@ func (s *Server) updateSecretVersionStage(_ context.Context, req *request) (any,
 		return nil, errf(codeValidation, "1 validation error detected: Value at 'versionStage' failed to satisfy constraint: Member must have length between 1 and 256")
 	}
 	moveTo, removeFrom := str(req.MoveToVersionId), str(req.RemoveFromVersionId)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookupLive(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	holder := sec.holder(stage)
-	switch {
-	case moveTo != "":
-		to, ok := sec.versions[moveTo]
-		if !ok {
-			return nil, errf(codeInvalidParam, "Not a valid version: %s", moveTo)
-		}
-		if holder != nil && holder != to {
-			if removeFrom == "" {
-				return nil, errf(codeInvalidParam, "The parameter RemoveFromVersionId can't be empty. Staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.", stage, holder.id)
+	return s.onSecret(req.SecretId, true, func(sec *secret) (any, *apiError) {
+		holder := sec.holder(stage)
+		switch {
+		case moveTo != "":
+			to, ok := sec.versions[moveTo]
+			if !ok {
+				return nil, errf(codeInvalidParam, "Not a valid version: %s", moveTo)
 			}
-			if removeFrom != holder.id {
-				return nil, errf(codeInvalidParam, "When you move staging label %s, if you specify RemoveFromVersionId, it must be set to the version that currently has the staging label %s.", stage, stage)
+			if holder != nil && holder != to {
+				if removeFrom == "" {
+					return nil, errf(codeInvalidParam, "The parameter RemoveFromVersionId can't be empty. Staging label %s is currently attached to version %s, so you must explicitly reference that version in RemoveFromVersionId.", stage, holder.id)
+				}
+				if removeFrom != holder.id {
+					return nil, errf(codeInvalidParam, "When you move staging label %s, if you specify RemoveFromVersionId, it must be set to the version that currently has the staging label %s.", stage, stage)
+				}
 			}
+			if err := sec.checkLabelLimit([]string{stage}); err != nil {
+				return nil, err
+			}
+			sec.moveStage(stage, to)
+		case removeFrom != "":
+			from, ok := sec.versions[removeFrom]
+			if !ok {
+				return nil, errf(codeInvalidParam, "Not a valid version: %s", removeFrom)
+			}
+			if !from.has(stage) {
+				return nil, errf(codeInvalidParam, "The staging label %s is not attached to version %s.", stage, removeFrom)
+			}
+			if stage == rotasafe.StageCurrent {
+				return nil, errf(codeInvalidParam, "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.")
+			}
+			removeStage(from, stage)
+		default:
+			return nil, errf(codeInvalidParam, "You must specify MoveToVersionId, RemoveFromVersionId or both.")
 		}
-		if err := sec.checkLabelLimit([]string{stage}); err != nil {
-			return nil, err
-		}
-		sec.moveStage(stage, to)
-	case removeFrom != "":
-		from, ok := sec.versions[removeFrom]
-		if !ok {
-			return nil, errf(codeInvalidParam, "Not a valid version: %s", removeFrom)
-		}
-		if !from.has(stage) {
-			return nil, errf(codeInvalidParam, "The staging label %s is not attached to version %s.", stage, removeFrom)
-		}
-		if stage == rotasafe.StageCurrent {
-			return nil, errf(codeInvalidParam, "You can only move staging label AWSCURRENT to a different secret version. It can't be completely removed.")
-		}
-		removeStage(from, stage)
-	default:
-		return nil, errf(codeInvalidParam, "You must specify MoveToVersionId, RemoveFromVersionId or both.")
-	}
-	now := s.now()
-	sec.lastChanged = now
-	sec.prune(now, s.cfg.keepAll)
-	return obj{"ARN": sec.arn, "Name": sec.name}, nil
+		now := s.now()
+		sec.lastChanged = now
+		sec.prune(now, s.cfg.keepAll)
+		return obj{"ARN": sec.arn, "Name": sec.name}, nil
+	})
 }
 
 func (s *Server) listSecretVersionIds(_ context.Context, req *request) (any, *apiError) {
@@ -380,32 +364,28 @@ func (s *Server) listSecretVersionIds(_ context.Context, req *request) (any, *ap
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sec, err := s.lookup(req.SecretId)
-	if err != nil {
-		return nil, err
-	}
-	var all []obj
-	for _, v := range sortedVersions(sec) {
-		if !v.hasValue || (len(v.stages) == 0 && !boolv(req.IncludeDeprecated, false)) {
-			continue
+	return s.onSecret(req.SecretId, false, func(sec *secret) (any, *apiError) {
+		var all []obj
+		for _, v := range sortedVersions(sec) {
+			if !v.hasValue || (len(v.stages) == 0 && !boolv(req.IncludeDeprecated, false)) {
+				continue
+			}
+			e := obj{"VersionId": v.id, "KmsKeyIds": []string{kmsKeyName(sec.kmsKeyID)}}
+			if len(v.stages) > 0 {
+				e["VersionStages"] = slices.Clone(v.stages)
+			}
+			e.time("CreatedDate", v.created)
+			e.time("LastAccessedDate", v.lastAccessed)
+			all = append(all, e)
 		}
-		e := obj{"VersionId": v.id, "KmsKeyIds": []string{kmsKeyName(sec.kmsKeyID)}}
-		if len(v.stages) > 0 {
-			e["VersionStages"] = slices.Clone(v.stages)
+		page, next, err := paginate(all, req.NextToken, max)
+		if err != nil {
+			return nil, err
 		}
-		e.time("CreatedDate", v.created)
-		e.time("LastAccessedDate", v.lastAccessed)
-		all = append(all, e)
-	}
-	page, next, err := paginate(all, req.NextToken, max)
-	if err != nil {
-		return nil, err
-	}
-	out := obj{"ARN": sec.arn, "Name": sec.name, "Versions": page}
-	out.str("NextToken", next)
-	return out, nil
+		out := obj{"ARN": sec.arn, "Name": sec.name, "Versions": page}
+		out.str("NextToken", next)
+		return out, nil
+	})
 }
 
 func kmsKeyName(id string) string {

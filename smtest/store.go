@@ -230,6 +230,22 @@ func (s *Server) lookup(id *string) (*secret, *apiError) {
 }
 
 // lookupLive is lookup that also refuses a secret scheduled for deletion.
+// onSecret runs op with s.mu held on the secret that id names (a name or ARN). live refuses a
+// secret scheduled for deletion, as every operation but DescribeSecret, RestoreSecret and
+// ListSecretVersionIds does.
+func (s *Server) onSecret(id *string, live bool, op func(sec *secret) (any, *apiError)) (any, *apiError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sec, err := s.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	if live && !sec.deleted.IsZero() {
+		return nil, errDeleted
+	}
+	return op(sec)
+}
+
 func (s *Server) lookupLive(id *string) (*secret, *apiError) {
 	sec, err := s.lookup(id)
 	if err != nil {
