@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/rotasafe/rotasafe/internal/droplog"
+	"github.com/rotasafe/rotasafe/internal/logopt"
 	"github.com/rotasafe/rotasafe/notice"
 )
 
@@ -42,7 +43,7 @@ type Option func(*config)
 
 type config struct {
 	subject string
-	logger  *slog.Logger // nil: slog.Default(), resolved when logging
+	logger  *slog.Logger // unset: slog.Default() at log time (logopt)
 }
 
 // WithSubject sets the subject (DefaultSubject, "rotasafe.notices", when not given). It must
@@ -57,9 +58,9 @@ func WithSubject(s string) Option {
 }
 
 // WithLogger sets where Subscribe logs notices that did not decode (never their content) and
-// notices dropped because the handler was too slow. nil, the default, logs to
-// slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// notices dropped because the handler was too slow. Without it they go to slog.Default() (read
+// at log time); a nil l discards them.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = logopt.Given(l) } }
 
 // New returns a transport over nc, which stays the caller's to close. nats.go reconnects nc
 // through outages and restores its subscriptions; give it nats.MaxReconnects(-1) so that it
@@ -167,9 +168,4 @@ func (t *Transport) denied(before error, op string) error {
 	return fmt.Errorf("natsnotice: %s to %s: %w", op, t.cfg.subject, err)
 }
 
-func (t *Transport) logger() *slog.Logger {
-	if t.cfg.logger != nil {
-		return t.cfg.logger
-	}
-	return slog.Default()
-}
+func (t *Transport) logger() *slog.Logger { return logopt.Or(t.cfg.logger) }

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe/internal/droplog"
+	"github.com/rotasafe/rotasafe/internal/logopt"
 	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/retry"
 )
@@ -53,7 +54,7 @@ type Option func(*config)
 
 type config struct {
 	channel string
-	logger  *slog.Logger // nil: slog.Default(), resolved when logging
+	logger  *slog.Logger // unset: slog.Default() at log time (logopt)
 }
 
 // WithChannel sets the channel (DefaultChannel, "rotasafe:notices", when not given). An
@@ -68,8 +69,9 @@ func WithChannel(name string) Option {
 }
 
 // WithLogger sets where Subscribe logs lost and restored subscriptions and notices that did
-// not decode (never their content). nil, the default, logs to slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+// not decode (never their content). Without it they go to slog.Default() (read at log time);
+// a nil l discards them.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = logopt.Given(l) } }
 
 // New returns a transport over c, a *redis.Client, *redis.ClusterClient or *redis.Ring. The
 // client stays the caller's to close. New panics when c is nil.
@@ -159,12 +161,7 @@ func (t *Transport) Subscribe(ctx context.Context, handle func(notice.Notice)) e
 	}
 }
 
-func (t *Transport) logger() *slog.Logger {
-	if t.cfg.logger != nil {
-		return t.cfg.logger
-	}
-	return slog.Default()
-}
+func (t *Transport) logger() *slog.Logger { return logopt.Or(t.cfg.logger) }
 
 // isTimeout reports whether err is a read that timed out, not a failure.
 func isTimeout(err error) bool {
