@@ -46,7 +46,6 @@ type options struct {
 	quick      bool
 	out        string
 	skipFleet  bool
-	benchFlags []string
 }
 
 func main() {
