@@ -48,7 +48,7 @@ func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Confi
 	}
 	c := cache.New(client, append(opts, cfg.CacheOptions...)...)
 	// sqlconn's defaults, with the waits stretched by the simulation's dilation.
-	p := sqlconn.DefaultPolicy()
+	p := login.DefaultPolicy()
 	p.Initial, p.Max, p.MaxElapsed = dil(p.Initial), dil(p.Max), dil(p.MaxElapsed)
 	w := walk.New(walk.Config{Client: "fleet", SecretID: id, Source: c, Policy: p,
 		Timeout: dil(sqlconn.DefaultConnectTimeout), Logger: discard})
