@@ -46,8 +46,8 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-// walker returns a Walker of the secret on the env's cache (or on src, when given), with a
-// short retry policy unless opts set one.
+// walker returns a Walker of the secret on the env's cache, with a short retry policy
+// unless opts set one; walkerOn the same on src.
 func (e *env) walker(opts ...login.Option) *login.Walker {
 	return e.walkerOn(e.c, opts...)
 }
@@ -206,7 +206,7 @@ func TestWrongCredentials(t *testing.T) {
 	}
 }
 
-// TestUnusableVersionIsSkipped: a pending version that cannot be used does not stop the login.
+// TestUnusableVersionIsSkipped: a pending version that cannot be used does not stop the walk.
 func TestUnusableVersionIsSkipped(t *testing.T) {
 	e := newEnv(t)
 	w := e.walker()

@@ -38,11 +38,11 @@ func giveUp(currentID string, err error) result {
 }
 
 // rounds runs rounds of logins until one works, fails for another reason, or the gate turns
-// the login away; first runs the first round, r.walk the others. A rejected round never
-// ends it: its result is a transient failure (for the retry loop) or a give-up.
+// the login away; first, when not nil, runs the first round instead of r.walk (Recover). A
+// rejected round never ends it: its result is a transient failure (for the retry loop) or a
+// give-up.
 func (r *round) rounds(ctx context.Context, first func(context.Context, rotasafe.Version) result) result {
 	w := r.w
-	walk := first
 	for n := 1; ; n++ {
 		cur, err := w.src.Get(ctx, w.secretID)
 		if err != nil {
@@ -53,7 +53,7 @@ func (r *round) rounds(ctx context.Context, first func(context.Context, rotasafe
 			w.st.withheld.Add(1)
 			return giveUp(cur.ID, err)
 		}
-		res := r.gated(ctx, cur, &t, walk)
+		res := r.gated(ctx, cur, &t, first)
 		if res.err == nil || res.class != rotasafe.ClassAuth {
 			return res
 		}
@@ -62,15 +62,21 @@ func (r *round) rounds(ctx context.Context, first func(context.Context, rotasafe
 			return giveUp(res.currentID, res.err)
 		}
 		w.st.retries.Add(1)
-		walk = r.walk
+		first = nil
 	}
 }
 
-// gated runs one round that t let through the gate and reports its outcome on t, even when
-// the Try panics, so that a probe never leaves the others waiting.
-func (r *round) gated(ctx context.Context, cur rotasafe.Version, t *ticket, walk func(context.Context, rotasafe.Version) result) result {
+// gated runs one round (first's, or else r.walk's) that t let through the gate and reports
+// its outcome on t, even when the Try panics, so that a probe never leaves the others
+// waiting.
+func (r *round) gated(ctx context.Context, cur rotasafe.Version, t *ticket, first func(context.Context, rotasafe.Version) result) result {
 	defer t.abandoned()
-	res := walk(ctx, cur)
+	var res result
+	if first != nil {
+		res = first(ctx, cur)
+	} else {
+		res = r.walk(ctx, cur)
+	}
 	switch {
 	case res.err == nil:
 		t.succeeded()

@@ -114,8 +114,8 @@ func (w *Walker) first(ctx context.Context, cur rotasafe.Version) *choice {
 func (w *Walker) Login(ctx context.Context, try Try) (rotasafe.Version, error) {
 	ctx, cancel := w.bound(ctx)
 	defer cancel()
-	r := w.newRound(try)
-	return r.finish(ctx, r.rounds(ctx, r.walk))
+	r := &round{w: w, try: try, giveUp: w.giveUp()}
+	return r.finish(ctx, r.rounds(ctx, nil))
 }
 
 // Recover is Login for a client whose first login happened elsewhere (a go-redis
@@ -125,7 +125,7 @@ func (w *Walker) Login(ctx context.Context, try Try) (rotasafe.Version, error) {
 func (w *Walker) Recover(ctx context.Context, rejected rotasafe.Version, err error, try Try) (rotasafe.Version, error) {
 	ctx, cancel := w.bound(ctx)
 	defer cancel()
-	r := w.newRound(try)
+	r := &round{w: w, try: try, giveUp: w.giveUp()}
 	stage := stageOf(rejected)
 	w.st.logins.Add(1)
 	w.st.rejected.Add(stage)
@@ -151,12 +151,12 @@ func (w *Walker) bound(ctx context.Context) (context.Context, context.CancelFunc
 		fmt.Errorf("the context has no deadline, and the retry policy's bound of %v ran out", bound))
 }
 
-func (w *Walker) newRound(try Try) *round {
-	r := &round{w: w, try: try}
-	if w.cfg.policy.MaxElapsed > 0 {
-		r.giveUp = time.Now().Add(w.cfg.policy.MaxElapsed)
+// giveUp returns when the policy's MaxElapsed ends a login that begins now; zero: never.
+func (w *Walker) giveUp() time.Time {
+	if w.cfg.policy.MaxElapsed <= 0 {
+		return time.Time{}
 	}
-	return r
+	return time.Now().Add(w.cfg.policy.MaxElapsed)
 }
 
 // finish ends a login whose first rounds ended with res: a transient failure goes on in the
@@ -177,7 +177,7 @@ func (r *round) finish(ctx context.Context, res result) (rotasafe.Version, error
 				made = true
 				return rotasafe.Version{}, res.err
 			}
-			res := r.rounds(ctx, r.walk)
+			res := r.rounds(ctx, nil)
 			if res.err != nil && res.class != rotasafe.ClassTransient {
 				return rotasafe.Version{}, retry.Permanent(res.err)
 			}
