@@ -58,7 +58,7 @@ func (r *round) rounds(ctx context.Context, first func(context.Context, rotasafe
 			return res
 		}
 		w.logger().Debug(w.cfg.client+": every version was rejected", "secret", w.secretID, "current", res.currentID, "err", res.err)
-		if max := w.cfg.policy.MaxAttempts; max > 0 && n >= max {
+		if limit := w.cfg.policy.MaxAttempts; limit > 0 && n >= limit {
 			return giveUp(res.currentID, res.err)
 		}
 		w.st.retries.Add(1)
@@ -152,13 +152,13 @@ func (r *round) after(ctx context.Context, currentID string, first rotasafe.Vers
 				break
 			}
 			tried = append(tried, v.ID)
-			stage := stageOf(v)
-			o := r.attempt(ctx, v, stage)
+			held := stageOf(v) // the label v held, which may be more telling than the one asked for
+			o := r.attempt(ctx, v, held)
 			if o.err == nil {
 				if v.ID != res.currentID {
-					w.st.fallbacks.Add(stage)
+					w.st.fallbacks.Add(held)
 				}
-				w.stick(&choice{currentID: res.currentID, v: v, stage: stage})
+				w.stick(&choice{currentID: res.currentID, v: v, stage: held})
 				return result{v: v, currentID: res.currentID}
 			}
 			if o.unusable {

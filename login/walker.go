@@ -159,23 +159,23 @@ func (w *Walker) giveUp() time.Time {
 	return time.Now().Add(w.cfg.policy.MaxElapsed)
 }
 
-// finish ends a login whose first rounds ended with res: a transient failure goes on in the
+// finish ends a login whose first rounds ended with first: a transient failure goes on in the
 // retry loop, which begins with the wait that follows it. The first rounds run outside the
 // loop, which costs allocations that a login that works at once does not need.
-func (r *round) finish(ctx context.Context, res result) (rotasafe.Version, error) {
+func (r *round) finish(ctx context.Context, first result) (rotasafe.Version, error) {
 	w := r.w
-	v, err := res.v, res.err
-	if err != nil && res.class == rotasafe.ClassTransient {
+	v, err := first.v, first.err
+	if err != nil && first.class == rotasafe.ClassTransient {
 		p := w.cfg.policy
-		p.OnRetry = func(attempt int, err error, wait time.Duration) {
+		p.OnRetry = func(attempt int, cause error, wait time.Duration) {
 			w.st.retries.Add(1)
-			w.logger().Debug(w.cfg.client+": retrying login", "secret", w.secretID, "attempt", attempt, "wait", wait, "err", err)
+			w.logger().Debug(w.cfg.client+": retrying login", "secret", w.secretID, "attempt", attempt, "wait", wait, "err", cause)
 		}
-		made := false // the first call of the loop is the failure of the rounds above
+		made := false // the loop's first call is the failure of the rounds above
 		v, err = retry.DoValue(ctx, p, func(ctx context.Context) (rotasafe.Version, error) {
 			if !made {
 				made = true
-				return rotasafe.Version{}, res.err
+				return rotasafe.Version{}, first.err
 			}
 			res := r.rounds(ctx, nil)
 			if res.err != nil && res.class != rotasafe.ClassTransient {
