@@ -6,22 +6,14 @@ import (
 	"strings"
 )
 
-// Source is where a client (sqlconn, redisconn, pgxpoolconn) reads the versions of a secret
-// it logs in with. A *cache.Cache is one; a test double, a sidecar reader or another cache
-// may be another.
+// Source is where a client (sqlconn, redisconn, pgxpoolconn, or any user of package login)
+// reads the versions of a secret it logs in with. A *cache.Cache is one; a test double, a
+// sidecar reader or another cache may be another.
 //
 // Clients call Get before every login and Reread only after the database rejected a
 // version, so Get must be cheap and Reread must bound itself: a fleet's worth of rejected
-// logins must not become a fleet's worth of Secrets Manager calls.
-//
-// A Source may also name a version to try before AWSCURRENT, with a method
-//
-//	Prefer(ctx context.Context, secretID string) (v Version, ok bool)
-//
-// which clients call before every login, so it must be cheap (it may wait within ctx for a
-// version being read). A *cache.Cache that listens to rotation notices offers the version a
-// notice said the database takes now; clients try it first, and stop preferring it once the
-// database rejects it.
+// logins must not become a fleet's worth of Secrets Manager calls. A Source that can name a
+// version to try before AWSCURRENT implements [Preferrer] as well.
 type Source interface {
 	// Get returns the AWSCURRENT version of secretID, from a cache when it has a fresh one.
 	Get(ctx context.Context, secretID string) (Version, error)
@@ -36,6 +28,17 @@ type Source interface {
 	// answers with them), since clients learn from them where AWSCURRENT is.
 	// rotasafe.IsNotFound reports a stage that no version holds.
 	Reread(ctx context.Context, secretID, stage, rejectedID string) (Version, error)
+}
+
+// Preferrer is a [Source] that can name a version of a secret to try before AWSCURRENT. A
+// *cache.Cache that listens to rotation notices is one: it offers the version a notice said
+// the database takes now.
+//
+// Clients call Prefer before every login, so it must be cheap; it may wait within ctx for a
+// version being read. ok false means no version is preferred. A client stops preferring a
+// version once the database rejects it.
+type Preferrer interface {
+	Prefer(ctx context.Context, secretID string) (v Version, ok bool)
 }
 
 // Class says what kind of failure a login attempt met, as a client's driver classifies it.
@@ -177,20 +180,6 @@ type StageCounts struct {
 
 // Total returns the sum of the counts.
 func (s StageCounts) Total() int64 { return s.Current + s.Pending + s.Previous + s.Other }
-
-// Add counts n events for stage.
-func (s *StageCounts) Add(stage string, n int64) {
-	switch stage {
-	case StageCurrent:
-		s.Current += n
-	case StagePending:
-		s.Pending += n
-	case StagePrevious:
-		s.Previous += n
-	default:
-		s.Other += n
-	}
-}
 
 // LoginStats counts what a client's logins cost since it was made: how often the database
 // rejected a version, how often another label rescued a login, and how the client waited.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/walk"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/smtest"
 )
@@ -75,14 +75,10 @@ func herdRotasafe(b *testing.B, client *secretsmanager.Client, db *fakeDB) (func
 	if _, err := c.Get(context.Background(), herdID); err != nil {
 		b.Fatal(err)
 	}
-	w := walk.New(walk.Config{Client: "herd", SecretID: herdID, Source: c, Logger: slog.New(slog.DiscardHandler),
-		Policy: retry.Policy{MaxAttempts: 1}})
+	w := login.New(c, herdID, login.WithClient("herd"), login.WithLogger(nil), login.WithRetry(retry.Policy{MaxAttempts: 1}))
 	return func(ctx context.Context) error {
-		_, err := w.Login(ctx, func(_ context.Context, v rotasafe.Version) (rotasafe.Class, error) {
-			if err := db.login(v.SecretString); err != nil {
-				return rotasafe.ClassAuth, err
-			}
-			return rotasafe.ClassOther, nil
+		_, err := w.Login(ctx, func(_ context.Context, v rotasafe.Version) error {
+			return login.Rejected(db.login(v.SecretString))
 		})
 		return err
 	}, func() { c.Close() }

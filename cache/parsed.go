@@ -4,22 +4,22 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"sync"
-	"sync/atomic"
 
 	"github.com/rotasafe/rotasafe"
+	imemo "github.com/rotasafe/rotasafe/internal/memo"
 )
 
 // memoKey names one version of one secret: the secret's ARN (or, without one, the ID the
 // caller used) and the version ID.
 type memoKey struct{ secret, version string }
 
-// memo holds the parsed values of one cached version, one per parse function. refs counts
-// the snapshots that hold it (guarded by Cache.mu); at zero it leaves Cache.memos.
+// memo holds the parsed values of one cached version, one per parse function, errors
+// included (the same version does not parse differently). refs counts the snapshots that
+// hold it (guarded by Cache.mu); at zero it leaves Cache.memos.
 type memo struct {
 	key   memoKey
 	refs  int
-	cells sync.Map // parser -> *cell
+	cells imemo.Map[parser, any]
 }
 
 // parser names a parse function: its result type and its code. Closures made from one
@@ -27,14 +27,6 @@ type memo struct {
 type parser struct {
 	t  reflect.Type
 	fn uintptr
-}
-
-// cell is one parse result. done is set once val or err is.
-type cell struct {
-	mu   sync.Mutex // serialises the one parse
-	done atomic.Bool
-	val  any
-	err  error
 }
 
 func memoKeyOf(id string, v rotasafe.Version) memoKey {
@@ -54,6 +46,7 @@ func (c *Cache) acquire(id string, v rotasafe.Version) *memo {
 		return m
 	}
 	m := &memo{key: k, refs: 1}
+	m.cells.KeepErrors = true
 	c.memos.Store(k, m)
 	return m
 }
@@ -109,34 +102,19 @@ func parsedIn[T any](c *Cache, m *memo, v rotasafe.Version, parse func(rotasafe.
 		return val, nil
 	}
 	k := parser{reflect.TypeFor[T](), reflect.ValueOf(parse).Pointer()}
-	x, ok := m.cells.Load(k)
-	if !ok {
-		x, _ = m.cells.LoadOrStore(k, new(cell))
-	}
-	cl := x.(*cell)
-	if !cl.done.Load() {
-		cl.mu.Lock()
-		if !cl.done.Load() {
-			func() {
-				defer cl.mu.Unlock() // a panicking parse leaves the cell unset
-				c.st.parses.Add(1)
-				val, err := parse(v)
-				if err != nil {
-					cl.err = parseErr(v, err)
-				} else {
-					cl.val = val
-				}
-				cl.done.Store(true)
-			}()
-		} else {
-			cl.mu.Unlock()
+	x, err := m.cells.Get(k, func() (any, error) {
+		c.st.parses.Add(1)
+		val, err := parse(v)
+		if err != nil {
+			return nil, parseErr(v, err)
 		}
-	}
-	if cl.err != nil {
+		return val, nil
+	})
+	if err != nil {
 		var zero T
-		return zero, cl.err
+		return zero, err
 	}
-	val, _ := cl.val.(T) // comma-ok: a nil interface T is stored as a nil any
+	val, _ := x.(T) // comma-ok: a nil interface T is stored as a nil any
 	return val, nil
 }
 

@@ -9,7 +9,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/internal/walk"
+	"github.com/rotasafe/rotasafe/internal/memo"
+	"github.com/rotasafe/rotasafe/login"
 )
 
 // Credentials logs the new connections of pgx pools in with the credentials of a secret and
@@ -28,70 +29,54 @@ import (
 // pools of the same secret; it is safe for concurrent use and owns no goroutines.
 type Credentials struct {
 	secretID string
-	walk     *walk.Walker
-	logins   walk.Memo[*login] // per version: what its secret says
-	hosts    tlsMemo           // TLS settings for a secret's host, parsed from a connection string
+	walk     *login.Walker
+	logins   memo.Map[string, *account] // by version ID: what its secret says
+	hosts    tlsMemo                    // TLS settings for a secret's host, parsed from a connection string
 }
 
-// Stats counts what the logins of a Credentials cost: rotasafe.LoginStats.
-type Stats = rotasafe.LoginStats
-
-// ConnectError is the error a pool's Acquire (and so Query, QueryRow, Begin) returns when
-// the login of a new connection gives up: the secret, every version tried with its label and
-// why it failed, and the final cause, which errors.As reaches (a *pgconn.PgError, a
-// *retry.ExhaustedError, context.DeadlineExceeded). It never holds a password. It is
-// rotasafe.ConnectError, named here for errors.As at the call site.
-type ConnectError = rotasafe.ConnectError
+// maxLogins bounds Credentials.logins: a secret has at most three labelled versions that
+// matter at a time.
+const maxLogins = 8
 
 // NewCredentials returns the Credentials of secretID, read from src (a *cache.Cache, or any
 // rotasafe.Source). It panics if src is nil, secretID is empty or an option is invalid: a
-// programming error. Configure and New return those as errors instead.
+// programming error. A failed login returns a *rotasafe.ConnectError from the pool's
+// Acquire (and so Query, QueryRow, Begin): the secret, every version tried with its label
+// and why it failed, and the final cause, which errors.As reaches (a *pgconn.PgError, a
+// *retry.ExhaustedError, context.DeadlineExceeded). It never holds a password.
 func NewCredentials(src rotasafe.Source, secretID string, opts ...Option) *Credentials {
-	c, err := newCredentials(src, secretID, opts)
-	if err != nil {
-		panic(err.Error())
+	var cfg config
+	for _, o := range opts {
+		if o != nil {
+			o(&cfg)
+		}
 	}
-	return c
-}
-
-func newCredentials(src rotasafe.Source, secretID string, opts []Option) (*Credentials, error) {
-	switch {
-	case src == nil:
-		return nil, errors.New("pgxpoolconn: nil rotasafe.Source (pass a *cache.Cache)")
-	case secretID == "":
-		return nil, errors.New("pgxpoolconn: empty secret ID")
-	}
-	cfg := newConfig(opts)
-	if cfg.err != nil {
-		return nil, cfg.err
-	}
-	return &Credentials{
+	c := &Credentials{
 		secretID: secretID,
-		walk: walk.New(walk.Config{
-			Client:     "pgxpoolconn",
-			SecretID:   secretID,
-			Source:     src,
-			Policy:     cfg.policy,
-			NoFallback: !cfg.fallback,
-			Logger:     cfg.logger,
-		}),
-	}, nil
+		walk:     login.New(src, secretID, append([]login.Option{login.WithClient("pgxpoolconn")}, cfg.login...)...),
+	}
+	c.logins.Max, c.hosts.Max = maxLogins, maxTLSMemo
+	return c
 }
 
 // Configure makes every new connection of a pool built from cfg log in with the credentials
 // of secretID, read from src (usually a *cache.Cache), and ride through its rotations. It is
-// NewCredentials(src, secretID, opts...).Configure(cfg), for when the Stats are not needed:
+// NewCredentials(src, secretID, opts...).Configure(cfg), for when the Stats are not needed,
+// except that a nil src or an empty secretID is an error; an invalid option panics, as in
+// NewCredentials:
 //
 //	cfg, err := pgxpool.ParseConfig("sslmode=verify-full pool_max_conns=20")
 //	...
 //	if err := pgxpoolconn.Configure(cfg, c, "prod/app/db"); err != nil { ... }
 //	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 func Configure(cfg *pgxpool.Config, src rotasafe.Source, secretID string, opts ...Option) error {
-	c, err := newCredentials(src, secretID, opts)
-	if err != nil {
-		return err
+	switch {
+	case src == nil:
+		return errors.New("pgxpoolconn: nil rotasafe.Source (pass a *cache.Cache)")
+	case secretID == "":
+		return errors.New("pgxpoolconn: empty secret ID")
 	}
-	return c.Configure(cfg)
+	return NewCredentials(src, secretID, opts...).Configure(cfg)
 }
 
 // New returns a pool whose connections log in with the credentials of secretID, read from
@@ -154,24 +139,30 @@ func (c *Credentials) Configure(cfg *pgxpool.Config) error {
 }
 
 // Stats returns what the logins of c cost since it was made.
-func (c *Credentials) Stats() Stats { return c.walk.Stats() }
+func (c *Credentials) Stats() rotasafe.LoginStats { return c.walk.Stats() }
 
 // connect logs in for the new pool connection cc describes and sets cc up so that the
 // pool's own connect takes over that session (handover.go).
 func (c *Credentials) connect(ctx context.Context, cc *pgx.ConnConfig) error {
 	var h *handover
-	_, err := c.walk.Login(ctx, func(ctx context.Context, v rotasafe.Version) (rotasafe.Class, error) {
-		l, err := c.logins.Get(v, c.parse)
+	_, err := c.walk.Login(ctx, func(ctx context.Context, v rotasafe.Version) error {
+		l, err := c.logins.Get(v.ID, func() (*account, error) { return c.parse(v) })
 		if err != nil {
-			return rotasafe.ClassOther, walk.Unusable(err)
+			return login.Unusable(err)
 		}
 		lc, err := c.loginConfig(cc, l)
 		if err != nil {
-			return rotasafe.ClassOther, err
+			return err
 		}
 		var class rotasafe.Class
 		h, class, err = loginOnce(ctx, lc)
-		return class, err
+		switch class {
+		case rotasafe.ClassAuth:
+			return login.Rejected(err)
+		case rotasafe.ClassTransient:
+			return login.Transient(err)
+		}
+		return err
 	})
 	if err != nil {
 		return err

@@ -14,13 +14,13 @@
 //
 // or, with pgx's defaults, pool, err := pgxpoolconn.New(ctx, c, "prod/app/db").
 //
-// The logins are the credential walk sqlconn and redisconn share, with the same errors,
-// Stats and logging: a burst of new connections that find AWSCURRENT stale makes one
-// Secrets Manager call, the version that worked is kept until AWSCURRENT changes, and while
-// every version is rejected logins wait at a gate so that a busy pool cannot lock the
-// account. When a login gives up, Acquire (and so Query, QueryRow and Begin) returns a
-// *ConnectError naming the secret and the versions tried, never a password; errors.As
-// reaches the *pgconn.PgError.
+// The logins are package login's credential walk, as in sqlconn and redisconn, with the
+// same options, errors, Stats and logging: a burst of new connections that find AWSCURRENT
+// stale makes one Secrets Manager call, the version that worked is kept until AWSCURRENT
+// changes, and while every version is rejected logins wait at a gate so that a busy pool
+// cannot lock the account. When a login gives up, Acquire (and so Query, QueryRow and Begin)
+// returns a *rotasafe.ConnectError naming the secret and the versions tried, never a
+// password; errors.As reaches the *pgconn.PgError.
 //
 // How: pgx gives a pool one hook before each new connection, BeforeConnect, then makes
 // exactly one connect whose failure goes straight to Acquire; no pgx hook supplies a

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 )
@@ -45,7 +46,7 @@ func ExampleConfigure() {
 
 	var n int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil {
-		if ce, ok := errors.AsType[*pgxpoolconn.ConnectError](err); ok {
+		if ce, ok := errors.AsType[*rotasafe.ConnectError](err); ok {
 			log.Fatalf("cannot log in with secret %s after %d logins: %v", ce.SecretID, ce.Total, err)
 		}
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {

@@ -6,28 +6,28 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/memo"
 	"github.com/rotasafe/rotasafe/internal/pgclass"
 )
 
-// login is what one version of the secret says a connection logs in with.
-type login struct {
+// account is what one version of the secret says a connection logs in with.
+type account struct {
 	host     string // "" keeps the pool configuration's host, port and TLS settings
 	port     uint16
 	database string // "" keeps the configuration's database, or "postgres"
 	// secret holds the username and password. It is a pointer so that no fmt verb prints
-	// the password of a login: fmt prints an unexported pointer field as an address.
+	// the password of an account: fmt prints an unexported pointer field as an address.
 	secret *rotasafe.DBSecret
 }
 
 // parse reads the database secret JSON of v. Its errors name the version and the field,
 // never a value.
-func (c *Credentials) parse(v rotasafe.Version) (*login, error) {
+func (c *Credentials) parse(v rotasafe.Version) (*account, error) {
 	data := []byte(v.SecretString)
 	if v.SecretString == "" && v.SecretBinary != nil {
 		data = v.SecretBinary
@@ -43,7 +43,7 @@ func (c *Credentials) parse(v rotasafe.Version) (*login, error) {
 	if port < 1 || port > 65535 {
 		return nil, c.versionErr(v, fmt.Errorf("the secret's port %d is out of range", port))
 	}
-	return &login{host: s.Host, port: uint16(port), database: s.DBName, secret: &s}, nil
+	return &account{host: s.Host, port: uint16(port), database: s.DBName, secret: &s}, nil
 }
 
 func (c *Credentials) versionErr(v rotasafe.Version, err error) error {
@@ -51,7 +51,7 @@ func (c *Credentials) versionErr(v rotasafe.Version, err error) error {
 }
 
 // loginConfig returns a copy of the pool's connection configuration cc that logs in with l.
-func (c *Credentials) loginConfig(cc *pgx.ConnConfig, l *login) (*pgx.ConnConfig, error) {
+func (c *Credentials) loginConfig(cc *pgx.ConnConfig, l *account) (*pgx.ConnConfig, error) {
 	lc := cc.Copy()
 	lc.User, lc.Password = l.secret.Username, l.secret.Password
 	switch {
@@ -82,7 +82,7 @@ func (c *Credentials) aim(lc *pgx.ConnConfig, host string, port uint16) error {
 	case isSocket(lc.Host, lc.Port) && noTLS(own):
 		// pgx built no TLS settings for a socket; build those the connection string asks for.
 		var err error
-		if to, err = c.hosts.get(lc.ConnString(), host, port); err != nil {
+		if to, err = tlsFor(&c.hosts, lc.ConnString(), host, port); err != nil {
 			return err
 		}
 	default:
@@ -122,11 +122,8 @@ func noTLS(fs []*pgconn.FallbackConfig) bool {
 }
 
 // tlsMemo keeps the TLS settings parsed from a connection string for a host, so that each
-// new connection does not read certificate files again. Its zero value is ready.
-type tlsMemo struct {
-	mu sync.Mutex // guards m
-	m  map[tlsKey][]*pgconn.FallbackConfig
-}
+// new connection does not read certificate files again. Set Max to maxTLSMemo.
+type tlsMemo = memo.Map[tlsKey, []*pgconn.FallbackConfig]
 
 type tlsKey struct {
 	connString, host string
@@ -136,31 +133,19 @@ type tlsKey struct {
 // maxTLSMemo bounds a tlsMemo: a pool sees one connection string and a secret's host or two.
 const maxTLSMemo = 16
 
-// get returns the host, port and TLS settings (first, then fallbacks) that pgx parses from
-// connString when host and port replace its own. The tls.Configs are shared and never
-// changed.
-func (m *tlsMemo) get(connString, host string, port uint16) ([]*pgconn.FallbackConfig, error) {
-	k := tlsKey{connString, host, port}
-	m.mu.Lock()
-	fs, ok := m.m[k]
-	m.mu.Unlock()
-	if ok {
-		return fs, nil
-	}
-	pc, err := pgconn.ParseConfig(withHost(connString, host, port))
-	if err != nil {
-		// A ParseConfigError quotes the connection string, which Configure made sure holds
-		// no password.
-		return nil, fmt.Errorf("pgxpoolconn: TLS settings for host %s port %d: %w", host, port, err)
-	}
-	fs = append([]*pgconn.FallbackConfig{{Host: pc.Host, Port: pc.Port, TLSConfig: pc.TLSConfig}}, pc.Fallbacks...)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil || len(m.m) >= maxTLSMemo {
-		m.m = make(map[tlsKey][]*pgconn.FallbackConfig, 2)
-	}
-	m.m[k] = fs
-	return fs, nil
+// tlsFor returns the host, port and TLS settings (first, then fallbacks) that pgx parses
+// from connString when host and port replace its own, kept in m. The tls.Configs are shared
+// and never changed.
+func tlsFor(m *tlsMemo, connString, host string, port uint16) ([]*pgconn.FallbackConfig, error) {
+	return m.Get(tlsKey{connString, host, port}, func() ([]*pgconn.FallbackConfig, error) {
+		pc, err := pgconn.ParseConfig(withHost(connString, host, port))
+		if err != nil {
+			// A ParseConfigError quotes the connection string, which Configure made sure holds
+			// no password.
+			return nil, fmt.Errorf("pgxpoolconn: TLS settings for host %s port %d: %w", host, port, err)
+		}
+		return append([]*pgconn.FallbackConfig{{Host: pc.Host, Port: pc.Port, TLSConfig: pc.TLSConfig}}, pc.Fallbacks...), nil
+	})
 }
 
 // withHost returns connString with host and port replacing whatever hosts and ports it

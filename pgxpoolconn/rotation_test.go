@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 )
 
@@ -306,15 +308,15 @@ func TestWrongCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	const attempts = 3
-	p := pgxpoolconn.DefaultPolicy()
+	p := login.DefaultPolicy()
 	p.Initial, p.Max, p.MaxAttempts = 10*time.Millisecond, 20*time.Millisecond, attempts
 	cfg, creds := e.poolConfig(t, "sslmode=disable", pgxpoolconn.WithRetry(p), pgxpoolconn.WithLogger(slog.New(slog.DiscardHandler)))
 	pool := newPool(t, cfg)
 
 	_, err := pool.Acquire(context.Background())
-	ce, ok := errors.AsType[*pgxpoolconn.ConnectError](err)
+	ce, ok := errors.AsType[*rotasafe.ConnectError](err)
 	if !ok {
-		t.Fatalf("got %v, want a *pgxpoolconn.ConnectError", err)
+		t.Fatalf("got %v, want a *rotasafe.ConnectError", err)
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "28P01" {
 		t.Errorf("errors.As(*pgconn.PgError) = %v, %v; want the 28P01", pgErr, ok)

@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 )
@@ -100,7 +101,7 @@ func TestTLS(t *testing.T) {
 	}
 	wrongPool := newPool(t, wrong)
 	_, err = wrongPool.Acquire(ctx)
-	if _, ok := errors.AsType[*pgxpoolconn.ConnectError](err); !ok || !strings.Contains(err.Error(), "certificate") {
+	if _, ok := errors.AsType[*rotasafe.ConnectError](err); !ok || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("with another CA: got %v, want a ConnectError about the certificate", err)
 	}
 }

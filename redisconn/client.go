@@ -8,14 +8,14 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/memo"
 	"github.com/rotasafe/rotasafe/internal/redissecret"
-	"github.com/rotasafe/rotasafe/internal/walk"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 )
 
@@ -37,10 +37,13 @@ import (
 type Credentials struct {
 	secretID string
 	src      rotasafe.Source
-	walk     *walk.Walker
-	logins   walk.Memo[login]
-	recov    struct{ recovered, failed atomic.Int64 }
+	walk     *login.Walker
+	accounts memo.Map[string, account] // by version ID: what its secret says
 }
+
+// maxAccounts bounds Credentials.accounts: a secret has at most three labelled versions
+// that matter at a time.
+const maxAccounts = 8
 
 var _ redis.Hook = (*Credentials)(nil)
 
@@ -48,55 +51,43 @@ var _ redis.Hook = (*Credentials)(nil)
 type Option func(*config)
 
 type config struct {
-	policy retry.Policy
-	logger *slog.Logger
+	login []login.Option // the walk's options, after redisconn's defaults
 }
 
-// DefaultPolicy is the retry policy of a Credentials unless WithRetry says otherwise: waits
-// from 50ms up to 1s with full jitter, for at most 10s per command.
-func DefaultPolicy() retry.Policy {
-	return retry.Policy{Initial: 50 * time.Millisecond, Max: time.Second, MaxElapsed: 10 * time.Second}
-}
+// with forwards a login option: its meaning and default are login's.
+func with(o login.Option) Option { return func(c *config) { c.login = append(c.login, o) } }
 
-// WithRetry sets the policy of the rounds that follow a rejected login: the waits of the
-// lockout gate (Initial, Multiplier, Max with equal jitter) and the bound on a command's
-// recovery (MaxElapsed, MaxAttempts). A policy with Retryable or OnRetry set panics: the
-// walk classifies errors and Stats counts retries.
-func WithRetry(p retry.Policy) Option {
-	return func(c *config) {
-		if p.Retryable != nil || p.OnRetry != nil {
-			panic("redisconn: WithRetry: the policy's Retryable and OnRetry are not used")
-		}
-		c.policy = p
-	}
-}
+// WithRetry sets the policy of the rounds that follow a rejected login, as login.WithRetry
+// does: the waits of the lockout gate (Initial, Multiplier, Max with equal jitter) and the
+// bound on a command's recovery (MaxElapsed, MaxAttempts). Without it a recovery uses
+// login.DefaultPolicy. A policy with Retryable or OnRetry set makes the constructor panic:
+// the walk classifies errors and Stats counts retries.
+func WithRetry(p retry.Policy) Option { return with(login.WithRetry(p)) }
 
 // WithLogger makes the Credentials log version changes at Info and rejected rounds at Debug
-// to l, never with a password. Without it the Credentials log to slog.Default() (read at the
-// time of logging); a nil l discards the logs.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
-		if l == nil {
-			l = slog.New(slog.DiscardHandler)
-		}
-		c.logger = l
-	}
-}
+// to l, as login.WithLogger does, never with a password. Without it the Credentials log to
+// slog.Default() (read at the time of logging); a nil l discards the logs.
+func WithLogger(l *slog.Logger) Option { return with(login.WithLogger(l)) }
+
+// WithoutFallback turns off the fallback to AWSPENDING and AWSPREVIOUS, as
+// login.WithoutFallback does: after a rejected login only AWSCURRENT is read again and
+// tried.
+func WithoutFallback() Option { return with(login.WithoutFallback()) }
 
 // NewCredentials returns the Credentials of secretID, read from src (a *cache.Cache, or any
-// rotasafe.Source).
+// rotasafe.Source). It panics if src is nil, secretID is empty or an option is invalid: a
+// programming error.
 func NewCredentials(src rotasafe.Source, secretID string, opts ...Option) *Credentials {
-	cfg := config{policy: DefaultPolicy()}
+	var cfg config
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
-	return &Credentials{secretID: secretID, src: src, walk: walk.New(walk.Config{
-		Client:   "redisconn",
-		SecretID: secretID,
-		Source:   src,
-		Policy:   cfg.policy,
-		Logger:   cfg.logger,
-	})}
+	p := &Credentials{secretID: secretID, src: src,
+		walk: login.New(src, secretID, append([]login.Option{login.WithClient("redisconn")}, cfg.login...)...)}
+	p.accounts.Max = maxAccounts
+	return p
 }
 
 // NewClient returns a go-redis client that logs in with the credentials of secretID, read
@@ -129,29 +120,29 @@ func newClient(p *Credentials, opts *redis.Options) (*redis.Client, *Credentials
 	return rdb, p
 }
 
-// login is a parsed secret version: what a connection needs to log in.
-type login struct {
+// account is a parsed secret version: what a connection needs to log in.
+type account struct {
 	secret rotasafe.DBSecret
 	srv    redissecret.Server
 }
 
-func parseLogin(v rotasafe.Version) (login, error) {
+func parseAccount(v rotasafe.Version) (account, error) {
 	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
 	if err != nil {
-		return login{}, err
+		return account{}, err
 	}
 	srv, err := redissecret.ServerOf(s, v.SecretString)
 	if err != nil {
-		return login{}, err
+		return account{}, err
 	}
-	return login{secret: s, srv: srv}, nil
+	return account{secret: s, srv: srv}, nil
 }
 
 // parsed parses v once per version.
-func (p *Credentials) parsed(v rotasafe.Version) (login, error) {
-	l, err := p.logins.Get(v, parseLogin)
+func (p *Credentials) parsed(v rotasafe.Version) (account, error) {
+	l, err := p.accounts.Get(v.ID, func() (account, error) { return parseAccount(v) })
 	if err != nil {
-		return login{}, fmt.Errorf("redisconn: secret %s version %s: %w", p.secretID, v.ID, err)
+		return account{}, fmt.Errorf("redisconn: secret %s version %s: %w", p.secretID, v.ID, err)
 	}
 	return l, nil
 }
@@ -274,35 +265,21 @@ func (p *Credentials) run(ctx context.Context, do func(ctx context.Context) erro
 	if used.ID == "" { // not the login of a connection this run opened
 		return err
 	}
-	_, werr := p.walk.Recover(ctx, used, err, func(ctx context.Context, v rotasafe.Version) (rotasafe.Class, error) {
+	_, werr := p.walk.Recover(ctx, used, err, func(ctx context.Context, v rotasafe.Version) error {
 		a.reset(&v)
 		err := do(ctx)
-		switch {
-		case err == nil:
-			return rotasafe.ClassOther, nil
-		case redis.IsAuthError(err) && a.usedID() == v.ID:
-			return rotasafe.ClassAuth, err
+		if redis.IsAuthError(err) && a.usedID() == v.ID {
+			return login.Rejected(err)
 		}
-		// The command's own failure, or a connection error go-redis already retried.
-		return rotasafe.ClassOther, err
+		// nil, the command's own failure, or a connection error go-redis already retried.
+		return err
 	})
-	if werr != nil {
-		p.recov.failed.Add(1)
-		return werr
-	}
-	p.recov.recovered.Add(1)
-	return nil
+	return werr
 }
 
-// Stats counts what a Credentials' logins cost: the walk's rotasafe.LoginStats, and the
-// commands it ran again.
-type Stats struct {
-	rotasafe.LoginStats
-	Recovered int64 // commands that ran after their first login was rejected
-	Failed    int64 // commands whose logins were all rejected until the policy ran out
-}
-
-// Stats returns the counters.
-func (p *Credentials) Stats() Stats {
-	return Stats{LoginStats: p.walk.Stats(), Recovered: p.recov.recovered.Load(), Failed: p.recov.failed.Load()}
-}
+// Stats returns what the Credentials' logins cost since it was made. go-redis logs new
+// connections in by itself, through Provide; the walk counts only the commands run again
+// after such a login was rejected: Connects counts those that ran, Failures those whose
+// logins were all rejected until the policy ran out, and Logins, Rejected, Fallbacks,
+// Rereads, Retries and Withheld what their recovery cost (the first rejection included).
+func (p *Credentials) Stats() rotasafe.LoginStats { return p.walk.Stats() }

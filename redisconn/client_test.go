@@ -16,6 +16,7 @@ import (
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/redissecret"
 	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/rotate/redisacl"
 )
@@ -110,7 +111,7 @@ func TestClientSurvivesTwentyRotations(t *testing.T) {
 	}
 	// The test must have made logins with removed passwords and recovered from them, or it
 	// proves nothing.
-	if st.Rejected.Total() == 0 || st.Recovered == 0 || st.Failed != 0 {
+	if st.Rejected.Total() == 0 || st.Connects == 0 || st.Failures != 0 {
 		t.Errorf("got %+v, want rejected logins, all recovered", st)
 	}
 }
@@ -144,7 +145,7 @@ func TestClientFallsBackToPending(t *testing.T) {
 		t.Fatalf("got %v, want the command to run with AWSPENDING's password", err)
 	}
 	st := creds.Stats()
-	if st.Fallbacks.Pending != 1 || st.Recovered != 1 {
+	if st.Fallbacks.Pending != 1 || st.Connects != 1 {
 		t.Fatalf("got %+v, want one command recovered by a fallback to AWSPENDING", st)
 	}
 	if v, err := creds.walk.Choose(t.Context()); err != nil || v.ID != pendID {
@@ -168,7 +169,7 @@ func TestClientGivesUpWhenEveryVersionIsRejected(t *testing.T) {
 	e := redistest.NewEnv(t)
 	id, user, pw := e.AppSecret()
 	e.Server.CreateUser(t, user, "a password no secret holds")
-	p := DefaultPolicy()
+	p := login.DefaultPolicy()
 	p.MaxElapsed = 300 * time.Millisecond
 	rdb, creds, _ := appClient(e, id, []cache.Option{cache.WithMinRefreshInterval(10 * time.Millisecond)}, WithRetry(p))
 
@@ -181,7 +182,7 @@ func TestClientGivesUpWhenEveryVersionIsRejected(t *testing.T) {
 	}
 	// One round reads AWSPENDING (absent), AWSCURRENT (the same version) and AWSPREVIOUS
 	// (absent) after the rejection, however fast the machine.
-	if st := creds.Stats(); st.Failed != 1 || st.Rereads.Total() < 3 {
+	if st := creds.Stats(); st.Failures != 1 || st.Rereads.Total() < 3 {
 		t.Errorf("got %+v, want one failed command after a round of rereads", st)
 	}
 }

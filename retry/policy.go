@@ -102,7 +102,8 @@ type Policy struct {
 
 // Default returns a general-purpose policy: waits from 50ms up to 2s with [Full] jitter, no
 // bound on the number of attempts, and a MaxElapsed of 30s, so that a loop with it is
-// bounded even when its context has no deadline. sqlconn.DefaultPolicy starts from it.
+// bounded even when its context has no deadline. It is retry's general default; logins use
+// login.DefaultPolicy, which starts from it with a shorter bound.
 func Default() Policy {
 	return Policy{
 		Initial:    DefaultInitial,

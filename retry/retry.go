@@ -52,32 +52,6 @@ func DoValue[T any](ctx context.Context, p Policy, fn func(ctx context.Context) 
 	return doValue(ctx, p, p.newBackOff(rand.Float64), fn)
 }
 
-// DoValueAfter is [DoValue] for a loop whose first call the caller made itself, outside the
-// loop, and which failed with firstErr: it begins with the wait that follows that failure
-// (calling p.OnRetry) and counts that call as the first attempt. A login whose first try
-// usually works saves the loop's allocations this way. A firstErr that is nil, marked
-// [Permanent] or not retryable is returned as Do would return it.
-func DoValueAfter[T any](ctx context.Context, p Policy, firstErr error, fn func(ctx context.Context) (T, error)) (T, error) {
-	made := false
-	return doValue(ctx, p, p.newBackOff(rand.Float64), func(ctx context.Context) (T, error) {
-		if !made {
-			made = true
-			var zero T
-			return zero, firstErr
-		}
-		return fn(ctx)
-	})
-}
-
-// IsPermanent reports whether err carries the mark of [Permanent] (or backoff.Permanent),
-// and returns the error under the mark.
-func IsPermanent(err error) (inner error, ok bool) {
-	if perm, ok := errors.AsType[*backoff.PermanentError](err); ok {
-		return perm.Err, true
-	}
-	return err, false
-}
-
 // Permanent marks err so that [Do] returns it at once, without retrying. Do returns err
 // itself, not the mark. Permanent(nil) is nil. It is [backoff.Permanent], so an error marked
 // by either package stops either loop.

@@ -34,29 +34,29 @@ func TestPostgresClassify(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want sqlconn.Class
+		want rotasafe.Class
 	}{
-		{"28P01 invalid password", pg("28P01"), sqlconn.ClassAuth},
-		{"28000 RDS Proxy / pg_hba", pg("28000"), sqlconn.ClassAuth},
-		{"28P01 nested in join and chain", wrapped(pg("28P01")), sqlconn.ClassAuth},
-		{"too many connections", pg("53300"), sqlconn.ClassTransient},
-		{"admin shutdown", pg("57P01"), sqlconn.ClassTransient},
-		{"cannot connect now", wrapped(pg("57P03")), sqlconn.ClassTransient},
-		{"connection failure", pg("08006"), sqlconn.ClassTransient},
-		{"protocol violation", pg("08P01"), sqlconn.ClassOther},
-		{"database does not exist", pg("3D000"), sqlconn.ClassOther},
-		{"insufficient privilege", pg("42501"), sqlconn.ClassOther},
-		{"password text without a code is not auth", errors.New(`FATAL: password authentication failed for user "app"`), sqlconn.ClassOther},
-		{"connection refused", wrapped(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), sqlconn.ClassTransient},
-		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), sqlconn.ClassTransient},
-		{"EOF during startup", fmt.Errorf("receive message failed: %w", io.ErrUnexpectedEOF), sqlconn.ClassTransient},
-		{"plain EOF", wrapped(io.EOF), sqlconn.ClassTransient},
-		{"attempt deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded), sqlconn.ClassTransient},
-		{"caller cancelled", fmt.Errorf("dial: %w", context.Canceled), sqlconn.ClassOther},
-		{"dns timeout", &net.DNSError{Err: "timeout", Name: "db", IsTimeout: true}, sqlconn.ClassTransient},
-		{"dns no such host", &net.DNSError{Err: "no such host", Name: "db", IsNotFound: true}, sqlconn.ClassOther},
-		{"nil", nil, sqlconn.ClassOther},
-		{"anything else", errors.New("tls: bad certificate"), sqlconn.ClassOther},
+		{"28P01 invalid password", pg("28P01"), rotasafe.ClassAuth},
+		{"28000 RDS Proxy / pg_hba", pg("28000"), rotasafe.ClassAuth},
+		{"28P01 nested in join and chain", wrapped(pg("28P01")), rotasafe.ClassAuth},
+		{"too many connections", pg("53300"), rotasafe.ClassTransient},
+		{"admin shutdown", pg("57P01"), rotasafe.ClassTransient},
+		{"cannot connect now", wrapped(pg("57P03")), rotasafe.ClassTransient},
+		{"connection failure", pg("08006"), rotasafe.ClassTransient},
+		{"protocol violation", pg("08P01"), rotasafe.ClassOther},
+		{"database does not exist", pg("3D000"), rotasafe.ClassOther},
+		{"insufficient privilege", pg("42501"), rotasafe.ClassOther},
+		{"password text without a code is not auth", errors.New(`FATAL: password authentication failed for user "app"`), rotasafe.ClassOther},
+		{"connection refused", wrapped(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), rotasafe.ClassTransient},
+		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), rotasafe.ClassTransient},
+		{"EOF during startup", fmt.Errorf("receive message failed: %w", io.ErrUnexpectedEOF), rotasafe.ClassTransient},
+		{"plain EOF", wrapped(io.EOF), rotasafe.ClassTransient},
+		{"attempt deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded), rotasafe.ClassTransient},
+		{"caller cancelled", fmt.Errorf("dial: %w", context.Canceled), rotasafe.ClassOther},
+		{"dns timeout", &net.DNSError{Err: "timeout", Name: "db", IsTimeout: true}, rotasafe.ClassTransient},
+		{"dns no such host", &net.DNSError{Err: "no such host", Name: "db", IsNotFound: true}, rotasafe.ClassOther},
+		{"nil", nil, rotasafe.ClassOther},
+		{"anything else", errors.New("tls: bad certificate"), rotasafe.ClassOther},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,13 +121,13 @@ func TestPostgresConnectorEngine(t *testing.T) {
 func TestConnectErrorMessage(t *testing.T) {
 	t.Parallel()
 	authErr := &pgconn.PgError{Severity: "FATAL", Code: "28P01", Message: `password authentication failed for user "app"`}
-	e := &sqlconn.ConnectError{
+	e := &rotasafe.ConnectError{
 		Client:   "sqlconn",
 		SecretID: "prod/db",
-		Attempts: []sqlconn.Attempt{
-			{VersionID: "v1", Stage: rotasafe.StageCurrent, Class: sqlconn.ClassAuth, Err: authErr},
-			{VersionID: "v2", Stage: rotasafe.StagePending, Class: sqlconn.ClassAuth, Err: authErr},
-			{VersionID: "v1", Stage: rotasafe.StageCurrent, Class: sqlconn.ClassTransient, Err: syscall.ECONNREFUSED},
+		Attempts: []rotasafe.Attempt{
+			{VersionID: "v1", Stage: rotasafe.StageCurrent, Class: rotasafe.ClassAuth, Err: authErr},
+			{VersionID: "v2", Stage: rotasafe.StagePending, Class: rotasafe.ClassAuth, Err: authErr},
+			{VersionID: "v1", Stage: rotasafe.StageCurrent, Class: rotasafe.ClassTransient, Err: syscall.ECONNREFUSED},
 		},
 		Total: 5,
 		Err:   fmt.Errorf("gave up: %w", authErr),
@@ -143,7 +143,7 @@ func TestConnectErrorMessage(t *testing.T) {
 	if pgErr, ok := errors.AsType[*pgconn.PgError](e); !ok || pgErr.Code != "28P01" {
 		t.Errorf("errors.As(*pgconn.PgError) = %v, %v; want the 28P01 error", pgErr, ok)
 	}
-	none := &sqlconn.ConnectError{Client: "sqlconn", SecretID: "prod/db", Err: errors.New("cache: closed")}
+	none := &rotasafe.ConnectError{Client: "sqlconn", SecretID: "prod/db", Err: errors.New("cache: closed")}
 	if got, want := none.Error(), `sqlconn: connect with secret "prod/db" failed before any login: cache: closed`; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}

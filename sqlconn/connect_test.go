@@ -21,23 +21,24 @@ import (
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
 // shortRetry gives up on a connect after about d.
 func shortRetry(d time.Duration) sqlconn.Option {
-	p := sqlconn.DefaultPolicy()
+	p := login.DefaultPolicy()
 	p.Initial, p.Max, p.MaxElapsed = 10*time.Millisecond, 100*time.Millisecond, d
 	return sqlconn.WithRetry(p)
 }
 
 // statsDelta is what changed in a Connector's counters.
-func statsDelta(a, b sqlconn.Stats) sqlconn.Stats {
+func statsDelta(a, b rotasafe.LoginStats) rotasafe.LoginStats {
 	sub := func(x, y rotasafe.StageCounts) rotasafe.StageCounts {
 		return rotasafe.StageCounts{Current: y.Current - x.Current, Pending: y.Pending - x.Pending, Previous: y.Previous - x.Previous, Other: y.Other - x.Other}
 	}
-	return sqlconn.Stats{
+	return rotasafe.LoginStats{
 		Connects: b.Connects - a.Connects, Failures: b.Failures - a.Failures, Logins: b.Logins - a.Logins,
 		Rejected: sub(a.Rejected, b.Rejected), Fallbacks: sub(a.Fallbacks, b.Fallbacks),
 		Rereads: sub(a.Rereads, b.Rereads), Retries: b.Retries - a.Retries,
@@ -54,20 +55,20 @@ func TestConnectFallbackIsSticky(t *testing.T) {
 	type step struct {
 		name string
 		do   func() error
-		want sqlconn.Stats // change in counters made by one connect after do
+		want rotasafe.LoginStats // change in counters made by one connect after do
 	}
 	var pendingID string
 	pw := newPassword()
 	steps := []step{
-		{"before the rotation", nil, sqlconn.Stats{Connects: 1, Logins: 1}},
-		{"pending stored", func() (err error) { pendingID, err = e.putPending(ctx, pw); return err }, sqlconn.Stats{Connects: 1, Logins: 1}},
+		{"before the rotation", nil, rotasafe.LoginStats{Connects: 1, Logins: 1}},
+		{"pending stored", func() (err error) { pendingID, err = e.putPending(ctx, pw); return err }, rotasafe.LoginStats{Connects: 1, Logins: 1}},
 		{
 			"password changed, AWSCURRENT rejected, AWSPENDING works", func() error { return e.alterPassword(ctx, pw) },
-			sqlconn.Stats{Connects: 1, Logins: 2, Rejected: rotasafe.StageCounts{Current: 1},
+			rotasafe.LoginStats{Connects: 1, Logins: 2, Rejected: rotasafe.StageCounts{Current: 1},
 				Fallbacks: rotasafe.StageCounts{Pending: 1}, Rereads: rotasafe.StageCounts{Pending: 1}},
 		},
-		{"AWSPENDING is kept", nil, sqlconn.Stats{Connects: 1, Logins: 1}},
-		{"promoted", func() error { return promote(ctx, e, pendingID) }, sqlconn.Stats{Connects: 1, Logins: 1}},
+		{"AWSPENDING is kept", nil, rotasafe.LoginStats{Connects: 1, Logins: 1}},
+		{"promoted", func() error { return promote(ctx, e, pendingID) }, rotasafe.LoginStats{Connects: 1, Logins: 1}},
 	}
 	for _, s := range steps {
 		if s.do != nil {
@@ -97,11 +98,11 @@ func TestConnectWrongCredentials(t *testing.T) {
 		}
 	}
 
-	check := func(t *testing.T, err error) *sqlconn.ConnectError {
+	check := func(t *testing.T, err error) *rotasafe.ConnectError {
 		t.Helper()
-		ce, ok := errors.AsType[*sqlconn.ConnectError](err)
+		ce, ok := errors.AsType[*rotasafe.ConnectError](err)
 		if !ok {
-			t.Fatalf("got %T %v, want a *sqlconn.ConnectError", err, err)
+			t.Fatalf("got %T %v, want a *rotasafe.ConnectError", err, err)
 		}
 		if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "28P01" {
 			t.Errorf("errors.As(*pgconn.PgError) = %v, %v; want SQLSTATE 28P01", pgErr, ok)
@@ -119,7 +120,7 @@ func TestConnectWrongCredentials(t *testing.T) {
 		if strings.Contains(printed, secretPW) || strings.Contains(printed, dbPW) {
 			t.Fatalf("a password appears in the printed error")
 		}
-		if ce.Total == 0 || len(ce.Attempts) == 0 || ce.Attempts[0].VersionID != currentID || ce.Attempts[0].Class != sqlconn.ClassAuth {
+		if ce.Total == 0 || len(ce.Attempts) == 0 || ce.Attempts[0].VersionID != currentID || ce.Attempts[0].Class != rotasafe.ClassAuth {
 			t.Errorf("attempts %+v (total %d), want auth failures of version %s first", ce.Attempts, ce.Total, currentID)
 		}
 		return ce
@@ -227,9 +228,9 @@ func TestConnectOtherErrorFailsAtOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.connector(t, sqlconn.WithParams(map[string]string{"dbname": pgtest.UniqueName("nosuchdb")}))
 	_, err := c.Connect(t.Context())
-	ce, ok := errors.AsType[*sqlconn.ConnectError](err)
+	ce, ok := errors.AsType[*rotasafe.ConnectError](err)
 	if !ok {
-		t.Fatalf("got %v, want a *sqlconn.ConnectError", err)
+		t.Fatalf("got %v, want a *rotasafe.ConnectError", err)
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); !ok || pgErr.Code != "3D000" {
 		t.Errorf("got %v, want SQLSTATE 3D000", err)
@@ -293,7 +294,7 @@ func TestConnectThroughRestart(t *testing.T) {
 		t.Skip("needs a server pgtest can stop")
 	}
 	e := newEnv(t, pg)
-	p := sqlconn.DefaultPolicy()
+	p := login.DefaultPolicy()
 	p.MaxElapsed = 30 * time.Second
 	c := e.connector(t, sqlconn.WithRetry(p))
 	mustConnect(t, c)

@@ -6,7 +6,8 @@ import (
 	"errors"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/internal/walk"
+	"github.com/rotasafe/rotasafe/internal/memo"
+	"github.com/rotasafe/rotasafe/login"
 )
 
 // Connector is a database/sql driver.Connector that logs in with the credentials of a secret
@@ -21,17 +22,21 @@ import (
 // version is rejected, logins wait at a gate shared by all connects, with growing jittered
 // waits, so that a busy pool cannot lock the database account. Transient failures are
 // retried after jittered waits within the context's deadline. A Connect that gives up
-// returns a *ConnectError, which never holds a password.
+// returns a *rotasafe.ConnectError, which never holds a password. The logins are those of
+// package login, as in every rotasafe client.
 //
 // Connections already open are never touched. A Connector owns no goroutines; the Source
 // (a *cache.Cache) is the caller's to close.
 type Connector struct {
-	secretID string
-	drv      Engine
-	params   map[string]string
-	walk     *walk.Walker
-	conns    walk.Memo[driver.Connector] // per version: the driver's connector built from it
+	drv    Engine
+	params map[string]string
+	walk   *login.Walker
+	conns  memo.Map[string, driver.Connector] // by version ID: the driver's connector built from it
 }
+
+// maxConns bounds Connector.conns: a secret has at most three labelled versions that
+// matter at a time.
+const maxConns = 8
 
 var _ driver.Connector = (*Connector)(nil)
 
@@ -39,36 +44,37 @@ var _ driver.Connector = (*Connector)(nil)
 // of secretID, read from src (a *cache.Cache, or any rotasafe.Source). The secret's JSON is
 // parsed and d builds one driver.Connector once per version, which later connects reuse.
 //
-// New panics if src or d is nil or secretID is empty: a programming error.
+// New panics if src or d is nil, secretID is empty or an option is invalid: a programming
+// error.
 func New(src rotasafe.Source, secretID string, d Engine, opts ...Option) *Connector {
 	if d == nil {
 		panic("sqlconn: New with a nil Engine")
 	}
-	cfg := defaultConfig()
+	var cfg config
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
-	return &Connector{
-		secretID: secretID,
-		drv:      d,
-		params:   cfg.params,
-		walk: walk.New(walk.Config{
-			Client:     "sqlconn",
-			SecretID:   secretID,
-			Source:     src,
-			Policy:     cfg.policy,
-			Timeout:    cfg.connectTimeout,
-			NoFallback: !cfg.fallback,
-			Logger:     cfg.logger,
-		}),
-	}
+	defaults := []login.Option{login.WithClient("sqlconn"), login.WithAttemptTimeout(DefaultConnectTimeout)}
+	c := &Connector{drv: d, params: cfg.params, walk: login.New(src, secretID, append(defaults, cfg.login...)...)}
+	c.conns.Max = maxConns
+	return c
 }
 
-// Driver returns the Engine's database/sql driver when it offers one (Postgres returns
-// pgx's), and otherwise a driver whose Open explains that this connector has no data source
-// name. It is part of driver.Connector.
+// DriverEngine is an Engine with a database/sql driver of its own, which a Connector's
+// Driver method returns so that code inspecting db.Driver() sees it. Postgres is one: it
+// returns pgx's driver.
+type DriverEngine interface {
+	Engine
+	Driver() driver.Driver
+}
+
+// Driver returns the Engine's database/sql driver when it is a DriverEngine, and otherwise a
+// driver whose Open explains that this connector has no data source name. It is part of
+// driver.Connector.
 func (c *Connector) Driver() driver.Driver {
-	if d, ok := c.drv.(interface{ Driver() driver.Driver }); ok {
+	if d, ok := c.drv.(DriverEngine); ok {
 		return d.Driver()
 	}
 	return noNameDriver{}
@@ -85,17 +91,23 @@ func (noNameDriver) Open(string) (driver.Conn, error) {
 // call, and each login attempt is bounded by the connect timeout either way.
 func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 	var conn driver.Conn
-	_, err := c.walk.Login(ctx, func(ctx context.Context, v rotasafe.Version) (rotasafe.Class, error) {
-		dc, err := c.conns.Get(v, c.build)
+	_, err := c.walk.Login(ctx, func(ctx context.Context, v rotasafe.Version) error {
+		dc, err := c.conns.Get(v.ID, func() (driver.Connector, error) { return c.build(v) })
 		if err != nil {
-			return rotasafe.ClassOther, walk.Unusable(err)
+			return login.Unusable(err)
 		}
 		cn, err := dc.Connect(ctx)
-		if err != nil {
-			return c.drv.Classify(err), err
+		if err == nil {
+			conn = cn
+			return nil
 		}
-		conn = cn
-		return rotasafe.ClassOther, nil
+		switch c.drv.Classify(err) {
+		case rotasafe.ClassAuth:
+			return login.Rejected(err)
+		case rotasafe.ClassTransient:
+			return login.Transient(err)
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -117,10 +129,7 @@ func (c *Connector) build(v rotasafe.Version) (driver.Connector, error) {
 }
 
 // Stats returns what the Connector's logins cost since it was made.
-func (c *Connector) Stats() Stats { return c.walk.Stats() }
-
-// Stats counts what a Connector's logins cost: rotasafe.LoginStats.
-type Stats = rotasafe.LoginStats
+func (c *Connector) Stats() rotasafe.LoginStats { return c.walk.Stats() }
 
 // parseDBSecret parses the database secret JSON of v, from SecretString or SecretBinary.
 func parseDBSecret(v rotasafe.Version) (rotasafe.DBSecret, error) {

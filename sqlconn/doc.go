@@ -12,6 +12,7 @@
 // connect that met the same rejection and logs in with what it finds; a rotation costs each
 // process about one Secrets Manager call and no error reaches the application. Transient
 // failures are retried with jittered backoff within the connect's context. A connect that
-// gives up returns a *ConnectError naming the secret and the versions tried, never a
-// password. The PostgreSQL part sits behind the Engine interface; New takes any Engine.
+// gives up returns a *rotasafe.ConnectError naming the secret and the versions tried, never
+// a password. The PostgreSQL and MySQL parts sit behind the Engine interface; New takes any
+// Engine. The logins are package login's, as in every rotasafe client.
 package sqlconn

@@ -32,18 +32,8 @@ type Engine interface {
 	// Classify says whether a connect error is an authentication failure (try other
 	// credentials), a transient failure (try again after a wait) or anything else (give up).
 	// err may wrap the driver's error any number of times.
-	Classify(err error) Class
+	Classify(err error) rotasafe.Class
 }
-
-// Class is the kind of a connect failure, as an Engine classifies it: rotasafe.Class.
-type Class = rotasafe.Class
-
-// The classes an Engine returns; see rotasafe.Class.
-const (
-	ClassOther     = rotasafe.ClassOther     // neither other credentials nor waiting will fix it: give up
-	ClassAuth      = rotasafe.ClassAuth      // wrong credentials: try the secret's other labels
-	ClassTransient = rotasafe.ClassTransient // may go away by itself: wait and try again
-)
 
 // Postgres is the Engine for PostgreSQL through pgx v5's database/sql connector
 // (stdlib.GetConnector). Its zero value is ready to use; NewPostgres uses it. It accepts
@@ -65,7 +55,7 @@ const (
 // during startup as ClassTransient.
 type Postgres struct{}
 
-var _ Engine = Postgres{}
+var _ DriverEngine = Postgres{}
 
 // paramsNotAllowed are connection parameters that would override the secret's credentials.
 var paramsNotAllowed = []string{"user", "password", "passfile"}
@@ -113,9 +103,9 @@ func (Postgres) Connector(s rotasafe.DBSecret, params map[string]string) (driver
 	return stdlib.GetConnector(*cfg), nil
 }
 
-// Classify sorts a pgx connect error into ClassAuth, ClassTransient or ClassOther, as
-// pgxpoolconn does (internal/pgclass).
-func (Postgres) Classify(err error) Class { return pgclass.Classify(err) }
+// Classify sorts a pgx connect error into rotasafe.ClassAuth, rotasafe.ClassTransient or
+// rotasafe.ClassOther, as pgxpoolconn does (internal/pgclass).
+func (Postgres) Classify(err error) rotasafe.Class { return pgclass.Classify(err) }
 
 // Driver returns pgx's database/sql driver, which a *Connector returns from its own
 // Driver method so that code inspecting db.Driver() sees pgx.

@@ -13,7 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
@@ -29,7 +31,7 @@ func ExampleNewPostgres() {
 	secrets := cache.New(secretsmanager.NewFromConfig(awsCfg), cache.WithTTL(15*time.Minute))
 	defer secrets.Close() // after db.Close: the Connector does not own the cache
 
-	policy := sqlconn.DefaultPolicy()
+	policy := login.DefaultPolicy()
 	policy.MaxElapsed = 10 * time.Second
 	db := sql.OpenDB(sqlconn.NewPostgres(secrets, "prod/orders/db",
 		sqlconn.WithParams(map[string]string{"sslmode": "verify-full", "application_name": "orders"}),
@@ -40,7 +42,7 @@ func ExampleNewPostgres() {
 
 	var n int
 	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil {
-		var ce *sqlconn.ConnectError
+		var ce *rotasafe.ConnectError
 		if errors.As(err, &ce) {
 			log.Fatalf("cannot log in with secret %s after %d attempts: %v", ce.SecretID, ce.Total, err)
 		}

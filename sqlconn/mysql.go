@@ -265,34 +265,34 @@ func (c *mysqlConnector) explain(err error) error {
 
 // Classify sorts a go-sql-driver/mysql connect error into ClassAuth, ClassTransient or
 // ClassOther; see MySQL for the table.
-func (MySQL) Classify(err error) Class {
+func (MySQL) Classify(err error) rotasafe.Class {
 	if err == nil {
-		return ClassOther
+		return rotasafe.ClassOther
 	}
 	if me, ok := errors.AsType[*mysql.MySQLError](err); ok {
 		switch me.Number {
 		case erAccessDenied, erAccessDeniedNoPass:
-			return ClassAuth
+			return rotasafe.ClassAuth
 		case erConCount, erTooManyUserConns, erUserLimitReached, erHostIsBlocked, erServerShutdown,
 			erConnectionKilled, erServerOfflineMode:
-			return ClassTransient
+			return rotasafe.ClassTransient
 		}
-		return ClassOther
+		return rotasafe.ClassOther
 	}
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) {
-		return ClassTransient
+		return rotasafe.ClassTransient
 	}
 	return classifyNet(err)
 }
 
 // classifyNet sorts errors that are not the server's: a cancelled context is ClassOther; a
 // deadline, a timeout, a refused, reset or aborted connection and an EOF are ClassTransient.
-func classifyNet(err error) Class {
+func classifyNet(err error) rotasafe.Class {
 	if errors.Is(err, context.Canceled) {
-		return ClassOther
+		return rotasafe.ClassOther
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
-		return ClassTransient
+		return rotasafe.ClassTransient
 	}
 	for _, target := range []error{
 		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
@@ -300,19 +300,19 @@ func classifyNet(err error) Class {
 		io.EOF, io.ErrUnexpectedEOF,
 	} {
 		if errors.Is(err, target) {
-			return ClassTransient
+			return rotasafe.ClassTransient
 		}
 	}
 	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
 		if dnsErr.IsTimeout || dnsErr.IsTemporary {
-			return ClassTransient
+			return rotasafe.ClassTransient
 		}
-		return ClassOther
+		return rotasafe.ClassOther
 	}
 	if netErr, ok := errors.AsType[net.Error](err); ok && netErr.Timeout() {
-		return ClassTransient
+		return rotasafe.ClassTransient
 	}
-	return ClassOther
+	return rotasafe.ClassOther
 }
 
 // Driver returns go-sql-driver/mysql's database/sql driver, which a *Connector returns from

@@ -28,6 +28,7 @@ import (
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/smtest"
 	"github.com/rotasafe/rotasafe/sqlconn"
@@ -53,40 +54,40 @@ func TestMySQLClassify(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
-		want sqlconn.Class
+		want rotasafe.Class
 	}{
-		{"1045 access denied", my(1045), sqlconn.ClassAuth},
-		{"1045 nested in join and chain", myWrapped(my(1045)), sqlconn.ClassAuth},
-		{"1698 no-password plugin", my(1698), sqlconn.ClassAuth},
-		{"1040 too many connections", my(1040), sqlconn.ClassTransient},
-		{"1203 user connections", myWrapped(my(1203)), sqlconn.ClassTransient},
-		{"1226 user limit", my(1226), sqlconn.ClassTransient},
-		{"1129 host blocked", my(1129), sqlconn.ClassTransient},
-		{"1053 server shutdown", my(1053), sqlconn.ClassTransient},
-		{"1927 connection killed", my(1927), sqlconn.ClassTransient},
-		{"3032 offline mode", my(3032), sqlconn.ClassTransient},
-		{"1044 no grant on the database", my(1044), sqlconn.ClassOther},
-		{"4151 locked (MariaDB)", my(4151), sqlconn.ClassOther},
-		{"3118 locked (MySQL)", my(3118), sqlconn.ClassOther},
-		{"1820 expired password", my(1820), sqlconn.ClassOther},
-		{"1862 expired password at login", my(1862), sqlconn.ClassOther},
-		{"1130 host not allowed", my(1130), sqlconn.ClassOther},
-		{"1049 unknown database", my(1049), sqlconn.ClassOther},
-		{"auth text under another number", &mysql.MySQLError{Number: 1105, Message: "Access denied for user 'app'"}, sqlconn.ClassOther},
-		{"auth text without a number", errors.New("Error 1045 (28000): Access denied for user 'app'@'h'"), sqlconn.ClassOther},
-		{"driver.ErrBadConn", myWrapped(driver.ErrBadConn), sqlconn.ClassTransient},
-		{"mysql.ErrInvalidConn", fmt.Errorf("handshake: %w", mysql.ErrInvalidConn), sqlconn.ClassTransient},
-		{"mysql.ErrNoTLS", mysql.ErrNoTLS, sqlconn.ClassOther},
-		{"connection refused", myWrapped(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), sqlconn.ClassTransient},
-		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), sqlconn.ClassTransient},
-		{"unexpected EOF", io.ErrUnexpectedEOF, sqlconn.ClassTransient},
-		{"attempt deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded), sqlconn.ClassTransient},
-		{"caller cancelled", fmt.Errorf("dial: %w", context.Canceled), sqlconn.ClassOther},
-		{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: &myTimeout{}}, sqlconn.ClassTransient},
-		{"dns timeout", &net.DNSError{Err: "timeout", Name: "db", IsTimeout: true}, sqlconn.ClassTransient},
-		{"dns no such host", &net.DNSError{Err: "no such host", Name: "db", IsNotFound: true}, sqlconn.ClassOther},
-		{"nil", nil, sqlconn.ClassOther},
-		{"anything else", errors.New("tls: bad certificate"), sqlconn.ClassOther},
+		{"1045 access denied", my(1045), rotasafe.ClassAuth},
+		{"1045 nested in join and chain", myWrapped(my(1045)), rotasafe.ClassAuth},
+		{"1698 no-password plugin", my(1698), rotasafe.ClassAuth},
+		{"1040 too many connections", my(1040), rotasafe.ClassTransient},
+		{"1203 user connections", myWrapped(my(1203)), rotasafe.ClassTransient},
+		{"1226 user limit", my(1226), rotasafe.ClassTransient},
+		{"1129 host blocked", my(1129), rotasafe.ClassTransient},
+		{"1053 server shutdown", my(1053), rotasafe.ClassTransient},
+		{"1927 connection killed", my(1927), rotasafe.ClassTransient},
+		{"3032 offline mode", my(3032), rotasafe.ClassTransient},
+		{"1044 no grant on the database", my(1044), rotasafe.ClassOther},
+		{"4151 locked (MariaDB)", my(4151), rotasafe.ClassOther},
+		{"3118 locked (MySQL)", my(3118), rotasafe.ClassOther},
+		{"1820 expired password", my(1820), rotasafe.ClassOther},
+		{"1862 expired password at login", my(1862), rotasafe.ClassOther},
+		{"1130 host not allowed", my(1130), rotasafe.ClassOther},
+		{"1049 unknown database", my(1049), rotasafe.ClassOther},
+		{"auth text under another number", &mysql.MySQLError{Number: 1105, Message: "Access denied for user 'app'"}, rotasafe.ClassOther},
+		{"auth text without a number", errors.New("Error 1045 (28000): Access denied for user 'app'@'h'"), rotasafe.ClassOther},
+		{"driver.ErrBadConn", myWrapped(driver.ErrBadConn), rotasafe.ClassTransient},
+		{"mysql.ErrInvalidConn", fmt.Errorf("handshake: %w", mysql.ErrInvalidConn), rotasafe.ClassTransient},
+		{"mysql.ErrNoTLS", mysql.ErrNoTLS, rotasafe.ClassOther},
+		{"connection refused", myWrapped(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), rotasafe.ClassTransient},
+		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), rotasafe.ClassTransient},
+		{"unexpected EOF", io.ErrUnexpectedEOF, rotasafe.ClassTransient},
+		{"attempt deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded), rotasafe.ClassTransient},
+		{"caller cancelled", fmt.Errorf("dial: %w", context.Canceled), rotasafe.ClassOther},
+		{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: &myTimeout{}}, rotasafe.ClassTransient},
+		{"dns timeout", &net.DNSError{Err: "timeout", Name: "db", IsTimeout: true}, rotasafe.ClassTransient},
+		{"dns no such host", &net.DNSError{Err: "no such host", Name: "db", IsNotFound: true}, rotasafe.ClassOther},
+		{"nil", nil, rotasafe.ClassOther},
+		{"anything else", errors.New("tls: bad certificate"), rotasafe.ClassOther},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,7 +141,7 @@ func myPassword() string { return "pw-" + rand.Text() }
 type myRow struct {
 	name   string
 	number uint16
-	class  sqlconn.Class
+	class  rotasafe.Class
 	msg    string // the error must contain it
 }
 
@@ -196,11 +197,11 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 
 	t.Run("1045 wrong password", func(t *testing.T) {
 		err := myLogin(ctx, mySecret(s, user, pw+"x", ""), nil)
-		checkRow(t, myRow{"wrong password", 1045, sqlconn.ClassAuth, "Access denied"}, err, pw, pw+"x")
+		checkRow(t, myRow{"wrong password", 1045, rotasafe.ClassAuth, "Access denied"}, err, pw, pw+"x")
 	})
 	t.Run("1045 empty password", func(t *testing.T) {
 		err := myLogin(ctx, mySecret(s, user, "", ""), nil)
-		checkRow(t, myRow{"empty password", 1045, sqlconn.ClassAuth, "using password: NO"}, err, pw)
+		checkRow(t, myRow{"empty password", 1045, rotasafe.ClassAuth, "using password: NO"}, err, pw)
 	})
 	t.Run("1045 unknown user", func(t *testing.T) {
 		err := myLogin(ctx, mySecret(s, mysqltest.UniqueName("nobody"), pw, ""), nil)
@@ -210,7 +211,7 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 		if myErrNumber(err) == 1698 {
 			number = 1698
 		}
-		checkRow(t, myRow{"unknown user", number, sqlconn.ClassAuth, "Access denied"}, err, pw)
+		checkRow(t, myRow{"unknown user", number, rotasafe.ClassAuth, "Access denied"}, err, pw)
 	})
 	t.Run("1698 unix_socket account over TCP", func(t *testing.T) {
 		u := mysqltest.UniqueName("sock")
@@ -218,7 +219,7 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 			t.Skipf("no unix_socket plugin: %v", err)
 		}
 		err := myLogin(ctx, mySecret(s, u, pw, ""), nil)
-		checkRow(t, myRow{"unix_socket", 1698, sqlconn.ClassAuth, "does not log in with a password"}, err, pw)
+		checkRow(t, myRow{"unix_socket", 1698, rotasafe.ClassAuth, "does not log in with a password"}, err, pw)
 	})
 	t.Run("1044 no grant on the database", func(t *testing.T) {
 		db := mysqltest.UniqueName("db")
@@ -226,12 +227,12 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := myLogin(ctx, mySecret(s, user, pw, db), nil)
-		checkRow(t, myRow{"no grant", 1044, sqlconn.ClassOther, fmt.Sprintf("user %q has no privilege on database %q", user, db)}, err, pw)
+		checkRow(t, myRow{"no grant", 1044, rotasafe.ClassOther, fmt.Sprintf("user %q has no privilege on database %q", user, db)}, err, pw)
 	})
 	t.Run("4151 locked account", func(t *testing.T) {
 		u, p := newUser(t, "locked", "ALTER USER $ACCT ACCOUNT LOCK")
 		err := myLogin(ctx, mySecret(s, u, p, ""), nil)
-		checkRow(t, myRow{"locked", 4151, sqlconn.ClassOther, "is locked"}, err, p)
+		checkRow(t, myRow{"locked", 4151, rotasafe.ClassOther, "is locked"}, err, p)
 	})
 	t.Run("1820 expired password", func(t *testing.T) {
 		u, p := newUser(t, "expired", "ALTER USER $ACCT PASSWORD EXPIRE")
@@ -251,7 +252,7 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 		}
 		// The MySQL Engine checks at login.
 		err = myLogin(ctx, mySecret(s, u, p, ""), nil)
-		checkRow(t, myRow{"expired", 1820, sqlconn.ClassOther, "has expired"}, err, p)
+		checkRow(t, myRow{"expired", 1820, rotasafe.ClassOther, "has expired"}, err, p)
 		// Unless told not to.
 		unchecked, err := (sqlconn.MySQL{SkipExpiredPasswordCheck: true}).Connector(mySecret(s, u, p, ""), nil)
 		if err != nil {
@@ -273,7 +274,7 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 		sec := mySecret(s, user, pw, "")
 		sec.Port = port
 		err = myLogin(ctx, sec, nil)
-		checkRow(t, myRow{"refused", 0, sqlconn.ClassTransient, "connection refused"}, err, pw)
+		checkRow(t, myRow{"refused", 0, rotasafe.ClassTransient, "connection refused"}, err, pw)
 		if !errors.Is(err, syscall.ECONNREFUSED) {
 			t.Errorf("got %v, want ECONNREFUSED", err)
 		}
@@ -281,14 +282,14 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 	t.Run("connection closed during the handshake", func(t *testing.T) {
 		addr := myFakeServer(t, func(c net.Conn) { c.Close() })
 		err := myLogin(ctx, myAt(mySecret(s, user, pw, ""), addr), nil)
-		checkRow(t, myRow{"closed", 0, sqlconn.ClassTransient, ""}, err, pw)
+		checkRow(t, myRow{"closed", 0, rotasafe.ClassTransient, ""}, err, pw)
 	})
 	t.Run("silent server, attempt deadline", func(t *testing.T) {
 		addr := myFakeServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 		dctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer cancel()
 		err := myLogin(dctx, myAt(mySecret(s, user, pw, ""), addr), nil)
-		checkRow(t, myRow{"deadline", 0, sqlconn.ClassTransient, ""}, err, pw)
+		checkRow(t, myRow{"deadline", 0, rotasafe.ClassTransient, ""}, err, pw)
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want context.DeadlineExceeded", err)
 		}
@@ -296,7 +297,7 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 	t.Run("silent server, readTimeout", func(t *testing.T) {
 		addr := myFakeServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 		err := myLogin(ctx, myAt(mySecret(s, user, pw, ""), addr), map[string]string{"readTimeout": "200ms"})
-		checkRow(t, myRow{"read timeout", 0, sqlconn.ClassTransient, ""}, err, pw)
+		checkRow(t, myRow{"read timeout", 0, rotasafe.ClassTransient, ""}, err, pw)
 	})
 	s.CheckLogs(t, all...)
 }
@@ -359,7 +360,7 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 			held = append(held, c)
 		}
 		t.Logf("max_connections 10: refused after %d connections", len(held))
-		checkRow(t, myRow{"full", 1040, sqlconn.ClassTransient, "Too many connections"}, err, pw)
+		checkRow(t, myRow{"full", 1040, rotasafe.ClassTransient, "Too many connections"}, err, pw)
 
 		// A Connector retries a full server until a connection is free.
 		e := newMyEnvOn(t, s, user, pw)
@@ -403,7 +404,7 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 			sec := mySecret(s, user, pw, "")
 			hold(t, sec, 2)
 			err := myLogin(ctx, sec, nil)
-			checkRow(t, myRow{"user connections", 1203, sqlconn.ClassTransient, "max_user_connections"}, err, pw)
+			checkRow(t, myRow{"user connections", 1203, rotasafe.ClassTransient, "max_user_connections"}, err, pw)
 		})
 		t.Run("1226 account MAX_USER_CONNECTIONS", func(t *testing.T) {
 			user, pw := mysqltest.UniqueName("limited"), myPassword()
@@ -416,7 +417,7 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 			sec := mySecret(s, user, pw, "")
 			hold(t, sec, 1)
 			err := myLogin(ctx, sec, nil)
-			checkRow(t, myRow{"account limit", 1226, sqlconn.ClassTransient, "max_user_connections"}, err, pw)
+			checkRow(t, myRow{"account limit", 1226, rotasafe.ClassTransient, "max_user_connections"}, err, pw)
 		})
 		t.Run("1129 host blocked", func(t *testing.T) {
 			// MariaDB keeps no connection errors for 127.0.0.1 itself; another loopback
@@ -452,7 +453,7 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 			if err == nil {
 				dc.Close()
 			}
-			checkRow(t, myRow{"blocked", 1129, sqlconn.ClassTransient, "blocked"}, err, pw)
+			checkRow(t, myRow{"blocked", 1129, rotasafe.ClassTransient, "blocked"}, err, pw)
 		})
 	})
 }
@@ -509,7 +510,7 @@ func mustMyLogin(t *testing.T, s rotasafe.DBSecret) {
 
 // myPolicy gives up on a connect after about d, with short waits.
 func myPolicy(d time.Duration) retry.Policy {
-	p := sqlconn.DefaultPolicy()
+	p := login.DefaultPolicy()
 	p.Initial, p.Max, p.MaxElapsed = 10*time.Millisecond, 100*time.Millisecond, d
 	return p
 }
@@ -802,25 +803,25 @@ func TestMySQLConnectErrorsHoldNoPassword(t *testing.T) {
 		setup  func() error
 		params map[string]string
 		number uint16
-		class  sqlconn.Class
+		class  rotasafe.Class
 	}{
-		{"password no label holds", func() error { return e.setPassword(ctx, myPassword()) }, nil, 1045, sqlconn.ClassAuth},
+		{"password no label holds", func() error { return e.setPassword(ctx, myPassword()) }, nil, 1045, rotasafe.ClassAuth},
 		{"locked", func() error {
 			if err := e.setPassword(ctx, secretPW); err != nil {
 				return err
 			}
 			_, err := e.admin.ExecContext(ctx, "ALTER USER "+acct+" ACCOUNT LOCK")
 			return err
-		}, nil, 4151, sqlconn.ClassOther},
+		}, nil, 4151, rotasafe.ClassOther},
 		{"expired", func() error {
 			_, err := e.admin.ExecContext(ctx, "ALTER USER "+acct+" ACCOUNT UNLOCK PASSWORD EXPIRE")
 			return err
-		}, nil, 1820, sqlconn.ClassOther},
+		}, nil, 1820, rotasafe.ClassOther},
 		{"no grant on the database", func() error {
 			_, err := e.admin.ExecContext(ctx, "ALTER USER "+acct+" IDENTIFIED BY PASSWORD '"+mysqltest.NativePasswordHash(secretPW)+"'")
 			return err
-		}, map[string]string{"dbname": "mysql"}, 1044, sqlconn.ClassOther},
-		{"bad parameter", nil, map[string]string{"parseTime": "maybe"}, 0, sqlconn.ClassOther},
+		}, map[string]string{"dbname": "mysql"}, 1044, rotasafe.ClassOther},
+		{"bad parameter", nil, map[string]string{"parseTime": "maybe"}, 0, rotasafe.ClassOther},
 	}
 	for _, tt := range tests { // in order: each builds on the previous state
 		t.Run(tt.name, func(t *testing.T) {
@@ -835,9 +836,9 @@ func TestMySQLConnectErrorsHoldNoPassword(t *testing.T) {
 			}
 			c := e.connector(t, opts...)
 			_, err := c.Connect(ctx)
-			ce, ok := errors.AsType[*sqlconn.ConnectError](err)
+			ce, ok := errors.AsType[*rotasafe.ConnectError](err)
 			if !ok {
-				t.Fatalf("got %T %v, want a *sqlconn.ConnectError", err, err)
+				t.Fatalf("got %T %v, want a *rotasafe.ConnectError", err, err)
 			}
 			if n := myErrNumber(err); n != tt.number {
 				t.Errorf("got error number %d (%v), want %d", n, err, tt.number)

@@ -8,7 +8,7 @@
 // Two strategies are compared. Rotasafe runs rotasafe's own code: each instance has its own
 // cache.Cache (jittered TTL, one shared fetch per secret and label, a floor per rejected
 // version, stale-if-throttled) and the credential walk that sqlconn, redisconn and
-// pgxpoolconn share (internal/walk: after a rejected login read AWSPENDING once, AWSCURRENT
+// pgxpoolconn share (package login: after a rejected login read AWSPENDING once, AWSCURRENT
 // only when that answer does not say where it is, AWSPREVIOUS only when nothing newer logs
 // in; a gate against retry storms). Baseline: a fixed-TTL cache without coalescing that
 // refetches AWSCURRENT on every rejected login and retries once, as the AWS JDBC wrapper's

@@ -11,18 +11,19 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/walk"
+	"github.com/rotasafe/rotasafe/internal/memo"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
 // rotasafeInstance is one application instance as rotasafe's clients build it: a
 // cache.Cache as the rotasafe.Source and the credential walk that sqlconn, redisconn and
-// pgxpoolconn share (internal/walk), with a login against the stand-in database as its Try.
+// pgxpoolconn share (package login), with a login against the stand-in database as its Try.
 type rotasafeInstance struct {
 	c   *cache.Cache
-	w   *walk.Walker
+	w   *login.Walker
 	db  *fakeDB
-	pws walk.Memo[string] // the password of each version, parsed once
+	pws memo.Map[string, string] // by version ID: its password, parsed once
 }
 
 // discard is the logger of every instance: 10,000 instances logging their fallbacks would
@@ -48,11 +49,13 @@ func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Confi
 	}
 	c := cache.New(client, append(opts, cfg.CacheOptions...)...)
 	// sqlconn's defaults, with the waits stretched by the simulation's dilation.
-	p := sqlconn.DefaultPolicy()
+	p := login.DefaultPolicy()
 	p.Initial, p.Max, p.MaxElapsed = dil(p.Initial), dil(p.Max), dil(p.MaxElapsed)
-	w := walk.New(walk.Config{Client: "fleet", SecretID: id, Source: c, Policy: p,
-		Timeout: dil(sqlconn.DefaultConnectTimeout), Logger: discard})
-	return &rotasafeInstance{c: c, w: w, db: db}
+	w := login.New(c, id, login.WithClient("fleet"), login.WithRetry(p),
+		login.WithAttemptTimeout(dil(sqlconn.DefaultConnectTimeout)), login.WithLogger(discard))
+	r := &rotasafeInstance{c: c, w: w, db: db}
+	r.pws.Max = 8
+	return r
 }
 
 func (r *rotasafeInstance) connect(ctx context.Context) error {
@@ -61,18 +64,15 @@ func (r *rotasafeInstance) connect(ctx context.Context) error {
 }
 
 // try logs in to the stand-in database with the password of v.
-func (r *rotasafeInstance) try(_ context.Context, v rotasafe.Version) (rotasafe.Class, error) {
-	pw, err := r.pws.Get(v, func(v rotasafe.Version) (string, error) {
+func (r *rotasafeInstance) try(_ context.Context, v rotasafe.Version) error {
+	pw, err := r.pws.Get(v.ID, func() (string, error) {
 		s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
 		return s.Password, err
 	})
 	if err != nil {
-		return rotasafe.ClassOther, walk.Unusable(err)
+		return login.Unusable(err)
 	}
-	if err := r.db.login(pw); err != nil {
-		return rotasafe.ClassAuth, err
-	}
-	return rotasafe.ClassOther, nil
+	return login.Rejected(r.db.login(pw))
 }
 
 func (r *rotasafeInstance) stats() (cache.Stats, rotasafe.LoginStats) {

@@ -116,8 +116,8 @@ func TestOutageLongerThanMaxStale(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, "ServiceUnavailable") || !strings.Contains(msg, id) {
 		t.Fatalf("the error does not name the secret and the cause (ServiceUnavailable): %v", err)
 	}
-	if _, ok := errors.AsType[*sqlconn.ConnectError](err); !ok {
-		t.Fatalf("got %T, want a *sqlconn.ConnectError: %v", err, err)
+	if _, ok := errors.AsType[*rotasafe.ConnectError](err); !ok {
+		t.Fatalf("got %T, want a *rotasafe.ConnectError: %v", err, err)
 	}
 	e.sm.Faults().Outage(false)
 	// The cache backs off after a failed fetch (at most 30 s); a query each second of its clock.

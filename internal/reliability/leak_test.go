@@ -57,7 +57,7 @@ func (r *recorder) print(v any) {
 		if e, ok := errors.AsType[*rotate.StepError](err); ok {
 			r.hay.WriteString(formats(e) + formats(*e))
 		}
-		if e, ok := errors.AsType[*sqlconn.ConnectError](err); ok {
+		if e, ok := errors.AsType[*rotasafe.ConnectError](err); ok {
 			r.hay.WriteString(formats(e) + formats(e.Attempts))
 		}
 		if e, ok := errors.AsType[*smtest.RotationError](err); ok {

@@ -327,7 +327,7 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs 
 	p("")
 	p("- **rotasafe**: rotasafe's own code. Per instance a `cache.Cache` (TTL jittered ±10 %%, refresh-ahead, one")
 	p("  shared fetch per label, one forced read per rejected version and then a floor, stale on throttling) and")
-	p("  the credential walk that sqlconn, redisconn and pgxpoolconn share (`internal/walk`, sqlconn's default")
+	p("  the credential walk that sqlconn, redisconn and pgxpoolconn share (package `login`, its default")
 	p("  retry policy) with a login to the stand-in database as its try: after a rejected login it reads AWSPENDING")
 	p("  once, AWSCURRENT only when that answer does not say where AWSCURRENT is, AWSPREVIOUS only when nothing")
 	p("  newer logs in.")

@@ -1,4 +1,4 @@
-package walk_test
+package login_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/walk"
+	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/smtest"
 )
@@ -46,23 +46,27 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) walker(cfg walk.Config) *walk.Walker {
-	cfg.Client, cfg.SecretID, cfg.Source = "test", id, e.c
-	if cfg.Policy.MaxElapsed == 0 && cfg.Policy.MaxAttempts == 0 {
-		cfg.Policy = retry.Policy{Initial: time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: 200 * time.Millisecond}
-	}
-	return walk.New(cfg)
+// walker returns a Walker of the secret on the env's cache, with a short retry policy
+// unless opts set one; walkerOn the same on src.
+func (e *env) walker(opts ...login.Option) *login.Walker {
+	return e.walkerOn(e.c, opts...)
+}
+
+func (e *env) walkerOn(src rotasafe.Source, opts ...login.Option) *login.Walker {
+	p := retry.Policy{Initial: time.Millisecond, Max: 10 * time.Millisecond, MaxElapsed: 200 * time.Millisecond}
+	opts = append([]login.Option{login.WithClient("test"), login.WithRetry(p)}, opts...)
+	return login.New(src, id, opts...)
 }
 
 // try logs in to the stand-in database with v's value.
-func (e *env) try(_ context.Context, v rotasafe.Version) (rotasafe.Class, error) {
+func (e *env) try(_ context.Context, v rotasafe.Version) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.logins[v.SecretString]++
 	if v.SecretString != e.pw {
-		return rotasafe.ClassAuth, errRejected
+		return login.Rejected(errRejected)
 	}
-	return rotasafe.ClassOther, nil
+	return nil
 }
 
 func (e *env) setPassword(pw string) {
@@ -87,7 +91,7 @@ func (e *env) promote(versionID string) {
 	}
 }
 
-func (e *env) mustLogin(w *walk.Walker, want string) {
+func (e *env) mustLogin(w *login.Walker, want string) {
 	e.t.Helper()
 	v, err := w.Login(e.t.Context(), e.try)
 	if err != nil {
@@ -102,7 +106,7 @@ func (e *env) mustLogin(w *walk.Walker, want string) {
 // AWSCURRENT costs one read of AWSPENDING, which then sticks with no more reads.
 func TestRotationCostsOneRead(t *testing.T) {
 	e := newEnv(t)
-	w := e.walker(walk.Config{})
+	w := e.walker()
 	e.mustLogin(w, "pw-1")
 	reads := e.c.Stats().Reads
 
@@ -131,7 +135,7 @@ func TestRotationCostsOneRead(t *testing.T) {
 // read both logs it in and moves the cache's AWSCURRENT.
 func TestAfterFinishOneReadMovesCurrent(t *testing.T) {
 	e := newEnv(t)
-	w := e.walker(walk.Config{})
+	w := e.walker()
 	e.mustLogin(w, "pw-1")
 	v2 := e.put("pw-2", rotasafe.StagePending)
 	e.setPassword("pw-2")
@@ -154,7 +158,7 @@ func TestAfterFinishOneReadMovesCurrent(t *testing.T) {
 // after AWSPENDING and AWSCURRENT had nothing newer.
 func TestNothingNewerThenPrevious(t *testing.T) {
 	e := newEnv(t)
-	w := e.walker(walk.Config{})
+	w := e.walker()
 	e.put("pw-2") // AWSCURRENT moves to v2, AWSPREVIOUS to v1
 	e.setPassword("pw-2")
 	e.mustLogin(w, "pw-2")
@@ -173,7 +177,7 @@ func TestNothingNewerThenPrevious(t *testing.T) {
 func TestWrongCredentials(t *testing.T) {
 	e := newEnv(t)
 	e.setPassword("a password no version holds")
-	w := e.walker(walk.Config{})
+	w := e.walker()
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for range 16 {
@@ -205,14 +209,14 @@ func TestWrongCredentials(t *testing.T) {
 // TestUnusableVersionIsSkipped: a pending version that cannot be used does not stop the walk.
 func TestUnusableVersionIsSkipped(t *testing.T) {
 	e := newEnv(t)
-	w := e.walker(walk.Config{})
+	w := e.walker()
 	e.mustLogin(w, "pw-1")
 	e.put("broken", rotasafe.StagePending)
 	e.put("pw-3") // AWSCURRENT moves; AWSPENDING stays on the broken version
 	e.setPassword("pw-3")
-	v, err := w.Login(t.Context(), func(ctx context.Context, v rotasafe.Version) (rotasafe.Class, error) {
+	v, err := w.Login(t.Context(), func(ctx context.Context, v rotasafe.Version) error {
 		if v.SecretString == "broken" {
-			return rotasafe.ClassOther, walk.Unusable(errors.New("malformed secret"))
+			return login.Unusable(errors.New("malformed secret"))
 		}
 		return e.try(ctx, v)
 	})
@@ -228,11 +232,11 @@ func TestUnusableVersionIsSkipped(t *testing.T) {
 // TestTransientRetried: transient failures are retried within the policy.
 func TestTransientRetried(t *testing.T) {
 	e := newEnv(t)
-	w := e.walker(walk.Config{Policy: retry.Policy{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 5}})
+	w := e.walker(login.WithRetry(retry.Policy{Initial: time.Millisecond, Max: time.Millisecond, MaxAttempts: 5}))
 	n := 0
-	v, err := w.Login(t.Context(), func(ctx context.Context, v rotasafe.Version) (rotasafe.Class, error) {
+	v, err := w.Login(t.Context(), func(ctx context.Context, v rotasafe.Version) error {
 		if n++; n < 3 {
-			return rotasafe.ClassTransient, errors.New("connection refused")
+			return login.Transient(errors.New("connection refused"))
 		}
 		return e.try(ctx, v)
 	})
@@ -243,8 +247,8 @@ func TestTransientRetried(t *testing.T) {
 		t.Errorf("stats %+v, want 2 retries and 3 logins", st)
 	}
 	// Other failures end at once.
-	_, err = w.Login(t.Context(), func(context.Context, rotasafe.Version) (rotasafe.Class, error) {
-		return rotasafe.ClassOther, errors.New("database does not exist")
+	_, err = w.Login(t.Context(), func(context.Context, rotasafe.Version) error {
+		return errors.New("database does not exist")
 	})
 	if ce, ok := errors.AsType[*rotasafe.ConnectError](err); !ok || ce.Total != 1 {
 		t.Errorf("got %v, want a ConnectError after one login", err)
@@ -260,7 +264,7 @@ func TestPreferredVersion(t *testing.T) {
 	if err != nil || pending.ID != v2 {
 		t.Fatal(err)
 	}
-	w := e.walker(walk.Config{Prefer: func(context.Context, string) (rotasafe.Version, bool) { return pending, true }})
+	w := e.walkerOn(preferring{e.c, pending})
 	e.setPassword("pw-2")
 	e.mustLogin(w, "pw-2")
 	if st := w.Stats(); st.Rejected.Total() != 0 {
@@ -275,6 +279,19 @@ func TestPreferredVersion(t *testing.T) {
 	}
 }
 
+// preferring is a Source that prefers v.
+type preferring struct {
+	*cache.Cache
+	v rotasafe.Version
+}
+
+func (p preferring) Prefer(context.Context, string) (rotasafe.Version, bool) { return p.v, true }
+
+var (
+	_ rotasafe.Preferrer = preferring{}
+	_ rotasafe.Preferrer = (*cache.Cache)(nil)
+)
+
 // TestStickyFallbackOutlivesCurrent: a client kept logging in with the AWSPENDING version it
 // fell back to (the cache's AWSCURRENT stayed the old version), then a whole rotation passed
 // without a login. Its fallback is rejected, AWSPENDING is gone, and the cached AWSCURRENT is
@@ -282,7 +299,7 @@ func TestPreferredVersion(t *testing.T) {
 // and tried (a rejected login more).
 func TestStickyFallbackOutlivesCurrent(t *testing.T) {
 	e := newEnv(t)
-	w := e.walker(walk.Config{})
+	w := e.walker()
 	e.mustLogin(w, "pw-1")
 	v2 := e.put("pw-2", rotasafe.StagePending)
 	e.setPassword("pw-2")
@@ -305,7 +322,7 @@ func TestStickyFallbackOutlivesCurrent(t *testing.T) {
 // TestRecover: a client whose own login was rejected hands the walk the version it used.
 func TestRecover(t *testing.T) {
 	e := newEnv(t)
-	w := e.walker(walk.Config{})
+	w := e.walker()
 	used, err := w.Choose(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -327,7 +344,7 @@ func TestRecover(t *testing.T) {
 // TestNoFallback: only AWSCURRENT is read again.
 func TestNoFallback(t *testing.T) {
 	e := newEnv(t)
-	w := e.walker(walk.Config{NoFallback: true})
+	w := e.walker(login.WithoutFallback())
 	e.put("pw-2", rotasafe.StagePending)
 	e.setPassword("pw-2")
 	if _, err := w.Login(t.Context(), e.try); err == nil {
@@ -343,7 +360,7 @@ func TestNoFallback(t *testing.T) {
 // already replaced. Its rejection is a new reason: the walk asks again and finds the newest.
 func TestStaleAnswerIsFollowed(t *testing.T) {
 	e := newEnv(t)
-	a := e.walker(walk.Config{})
+	a := e.walker()
 	e.mustLogin(a, "pw-1")
 	e.put("pw-2", rotasafe.StagePending)
 	e.setPassword("pw-2")
@@ -351,7 +368,7 @@ func TestStaleAnswerIsFollowed(t *testing.T) {
 	e.put("pw-3", rotasafe.StagePending)
 	e.setPassword("pw-3")
 
-	b := e.walker(walk.Config{}) // another client of the same cache, which still holds v1
+	b := e.walker() // another client of the same cache, which still holds v1
 	calls := e.sm.Calls("GetSecretValue")
 	e.mustLogin(b, "pw-3")
 	if st := b.Stats(); st.Rejected.Total() != 2 || st.Rereads.Pending != 2 {

@@ -1,4 +1,4 @@
-package walk
+package login
 
 import (
 	"context"
@@ -19,14 +19,19 @@ func TestGate(t *testing.T) {
 		g := newGate(retry.Policy{Initial: 100 * time.Millisecond, Max: time.Second, Multiplier: 2})
 		ctx := t.Context()
 
-		if probe, err := g.enter(ctx, "v1", time.Time{}); probe || err != nil {
-			t.Fatalf("open gate: enter = %v, %v; want false, nil", probe, err)
-		}
-
-		// A burst of rejected rounds closes the gate once: the wait is that of one failure.
-		start := time.Now()
+		// A burst of rounds that entered the open gate and were rejected closes it once: the
+		// wait is that of one failure.
+		var burst []ticket
 		for range 5 {
-			g.rejected("v1", errRejected, false)
+			tk, err := g.enter(ctx, "v1", time.Time{})
+			if tk.probe || err != nil {
+				t.Fatalf("open gate: enter = %+v, %v; want no probe, nil", tk, err)
+			}
+			burst = append(burst, tk)
+		}
+		start := time.Now()
+		for i := range burst {
+			burst[i].rejected("v1", errRejected)
 		}
 		if g.fails != 1 {
 			t.Errorf("after a burst of 5 rejected rounds: fails = %d, want 1", g.fails)
@@ -36,8 +41,8 @@ func TestGate(t *testing.T) {
 		}
 
 		// Another AWSCURRENT passes at once: it is new information.
-		if probe, err := g.enter(ctx, "v2", time.Time{}); probe || err != nil {
-			t.Errorf("new AWSCURRENT: enter = %v, %v; want false, nil", probe, err)
+		if tk, err := g.enter(ctx, "v2", time.Time{}); tk.probe || err != nil {
+			t.Errorf("new AWSCURRENT: enter = %+v, %v; want no probe, nil", tk, err)
 		}
 
 		// A deadline before the gate opens fails at once, with the rejection and the reason.
@@ -60,17 +65,17 @@ func TestGate(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 8 {
 			wg.Go(func() {
-				probe, err := g.enter(ctx, "v1", time.Time{})
+				tk, err := g.enter(ctx, "v1", time.Time{})
 				if err != nil {
 					t.Errorf("enter: %v", err)
 				}
-				if probe {
+				if tk.probe {
 					if probes.Add(1) == 1 {
 						time.Sleep(5 * time.Millisecond) // the probe's round
-						g.rejected("v1", errRejected, true)
+						tk.rejected("v1", errRejected)
 						return
 					}
-					g.succeeded(true)
+					tk.succeeded()
 				}
 			})
 		}
@@ -84,5 +89,35 @@ func TestGate(t *testing.T) {
 		if elapsed := time.Since(start); elapsed < 150*time.Millisecond {
 			t.Errorf("two probes after %v, want at least 50ms + 100ms of waits", elapsed)
 		}
+	})
+}
+
+// TestTicketReportsOnce: a probe's ticket reports once; the deferred abandon after a report
+// does not end the probe that came next.
+func TestTicketReportsOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		g := newGate(retry.Policy{Initial: time.Millisecond, Max: time.Millisecond})
+		tk, _ := g.enter(t.Context(), "v1", time.Time{})
+		tk.rejected("v1", errRejected)
+		time.Sleep(2 * time.Millisecond) // past the gate's wait
+		first, err := g.enter(t.Context(), "v1", time.Time{})
+		if err != nil || !first.probe {
+			t.Fatalf("enter after the wait: %+v, %v; want the probe", first, err)
+		}
+		first.rejected("v1", errRejected)
+		first.abandoned() // as gated's defer does after a report
+		time.Sleep(2 * time.Millisecond)
+		second, err := g.enter(t.Context(), "v1", time.Time{})
+		if err != nil || !second.probe {
+			t.Fatalf("enter after the next wait: %+v, %v; want the probe", second, err)
+		}
+		first.abandoned()
+		g.mu.Lock()
+		running := g.probe != nil
+		g.mu.Unlock()
+		if !running {
+			t.Error("a spent ticket ended the next probe")
+		}
+		second.succeeded()
 	})
 }

@@ -1,4 +1,4 @@
-package walk
+package login
 
 import (
 	"context"
@@ -56,16 +56,23 @@ func (e *gateError) Unwrap() []error {
 	return []error{e.err, e.ctxErr}
 }
 
-// enter waits until a connect that read AWSCURRENT currentID may log in. probe reports
-// whether this connect runs the gate's probe and must report its outcome (rejected,
-// succeeded or done). It returns an error when ctx ends first, or at once when ctx's
-// deadline or giveUp (if not zero) comes before the gate would open.
-func (g *gate) enter(ctx context.Context, currentID string, giveUp time.Time) (probe bool, err error) {
+// ticket lets one round of logins through the gate. The round reports its outcome on it
+// exactly once (rejected, succeeded or abandoned); when the round is the gate's probe, that
+// report lets the connects waiting for it go on.
+type ticket struct {
+	g     *gate
+	probe bool // this round is the probe: the others wait for its outcome
+}
+
+// enter waits until a connect that read AWSCURRENT currentID may log in, and returns its
+// ticket. It returns an error when ctx ends first, or at once when ctx's deadline or giveUp
+// (if not zero) comes before the gate would open.
+func (g *gate) enter(ctx context.Context, currentID string, giveUp time.Time) (ticket, error) {
 	for {
 		g.mu.Lock()
 		if g.currentID == "" || g.currentID != currentID {
 			g.mu.Unlock()
-			return false, nil
+			return ticket{g: g}, nil
 		}
 		if ch := g.probe; ch != nil {
 			g.mu.Unlock()
@@ -73,30 +80,30 @@ func (g *gate) enter(ctx context.Context, currentID string, giveUp time.Time) (p
 			case <-ch:
 				continue
 			case <-ctx.Done():
-				return false, g.refuse(ctx.Err())
+				return ticket{}, g.refuse(ctx.Err())
 			}
 		}
 		wait := time.Until(g.next)
 		if wait <= 0 {
 			g.probe = make(chan struct{})
 			g.mu.Unlock()
-			return true, nil
+			return ticket{g: g, probe: true}, nil
 		}
 		next, lastErr := g.next, g.lastErr
 		g.mu.Unlock()
 		// A connect that could not live to see the gate open fails now, with no login.
 		if d, ok := ctx.Deadline(); ok && d.Before(next) {
-			return false, &gateError{err: lastErr, ctxErr: context.DeadlineExceeded}
+			return ticket{}, &gateError{err: lastErr, ctxErr: context.DeadlineExceeded}
 		}
 		if !giveUp.IsZero() && giveUp.Before(next) {
-			return false, &gateError{err: lastErr}
+			return ticket{}, &gateError{err: lastErr}
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return false, g.refuse(ctx.Err())
+			return ticket{}, g.refuse(ctx.Err())
 		}
 	}
 }
@@ -111,11 +118,12 @@ func (g *gate) refuse(ctxErr error) error {
 	return &gateError{err: g.lastErr, ctxErr: ctxErr}
 }
 
-// rejected records a round in which every label of AWSCURRENT currentID was rejected with
+// rejected reports a round in which every label of AWSCURRENT currentID was rejected with
 // err. The first such round closes the gate; each failed probe keeps it closed for longer.
 // Rounds that began before the gate closed (the rest of a burst) only update the error, so
 // a burst of N connects counts as one failure, not N.
-func (g *gate) rejected(currentID string, err error, probe bool) {
+func (t *ticket) rejected(currentID string, err error) {
+	g, probe := t.take()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	defer g.endProbe(probe)
@@ -132,24 +140,37 @@ func (g *gate) rejected(currentID string, err error, probe bool) {
 	g.next = time.Now().Add(g.waits.NextBackOff())
 }
 
-// succeeded opens the gate after a login worked.
-func (g *gate) succeeded(probe bool) {
+// succeeded reports a login that worked: the gate opens.
+func (t *ticket) succeeded() {
+	g, probe := t.take()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.currentID, g.fails, g.lastErr = "", 0, nil
 	g.endProbe(probe)
 }
 
-// done ends a probe whose round failed for another reason (a transient failure): the gate
-// stays as it was and the next connect may probe.
-func (g *gate) done(probe bool) {
+// abandoned reports a round that failed for another reason (a transient failure, a panic in
+// a Try): the gate stays as it was and the next connect may probe. It does nothing after
+// another report, so that it can be deferred.
+func (t *ticket) abandoned() {
+	if t.g == nil {
+		return
+	}
+	g, probe := t.take()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.endProbe(probe)
 }
 
+// take spends the ticket: it returns its gate and whether it was the probe, once.
+func (t *ticket) take() (*gate, bool) {
+	g, probe := t.g, t.probe
+	t.g, t.probe = nil, false
+	return g, probe
+}
+
 func (g *gate) endProbe(probe bool) {
-	if probe && g.probe != nil {
+	if probe {
 		close(g.probe)
 		g.probe = nil
 	}
