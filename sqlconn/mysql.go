@@ -66,7 +66,8 @@ func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
 // reads that setting (SELECT @@global.disconnect_on_expired_password, which fails with 1820
 // when the password has expired): where it is on, later logins of the version cost nothing
 // more; where it is off or unknown, each later login runs "DO 1", one round trip. A MariaDB
-// server whose setting is turned off at run time is noticed at the next version.
+// server whose setting is turned off at run time, or another server behind the same address
+// with it off, is noticed at the next version.
 //
 // Classify sorts by the server's error number (*mysql.MySQLError), never by message text:
 //

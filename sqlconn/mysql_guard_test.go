@@ -118,21 +118,21 @@ func TestMySQLExpiredPasswordGuard(t *testing.T) {
 	const ask, do1 = "SELECT @@global.disconnect_on_expired_password", "DO 1"
 	tests := []struct {
 		name   string
-		server guardServer
+		server *guardServer
 		skip   bool
 		want   []string // statements the server received over three logins
 		errno  uint16   // the error of each login
 	}{
-		{"setting on: the server refuses expired logins", guardServer{setting: "1"}, false, []string{ask}, 0},
-		{"setting off: DO 1 after each later login", guardServer{setting: "0"}, false, []string{ask, do1, do1}, 0},
-		{"no such setting: DO 1 after each login", guardServer{errno: 1193}, false, []string{ask, do1, do1, do1}, 0},
-		{"expired password: each login fails and asks again", guardServer{errno: 1820}, false, []string{ask, ask, ask}, 1820},
-		{"SkipExpiredPasswordCheck", guardServer{setting: "0", errno: 1820}, true, nil, 0},
+		{"setting on: the server refuses expired logins", &guardServer{setting: "1"}, false, []string{ask}, 0},
+		{"setting off: DO 1 after each later login", &guardServer{setting: "0"}, false, []string{ask, do1, do1}, 0},
+		{"no such setting: DO 1 after each login", &guardServer{errno: 1193}, false, []string{ask, do1, do1, do1}, 0},
+		{"expired password: each login fails and asks again", &guardServer{errno: 1820}, false, []string{ask, ask, ask}, 1820},
+		{"SkipExpiredPasswordCheck", &guardServer{setting: "0", errno: 1820}, true, nil, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			g := &tt.server
+			g := tt.server
 			addr := myFakeServer(t, g.serve)
 			secret := myAt(rotasafe.DBSecret{Engine: "mysql", Username: "app", Password: "pw-not-a-secret"}, addr)
 			dc, err := (sqlconn.MySQL{SkipExpiredPasswordCheck: tt.skip}).Connector(secret, nil)
