@@ -46,9 +46,10 @@ import (
 
 // handover is one logged-in session waiting for the pool's connect.
 type handover struct {
-	mu   sync.Mutex  // guards conn
-	conn *replayConn // the session; nil once the pool's connect took it
-	dial pgconn.DialFunc
+	mu    sync.Mutex // guards taken
+	taken bool       // the pool's connect took the session
+	conn  replayConn // the session, part of the handover to save an allocation per connection
+	dial  pgconn.DialFunc
 
 	// For cancel requests: how the session's TLS was set up (tlsConfig nil: no TLS).
 	tlsConfig *tls.Config
@@ -60,7 +61,7 @@ type handover struct {
 	port     uint16
 	database string
 	user     string
-	password *string
+	password *string // the login configuration's: a pointer, so that no fmt verb prints it
 }
 
 // errNotIdle reports a session that is not ready for the pool after its login; the walk
@@ -112,21 +113,24 @@ func takeOver(ctx context.Context, pc *pgconn.PgConn, wc *watchConn, lc *pgx.Con
 		hc.Conn.Close()
 		return nil, err
 	}
-	pw := lc.Password
 	return &handover{
-		conn:      &replayConn{Conn: hc.Conn, answer: answer},
+		conn:      replayConn{Conn: hc.Conn, answer: answer},
 		tlsConfig: hc.TLSConfig,
 		certMode:  lc.SSLCertMode,
 		direct:    lc.SSLNegotiation == "direct",
 		// The host the session went to: a fallback of the same host differs only in TLS.
-		host: lc.Host, port: lc.Port, database: lc.Database, user: lc.User, password: &pw,
+		host: lc.Host, port: lc.Port, database: lc.Database, user: lc.User, password: &lc.Password,
 	}, nil
 }
 
 // loginAnswer encodes what the server answered the login, as the pool's connect expects to
-// read it.
+// read it, into one buffer of the right size.
 func loginAnswer(hc *pgconn.HijackedConn) ([]byte, error) {
-	buf, err := (&pgproto3.AuthenticationOk{}).Encode(nil)
+	n := 9 + 9 + len(hc.SecretKey) + 6 // AuthenticationOk, BackendKeyData, ReadyForQuery
+	for name, value := range hc.ParameterStatuses {
+		n += 5 + len(name) + 1 + len(value) + 1
+	}
+	buf, err := (&pgproto3.AuthenticationOk{}).Encode(make([]byte, 0, n))
 	if err != nil {
 		return nil, err
 	}
@@ -161,11 +165,11 @@ func (h *handover) install(cc *pgx.ConnConfig) {
 // connections for cancel requests.
 func (h *handover) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	h.mu.Lock()
-	c := h.conn
-	h.conn = nil
+	taken := h.taken
+	h.taken = true
 	h.mu.Unlock()
-	if c != nil {
-		return c, nil
+	if !taken {
+		return &h.conn, nil
 	}
 	return h.dialCancel(ctx, network, addr)
 }

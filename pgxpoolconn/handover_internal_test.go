@@ -76,6 +76,7 @@ func TestDialCancelTLS(t *testing.T) {
 	client, server := net.Pipe()
 	defer server.Close()
 	h := &handover{
+		taken:     true, // the pool's connect has the session: dialContext dials for a cancel request
 		dial:      func(context.Context, string, string) (net.Conn, error) { return client, nil },
 		tlsConfig: testTLSConfig(),
 	}

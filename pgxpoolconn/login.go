@@ -51,8 +51,11 @@ func (c *Credentials) versionErr(v rotasafe.Version, err error) error {
 }
 
 // loginConfig returns a copy of the pool's connection configuration cc that logs in with l.
+// The copy is shallow: the login only reads what it shares with cc (runtime parameters,
+// fallbacks, TLS settings), and aim replaces rather than changes the TLS settings it aims.
 func (c *Credentials) loginConfig(cc *pgx.ConnConfig, l *account) (*pgx.ConnConfig, error) {
-	lc := cc.Copy()
+	lc := new(pgx.ConnConfig)
+	*lc = *cc
 	lc.User, lc.Password = l.secret.Username, l.secret.Password
 	switch {
 	case l.database != "":
@@ -70,46 +73,48 @@ func (c *Credentials) loginConfig(cc *pgx.ConnConfig, l *account) (*pgx.ConnConf
 	return lc, nil
 }
 
-// aim points lc, a copy of the pool's configuration, at host and port, with TLS settings
-// for that host, as Configure describes.
+// aim points lc, a shallow copy of the pool's configuration, at host and port, with TLS
+// settings for that host, as Configure describes. It changes no TLS settings it shares.
 func (c *Credentials) aim(lc *pgx.ConnConfig, host string, port uint16) error {
-	own := append([]*pgconn.FallbackConfig{{Host: lc.Host, Port: lc.Port, TLSConfig: lc.TLSConfig}}, lc.Fallbacks...)
 	var to []*pgconn.FallbackConfig
 	switch {
-	case isSocket(host, port):
+	case isSocket(host):
 		// pgx uses no TLS on unix sockets.
 		to = []*pgconn.FallbackConfig{{Host: host, Port: port}}
-	case isSocket(lc.Host, lc.Port) && noTLS(own):
+	case isSocket(lc.Host) && lc.TLSConfig == nil && noTLS(lc.Fallbacks):
 		// pgx built no TLS settings for a socket; build those the connection string asks for.
 		var err error
 		if to, err = tlsFor(&c.hosts, lc.ConnString(), host, port); err != nil {
 			return err
 		}
 	default:
-		for _, f := range own {
-			if f.Host != lc.Host || f.Port != lc.Port {
-				continue // another host of a multi-host string
+		to = []*pgconn.FallbackConfig{{Host: host, Port: port, TLSConfig: retarget(lc.TLSConfig, lc.Host, host)}}
+		for _, f := range lc.Fallbacks {
+			if f.Host == lc.Host && f.Port == lc.Port { // not another host of a multi-host string
+				to = append(to, &pgconn.FallbackConfig{Host: host, Port: port, TLSConfig: retarget(f.TLSConfig, lc.Host, host)})
 			}
-			to = append(to, &pgconn.FallbackConfig{Host: host, Port: port, TLSConfig: retarget(f.TLSConfig, lc.Host, host)})
 		}
 	}
 	lc.Host, lc.Port, lc.TLSConfig, lc.Fallbacks = to[0].Host, to[0].Port, to[0].TLSConfig, to[1:]
 	return nil
 }
 
-// retarget aims tc, a clone the caller owns, at host instead of from: its ServerName
-// becomes host where pgx had set it to from (sslmode=verify-full and SNI), or where it is
-// empty although the certificate's name is verified.
+// retarget returns tc aimed at host instead of from: a clone whose ServerName is host where
+// pgx had set it to from (sslmode=verify-full and SNI), or where it is empty although the
+// certificate's name is verified; otherwise tc itself, which the caller must not change.
 func retarget(tc *tls.Config, from, host string) *tls.Config {
 	if tc != nil && (tc.ServerName == from || tc.ServerName == "" && !tc.InsecureSkipVerify) {
+		tc = tc.Clone()
 		tc.ServerName = host
 	}
 	return tc
 }
 
-func isSocket(host string, port uint16) bool {
-	network, _ := pgconn.NetworkAddress(host, port)
-	return network == "unix"
+// isSocket reports whether pgx takes host for a unix socket directory, as
+// pgconn.NetworkAddress does, without building the address.
+func isSocket(host string) bool {
+	return strings.HasPrefix(host, "/") ||
+		len(host) >= 3 && 'A' <= host[0] && host[0] <= 'Z' && host[1] == ':' && host[2] == '\\'
 }
 
 func noTLS(fs []*pgconn.FallbackConfig) bool {

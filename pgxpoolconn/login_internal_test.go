@@ -47,8 +47,9 @@ func TestAim(t *testing.T) {
 				cc.TLSConfig, cc.Fallbacks = tt.own, nil
 			}
 			var c Credentials
-			lc := cc.Copy()
-			if err := c.aim(lc, tt.host, 6543); err != nil {
+			before := cc.Copy()
+			lc := *cc // shallow, as loginConfig copies
+			if err := c.aim(&lc, tt.host, 6543); err != nil {
 				t.Fatal(err)
 			}
 			got := append([]*pgconn.FallbackConfig{{Host: lc.Host, Port: lc.Port, TLSConfig: lc.TLSConfig}}, lc.Fallbacks...)
@@ -68,10 +69,33 @@ func TestAim(t *testing.T) {
 				}
 			}
 			// The application's configuration is untouched.
-			if cc.TLSConfig != nil && cc.TLSConfig.ServerName == tt.host && tt.own == nil {
-				t.Errorf("the application's TLS configuration was changed")
+			if cc.Host != before.Host || len(cc.Fallbacks) != len(before.Fallbacks) || serverName(cc.TLSConfig) != serverName(before.TLSConfig) {
+				t.Errorf("the application's configuration was changed")
+			}
+			for i, f := range cc.Fallbacks {
+				if serverName(f.TLSConfig) != serverName(before.Fallbacks[i].TLSConfig) {
+					t.Errorf("the TLS settings of the application's fallback %d were changed", i)
+				}
 			}
 		})
+	}
+}
+
+func serverName(tc *tls.Config) string {
+	if tc == nil {
+		return "(no TLS)"
+	}
+	return tc.ServerName
+}
+
+// TestIsSocket: isSocket agrees with pgx on which hosts are unix socket directories.
+func TestIsSocket(t *testing.T) {
+	t.Parallel()
+	for _, host := range []string{"/run/postgresql", "/", "db.example", "10.0.0.1", "::1", `C:\pg`, `c:\pg`, "C:", "", "C:/pg"} {
+		network, _ := pgconn.NetworkAddress(host, 5432)
+		if got, want := isSocket(host), network == "unix"; got != want {
+			t.Errorf("isSocket(%q) = %v, pgx says %v", host, got, want)
+		}
 	}
 }
 

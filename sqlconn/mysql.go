@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/go-sql-driver/mysql"
@@ -53,14 +54,20 @@ func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
 // password goes into the driver's configuration directly, never into a DSN string that an
 // error could quote.
 //
-// After each login the connector runs "DO 1" on the new connection, unless
-// SkipExpiredPasswordCheck is set: an account whose password has expired can still log in
-// (MariaDB by default, MySQL when disconnect_on_expired_password is off) and then fails every
-// statement with error 1820, so without the check the pool would keep connections on which
-// every query fails, even after the password is fixed. With it, Connect fails at once with a
-// ClassOther error that says what to fix. MySQL and Aurora MySQL with
-// disconnect_on_expired_password on (their default) refuse such a login themselves, with error
-// 1862. The check costs one round trip per new connection.
+// The connector guards against expired passwords, unless SkipExpiredPasswordCheck is set: an
+// account whose password has expired can still log in when the server runs with
+// disconnect_on_expired_password off (MariaDB's default), and then fails every statement but
+// SET with error 1820 (sandbox mode), so without the guard the pool would keep connections on
+// which every query fails, even after the password is fixed. With it, Connect fails at once
+// with a ClassOther error that says what to fix. go-sql-driver/mysql never announces the
+// capability CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS, so a server with
+// disconnect_on_expired_password on (MySQL's and Aurora MySQL's default) refuses such a login
+// itself, at the handshake, with error 1862. The first login of each secret version therefore
+// reads that setting (SELECT @@global.disconnect_on_expired_password, which fails with 1820
+// when the password has expired): where it is on, later logins of the version cost nothing
+// more; where it is off or unknown, each later login runs "DO 1", one round trip. A MariaDB
+// server whose setting is turned off at run time, or another server behind the same address
+// with it off, is noticed at the next version.
 //
 // Classify sorts by the server's error number (*mysql.MySQLError), never by message text:
 //
@@ -79,8 +86,9 @@ func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
 // comes back as the driver's unexported "bad connection" error, which cannot be matched
 // without reading its text, so it is ClassOther.
 type MySQL struct {
-	// SkipExpiredPasswordCheck leaves out the "DO 1" after each login, saving its round trip,
-	// where passwords never expire or the server refuses expired ones at login.
+	// SkipExpiredPasswordCheck leaves out the guard against expired passwords (a query on the
+	// first login of each version, then "DO 1" after each login where the server does not
+	// refuse expired passwords at login), for accounts whose passwords never expire.
 	SkipExpiredPasswordCheck bool
 }
 
@@ -103,6 +111,7 @@ const (
 	erAccountLockedMySQL   = 3118 // ER_ACCOUNT_HAS_BEEN_LOCKED (MySQL)
 	erMustChangePassword   = 1820 // ER_MUST_CHANGE_PASSWORD: sandbox mode, at the first statement
 	erMustChangePwLogin    = 1862 // ER_MUST_CHANGE_PASSWORD_LOGIN: MySQL refuses the login
+	erUnknownSystemVar     = 1193 // ER_UNKNOWN_SYSTEM_VARIABLE
 )
 
 // mysqlRawParams are the DSN parameters go-sql-driver/mysql reads without unescaping; the
@@ -216,23 +225,89 @@ func mysqlConfig(s rotasafe.DBSecret, params map[string]string) (*mysql.Config, 
 type mysqlConnector struct {
 	conn     driver.Connector
 	user, db string
-	check    bool // run DO 1 after each login
+	check    bool         // guard against expired passwords
+	expiry   atomic.Int32 // what the guard learned of the server: expiryUnknown, expiryCheck or expiryRefused
 }
 
-// Connect logs in, then runs "DO 1", which fails with error 1820 on an account whose password
-// has expired.
+// What a mysqlConnector knows of the server's handling of expired passwords.
+const (
+	expiryUnknown int32 = iota // not asked yet: read disconnect_on_expired_password
+	expiryCheck                // the server lets expired passwords log in: run DO 1 after each login
+	expiryRefused              // the server refuses them at the handshake (1862): nothing to do
+)
+
+// Connect logs in, then makes sure the password has not expired (see MySQL).
 func (c *mysqlConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.conn.Connect(ctx)
 	if err != nil {
 		return nil, c.explain(err)
 	}
-	if ex, ok := conn.(driver.ExecerContext); ok && c.check {
-		if _, err := ex.ExecContext(ctx, "DO 1", nil); err != nil {
+	if c.check {
+		if err := c.guard(ctx, conn); err != nil {
 			conn.Close()
 			return nil, c.explain(err)
 		}
 	}
 	return conn, nil
+}
+
+// guard returns error 1820 when conn logged in with an expired password (sandbox mode), in
+// which the server fails every statement but SET. The first login asks the server whether
+// it refuses such logins itself; later logins run DO 1 only where it does not.
+func (c *mysqlConnector) guard(ctx context.Context, conn driver.Conn) error {
+	switch c.expiry.Load() {
+	case expiryRefused:
+		return nil
+	case expiryCheck:
+		return mysqlDo1(ctx, conn)
+	}
+	refuses, err := mysqlRefusesExpired(ctx, conn)
+	if me, ok := errors.AsType[*mysql.MySQLError](err); ok && me.Number == erUnknownSystemVar {
+		// A server without the setting (MySQL before 5.6.10): check each login.
+		c.expiry.Store(expiryCheck)
+		return mysqlDo1(ctx, conn)
+	}
+	if err != nil {
+		return err
+	}
+	if refuses {
+		c.expiry.Store(expiryRefused)
+	} else {
+		c.expiry.Store(expiryCheck)
+	}
+	return nil
+}
+
+// mysqlDo1 runs "DO 1", the cheapest statement, which fails with 1820 in sandbox mode.
+func mysqlDo1(ctx context.Context, conn driver.Conn) error {
+	ex, ok := conn.(driver.ExecerContext)
+	if !ok {
+		return nil
+	}
+	_, err := ex.ExecContext(ctx, "DO 1", nil)
+	return err
+}
+
+// mysqlRefusesExpired reads whether the server refuses a login with an expired password from
+// a client that, like go-sql-driver/mysql, does not announce CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS.
+// The query fails with 1820 in sandbox mode, so it is the check of this login too.
+func mysqlRefusesExpired(ctx context.Context, conn driver.Conn) (bool, error) {
+	q, ok := conn.(driver.QueryerContext)
+	if !ok {
+		return false, mysqlDo1(ctx, conn)
+	}
+	rows, err := q.QueryContext(ctx, "SELECT @@global.disconnect_on_expired_password", nil)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	v := make([]driver.Value, 1)
+	if err := rows.Next(v); err != nil {
+		return false, err
+	}
+	// The driver converts the BIGINT the server sends; anything else counts as off.
+	n, ok := v[0].(int64)
+	return ok && n == 1, nil
 }
 
 // Driver returns go-sql-driver/mysql's driver.
