@@ -117,7 +117,7 @@ func (c *Cache) refreshAhead(ctx context.Context, e *entry, now int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.call == nil {
-		c.start(ctx, e, nil) // on a closed Cache nothing starts; the read is still answered
+		c.start(ctx, e, reason{}) // on a closed Cache nothing starts; the read is still answered
 	}
 }
 
@@ -126,15 +126,14 @@ func (c *Cache) wait(ctx context.Context, e *entry) (*snapshot, error) {
 	e.mu.Lock()
 	cl := e.call
 	if cl == nil {
-		cl = c.start(ctx, e, nil)
+		cl = c.start(ctx, e, reason{})
 	}
 	e.mu.Unlock()
 	return c.await(ctx, cl)
 }
 
-// reread is a forced fetch of e for reason (the ID of a rejected version, or "" for
-// Refresh). The first forced fetch for a reason starts at once; later ones for the same
-// reason join it while it runs. Once it has answered, they share its answer: for
+// reread is a forced fetch of e for why (a rejected version, or Refresh). The first forced
+// fetch for a reason starts at once; later ones for the same reason join it while it runs. Once it has answered, they share its answer: for
 // MinRefreshInterval from its start when the answer is the rejected version itself
 // (nothing newer to try; after the interval a new fetch may find one), and for as long as
 // the reason is remembered when it is another version (that version is what to try; if it
@@ -142,17 +141,17 @@ func (c *Cache) wait(ctx context.Context, e *entry) (*snapshot, error) {
 // preferred. So a herd that found one version rejected makes one call however long its
 // logins take, each newly rejected version (back-to-back rotations) makes its own, and a
 // version rejected over and over makes one per interval.
-func (c *Cache) reread(ctx context.Context, e *entry, reason string) (*snapshot, error) {
+func (c *Cache) reread(ctx context.Context, e *entry, why reason) (*snapshot, error) {
 	e.mu.Lock()
 	var cl *call
-	if i := slices.IndexFunc(e.rereads, func(r reread) bool { return r.reason == reason }); i >= 0 {
+	if i := slices.IndexFunc(e.rereads, func(r reread) bool { return r.why == why }); i >= 0 {
 		r := e.rereads[i]
 		switch {
 		case !r.call.settled:
 			cl = r.call // join the fetch in flight
-		case r.call.err == nil && r.call.snap != nil && r.call.snap.err == nil && r.call.snap.v.ID != reason && reason != "":
+		case why.kind == rejected && r.call.err == nil && r.call.snap != nil && r.call.snap.err == nil && !why.rejects(r.call.snap.v.ID):
 			s := r.call.snap
-			if cur := e.snap.Load(); cur != nil && cur.err == nil && cur.started > s.started && cur.v.ID != reason {
+			if cur := e.snap.Load(); cur != nil && cur.err == nil && cur.started > s.started && !why.rejects(cur.v.ID) {
 				s = cur
 			}
 			e.mu.Unlock()
@@ -165,7 +164,7 @@ func (c *Cache) reread(ctx context.Context, e *entry, reason string) (*snapshot,
 		}
 	}
 	if cl == nil {
-		cl = c.start(ctx, e, &reason)
+		cl = c.start(ctx, e, why)
 	}
 	e.mu.Unlock()
 	return c.await(ctx, cl)
@@ -184,20 +183,20 @@ func (c *Cache) await(ctx context.Context, cl *call) (*snapshot, error) {
 	}
 }
 
-// start launches a fetch of e: a normal one when reason is nil, else a forced one recorded
-// under *reason. e.mu is held. It returns nil on a closed Cache.
-func (c *Cache) start(ctx context.Context, e *entry, reason *string) *call {
-	cl := &call{done: make(chan struct{}), started: c.now(), forced: reason != nil}
+// start launches a fetch of e for why: a normal one becomes e.call, a forced one is
+// remembered among e.rereads. e.mu is held. It returns nil on a closed Cache.
+func (c *Cache) start(ctx context.Context, e *entry, why reason) *call {
+	cl := &call{done: make(chan struct{}), started: c.now(), why: why}
 	// The fetch outlives its first caller: keep ctx's values, not its cancellation.
 	fctx := context.WithoutCancel(ctx)
 	if !c.goBG(func() { c.run(fctx, e, cl) }) {
 		return nil
 	}
-	if reason == nil {
+	if !why.forced() {
 		e.call = cl
 		return cl
 	}
-	e.rereads = append(e.rereads, reread{reason: *reason, call: cl})
+	e.rereads = append(e.rereads, reread{why: why, call: cl})
 	if len(e.rereads) > maxRereads {
 		e.rereads = slices.Delete(e.rereads, 0, 1)
 	}
@@ -241,7 +240,7 @@ func (c *Cache) settle(e *entry, cl *call, v rotasafe.Version, err error) {
 		c.settleAnswer(e, cl, old, err)
 	}
 	cl.settled = true
-	if !cl.forced {
+	if !cl.why.forced() {
 		e.call = nil
 	}
 	e.mu.Unlock()
