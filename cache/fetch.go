@@ -132,6 +132,21 @@ func (c *Cache) wait(ctx context.Context, e *entry) (*snapshot, error) {
 	return c.await(ctx, cl)
 }
 
+// waitFresh is wait for a caller that has just learned something a fetch already in flight
+// may have missed (it may have read before): it waits that fetch out, then joins or starts
+// the next one, which began after the caller asked.
+func (c *Cache) waitFresh(ctx context.Context, e *entry) (*snapshot, error) {
+	e.mu.Lock()
+	before := e.call
+	e.mu.Unlock()
+	if before != nil {
+		if _, err := c.await(ctx, before); err != nil {
+			return nil, err
+		}
+	}
+	return c.wait(ctx, e)
+}
+
 // reread is a forced fetch of e for why (a rejected version, or Refresh). The first forced
 // fetch for a reason starts at once; later ones for the same reason join it while it runs. Once it has answered, they share its answer: for
 // MinRefreshInterval from its start when the answer is the rejected version itself
@@ -205,17 +220,30 @@ func (c *Cache) start(ctx context.Context, e *entry, why reason) *call {
 
 // run performs one GetSecretValue for e and settles its answer.
 func (c *Cache) run(ctx context.Context, e *entry, cl *call) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
-	stop := context.AfterFunc(c.ctx, cancel) // Close cuts the fetch short
-	c.st.apiCalls.Add(1)
-	c.st.reads.Add(e.key.stage)
-	v, err := rotasafe.Fetch(ctx, c.api, e.key.id, "", e.key.stage)
-	stop()
-	cancel()
-	if err != nil && c.ctx.Err() != nil {
-		err = ErrClosed
-	}
+	v, err := c.fetch(ctx, e.key.id, "", e.key.stage)
 	c.settle(e, cl, v, err)
+}
+
+// fetch performs one GetSecretValue of secret id: version versionID, or else the version
+// that holds stage. It is the one way the Cache calls Secrets Manager, for its entries and
+// for rotation notices alike: bounded by the fetch timeout, cut short by Close (which it
+// reports as ErrClosed), and counted in Stats (APICalls, Reads by stage, Errors).
+func (c *Cache) fetch(ctx context.Context, id, versionID, stage string) (rotasafe.Version, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel) // Close cuts the fetch short
+	defer stop()
+	c.st.apiCalls.Add(1)
+	c.st.reads.Add(stage)
+	v, err := rotasafe.Fetch(ctx, c.api, id, versionID, stage)
+	switch {
+	case err == nil:
+		return v, nil
+	case c.ctx.Err() != nil:
+		return rotasafe.Version{}, ErrClosed
+	}
+	c.st.errors.Add(1)
+	return rotasafe.Version{}, err
 }
 
 // settle records a fetch's answer in e, then acts on what it learned and wakes the callers
@@ -280,7 +308,6 @@ func (c *Cache) settleVersion(e *entry, cl *call, old *snapshot, v rotasafe.Vers
 // settleTransient starts or continues a failure episode: the version cached stays
 // servable within MaxStale, and the next fetch waits for the backoff.
 func (c *Cache) settleTransient(e *entry, cl *call, err error) {
-	c.st.errors.Add(1)
 	e.failures++
 	e.lastErr = err
 	e.retryAt.Store(c.now() + int64(c.nextBackoff(e)))
@@ -291,7 +318,6 @@ func (c *Cache) settleTransient(e *entry, cl *call, err error) {
 // the version is dropped and the error remembered, a missing stage for NegativeTTL,
 // anything else for a backoff.
 func (c *Cache) settleAnswer(e *entry, cl *call, old *snapshot, err error) {
-	c.st.errors.Add(1)
 	e.failures++
 	life := c.cfg.negativeTTL
 	if !rotasafe.IsNotFound(err) {
