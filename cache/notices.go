@@ -49,8 +49,9 @@ var resubscribe = retry.Policy{Initial: time.Second, Max: 30 * time.Second, Jitt
 //
 // Notices trade Secrets Manager calls for rejected logins: each instance reads the announced
 // version and, after finished, AWSCURRENT: about two reads per rotation where pulling costs
-// one (BENCHMARKS.md §5d). The reads of a fleet land within the notice window, so size it
-// to at least the fleet's size divided by the account's GetSecretValue quota per second.
+// one (benchmarks/BENCHMARKS.md, section "The same rotation with rotation notices"). The
+// reads of a fleet land within the notice window, so size it to at least the fleet's size
+// divided by the account's GetSecretValue quota per second.
 //
 // The Cache subscribes on a goroutine of its own until Close, subscribing again (after
 // waits growing to 30 s, logged) when t's Subscribe returns; that goroutine keeps a Cache
