@@ -168,14 +168,12 @@ func (c *Cache) onNotice(n notice.Notice) {
 // secretOf returns an ID this cache reads the secret with ARN arn under, and the ID of the
 // AWSCURRENT version it holds.
 func (c *Cache) secretOf(arn string) (id, current string, ok bool) {
-	c.current.Range(func(k, x any) bool {
-		if s := x.(*entry).snap.Load(); s != nil && s.err == nil && s.v.ARN == arn {
-			id, current, ok = k.(string), s.v.ID, true
-			return false
+	for k, e := range c.current.all() {
+		if s := e.snap.Load(); s != nil && s.err == nil && s.v.ARN == arn {
+			return k, s.v.ID, true
 		}
-		return true
-	})
-	return id, current, ok
+	}
+	return "", "", false
 }
 
 // spreadRead reads a at a random moment within the notice window, unless a read of it
