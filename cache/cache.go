@@ -105,16 +105,31 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 
 // Get returns the AWSCURRENT version of secretID. See GetStage.
 func (c *Cache) Get(ctx context.Context, secretID string) (rotasafe.Version, error) {
+	// Small enough to be inlined, and with one return, so that a hit copies the Version
+	// once, into the caller's frame, instead of through a frame of its own.
+	s, err := c.getCurrent(ctx, secretID)
+	return s.v, err
+}
+
+// getCurrent is Get's read. It never returns nil: a failed read answers &none.
+func (c *Cache) getCurrent(ctx context.Context, id string) (*snapshot, error) {
 	// The hit path: a map access, an atomic load, a clock load and a hit counted on a
-	// stripe of the goroutine's own; no lock, no allocation, one copy of the Version.
-	if e := c.current.load(secretID); e != nil {
+	// stripe of the goroutine's own; no lock, no allocation.
+	if e := c.current.load(id); e != nil {
 		if s := e.snap.Load(); s != nil && s.err == nil && c.coarseNow() < s.refreshAt {
 			c.hits.inc()
-			return s.v, nil
+			return s, nil
 		}
 	}
-	return version(c.getSlow(ctx, secretID, rotasafe.StageCurrent))
+	s, err := c.getSlow(ctx, id, rotasafe.StageCurrent)
+	if err != nil {
+		return &none, err
+	}
+	return s, nil
 }
+
+// none is the answer of a failed read: the zero Version. It is never changed.
+var none snapshot
 
 // GetStage returns the version of secretID that holds stage. A fresh cached version is
 // returned without I/O; a version in the last part of its TTL is returned too, and refreshed
