@@ -28,17 +28,19 @@ type key struct{ id, stage string }
 // Locks: an entry's mu is taken before the Cache's mu, never the other way round, and no
 // lock is held across I/O, logging or a caller's callback.
 type Cache struct {
+	// What Get's hits read, first and together; the words they write or that change on
+	// every tick live apart from c, on cache lines of their own.
+	current index        // the AWSCURRENT entries by secret ID (the hottest lookup)
+	clock   *coarseClock // nanoseconds since epoch for hits; nil with WithClock (apart, like wg)
+	hits    *hitCounter  // written on every hit
+
 	api rotasafe.API
 	cfg config
 
-	// Hit path: lock-free lookups. current holds the AWSCURRENT entries by secret ID (the
-	// hottest lookup, keyed by a plain string), others every other stage by key.
-	current sync.Map // string -> *entry
-	others  sync.Map // key -> *entry
-	memos   sync.Map // memoKey -> *memo; changed under mu only
+	others sync.Map // key -> *entry: every stage but AWSCURRENT, lock-free lookups
+	memos  sync.Map // memoKey -> *memo; changed under mu only
 
-	epoch  time.Time     // the zero of every internal instant (monotonic with the real clock)
-	coarse *atomic.Int64 // nanoseconds since epoch, advanced by the clock goroutine (apart from c, like wg)
+	epoch time.Time // the zero of every internal instant (monotonic with the real clock)
 
 	ctx    context.Context // cancelled by Close: stops fetches, warm-up and the clock
 	cancel context.CancelFunc
@@ -47,9 +49,8 @@ type Cache struct {
 	randMu sync.Mutex // guards rng
 	rng    *rand.Rand // nil: the global source
 
-	st   counters
-	hits *hitCounter // apart from c: written on every hit
-	nt   *notices    // rotation notices (WithNotices); nil without
+	st counters
+	nt *notices // rotation notices (WithNotices); nil without
 
 	mu     sync.Mutex // guards the fields below, the maps' contents and memo refs
 	lru    *simplelru.LRU[key, *entry]
@@ -70,7 +71,8 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &Cache{api: api, cfg: cfg, wg: new(sync.WaitGroup), coarse: new(atomic.Int64), hits: new(hitCounter)}
+	c := &Cache{hits: new(hitCounter), api: api, cfg: cfg, wg: new(sync.WaitGroup)}
+	c.current.clear()
 	if cfg.rand != nil {
 		c.rng = rand.New(cfg.rand)
 	}
@@ -81,8 +83,9 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 	if cfg.now == nil {
 		// The clock goroutine holds the clock, not c: a Cache that is dropped without Close
 		// becomes unreachable, and its cleanup stops the goroutine.
-		coarse, epoch, every, ctx := c.coarse, c.epoch, c.tickEvery(), c.ctx
-		c.wg.Go(func() { tick(ctx, coarse, epoch, every) })
+		c.clock = new(coarseClock)
+		clock, epoch, every, ctx := c.clock, c.epoch, c.tickEvery(), c.ctx
+		c.wg.Go(func() { clock.run(ctx, epoch, every) })
 		runtime.AddCleanup(c, func(cancel context.CancelFunc) { cancel() }, c.cancel)
 	}
 	if cfg.notices != nil {
@@ -102,16 +105,31 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 
 // Get returns the AWSCURRENT version of secretID. See GetStage.
 func (c *Cache) Get(ctx context.Context, secretID string) (rotasafe.Version, error) {
-	// The hit path: a map load, an atomic load and a clock load; no lock, no allocation.
-	if x, ok := c.current.Load(secretID); ok {
-		e := x.(*entry)
+	// Small enough to be inlined, and with one return, so that a hit copies the Version
+	// once, into the caller's frame, instead of through a frame of its own.
+	s, err := c.getCurrent(ctx, secretID)
+	return s.v, err
+}
+
+// getCurrent is Get's read. It never returns nil: a failed read answers &none.
+func (c *Cache) getCurrent(ctx context.Context, id string) (*snapshot, error) {
+	// The hit path: a map access, an atomic load, a clock load and a hit counted on a
+	// stripe of the goroutine's own; no lock, no allocation.
+	if e := c.current.load(id); e != nil {
 		if s := e.snap.Load(); s != nil && s.err == nil && c.coarseNow() < s.refreshAt {
 			c.hits.inc()
-			return s.v, nil
+			return s, nil
 		}
 	}
-	return version(c.getSlow(ctx, secretID, rotasafe.StageCurrent))
+	s, err := c.getSlow(ctx, id, rotasafe.StageCurrent)
+	if err != nil {
+		return &none, err
+	}
+	return s, nil
 }
+
+// none is the answer of a failed read: the zero Version. It is never changed.
+var none snapshot
 
 // GetStage returns the version of secretID that holds stage. A fresh cached version is
 // returned without I/O; a version in the last part of its TTL is returned too, and refreshed
@@ -158,13 +176,11 @@ func (c *Cache) lookup(ctx context.Context, id, stage string) (*snapshot, error)
 
 // entryFor looks an entry up without locking.
 func (c *Cache) entryFor(id, stage string) (*entry, bool) {
-	var v any
-	var ok bool
 	if stage == rotasafe.StageCurrent {
-		v, ok = c.current.Load(id)
-	} else {
-		v, ok = c.others.Load(key{id, stage})
+		e := c.current.load(id)
+		return e, e != nil
 	}
+	v, ok := c.others.Load(key{id, stage})
 	if !ok {
 		return nil, false
 	}
@@ -187,7 +203,7 @@ func (c *Cache) entry(id, stage string) (*entry, error) {
 	}
 	e := &entry{key: key{id, stage}}
 	if stage == rotasafe.StageCurrent {
-		c.current.Store(id, e)
+		c.current.store(id, e)
 	} else {
 		c.others.Store(e.key, e)
 	}
@@ -198,7 +214,7 @@ func (c *Cache) entry(id, stage string) (*entry, error) {
 // evicted is the LRU's eviction callback; it runs with c.mu held.
 func (c *Cache) evicted(k key, e *entry) {
 	if k.stage == rotasafe.StageCurrent {
-		c.current.CompareAndDelete(k.id, e)
+		c.current.remove(k.id, e)
 	} else {
 		c.others.CompareAndDelete(k, e)
 	}
@@ -221,6 +237,7 @@ func (c *Cache) Close() error {
 		return nil
 	}
 	c.closed = true
+	c.current.clear() // at once, rather than one copy per entry the purge evicts
 	c.lru.Purge()
 	c.mu.Unlock()
 	c.cancel()
@@ -263,12 +280,22 @@ func (c *Cache) now() int64 {
 	return int64(time.Since(c.epoch))
 }
 
-// coarseNow is now for hits: an atomic load, behind the real clock by at most one tick.
+// coarseNow is now for hits: an atomic load, behind the real clock by at most one tick
+// (with WithClock, the configured clock, read exactly).
 func (c *Cache) coarseNow() int64 {
-	if c.cfg.now != nil {
-		return c.now()
+	if c.clock != nil {
+		return c.clock.ns.Load()
 	}
-	return c.coarse.Load()
+	return c.now()
+}
+
+// coarseClock is the clock hits read: nanoseconds since the Cache's epoch, stored by the
+// clock goroutine every tick. It fills a cache line of its own (a 64-byte allocation is
+// 64-byte aligned), so that neither its tick nor a neighbour's writes evict the words that
+// hits read on other cores.
+type coarseClock struct {
+	ns atomic.Int64
+	_  [56]byte
 }
 
 // tickEvery is the coarse clock's resolution: a twentieth of the TTL, within [10 ms, 1 s].
@@ -277,12 +304,12 @@ func (c *Cache) tickEvery() time.Duration {
 	return min(max(c.cfg.ttl/20, 10*time.Millisecond), time.Second)
 }
 
-// tick advances the coarse clock every period until ctx ends (Close).
-func tick(ctx context.Context, coarse *atomic.Int64, epoch time.Time, every time.Duration) {
+// run advances the clock every period until ctx ends (Close).
+func (k *coarseClock) run(ctx context.Context, epoch time.Time, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
-		coarse.Store(int64(time.Since(epoch)))
+		k.ns.Store(int64(time.Since(epoch)))
 		select {
 		case <-t.C:
 		case <-ctx.Done():

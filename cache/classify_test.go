@@ -89,7 +89,3 @@ func TestBackoffBounds(t *testing.T) {
 		}
 	}
 }
-
-type constSource uint64
-
-func (s constSource) Uint64() uint64 { return uint64(s) }

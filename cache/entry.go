@@ -49,15 +49,37 @@ type snapshot struct {
 type call struct {
 	done    chan struct{}
 	started int64     // ns since epoch
-	forced  bool      // a reread, not a normal fetch
+	why     reason    // why it runs: a normal fetch or a forced read
 	settled bool      // the answer is in; guarded by the entry's mu
 	snap    *snapshot // on success, or the remembered error snapshot
 	err     error     // on failure
 }
 
-// reread is a forced fetch and the reason it was made: the ID of the version whose
-// rejection asked for it, or "" for Refresh.
+// reason says why a fetch of an entry runs. The zero value is a normal fetch (a miss, an
+// expiry, a refresh ahead), which every caller joins while it runs; the others are forced
+// reads, remembered by reason and floored (see Cache.reread).
+type reason struct {
+	kind    reasonKind
+	version string // kind rejected: the ID of the version whose login was rejected
+}
+
+// reasonKind is the kind of a reason.
+type reasonKind uint8
+
+const (
+	normal   reasonKind = iota // the cached answer is missing, expired or near expiry
+	refresh                    // Refresh: read AWSCURRENT now, whatever is cached
+	rejected                   // Reread: a login with reason.version was rejected
+)
+
+// forced reports whether r is a forced read rather than a normal fetch.
+func (r reason) forced() bool { return r.kind != normal }
+
+// rejects reports whether r is the rejection of version id.
+func (r reason) rejects(id string) bool { return r.kind == rejected && r.version == id }
+
+// reread is a forced fetch and the reason it was made.
 type reread struct {
-	reason string
-	call   *call
+	why  reason
+	call *call
 }

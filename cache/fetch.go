@@ -117,7 +117,7 @@ func (c *Cache) refreshAhead(ctx context.Context, e *entry, now int64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.call == nil {
-		c.start(ctx, e, nil) // on a closed Cache nothing starts; the read is still answered
+		c.start(ctx, e, reason{}) // on a closed Cache nothing starts; the read is still answered
 	}
 }
 
@@ -126,15 +126,29 @@ func (c *Cache) wait(ctx context.Context, e *entry) (*snapshot, error) {
 	e.mu.Lock()
 	cl := e.call
 	if cl == nil {
-		cl = c.start(ctx, e, nil)
+		cl = c.start(ctx, e, reason{})
 	}
 	e.mu.Unlock()
 	return c.await(ctx, cl)
 }
 
-// reread is a forced fetch of e for reason (the ID of a rejected version, or "" for
-// Refresh). The first forced fetch for a reason starts at once; later ones for the same
-// reason join it while it runs. Once it has answered, they share its answer: for
+// waitFresh is wait for a caller that has just learned something a fetch already in flight
+// may have missed (it may have read before): it waits that fetch out, then joins or starts
+// the next one, which began after the caller asked.
+func (c *Cache) waitFresh(ctx context.Context, e *entry) (*snapshot, error) {
+	e.mu.Lock()
+	before := e.call
+	e.mu.Unlock()
+	if before != nil {
+		if _, err := c.await(ctx, before); err != nil {
+			return nil, err
+		}
+	}
+	return c.wait(ctx, e)
+}
+
+// reread is a forced fetch of e for why (a rejected version, or Refresh). The first forced
+// fetch for a reason starts at once; later ones for the same reason join it while it runs. Once it has answered, they share its answer: for
 // MinRefreshInterval from its start when the answer is the rejected version itself
 // (nothing newer to try; after the interval a new fetch may find one), and for as long as
 // the reason is remembered when it is another version (that version is what to try; if it
@@ -142,17 +156,17 @@ func (c *Cache) wait(ctx context.Context, e *entry) (*snapshot, error) {
 // preferred. So a herd that found one version rejected makes one call however long its
 // logins take, each newly rejected version (back-to-back rotations) makes its own, and a
 // version rejected over and over makes one per interval.
-func (c *Cache) reread(ctx context.Context, e *entry, reason string) (*snapshot, error) {
+func (c *Cache) reread(ctx context.Context, e *entry, why reason) (*snapshot, error) {
 	e.mu.Lock()
 	var cl *call
-	if i := slices.IndexFunc(e.rereads, func(r reread) bool { return r.reason == reason }); i >= 0 {
+	if i := slices.IndexFunc(e.rereads, func(r reread) bool { return r.why == why }); i >= 0 {
 		r := e.rereads[i]
 		switch {
 		case !r.call.settled:
 			cl = r.call // join the fetch in flight
-		case r.call.err == nil && r.call.snap != nil && r.call.snap.err == nil && r.call.snap.v.ID != reason && reason != "":
+		case why.kind == rejected && r.call.err == nil && r.call.snap != nil && r.call.snap.err == nil && !why.rejects(r.call.snap.v.ID):
 			s := r.call.snap
-			if cur := e.snap.Load(); cur != nil && cur.err == nil && cur.started > s.started && cur.v.ID != reason {
+			if cur := e.snap.Load(); cur != nil && cur.err == nil && cur.started > s.started && !why.rejects(cur.v.ID) {
 				s = cur
 			}
 			e.mu.Unlock()
@@ -165,7 +179,7 @@ func (c *Cache) reread(ctx context.Context, e *entry, reason string) (*snapshot,
 		}
 	}
 	if cl == nil {
-		cl = c.start(ctx, e, &reason)
+		cl = c.start(ctx, e, why)
 	}
 	e.mu.Unlock()
 	return c.await(ctx, cl)
@@ -184,20 +198,20 @@ func (c *Cache) await(ctx context.Context, cl *call) (*snapshot, error) {
 	}
 }
 
-// start launches a fetch of e: a normal one when reason is nil, else a forced one recorded
-// under *reason. e.mu is held. It returns nil on a closed Cache.
-func (c *Cache) start(ctx context.Context, e *entry, reason *string) *call {
-	cl := &call{done: make(chan struct{}), started: c.now(), forced: reason != nil}
+// start launches a fetch of e for why: a normal one becomes e.call, a forced one is
+// remembered among e.rereads. e.mu is held. It returns nil on a closed Cache.
+func (c *Cache) start(ctx context.Context, e *entry, why reason) *call {
+	cl := &call{done: make(chan struct{}), started: c.now(), why: why}
 	// The fetch outlives its first caller: keep ctx's values, not its cancellation.
 	fctx := context.WithoutCancel(ctx)
 	if !c.goBG(func() { c.run(fctx, e, cl) }) {
 		return nil
 	}
-	if reason == nil {
+	if !why.forced() {
 		e.call = cl
 		return cl
 	}
-	e.rereads = append(e.rereads, reread{reason: *reason, call: cl})
+	e.rereads = append(e.rereads, reread{why: why, call: cl})
 	if len(e.rereads) > maxRereads {
 		e.rereads = slices.Delete(e.rereads, 0, 1)
 	}
@@ -206,17 +220,30 @@ func (c *Cache) start(ctx context.Context, e *entry, reason *string) *call {
 
 // run performs one GetSecretValue for e and settles its answer.
 func (c *Cache) run(ctx context.Context, e *entry, cl *call) {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
-	stop := context.AfterFunc(c.ctx, cancel) // Close cuts the fetch short
-	c.st.apiCalls.Add(1)
-	c.st.reads.Add(e.key.stage)
-	v, err := rotasafe.Fetch(ctx, c.api, e.key.id, "", e.key.stage)
-	stop()
-	cancel()
-	if err != nil && c.ctx.Err() != nil {
-		err = ErrClosed
-	}
+	v, err := c.fetch(ctx, e.key.id, "", e.key.stage)
 	c.settle(e, cl, v, err)
+}
+
+// fetch performs one GetSecretValue of secret id: version versionID, or else the version
+// that holds stage. It is the one way the Cache calls Secrets Manager, for its entries and
+// for rotation notices alike: bounded by the fetch timeout, cut short by Close (which it
+// reports as ErrClosed), and counted in Stats (APICalls, Reads by stage, Errors).
+func (c *Cache) fetch(ctx context.Context, id, versionID, stage string) (rotasafe.Version, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
+	defer cancel()
+	stop := context.AfterFunc(c.ctx, cancel) // Close cuts the fetch short
+	defer stop()
+	c.st.apiCalls.Add(1)
+	c.st.reads.Add(stage)
+	v, err := rotasafe.Fetch(ctx, c.api, id, versionID, stage)
+	switch {
+	case err == nil:
+		return v, nil
+	case c.ctx.Err() != nil:
+		return rotasafe.Version{}, ErrClosed
+	}
+	c.st.errors.Add(1)
+	return rotasafe.Version{}, err
 }
 
 // settle records a fetch's answer in e, then acts on what it learned and wakes the callers
@@ -241,7 +268,7 @@ func (c *Cache) settle(e *entry, cl *call, v rotasafe.Version, err error) {
 		c.settleAnswer(e, cl, old, err)
 	}
 	cl.settled = true
-	if !cl.forced {
+	if !cl.why.forced() {
 		e.call = nil
 	}
 	e.mu.Unlock()
@@ -281,7 +308,6 @@ func (c *Cache) settleVersion(e *entry, cl *call, old *snapshot, v rotasafe.Vers
 // settleTransient starts or continues a failure episode: the version cached stays
 // servable within MaxStale, and the next fetch waits for the backoff.
 func (c *Cache) settleTransient(e *entry, cl *call, err error) {
-	c.st.errors.Add(1)
 	e.failures++
 	e.lastErr = err
 	e.retryAt.Store(c.now() + int64(c.nextBackoff(e)))
@@ -292,7 +318,6 @@ func (c *Cache) settleTransient(e *entry, cl *call, err error) {
 // the version is dropped and the error remembered, a missing stage for NegativeTTL,
 // anything else for a backoff.
 func (c *Cache) settleAnswer(e *entry, cl *call, old *snapshot, err error) {
-	c.st.errors.Add(1)
 	e.failures++
 	life := c.cfg.negativeTTL
 	if !rotasafe.IsNotFound(err) {

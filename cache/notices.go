@@ -49,8 +49,9 @@ var resubscribe = retry.Policy{Initial: time.Second, Max: 30 * time.Second, Jitt
 //
 // Notices trade Secrets Manager calls for rejected logins: each instance reads the announced
 // version and, after finished, AWSCURRENT: about two reads per rotation where pulling costs
-// one (BENCHMARKS.md §5d). The reads of a fleet land within the notice window, so size it
-// to at least the fleet's size divided by the account's GetSecretValue quota per second.
+// one (benchmarks/BENCHMARKS.md, section "The same rotation with rotation notices"). The
+// reads of a fleet land within the notice window, so size it to at least the fleet's size
+// divided by the account's GetSecretValue quota per second.
 //
 // The Cache subscribes on a goroutine of its own until Close, subscribing again (after
 // waits growing to 30 s, logged) when t's Subscribe returns; that goroutine keeps a Cache
@@ -167,14 +168,12 @@ func (c *Cache) onNotice(n notice.Notice) {
 // secretOf returns an ID this cache reads the secret with ARN arn under, and the ID of the
 // AWSCURRENT version it holds.
 func (c *Cache) secretOf(arn string) (id, current string, ok bool) {
-	c.current.Range(func(k, x any) bool {
-		if s := x.(*entry).snap.Load(); s != nil && s.err == nil && s.v.ARN == arn {
-			id, current, ok = k.(string), s.v.ID, true
-			return false
+	for k, e := range c.current.all() {
+		if s := e.snap.Load(); s != nil && s.err == nil && s.v.ARN == arn {
+			return k, s.v.ID, true
 		}
-		return true
-	})
-	return id, current, ok
+	}
+	return "", "", false
 }
 
 // spreadRead reads a at a random moment within the notice window, unless a read of it
@@ -229,14 +228,8 @@ func (c *Cache) learnFinished(h *hints, a *announced, r *hintRead, id string) {
 		if err != nil {
 			return
 		}
-		e.mu.Lock()
-		busy := e.call != nil // a read that began before the notice: it may miss the move
-		e.mu.Unlock()
-		_, err = c.wait(c.ctx, e)
-		if busy && err == nil {
-			_, err = c.wait(c.ctx, e) // one of its own
-		}
-		if err != nil && c.ctx.Err() == nil {
+		// A read that began before the notice may miss the move: wait for one after it.
+		if _, err := c.waitFresh(c.ctx, e); err != nil && c.ctx.Err() == nil {
 			c.logger().Debug("cache: reading AWSCURRENT after a finished notice failed", "secret", id, "error", err)
 		}
 	})
@@ -248,7 +241,10 @@ func (c *Cache) readHint(h *hints, a *announced, id string) {
 		return
 	}
 	r := &hintRead{done: make(chan struct{}), started: c.now()}
-	if !c.goBG(func() { c.runHint(h, a, r, id) }) {
+	if !c.goBG(func() {
+		v, err := c.fetch(c.ctx, id, a.id, "")
+		c.settleHint(h, a, r, id, v, err)
+	}) {
 		return
 	}
 	a.read = r
@@ -274,16 +270,10 @@ func (c *Cache) allow(h *hints, id, version string) bool {
 	return true
 }
 
-// runHint reads version a of secret id and settles r.
-func (c *Cache) runHint(h *hints, a *announced, r *hintRead, id string) {
-	ctx, cancel := context.WithTimeout(c.ctx, c.cfg.fetchTimeout)
-	c.st.apiCalls.Add(1)
-	c.st.reads.Add("")
-	v, err := rotasafe.Fetch(ctx, c.api, id, a.id, "")
-	cancel()
-	if err != nil {
-		c.st.errors.Add(1)
-	}
+// settleHint records the answer of r, the read of announced version a of secret id, as
+// settle does for an entry's fetch: a version that holds AWSPENDING or AWSCURRENT becomes
+// the one Prefer offers once the database takes it, and the cache learns from its labels.
+func (c *Cache) settleHint(h *hints, a *announced, r *hintRead, id string, v rotasafe.Version, err error) {
 	ok := err == nil && (v.HasStage(rotasafe.StagePending) || v.HasStage(rotasafe.StageCurrent))
 	h.mu.Lock()
 	r.v, r.ok = v, ok

@@ -14,7 +14,7 @@ import (
 // read this way at most once per MinRefreshInterval: callers inside the interval get the
 // last answer. Errors are returned, not bridged with a stale version (Get still serves it).
 func (c *Cache) Refresh(ctx context.Context, secretID string) (rotasafe.Version, error) {
-	return c.forced(ctx, secretID, rotasafe.StageCurrent, "")
+	return c.forced(ctx, secretID, rotasafe.StageCurrent, reason{kind: refresh})
 }
 
 // Reread is for a caller whose login with version rejectedID of secretID was rejected: it
@@ -38,13 +38,17 @@ func (c *Cache) Reread(ctx context.Context, secretID, stage, rejectedID string) 
 			}
 		}
 	}
-	return c.forced(ctx, secretID, stage, rejectedID)
+	why := reason{kind: rejected, version: rejectedID}
+	if rejectedID == "" {
+		why = reason{kind: refresh} // nothing was named: a plain forced read, shared with Refresh
+	}
+	return c.forced(ctx, secretID, stage, why)
 }
 
 var _ rotasafe.Source = (*Cache)(nil)
 
-// forced is a forced read of (secretID, stage) for reason.
-func (c *Cache) forced(ctx context.Context, secretID, stage, reason string) (rotasafe.Version, error) {
+// forced is a forced read of (secretID, stage) for why.
+func (c *Cache) forced(ctx context.Context, secretID, stage string, why reason) (rotasafe.Version, error) {
 	if stage == "" {
 		return rotasafe.Version{}, errors.New("cache: empty staging label")
 	}
@@ -52,7 +56,7 @@ func (c *Cache) forced(ctx context.Context, secretID, stage, reason string) (rot
 	if err != nil {
 		return rotasafe.Version{}, err
 	}
-	s, err := c.reread(ctx, e, reason)
+	s, err := c.reread(ctx, e, why)
 	if err != nil {
 		return rotasafe.Version{}, err
 	}

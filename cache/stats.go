@@ -41,9 +41,10 @@ type hitCounter [hitStripes]struct {
 }
 
 // inc counts a hit on the stripe picked by the address of the calling goroutine's stack:
-// goroutines have stacks of their own (8 KiB apart at least), so concurrent readers mostly
-// land on different stripes (benchmarks/BENCHMARKS.md compares this with one shared
-// counter). The address is only a number here; nothing is read through it.
+// goroutines have stacks of their own (8 KiB apart at least), so readers on different cores
+// mostly count on different cache lines, where one shared counter would make each hit wait
+// for the line to come from the core that counted last. The address is only a number here;
+// nothing is read through it.
 func (h *hitCounter) inc() {
 	var x byte
 	h[(uintptr(unsafe.Pointer(&x))>>13)%hitStripes].n.Add(1)
