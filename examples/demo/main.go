@@ -14,6 +14,7 @@
 //	go run ./examples/demo -client pgxpool          # the workers query a pgx pool (pgxpoolconn)
 //	go run ./examples/demo -json > summary.json     # machine-readable summary
 //	go run ./examples/demo -notices redis           # the rotator announces; no login is rejected
+//	go run ./examples/demo -metrics 127.0.0.1:9464  # OpenTelemetry metrics for Prometheus at /metrics
 package main
 
 import (
@@ -50,6 +51,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	// The library logs each rotation step and version change at Info to slog.Default; the
 	// demo's own status lines say the same, so only warnings and errors go to stderr.
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if cfg.metrics != "" {
+		m, err := serveMetrics(cfg.metrics)
+		if err != nil {
+			return setupFailed(stderr, err)
+		}
+		defer m.Close()
+		fmt.Fprintln(stderr, "demo: metrics at", m.URL)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
@@ -101,6 +110,7 @@ type config struct {
 	pgURL       string
 	json        bool
 	notices     string // "" or noticesRedis
+	metrics     string // -metrics: where to serve Prometheus metrics, or ""
 
 	// stop, when set (tests do), is polled during the run with what it has done so far and
 	// ends the run once it returns true; duration then only bounds a run that hangs.
@@ -120,6 +130,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.pgURL, "pg-url", "", "use this PostgreSQL server (a superuser URL) instead of starting one")
 	fs.BoolVar(&cfg.json, "json", false, "print the summary as JSON on stdout (status lines go to stderr)")
 	fs.StringVar(&cfg.notices, "notices", "", "send rotation notices from the rotator to the application: redis (a throw-away redis-server), or none")
+	fs.StringVar(&cfg.metrics, "metrics", "", "serve OpenTelemetry metrics in Prometheus format at http://ADDR/metrics (host:port)")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

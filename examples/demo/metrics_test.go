@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/telemetry"
+)
+
+// TestServeMetrics checks -metrics' endpoint: rotasafe's instruments, made from the global
+// provider as the library makes them by default, show under their Prometheus names, and a
+// second scrape sees the counters move.
+func TestServeMetrics(t *testing.T) {
+	m, err := serveMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	login := telemetry.NewLogin(nil, "github.com/rotasafe/rotasafe/login").For("sqlconn", "demo/app")
+	var hits uint64 = 5
+	stop := telemetry.NewCache(nil, "github.com/rotasafe/rotasafe/cache").ObserveHits(func() (uint64, uint64) { return hits, 1 })
+	defer stop()
+
+	attempts := []string{"rotasafe_login_attempts_total", `otel_scope_name="github.com/rotasafe/rotasafe/login"`,
+		`rotasafe_client="sqlconn"`, `rotasafe_secret="demo/app"`, `rotasafe_stage="AWSPREVIOUS"`, `rotasafe_outcome="rejected"`}
+	cacheHits := []string{"rotasafe_cache_hits_total", `otel_scope_name="github.com/rotasafe/rotasafe/cache"`}
+	durations := []string{"rotasafe_login_duration_seconds_count", `rotasafe_client="sqlconn"`, `rotasafe_outcome="rejected"`}
+
+	login.Attempt(t.Context(), rotasafe.StagePrevious, telemetry.LoginRejected, time.Millisecond)
+	first := scrape(t, m.URL)
+	login.Attempt(t.Context(), rotasafe.StagePrevious, telemetry.LoginRejected, time.Millisecond)
+	hits = 8
+	second := scrape(t, m.URL)
+	for _, c := range []struct {
+		series        []string
+		first, second float64
+	}{{attempts, 1, 2}, {cacheHits, 5, 8}, {durations, 1, 2}} {
+		f, s := sample(t, first, c.series...), sample(t, second, c.series...)
+		if f != c.first || s != c.second {
+			t.Errorf("%v: got %v then %v, want %v then %v", c.series, f, s, c.first, c.second)
+		}
+	}
+}
+
+// sample returns the value of the one series in samples named series[0] with every label
+// of series[1:] (written k="v"), failing t unless there is exactly one.
+func sample(t testing.TB, samples map[string]float64, series ...string) float64 {
+	t.Helper()
+	name, labels := series[0], series[1:]
+	var found []string
+	for s := range samples {
+		n, ls, _ := strings.Cut(s, "{")
+		if n != name {
+			continue
+		}
+		all := true
+		for _, l := range labels {
+			all = all && (strings.Contains(ls, l+",") || strings.Contains(ls, l+"}"))
+		}
+		if all {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%s%v: %d series match, want 1: %q", name, labels, len(found), found)
+	}
+	return samples[found[0]]
+}
+
+// scrape returns the samples at url by series (name and labels, as written).
+func scrape(t testing.TB, url string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	samples := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.LastIndexByte(line, ' ')
+		if strings.HasPrefix(line, "#") || i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", line, err)
+		}
+		samples[line[:i]] = v
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return samples
+}
