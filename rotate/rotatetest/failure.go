@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -47,7 +49,7 @@ const (
 	InvariantCreateNoChange = "Create leaves the service as it was"
 	InvariantTestNoChange   = "Test leaves the service as it was"
 	InvariantNoPanic        = "a step returns errors and never panics"
-	InvariantNoLeak         = "no value appears in an error, a log line or a panic"
+	InvariantNoLeak         = "no value appears in an error, a log line, a panic or what the service lists"
 	InvariantSerialised     = "two rotations of one secret at once are serialised or refused cleanly"
 )
 
@@ -124,6 +126,16 @@ func (r *run) leaks() []error {
 		if holds(e.msg) {
 			out = append(out, &Failure{Check: check, Step: e.step, Point: e.point + " (in check " + e.check + ")", Invariant: InvariantNoLeak,
 				Detail: "the error the step returned holds a value of a secret"})
+			break
+		}
+	}
+	r.mu.Lock()
+	listed := slices.Sorted(maps.Keys(r.listed))
+	r.mu.Unlock()
+	for _, l := range listed {
+		if holds(l) {
+			out = append(out, &Failure{Check: check, Point: "what the service accepts (Config.Accepted)", Invariant: InvariantNoLeak,
+				Detail: "an entry the service lists holds a value of a secret: the service keeps or shows a credential in plaintext"})
 			break
 		}
 	}

@@ -134,6 +134,7 @@ type run struct {
 	failures  []*Failure                                         // guarded by mu: found inside a step
 	rotation  int                                                // guarded by mu: tokens made so far
 	lastCalls int                                                // guarded by mu: Secrets Manager calls of the last clean rotation
+	listed    map[string]bool                                    // guarded by mu: every entry Config.Accepted listed
 	seen      map[string]bool                                    // guarded by mu: every value of the secret so far
 	// needleCache is every form of every value, once collectNeedles ran; guarded by mu.
 	needleCache []string
@@ -257,6 +258,20 @@ func containsString(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// accepted calls Config.Accepted and keeps its entries for the leak check.
+func (r *run) accepted(ctx context.Context) ([]string, error) {
+	list, err := r.cfg.Accepted(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.listed == nil {
+		r.listed = map[string]bool{}
+	}
+	for _, l := range list {
+		r.listed[l] = true
+	}
+	return list, err
 }
 
 // value returns the value of the version holding stage; ok is false when there is none.

@@ -106,7 +106,7 @@ func (r *run) service(ctx context.Context, extra ...string) service {
 		}
 	}
 	if r.cfg.Accepted != nil {
-		list, err := r.cfg.Accepted(ctx)
+		list, err := r.accepted(ctx)
 		if err != nil {
 			s.err = "Config.Accepted failed"
 		}
@@ -184,7 +184,7 @@ func (r *run) state(ctx context.Context) (state, error) {
 		}
 	}
 	if r.cfg.Accepted != nil {
-		list, err := r.cfg.Accepted(ctx)
+		list, err := r.accepted(ctx)
 		if err != nil {
 			return st, fmt.Errorf("Config.Accepted: %w", err)
 		}
