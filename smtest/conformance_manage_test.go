@@ -61,7 +61,7 @@ var moreCases = []conformanceCase{
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := out.DeletionDate.Sub(time.Now()); d < 29*24*time.Hour || d > 31*24*time.Hour {
+		if d := time.Until(*out.DeletionDate); d < 29*24*time.Hour || d > 31*24*time.Hour {
 			t.Fatalf("DeletionDate is %v from now, want about 30 days", d)
 		}
 		if describe(t, c, "del").DeletedDate == nil {

@@ -1,7 +1,6 @@
 package smtest_test
 
 import (
-	"encoding/json"
 	"errors"
 	"regexp"
 	"slices"
@@ -653,9 +652,4 @@ func labelsVersion(t *testing.T, c *secretsmanager.Client, id, stage string) str
 func midnight(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
 }

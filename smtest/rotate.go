@@ -285,7 +285,7 @@ func (s *Server) invoke(ctx context.Context, rot rotator, ev rotasafe.Event) (er
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("Lambda invoke answered HTTP %d", resp.StatusCode)
+		return fmt.Errorf("the Lambda invoke answered HTTP %d", resp.StatusCode)
 	}
 	var fe struct {
 		ErrorMessage string `json:"errorMessage"`

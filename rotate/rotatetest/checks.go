@@ -2,6 +2,7 @@ package rotatetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -180,8 +181,9 @@ func (r *run) again(previous bool) func(context.Context, rotasafe.Event) error {
 // errInterrupted stops a rotation between steps.
 var errInterrupted = errors.New("rotatetest: rotation interrupted between steps")
 
-// interruptCalls fails each Secrets Manager call of a rotation in turn (both ways, for
-// alternating users), then resumes the rotation as Secrets Manager retries it.
+// interruptCalls fails each Secrets Manager call of a rotation in turn, then resumes the
+// rotation as Secrets Manager retries it. A rotation that alternates between values of
+// another shape (alternating users) is interrupted at each call going each way.
 func (r *run) interruptCalls() *Failure {
 	if f := r.clean("a clean rotation, to count its calls", nil); f != nil {
 		return f
@@ -189,21 +191,54 @@ func (r *run) interruptCalls() *Failure {
 	r.mu.Lock()
 	n := r.lastCalls
 	r.mu.Unlock()
-	rounds := 1
+	ways := 1
 	if r.cfg.Scenario == rotate.ScenarioAlternatingUsers {
-		rounds = 2
+		ways = 2
 	}
-	for k := 1; k <= rounds*n; k++ {
-		kk := (k-1)%n + 1
-		point := fmt.Sprintf("Secrets Manager call %d of %d failed", kk, n)
-		if f := r.interrupted(point, func() error {
-			r.srv.Faults().FailAt(kk, "InternalServiceError")
-			return nil
-		}, nil); f != nil {
+	done := map[string]bool{}
+	for tries := 0; len(done) < ways*n && tries < 3*ways*n; tries++ {
+		way, err := r.way()
+		if err != nil {
+			return r.failure("", "", InvariantFinished, "read AWSCURRENT: %v", err)
+		}
+		k := 1
+		for k < n && done[fmt.Sprint(way, k)] {
+			k++
+		}
+		done[fmt.Sprint(way, k)] = true
+		point := fmt.Sprintf("Secrets Manager call %d of %d failed", k, n)
+		if ways > 1 {
+			point += fmt.Sprintf(" (from the %s value)", []string{"first", "second"}[way])
+		}
+		if f := r.interrupted(point, func() { r.srv.Faults().FailAt(k, "InternalServiceError") }, nil); f != nil {
 			return f
 		}
 	}
 	return nil
+}
+
+// way tells the two shapes of an alternating secret apart: 0 while AWSCURRENT has the shape
+// of the first value (its fields but the password), 1 otherwise.
+func (r *run) way() (int, error) {
+	v, _, err := r.value(rotasafe.StageCurrent)
+	if err != nil {
+		return 0, err
+	}
+	if shape(v) == shape(r.cfg.Secret) {
+		return 0, nil
+	}
+	return 1, nil
+}
+
+// shape is a JSON secret without its secret parts; "" for another secret.
+func shape(v string) string {
+	var obj map[string]any
+	if json.Unmarshal([]byte(v), &obj) != nil {
+		return ""
+	}
+	delete(obj, "password")
+	b, _ := json.Marshal(obj)
+	return string(b)
 }
 
 // interruptSteps stops a rotation after each step but the last in turn (twice over, so that
@@ -230,7 +265,7 @@ func (r *run) interruptSteps() *Failure {
 
 // interrupted runs one rotation with arm's faults (cleared when the rotation ends) and
 // driver d, checks the state it leaves, resumes it and checks the end.
-func (r *run) interrupted(point string, arm func() error, d func(context.Context, rotasafe.Event) error) *Failure {
+func (r *run) interrupted(point string, arm func(), d func(context.Context, rotasafe.Event) error) *Failure {
 	b, err := r.before()
 	if err != nil {
 		return r.failure(point, "", InvariantFinished, "read the secret: %v", err)

@@ -94,23 +94,25 @@ type service struct {
 	err      string          // Config.Accepted failed
 }
 
-// service logs in with the values the run knows of and extra, and digests Accepted.
+// service digests Config.Accepted or, without it, logs in with the values the run knows of
+// and extra.
 func (r *run) service(ctx context.Context, extra ...string) service {
 	r.mu.Lock()
 	values := append(slices.Clone(r.known), extra...)
 	r.mu.Unlock()
 	s := service{logins: map[string]bool{}}
-	for _, v := range values {
-		if _, done := s.logins[v]; !done && v != "" {
-			s.logins[v] = r.cfg.Login(ctx, v) == nil
-		}
-	}
-	if r.cfg.Accepted != nil {
+	if r.cfg.Accepted != nil { // what the service accepts says it all, without a login per value
 		list, err := r.accepted(ctx)
 		if err != nil {
 			s.err = "Config.Accepted failed"
 		}
 		s.accepted = digest(list)
+		return s
+	}
+	for _, v := range values {
+		if _, done := s.logins[v]; !done && v != "" {
+			s.logins[v] = r.cfg.Login(ctx, v) == nil
+		}
 	}
 	return s
 }
