@@ -89,6 +89,9 @@ func (r *run) finished(point, token string, b before) *Failure {
 			return r.failure(point, "", InvariantPrevious, "AWSPREVIOUS still logs in after a %s rotation", r.cfg.Scenario)
 		}
 	}
+	if hasPrev && token != "" && cur == token && r.cfg.Scenario == rotate.ScenarioAlternatingUsers && shape(curV) == shape(prevV) {
+		return r.failure(point, "", InvariantAlternates, "AWSCURRENT and AWSPREVIOUS differ in the password only")
+	}
 	if b.previous != "" && b.previous != curV && b.previous != prevV && r.cfg.Login(r.ctx, b.previous) == nil {
 		return r.failure(point, "", InvariantOlderRejected, "the value AWSPREVIOUS had before the rotation still logs in")
 	}

@@ -40,6 +40,7 @@ const (
 	InvariantStepSucceeds   = "every step succeeds on a healthy service"
 	InvariantFinished       = "a finished rotation leaves AWSCURRENT on its version, logging in, and AWSPENDING on no other"
 	InvariantPrevious       = "AWSPREVIOUS logs in after a rotation as the scenario says"
+	InvariantAlternates     = "an alternating-users rotation moves AWSCURRENT to the other user"
 	InvariantOlderRejected  = "the value from two rotations back no longer logs in"
 	InvariantNewValue       = "every rotation makes a new value"
 	InvariantRepeatable     = "a step may run again and then changes nothing"

@@ -238,3 +238,13 @@ func TestWrongScenarioIsReported(t *testing.T) {
 		t.Fatalf("got %v, want a single-user strategy refused as multi-credential", err)
 	}
 }
+
+func TestSingleUserClaimingAlternatingIsReported(t *testing.T) {
+	t.Parallel()
+	svc := newKeyService("app", "first-password-0")
+	err := TestStrategy(t.Context(), &singleUser{svc: svc}, config(svc, rotate.ScenarioAlternatingUsers, false))
+	var f *Failure
+	if !errors.As(err, &f) || f.Invariant != InvariantPrevious && f.Invariant != InvariantAlternates {
+		t.Fatalf("got %v, want a single-user strategy refused as alternating", err)
+	}
+}
