@@ -102,7 +102,7 @@ func start(tb testing.TB, script string) (*Server, error) {
 	node := fmt.Sprintf("rabbittest%d@localhost", ports[0])
 	files := map[string]string{
 		// The node's own cookie: HOME is the temporary directory.
-		".erlang.cookie": rand.Text(),
+		".erlang.cookie":  rand.Text(),
 		"enabled_plugins": "[rabbitmq_management].\n",
 		"rabbitmq.conf": strings.Join([]string{
 			"listeners.tcp.default = 127.0.0.1:" + strconv.Itoa(ports[0]),
