@@ -18,8 +18,8 @@
 // The checks, in order, on one secret whose state carries from one to the next:
 //
 //   - rotations: several full rotations; after each AWSCURRENT logs in, AWSPREVIOUS logs in
-//     or not as the Scenario says, the value from two rotations back no longer does, and
-//     every value is new;
+//     or not as the Scenario says, the value from two rotations back no longer does, every
+//     value is new, and an alternating-users rotation moves AWSCURRENT to the other user;
 //   - steps run twice: every step runs twice in a row, and the second run changes nothing;
 //   - steps replayed: each step runs again after the next one ran, and changes nothing;
 //   - interrupted at every Secrets Manager call: each call of a rotation fails in turn; after
@@ -29,8 +29,8 @@
 //   - concurrent rotations: two in-process rotations at once are serialised, and a
 //     RotateSecret while a rotation runs is refused without touching it;
 //   - throughout: Create and Test leave the service as it was; no step panics; and at the end,
-//     no value the run made or read appears in an error of any step or a line of the
-//     handler's log.
+//     no value the run made or read appears in an error of any step, a panic, a line of the
+//     handler's log or an entry Config.Accepted listed.
 //
 // A failure names the check, the step, the interruption point and the invariant, never a
 // value. The rotations go through smtest's RotateSecret, so the strategy runs as it would in a
