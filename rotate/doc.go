@@ -3,8 +3,11 @@
 // testSecret, finishSecret), and a [Strategy] says what each step means for one kind of
 // service: [PostgresSingleUser] and [PostgresAlternatingUsers]; for MySQL and MariaDB
 // [MySQLSingleUser], [MySQLAlternatingUsers] and [MySQLDualPassword]; Redis ACL users in
-// package rotate/redisacl. Every step may run again after a failure and ends in the same
-// state; no error or log line holds a secret value.
+// package rotate/redisacl, RabbitMQ users in rotate/rabbitmq. For another service, write a
+// Strategy for the [Scenario] it supports ([MultiCredentialStrategy] does scenario 3 for any
+// service that implements [MultiCredential]) and prove it with package rotate/rotatetest.
+// Every step may run again after a failure and ends in the same state; no error or log line
+// holds a secret value.
 //
 // As an AWS Lambda function:
 //

@@ -3,10 +3,7 @@ package rotate
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"io"
-	"os"
-	"strconv"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,10 +14,6 @@ import (
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 	"github.com/rotasafe/rotasafe/smtest"
 )
-
-// envMySQLRotations raises the number of rotations TestMySQLRotateRepeatedly runs per
-// scenario above the CI default.
-const envMySQLRotations = "ROTASAFE_MYSQL_ROTATIONS"
 
 // myEnv is one MariaDB server, one Secrets Manager and a client that does not retry, so an
 // injected fault reaches the handler.
@@ -171,22 +164,6 @@ func (e *myEnv) mustLogIn(id, stage string) rotasafe.DBSecret {
 	return s
 }
 
-// state is what a step may change: the labels, the values of the three stages, and which of
-// them log in.
-func (e *myEnv) state(id string) state {
-	e.t.Helper()
-	var st state
-	st.labels = labelString(e.labels(id))
-	for i, stage := range []string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.StagePrevious} {
-		if s, ok := e.fetch(id, stage); ok {
-			b, _ := s.MarshalSecret()
-			st.values[i] = string(b)
-			st.logins[i] = e.login(e.t.Context(), s) == nil
-		}
-	}
-	return st
-}
-
 // checkInterrupted checks the state a failed rotation leaves: something still logs in and at
 // most one version is AWSPENDING.
 func (e *myEnv) checkInterrupted(id, what string) {
@@ -237,11 +214,6 @@ func (e *myEnv) allPasswords(ids ...string) []string {
 	return out
 }
 
-// failAt makes the k-th Secrets Manager request from now fail; clearFaults removes that;
-// totalCalls counts the requests so far.
-func (e *myEnv) failAt(k int)        { e.sm.Faults().FailAt(k, "InternalServiceError") }
-func (e *myEnv) clearFaults()        { e.sm.Faults().Clear() }
-func (e *myEnv) totalCalls() int     { return e.sm.Calls("") }
 func (e *myEnv) exec(q string) error { return e.my.Exec(e.t.Context(), q) }
 
 // myFailingHook fails the k-th database operation (1-based) and counts them all.
@@ -266,20 +238,3 @@ func (h *myFailingHook) hook(ctx context.Context, conn *sql.Conn, op string) err
 	}
 	return errInjected
 }
-
-// rotationsN returns ROTASAFE_MYSQL_ROTATIONS when set, else def.
-func rotationsN(t testing.TB, def int) int {
-	t.Helper()
-	s := os.Getenv(envMySQLRotations)
-	if s == "" {
-		return def
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive integer", envMySQLRotations, s)
-	}
-	return n
-}
-
-// isErr reports whether err's chain holds target (errors.Is), for table tests.
-func isErr(err, target error) bool { return errors.Is(err, target) }

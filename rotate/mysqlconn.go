@@ -180,13 +180,6 @@ func isMySQLError(err error) bool {
 	return ok
 }
 
-// isLoginRefused reports whether err is the server refusing the credentials: 1045 (wrong
-// password, unknown user), 1698 (an account that does not log in with a password).
-func isLoginRefused(err error) bool {
-	me, ok := errors.AsType[*mysql.MySQLError](err)
-	return ok && (me.Number == 1045 || me.Number == 1698)
-}
-
 // statementError is a failed statement: the server's error number and SQLSTATE, without the
 // server's message, which may quote the statement and with it a password hash (error 1064,
 // "... near '...'"). It does not unwrap to the *mysql.MySQLError for the same reason.

@@ -47,7 +47,7 @@ func parsePG(v rotasafe.Version, what string) (dbSecret, error) {
 // speaks PostgreSQL's protocol, but its ALTER USER ... PASSWORD takes a plaintext, MD5 or
 // salted SHA-256 password, not the SCRAM-SHA-256 verifier these strategies send so that no
 // plaintext password ever reaches the server.
-var errRedshift = errors.New("Redshift does not take SCRAM-SHA-256 verifiers, and rotate never sends a plaintext password; rotate Redshift secrets with AWS's Redshift rotation function")
+var errRedshift = errors.New("the secret is for Redshift, which does not take SCRAM-SHA-256 verifiers, and rotate never sends a plaintext password; rotate Redshift secrets with AWS's Redshift rotation function")
 
 // addr is host:port for messages.
 func (s dbSecret) addr() string {

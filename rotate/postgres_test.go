@@ -38,76 +38,6 @@ func (e *env) newSecret(sc scenario, masterARN string) (string, rotasafe.DBSecre
 	return e.createSecret(pgtest.UniqueName("db"), s), s
 }
 
-func TestRotateTwentyTimes(t *testing.T) {
-	rotations := 20
-	if testing.Short() {
-		rotations = 4 // both ways of the alternating scenario, twice
-	}
-	base := newEnv(t)
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			e := base.sub(t)
-			master := e.master()
-			id, orig := e.newSecret(sc, master)
-			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
-			seen := map[string]bool{}
-			for i := range rotations {
-				token, err := Rotate(t.Context(), e.api, id, h)
-				if err != nil {
-					t.Fatalf("rotation %d: %v", i+1, err)
-				}
-				l := e.labels(id)
-				if !l.Has(token, rotasafe.StageCurrent) {
-					t.Fatalf("rotation %d: version %s is not AWSCURRENT: %v", i+1, token, l)
-				}
-				if n := pendingHolders(l); n > 1 || (n == 1 && !l.Has(token, rotasafe.StagePending)) {
-					t.Fatalf("rotation %d: AWSPENDING left on another version: %v", i+1, l)
-				}
-				cur := e.mustLogIn(id, rotasafe.StageCurrent)
-				if seen[cur.Password] {
-					t.Fatalf("rotation %d: password repeated", i+1)
-				}
-				seen[cur.Password] = true
-				wantUser := orig.Username
-				if sc.alternating {
-					if i%2 == 0 {
-						wantUser += "_clone"
-					}
-					e.mustLogIn(id, rotasafe.StagePrevious)
-				} else if e.stageLogsIn(id, rotasafe.StagePrevious) {
-					t.Fatalf("rotation %d: the old password still logs in after a single-user rotation", i+1)
-				}
-				if cur.Username != wantUser {
-					t.Fatalf("rotation %d: AWSCURRENT user %s, want %s", i+1, cur.Username, wantUser)
-				}
-			}
-		})
-	}
-}
-
-// state is what a step may change: the labels, the values of the three stages, and which of
-// them log in.
-type state struct {
-	labels string
-	values [3]string
-	logins [3]bool
-}
-
-func (e *env) state(id string) state {
-	e.t.Helper()
-	var st state
-	st.labels = labelString(e.labels(id))
-	for i, stage := range []string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.StagePrevious} {
-		if s, ok := e.fetch(id, stage); ok {
-			b, _ := s.MarshalSecret()
-			st.values[i] = string(b)
-			st.logins[i] = e.login(e.t.Context(), s) == nil
-		}
-	}
-	return st
-}
-
 func labelString(l rotasafe.Labels) string {
 	var b strings.Builder
 	for _, stage := range []string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.StagePrevious} {
@@ -115,45 +45,6 @@ func labelString(l rotasafe.Labels) string {
 		b.WriteString(stage + "=" + id + " ")
 	}
 	return b.String()
-}
-
-func TestEachStepTwice(t *testing.T) {
-	base := newEnv(t)
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			e := base.sub(t)
-			master := e.master()
-			id, _ := e.newSecret(sc, master)
-			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
-			for range 2 { // the second rotation runs the alternating scenario the other way
-				token := newToken()
-				for _, step := range steps {
-					ev := rotasafe.Event{SecretID: id, ClientRequestToken: token, Step: step}
-					if err := h.run(t.Context(), e.api, ev, true); err != nil {
-						t.Fatal(err)
-					}
-					once := e.state(id)
-					if err := h.run(t.Context(), e.api, ev, true); err != nil {
-						t.Fatalf("%s again: %v", step, err)
-					}
-					if twice := e.state(id); twice != once {
-						t.Fatalf("%s run twice: state\n%+v\nwant, as after one run,\n%+v", step, twice, once)
-					}
-				}
-				e.mustLogIn(id, rotasafe.StageCurrent)
-			}
-			// Rotate with each step twice gives the same end state as Rotate.
-			token, err := drive(t.Context(), e.api, id, h, 2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !e.labels(id).Has(token, rotasafe.StageCurrent) {
-				t.Fatalf("version %s is not AWSCURRENT", token)
-			}
-			e.mustLogIn(id, rotasafe.StageCurrent)
-		})
-	}
 }
 
 // checkInterrupted checks the state a failed rotation leaves: something still logs in and at
@@ -191,39 +82,6 @@ func skipShort(t *testing.T) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("interrupts every call of a rotation: skipped with -short")
-	}
-}
-
-func TestInterruptedAPICalls(t *testing.T) {
-	skipShort(t)
-	base := newEnv(t)
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			e := base.sub(t)
-			master := e.master()
-			id, _ := e.newSecret(sc, master)
-			h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
-			before := e.sm.Calls("")
-			if _, err := Rotate(t.Context(), e.api, id, h); err != nil {
-				t.Fatal(err)
-			}
-			n := e.sm.Calls("") - before
-			if n < 10 {
-				t.Fatalf("a clean rotation made %d API calls; want the four steps' calls", n)
-			}
-			for k := 1; k <= n; k++ {
-				e.sm.Faults().FailAt(k, "InternalServiceError")
-				_, err := Rotate(t.Context(), e.api, id, h)
-				e.sm.Faults().Clear()
-				what := "API call " + strconv.Itoa(k) + " failed"
-				if err != nil && !strings.Contains(err.Error(), "InternalServiceError") {
-					t.Fatalf("%s: error does not name the failure: %v", what, err)
-				}
-				e.checkInterrupted(id, what)
-				e.rerun(id, what, h)
-			}
-		})
 	}
 }
 

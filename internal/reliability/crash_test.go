@@ -20,43 +20,6 @@ import (
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
-// TestCrashAtEveryAPICall fails each API request of a rotation that Secrets Manager drives
-// (RotateSecret, the handler's calls) in turn, then lets the scheduler's retry finish it.
-// Package rotate tests the same through rotate.Rotate; this goes through RotateSecret and
-// TriggerRotation as AWS does.
-func TestCrashAtEveryAPICall(t *testing.T) {
-	long(t)
-	pg := pgtest.New(t)
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			e := newEnv(t, pg)
-			ctx := t.Context()
-			id, _ := e.newDBSecret(e.master())
-			fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
-			e.sm.RegisterRotationFunc(fn, sc.handler(e.api).Handle)
-			before := e.sm.Calls("")
-			if err := e.rotateSecret(ctx, id, fn, ""); err != nil {
-				t.Fatal(err)
-			}
-			n := e.sm.Calls("") - before
-			for k := 1; k <= n; k++ {
-				e.sm.Faults().FailAt(k, "InternalServiceError")
-				err := e.rotateSecret(ctx, id, fn, "")
-				e.sm.Faults().Clear()
-				what := fmt.Sprintf("API call %d of %d failed (%v)", k, n, err)
-				e.checkInterrupted(id, what)
-				if e.labels(id).RotationInProgress() {
-					if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
-						t.Fatalf("%s: rerun: %v", what, err)
-					}
-				}
-				e.checkFinished(id, what)
-			}
-			t.Logf("%d interruptions, each followed by a rerun", n)
-		})
-	}
-}
-
 // TestCrashTerminateBackends kills the rotation's database sessions from the server side
 // (pg_terminate_backend), the first ones open after a random delay into each rotation, the
 // way a failover or an operator would, then reruns the rotation.

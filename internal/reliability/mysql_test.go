@@ -234,45 +234,6 @@ func TestMySQLRotationsUnderLoad(t *testing.T) {
 	}
 }
 
-// TestMySQLCrashAtEveryAPICall is TestCrashAtEveryAPICall for the MySQL strategies: each API
-// request of a rotation that RotateSecret drives fails in turn, then the scheduler's retry
-// (TriggerRotation) finishes it.
-func TestMySQLCrashAtEveryAPICall(t *testing.T) {
-	// Apart from the others: its own servers; run beside them so that the package stays
-	// within go test's ten minutes on a loaded 2-core machine.
-	t.Parallel()
-	long(t)
-	my := mysqltest.New(t)
-	for _, sc := range myScenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			e := newMyEnv(t, my)
-			ctx := t.Context()
-			id, _ := e.newDBSecret(e.master())
-			fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
-			e.sm.RegisterRotationFunc(fn, sc.handler(e.api).Handle)
-			before := e.sm.Calls("")
-			if err := e.rotateSecret(ctx, id, fn, ""); err != nil {
-				t.Fatal(err)
-			}
-			n := e.sm.Calls("") - before
-			for k := 1; k <= n; k++ {
-				e.sm.Faults().FailAt(k, "InternalServiceError")
-				err := e.rotateSecret(ctx, id, fn, "")
-				e.sm.Faults().Clear()
-				what := fmt.Sprintf("API call %d of %d failed (%v)", k, n, err)
-				e.checkInterrupted(sc, id, what)
-				if e.labels(id).RotationInProgress() {
-					if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
-						t.Fatalf("%s: rerun: %v", what, err)
-					}
-				}
-				e.checkFinished(id, what)
-			}
-			t.Logf("%d interruptions, each followed by a rerun", n)
-		})
-	}
-}
-
 // TestMySQLCrashKillSessions kills the rotation's database sessions from the server side
 // (KILL CONNECTION), the first ones open after a random delay into each rotation, the way a
 // failover or an operator would, then checks that a credential the labels reach still logs in

@@ -14,6 +14,6 @@
 // the change, ACL LIST, ACL GETUSER and an ACL file hold no password (a login, AUTH or HELLO,
 // sends its password as Redis requires); no error or log line holds a secret value. The
 // part that is not Redis (keep exactly the AWSCURRENT and AWSPENDING credentials valid) is
-// [MultiCredentialStrategy] over the [MultiCredential] interface, for other services whose
-// users hold several credentials.
+// rotate.MultiCredentialStrategy, which serves any service whose users hold several
+// credentials.
 package redisacl

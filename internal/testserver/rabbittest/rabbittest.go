@@ -1,0 +1,260 @@
+// Package rabbittest starts throw-away RabbitMQ nodes (rabbitmq-server with the management
+// plugin) for tests, as internal/testserver/pgtest does PostgreSQL: each node has its own
+// name, Erlang cookie, config, data and log directory in a temporary directory, and random
+// AMQP, management and distribution ports on 127.0.0.1, runs as the rabbitmq user when the
+// test runs as root, and is stopped when the test ends. The machine's own broker, if any, is
+// left alone.
+//
+//	rs := rabbittest.New(t)
+//	conn, err := amqp091.Dial(rs.AMQPURL(rs.AdminUser, rs.AdminPassword))
+//
+// A node takes several seconds to start: share one per package where tests allow it.
+package rabbittest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Server is a running throw-away node.
+type Server struct {
+	Host          string // 127.0.0.1
+	AMQPPort      int
+	MgmtURL       string // the management API's base URL, http://127.0.0.1:<port>
+	AdminUser     string // an administrator (tag administrator, all permissions on "/")
+	AdminPassword string
+
+	dir     string
+	logPath string
+	cmd     *exec.Cmd
+}
+
+// startTimeout bounds how long a node may take to answer its management API: only a hang
+// reaches it (a node starts in 6 to 10 seconds on an idle machine).
+const startTimeout = 3 * time.Minute
+
+// New starts a node for a test and stops it when the test ends. Without rabbitmq-server it
+// skips the test with a message that says what to install, or fails it when
+// ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
+func New(tb testing.TB) *Server {
+	tb.Helper()
+	script, err := findServer()
+	if err != nil {
+		skipOrFail(tb, "rabbitmq-server not found; install it (Debian: apt-get install rabbitmq-server): "+err.Error())
+	}
+	var lastErr error
+	for range 3 { // a free port may be taken between finding and binding it
+		s, err := start(tb, script)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	tb.Fatalf("start rabbitmq-server: %v", lastErr)
+	return nil
+}
+
+// findServer returns the upstream rabbitmq-server script (Debian's /usr/sbin/rabbitmq-server
+// wrapper insists on the machine's own node, user and directories).
+func findServer() (string, error) {
+	matches, _ := filepath.Glob("/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server")
+	if len(matches) > 0 {
+		return matches[len(matches)-1], nil
+	}
+	if p, err := exec.LookPath("rabbitmq-server"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("no /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server")
+}
+
+func start(tb testing.TB, script string) (*Server, error) {
+	tb.Helper()
+	run, err := serviceAccount("rabbitmq")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := tempDir(tb, run)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Host: "127.0.0.1", AMQPPort: ports[0], MgmtURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+		AdminUser: "admin", AdminPassword: rand.Text(), dir: dir, logPath: filepath.Join(dir, "log", "node.log")}
+	node := fmt.Sprintf("rabbittest%d@localhost", ports[0])
+	files := map[string]string{
+		// The node's own cookie: HOME is the temporary directory.
+		".erlang.cookie":  rand.Text(),
+		"enabled_plugins": "[rabbitmq_management].\n",
+		"rabbitmq.conf": strings.Join([]string{
+			"listeners.tcp.default = 127.0.0.1:" + strconv.Itoa(ports[0]),
+			"management.tcp.ip = 127.0.0.1",
+			"management.tcp.port = " + strconv.Itoa(ports[1]),
+			"default_user = " + s.AdminUser,
+			"default_pass = " + s.AdminPassword,
+			"default_user_tags.administrator = true",
+			"default_permissions.configure = .*",
+			"default_permissions.read = .*",
+			"default_permissions.write = .*",
+			"loopback_users = none",
+			"log.file = node.log",
+			"log.file.level = debug", // a check that no password reaches the log sees everything
+			"log.console = false",
+			"",
+		}, "\n"),
+	}
+	for name, content := range files {
+		if err := writeOwned(filepath.Join(dir, name), content, run); err != nil {
+			return nil, err
+		}
+	}
+	for _, sub := range []string{"log", "mnesia"} {
+		if err := mkdirOwned(filepath.Join(dir, sub), run); err != nil {
+			return nil, err
+		}
+	}
+	cmd := exec.Command(script)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + dir,
+		"LANG=C.UTF-8",
+		"RABBITMQ_NODENAME=" + node,
+		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
+		"RABBITMQ_NODE_PORT=" + strconv.Itoa(ports[0]),
+		"RABBITMQ_DIST_PORT=" + strconv.Itoa(ports[2]),
+		"RABBITMQ_CONF_ENV_FILE=" + filepath.Join(dir, "rabbitmq-env.conf"), // none: not the machine's
+		"RABBITMQ_CONFIG_FILE=" + filepath.Join(dir, "rabbitmq.conf"),
+		"RABBITMQ_ADVANCED_CONFIG_FILE=" + filepath.Join(dir, "advanced.config"),
+		"RABBITMQ_ENABLED_PLUGINS_FILE=" + filepath.Join(dir, "enabled_plugins"),
+		"RABBITMQ_MNESIA_BASE=" + filepath.Join(dir, "mnesia"),
+		"RABBITMQ_LOG_BASE=" + filepath.Join(dir, "log"),
+		"RABBITMQ_PID_FILE=" + filepath.Join(dir, "node.pid"),
+		"ERL_EPMD_ADDRESS=127.0.0.1",
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: run.credential()}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", script, err)
+	}
+	s.cmd = cmd
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tb.Cleanup(func() { s.stop(exited) })
+
+	ctx, cancel := context.WithTimeout(tb.Context(), startTimeout)
+	defer cancel()
+	for {
+		if err := s.Do(ctx, http.MethodGet, "/api/overview", nil, nil); err == nil {
+			return s, nil
+		}
+		select {
+		case err := <-exited:
+			exited <- err // for stop
+			return nil, fmt.Errorf("rabbitmq-server exited (%v): %s", err, tail(out.String()))
+		case <-ctx.Done():
+			return nil, fmt.Errorf("the management API does not answer at %s: %s", s.MgmtURL, tail(out.String()))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// stop kills the node's process group and waits for it to exit.
+func (s *Server) stop(exited chan error) {
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(20 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-exited
+	}
+	// beam's helpers (erl_child_setup, inet_gethost) leave with the group.
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+}
+
+// AMQPURL is the amqp:// URL that logs in as user with password on the node's "/" vhost.
+func (s *Server) AMQPURL(user, password string) string {
+	u := url.URL{Scheme: "amqp", User: url.UserPassword(user, password), Host: net.JoinHostPort(s.Host, strconv.Itoa(s.AMQPPort)), Path: "/"}
+	return u.String()
+}
+
+// ReadLog returns the node's log (at debug level).
+func (s *Server) ReadLog() (string, error) {
+	b, err := os.ReadFile(s.logPath)
+	return string(b), err
+}
+
+// Do calls the management API as the admin: method on path (under MgmtURL), with in as the
+// JSON body when not nil, decoding the JSON answer into out when not nil. A status other than
+// 2xx is an error that names it.
+func (s *Server) Do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.MgmtURL+path, body)
+	if err != nil {
+		return err
+	}
+	req.SetBasicAuth(s.AdminUser, s.AdminPassword)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+// CreateUser makes user an application user with password on the "/" vhost: tags
+// "monitoring", configure/write/read permissions on names starting with "app.", and topic
+// permissions on amq.topic, so that a rotation has tags and permissions to copy.
+func (s *Server) CreateUser(ctx context.Context, user, password string) error {
+	if err := s.Do(ctx, http.MethodPut, "/api/users/"+url.PathEscape(user), map[string]string{"password": password, "tags": "monitoring"}, nil); err != nil {
+		return err
+	}
+	perm := map[string]string{"configure": "^app\\.", "write": "^app\\.", "read": "^app\\."}
+	if err := s.Do(ctx, http.MethodPut, "/api/permissions/%2F/"+url.PathEscape(user), perm, nil); err != nil {
+		return err
+	}
+	topic := map[string]string{"exchange": "amq.topic", "write": "^app\\.", "read": ".*"}
+	return s.Do(ctx, http.MethodPut, "/api/topic-permissions/%2F/"+url.PathEscape(user), topic, nil)
+}
+
+// tail returns the end of a process's output for an error.
+func tail(s string) string {
+	if len(s) > 2000 {
+		s = "..." + s[len(s)-2000:]
+	}
+	return strings.TrimSpace(s)
+}
