@@ -3,7 +3,6 @@ package pgxpoolconn_test
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -17,26 +16,23 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/internal/scram"
+	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
-// shared is one PostgreSQL cluster for the tests of the package; each test makes its own
-// role and secret on it.
-var shared struct {
-	once sync.Once
-	c    *pgtest.Cluster
-	err  error
-}
+// shared is one PostgreSQL cluster for every test of the package that does not stop its
+// server; each test makes its own role and secret on it.
+var shared = testserver.Shared[*pgtest.Cluster]{Start: func(ctx context.Context) (*pgtest.Cluster, error) {
+	return pgtest.Start(ctx, pgtest.WithMaxConnections(300))
+}}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.c != nil {
-		shared.c.Close()
-	}
+	shared.Close()
 	os.Exit(code)
 }
 
@@ -44,19 +40,7 @@ func TestMain(m *testing.M) {
 // server binaries it skips tb, or fails it when ROTASAFE_REQUIRE_INTEGRATION=1.
 func sharedCluster(tb testing.TB) *pgtest.Cluster {
 	tb.Helper()
-	shared.once.Do(func() {
-		shared.c, shared.err = pgtest.Start(context.Background(), pgtest.WithMaxConnections(300))
-	})
-	if errors.Is(shared.err, pgtest.ErrBinariesNotFound) {
-		if os.Getenv(pgtest.EnvRequireIntegration) == "1" {
-			tb.Fatal(shared.err)
-		}
-		tb.Skip(shared.err)
-	}
-	if shared.err != nil {
-		tb.Fatal(shared.err)
-	}
-	return shared.c
+	return shared.Get(tb)
 }
 
 // env is a database role whose password lives in a secret of an in-process Secrets
