@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -46,8 +47,9 @@ type Server struct {
 type Option func(*config)
 
 type config struct {
-	certs   *Certs // the server speaks TLS only, with these
-	aclFile string // the server keeps its users in this file (ACL SAVE writes it)
+	certs   *Certs    // the server speaks TLS only, with these
+	aclFile string    // the server keeps its users in this file (ACL SAVE writes it)
+	log     io.Writer // the server logs at debug level here
 }
 
 // WithTLS makes the server speak TLS only, with certs; Server.TLS then trusts them.
@@ -56,6 +58,10 @@ func WithTLS(certs *Certs) Option { return func(c *config) { c.certs = certs } }
 // WithACLFile makes the server keep its users in file (which ACL SAVE writes). The file is
 // created or overwritten.
 func WithACLFile(file string) Option { return func(c *config) { c.aclFile = file } }
+
+// WithLog makes the server log at debug level (every connection, every failed login) to w,
+// which tests search for secrets. w must be safe for concurrent writes.
+func WithLog(w io.Writer) Option { return func(c *config) { c.log = w } }
 
 // New starts redis-server for a test or benchmark and stops it when the test ends
 // (tb.Cleanup). Without the binary it skips the test with a message that says what to
@@ -106,8 +112,13 @@ func (s *Server) start(ctx context.Context, bin, dir string, port int, o config)
 		s.TLS = &tls.Config{RootCAs: certs.Pool, ServerName: s.Host}
 	}
 	var out syncBuffer
+	var w io.Writer = &out
+	if o.log != nil {
+		args = append(args, "--loglevel", "debug")
+		w = io.MultiWriter(&out, o.log)
+	}
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = w, w
 	p, err := testserver.StartProcess(cmd, "")
 	if err != nil {
 		return nil, err
