@@ -17,30 +17,22 @@ import (
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/scram"
-	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
-// shared is one PostgreSQL cluster for every test of the package that does not stop its
-// server; each test makes its own role and secret on it.
-var shared = testserver.Shared[*pgtest.Cluster]{Start: func(ctx context.Context) (*pgtest.Cluster, error) {
-	return pgtest.Start(ctx, pgtest.WithMaxConnections(300))
-}}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	shared.Close()
+	pgtest.CloseShared()
 	os.Exit(code)
 }
 
-// sharedCluster returns the package's cluster, starting it on first use. Without the
-// server binaries it skips tb, or fails it when ROTASAFE_REQUIRE_INTEGRATION=1.
+// sharedCluster returns the test binary's cluster (pgtest.Shared).
 func sharedCluster(tb testing.TB) *pgtest.Cluster {
 	tb.Helper()
-	return shared.Get(tb)
+	return pgtest.Shared(tb)
 }
 
 // env is a database role whose password lives in a secret of an in-process Secrets

@@ -8,11 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // fakeTB records what SkipOrFail and New do with the test they are given. Skip and Fatal
@@ -144,70 +141,21 @@ func TestOnFreePortRetriesTakenPorts(t *testing.T) {
 	}
 }
 
-// TestWatchdogCleansUp starts a process and a watchdog in a child test binary that then
-// dies without cleaning up, and checks that the watchdogs kill the process and remove its
-// directory.
+// TestWatchdogCleansUp checks that the watchdogs of StartProcess and WatchPID kill a process
+// and remove its directory when the test binary dies.
 func TestWatchdogCleansUp(t *testing.T) {
-	if os.Getenv("TESTSERVER_CRASH_CHILD") == "1" {
+	CheckCrashCleanup(t, func() (string, int, error) {
 		dir, err := TempDir("testserver-", false)
 		if err != nil {
-			fmt.Println("error:", err)
-			os.Exit(2)
+			return "", 0, err
 		}
 		pidFile := filepath.Join(dir, "pid")
 		// The directory on the command line, as a server's data directory is.
 		p, err := StartProcess(exec.Command("/bin/sh", "-c", "sleep 600", dir), pidFile)
-		if err == nil {
-			_, err = WatchPID(pidFile, dir)
-		}
 		if err != nil {
-			fmt.Println("error:", err)
-			os.Exit(2)
+			return "", 0, err
 		}
-		fmt.Printf("dir=%s pid=%d\n", dir, p.Pid())
-		os.Exit(3) // no cleanup, no deferred calls: as if killed
-	}
-	t.Parallel()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestWatchdogCleansUp$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "TESTSERVER_CRASH_CHILD=1")
-	out, err := cmd.Output()
-	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 3 {
-		t.Fatalf("child: got %v, want exit status 3; output:\n%s", err, out)
-	}
-	var dir string
-	var pid int
-	for line := range strings.Lines(string(out)) {
-		if strings.HasPrefix(line, "dir=") {
-			if _, err := fmt.Sscanf(line, "dir=%s pid=%d", &dir, &pid); err != nil {
-				t.Fatalf("child output %q: %v", line, err)
-			}
-		}
-	}
-	if dir == "" || pid == 0 {
-		t.Fatalf("child printed no dir and pid:\n%s", out)
-	}
-	// The watchdogs act once the child is gone; wait for them, bounded only so that a broken
-	// watchdog fails the test instead of hanging it.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		_, statErr := os.Stat(dir)
-		alive := syscall.Kill(pid, 0) == nil && !isZombie(pid)
-		if errors.Is(statErr, os.ErrNotExist) && !alive {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a minute after the child died: directory stat %v, process alive %v", statErr, alive)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// isZombie reports whether pid has exited but was not reaped yet.
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	_, rest, ok := strings.Cut(string(b), ") ")
-	return ok && strings.HasPrefix(rest, "Z")
+		_, err = WatchPID(pidFile, dir)
+		return dir, p.Pid(), err
+	})
 }

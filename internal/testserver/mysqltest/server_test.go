@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/rotasafe/rotasafe/internal/testserver"
 )
@@ -137,62 +134,17 @@ func TestCheckLogs(t *testing.T) {
 // TestWatchdogCleansUp starts a server in a child process that then dies without Close, and
 // checks that the watchdog kills the server and removes its directory.
 func TestWatchdogCleansUp(t *testing.T) {
-	if os.Getenv("MYSQLTEST_CRASH_CHILD") == "1" {
-		s, err := Start(context.Background())
-		if err != nil {
-			fmt.Println("error:", err)
-			os.Exit(2)
-		}
-		fmt.Printf("dir=%s pid=%d\n", s.dir, s.proc.Pid())
-		os.Exit(3) // no Close, no deferred calls: as if killed
-	}
 	if os.Getenv(EnvURL) != "" {
 		t.Skip("external server (ROTASAFE_MYSQL_URL)")
 	}
 	if _, err := findBinaries(searchDirs); err != nil {
 		testserver.SkipOrFail(t, err)
 	}
-	t.Parallel()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestWatchdogCleansUp$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "MYSQLTEST_CRASH_CHILD=1")
-	out, err := cmd.Output()
-	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 3 {
-		t.Fatalf("child: got %v, want exit status 3; output:\n%s", err, out)
-	}
-	var dir string
-	var pid int
-	for line := range strings.Lines(string(out)) {
-		if strings.HasPrefix(line, "dir=") {
-			if _, err := fmt.Sscanf(line, "dir=%s pid=%d", &dir, &pid); err != nil {
-				t.Fatalf("child output %q: %v", line, err)
-			}
+	testserver.CheckCrashCleanup(t, func() (string, int, error) {
+		s, err := Start(context.Background())
+		if err != nil {
+			return "", 0, err
 		}
-	}
-	if dir == "" || pid == 0 {
-		t.Fatalf("child printed no dir and pid:\n%s", out)
-	}
-	// The watchdog acts once the child is gone; wait for it, bounded only so that a broken
-	// watchdog fails the test instead of hanging it.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		_, statErr := os.Stat(dir)
-		alive := syscall.Kill(pid, 0) == nil && !isZombie(pid)
-		if errors.Is(statErr, os.ErrNotExist) && !alive {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a minute after the child died: directory stat %v, server alive %v", statErr, alive)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// isZombie reports whether pid has exited but was not reaped yet.
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	_, rest, ok := strings.Cut(string(b), ") ")
-	return ok && strings.HasPrefix(rest, "Z")
+		return s.dir, s.proc.Pid(), nil
+	})
 }
