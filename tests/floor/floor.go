@@ -125,6 +125,9 @@ func Time(ctx context.Context, api rotasafe.API, secretID, versionID, stage stri
 func connector(s rotasafe.DBSecret, params map[string]string) (driver.Connector, error) {
 	q := url.Values{}
 	for k, v := range params {
+		if k == "user" || k == "password" || k == "passfile" {
+			return nil, fmt.Errorf("connection parameter %q is not allowed: the credentials come from the secret", k)
+		}
 		q.Set(k, v)
 	}
 	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(s.Host, strconv.Itoa(s.PortOrDefault())), Path: "/" + s.DBNameOrDefault(), RawQuery: q.Encode()}
