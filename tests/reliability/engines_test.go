@@ -232,15 +232,24 @@ func (r redisEngine) outage() (stop, start func(context.Context) error) { return
 
 func (r redisEngine) serverLogs(t testing.TB) map[string]string {
 	t.Helper()
+	admin := r.Admin(t)
+	users, err := admin.Do(t.Context(), "ACL", "USERS").StringSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := [][]any{{"ACL", "LIST"}, {"ACL", "LOG"}}
+	for _, u := range users {
+		cmds = append(cmds, []any{"ACL", "GETUSER", u})
+	}
 	var acl strings.Builder
-	for _, cmd := range [][]any{{"ACL", "LIST"}, {"ACL", "LOG"}} {
-		v, err := r.Admin(t).Do(t.Context(), cmd...).Result()
+	for _, cmd := range cmds {
+		v, err := admin.Do(t.Context(), cmd...).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
 		acl.WriteString(formats(v))
 	}
-	return map[string]string{"ACL LIST and LOG": acl.String()}
+	return map[string]string{"ACL LIST, LOG and GETUSER": acl.String()}
 }
 
 func (r redisEngine) passwordChanges() (string, []string) { return "", nil }
