@@ -25,12 +25,12 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
-	"github.com/rotasafe/rotasafe/internal/floor"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
 	"github.com/rotasafe/rotasafe/sqlconn"
+	"github.com/rotasafe/rotasafe/tests/floor"
 )
 
 // The PostgreSQL cluster is started once, on first use by a benchmark, and stopped by TestMain,
@@ -241,7 +241,7 @@ func (r *refreshNowConnector) Driver() driver.Driver { return stdlib.GetDefaultD
 // one rotation; it reports p50, p99 and max over the iterations (run it with -benchtime 100x
 // for rotasafe; caching-go's RefreshNow sleeps 2.5-5 s, so a few rotations show it).
 //
-// Each iteration also times, untimed by the benchmark, the floor (internal/floor): one
+// Each iteration also times, untimed by the benchmark, the floor (tests/floor): one
 // rejected login, one GetSecretValue, one login and SELECT 1, by a client that does nothing
 // else. It runs once during a second rotation, timed as the client is from the password
 // change (reading the rotation's new version by its ID, while testSecret and finishSecret

@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -26,39 +25,16 @@ import (
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
-// shared is one PostgreSQL cluster for every test of the package that does not stop its
-// server; each test makes its own role and secret on it.
-var shared struct {
-	once sync.Once
-	c    *pgtest.Cluster
-	err  error
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if shared.c != nil {
-		shared.c.Close()
-	}
+	pgtest.CloseShared()
 	os.Exit(code)
 }
 
-// sharedCluster returns the package's cluster, starting it on first use. Without the
-// server binaries it skips tb, or fails it when ROTASAFE_REQUIRE_INTEGRATION=1.
+// sharedCluster returns the test binary's cluster (pgtest.Shared).
 func sharedCluster(tb testing.TB) *pgtest.Cluster {
 	tb.Helper()
-	shared.once.Do(func() {
-		shared.c, shared.err = pgtest.Start(context.Background(), pgtest.WithMaxConnections(300))
-	})
-	if errors.Is(shared.err, pgtest.ErrBinariesNotFound) {
-		if os.Getenv(pgtest.EnvRequireIntegration) == "1" {
-			tb.Fatal(shared.err)
-		}
-		tb.Skip(shared.err)
-	}
-	if shared.err != nil {
-		tb.Fatal(shared.err)
-	}
-	return shared.c
+	return pgtest.Shared(tb)
 }
 
 // env is a database role whose password lives in a secret of an in-process Secrets

@@ -1,244 +1,49 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver/lambdatest"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
-	"github.com/rotasafe/rotasafe/smtest"
 )
-
-// rieInstall is the command that installs the pinned Lambda Runtime Interface Emulator.
-const rieInstall = "go install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d"
-
-// findRIE returns the path of aws-lambda-rie (on PATH or in $(go env GOPATH)/bin), or skips the
-// test, or fails it when ROTASAFE_REQUIRE_INTEGRATION=1.
-func findRIE(t *testing.T) string {
-	t.Helper()
-	if p, err := exec.LookPath("aws-lambda-rie"); err == nil {
-		return p
-	}
-	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
-		for _, dir := range filepath.SplitList(strings.TrimSpace(string(out))) {
-			if p := filepath.Join(dir, "bin", "aws-lambda-rie"); isFile(p) {
-				return p
-			}
-		}
-	}
-	msg := "aws-lambda-rie not found; install it with: " + rieInstall
-	if os.Getenv(mysqltest.EnvRequireIntegration) == "1" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-func isFile(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular()
-}
-
-// buildBootstrap builds this command as a Lambda bootstrap for the host's platform.
-func buildBootstrap(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.CommandContext(t.Context(), "go", "build", "-tags", "lambda.norpc", "-o", bin, ".")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startRIE runs bin under the emulator with the environment env and returns the invoke URL.
-func startRIE(t *testing.T, rie, bin string, env ...string) (string, *lockedBuffer) {
-	t.Helper()
-	addr, apiAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", apiAddr, bin)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "AWS_") && !strings.HasPrefix(kv, "MYSQL") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Dir = filepath.Dir(bin)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", rie, err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("aws-lambda-rie output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(2 * time.Minute) // a hang guard: a loaded machine starts it late
-	for {
-		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return "http://" + addr, out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aws-lambda-rie does not listen on %s: %v\n%s", addr, err, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // TestLambdaUnderRIE builds the function, runs it under the Lambda Runtime Interface Emulator
 // pointed at smtest, has smtest's RotateSecret invoke it for each strategy, and logs in to a
-// real MariaDB with the new AWSCURRENT. Neither the function's output nor the server's general
-// log may hold a password.
+// real MariaDB with the new AWSCURRENT (and AWSPREVIOUS, for the strategies that keep it).
+// Neither the function's output nor the server's general log may hold a password.
 func TestLambdaUnderRIE(t *testing.T) {
-	rie := findRIE(t)
 	my := mysqltest.New(t)
-	sm := smtest.New(t)
-	client := sm.Client()
-	bin := buildBootstrap(t)
-	ctx := t.Context()
-
-	master := newSecret(t, my, client, my.AdminUser(), my.AdminPassword(), "")
-	var passwords []string
-	for _, strategy := range []string{"SINGLE_USER", "ALTERNATING_USERS", "DUAL_PASSWORD", "SINGLE_USER_THROUGH_ADMIN"} {
-		t.Run(strategy, func(t *testing.T) {
-			url, out := startRIE(t, rie, bin,
-				"ROTATION_STRATEGY="+strategy,
-				"AWS_ENDPOINT_URL_SECRETS_MANAGER="+sm.URL,
-				"AWS_ACCESS_KEY_ID=AKIDSMTEST", "AWS_SECRET_ACCESS_KEY=smtest-not-a-secret",
-				"AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1",
-				"AWS_EC2_METADATA_DISABLED=true",
-			)
-			fn := "arn:aws:lambda:us-east-1:123456789012:function:rotate-" + strings.ToLower(strategy)
-			sm.RegisterRotationURL(fn, url)
-
-			user, pw := mysqltest.UniqueName("app"), rand32()
-			if err := my.CreateUser(ctx, user, pw); err != nil {
+	secret := func(user, pw string) rotasafe.DBSecret {
+		return rotasafe.DBSecret{Engine: "mariadb", Host: my.Host(), Port: my.Port(), Username: user, Password: pw}
+	}
+	passwords := lambdatest.Run(t, lambdatest.Function{
+		Dir:        ".",
+		Strategies: []string{"SINGLE_USER", "ALTERNATING_USERS", "DUAL_PASSWORD", "SINGLE_USER_THROUGH_ADMIN"},
+		Admin:      secret(my.AdminUser(), my.AdminPassword()),
+		NewUser: func(t *testing.T) rotasafe.DBSecret {
+			user, pw := mysqltest.UniqueName("app"), lambdatest.Password()
+			if err := my.CreateUser(t.Context(), user, pw); err != nil {
 				t.Fatal(err)
 			}
-			passwords = append(passwords, pw)
-			id := newSecret(t, my, client, user, pw, master)
-			for i := range 3 {
-				rot, err := client.RotateSecret(ctx, &secretsmanager.RotateSecretInput{SecretId: aws.String(id), RotationLambdaARN: aws.String(fn)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := sm.LastRotationError(id); err != nil {
-					t.Fatalf("rotation %d: %v", i+1, err)
-				}
-				cur := fetch(t, client, id, rotasafe.StageCurrent)
-				if cur.ID != aws.ToString(rot.VersionId) {
-					t.Fatalf("rotation %d: AWSCURRENT is version %s, want %s", i+1, cur.ID, aws.ToString(rot.VersionId))
-				}
-				s := parse(t, cur)
-				passwords = append(passwords, s.Password)
-				if err := login(ctx, my, s); err != nil {
-					t.Fatalf("rotation %d: AWSCURRENT (user %s) does not log in: %v", i+1, s.Username, err)
-				}
-				if strategy == "DUAL_PASSWORD" || strategy == "ALTERNATING_USERS" {
-					if err := login(ctx, my, parse(t, fetch(t, client, id, rotasafe.StagePrevious))); err != nil {
-						t.Fatalf("rotation %d: AWSPREVIOUS no longer logs in: %v", i+1, err)
-					}
-				}
-				if strings.Contains(out.String(), s.Password) {
-					t.Fatalf("rotation %d: the function's output holds the new password", i+1)
-				}
+			return secret(user, pw)
+		},
+		Login: func(ctx context.Context, s rotasafe.DBSecret) error {
+			connector, err := mysql.NewConnector(my.Config(s.Username, s.Password, ""))
+			if err != nil {
+				return err
 			}
-			if !strings.Contains(out.String(), `"step":"finishSecret"`) {
-				t.Fatalf("the function logged no finishSecret step:\n%s", out.String())
-			}
-		})
-	}
+			db := sql.OpenDB(connector)
+			defer db.Close()
+			var one int
+			return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+		},
+		KeepsPrevious: func(strategy string) bool { return strategy == "DUAL_PASSWORD" || strategy == "ALTERNATING_USERS" },
+		Drop:          []string{"MYSQL"},
+	})
 	my.CheckLogs(t, passwords...)
-}
-
-func rand32() string { return "pw" + strings.ToLower(rand.Text()) }
-
-func fetch(t *testing.T, c *secretsmanager.Client, id, stage string) rotasafe.Version {
-	t.Helper()
-	v, err := rotasafe.Fetch(t.Context(), c, id, "", stage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func parse(t *testing.T, v rotasafe.Version) rotasafe.DBSecret {
-	t.Helper()
-	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// login connects with the secret's credentials and runs a query.
-func login(ctx context.Context, my *mysqltest.Server, s rotasafe.DBSecret) error {
-	connector, err := mysql.NewConnector(my.Config(s.Username, s.Password, ""))
-	if err != nil {
-		return err
-	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
-	var one int
-	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-}
-
-// newSecret stores a database secret for user on my and returns its ARN.
-func newSecret(t *testing.T, my *mysqltest.Server, c *secretsmanager.Client, user, pw, masterARN string) string {
-	t.Helper()
-	s := rotasafe.DBSecret{Engine: "mariadb", Host: my.Host(), Port: my.Port(), Username: user, Password: pw, MasterARN: masterARN}
-	b, err := s.MarshalSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := c.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(mysqltest.UniqueName("db")), SecretString: aws.String(string(b))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return aws.ToString(out.ARN)
 }

@@ -13,35 +13,21 @@
 //	                                  disable, prefer, require, verify-ca or verify-full
 //	SECRETS_MANAGER_ENDPOINT          endpoint URL of Secrets Manager (e.g. a VPC endpoint or a test server);
 //	                                  the SDK's AWS_ENDPOINT_URL_SECRETS_MANAGER works too
+//
+// The settings and the start of the Lambda runtime are those of every example function
+// (examples/internal/lambdaenv); this command names its strategies.
 package main
 
 import (
-	"context"
-	"log/slog"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/rotasafe/rotasafe/examples/internal/lambdaenv"
+	"github.com/rotasafe/rotasafe/rotate"
 )
 
-func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg, err := config.LoadDefaultConfig(context.Background())
-	if err != nil {
-		logger.Error("load AWS configuration", "error", err.Error())
-		os.Exit(1)
-	}
-	client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
-		if ep := os.Getenv("SECRETS_MANAGER_ENDPOINT"); ep != "" {
-			o.BaseEndpoint = aws.String(ep)
-		}
-	})
-	h, err := handlerFromEnv(client, os.LookupEnv, logger)
-	if err != nil {
-		logger.Error("configuration", "error", err.Error())
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+// strategies are the values of ROTATION_STRATEGY (besides SINGLE_USER_THROUGH_ADMIN, and
+// MULTI_USER for ALTERNATING_USERS, which lambdaenv adds).
+var strategies = map[string]lambdaenv.Strategy{
+	"SINGLE_USER":       rotate.PostgresSingleUser,
+	"ALTERNATING_USERS": rotate.PostgresAlternatingUsers,
 }
+
+func main() { lambdaenv.Main(strategies) }

@@ -140,7 +140,7 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p("call `RefreshNow` and retry, 6 attempts.")
 	p("")
 	p("**The floor** is what any client that finds out by failing must do: one rejected login, one GetSecretValue,")
-	p("one login and its `SELECT 1` (`internal/floor`, logging in as sqlconn does, with no cache, pool or retry")
+	p("one login and its `SELECT 1` (`tests/floor`, logging in as sqlconn does, with no cache, pool or retry")
 	p("logic). It is timed in the same run against the same cluster and smtest, with each measured rotation,")
 	p("twice: during a rotation of its own, by a client that holds the credentials cached before it, starts when")
 	p("setSecret has changed the password and reads the new version by its ID while testSecret and finishSecret")

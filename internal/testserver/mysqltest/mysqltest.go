@@ -31,10 +31,9 @@
 // UniqueName. The MariaDB service a machine may run on port 3306 is not meant for this: its
 // root account logs in without a password, which proves nothing about authentication.
 //
-// The directory is made under $TMPDIR when it is set, else under /dev/shm when that RAM disk
-// has room, else under /tmp. A server is never left running after the process exits: besides
-// Close, each server has a small watchdog process that kills the server and removes its
-// directory as soon as the process that started it goes away, however it ends.
+// The server's directory (on a RAM disk where there is one), its free port, the skip without
+// binaries and the watchdog that kills the server and removes the directory when the process
+// that started it goes away without Close, however it ends, are package testserver's.
 package mysqltest
 
 import (
@@ -48,11 +47,12 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
 // EnvURL names the environment variable that points Start and New at an existing server
@@ -66,7 +66,7 @@ const adminUser = "admin"
 
 var (
 	// ErrBinariesNotFound reports that mariadbd or mariadb-install-db was not found.
-	ErrBinariesNotFound = errors.New("mysqltest: MariaDB server binaries (mariadbd, mariadb-install-db) not found; install them (Debian: apt-get install mariadb-server)")
+	ErrBinariesNotFound = testserver.NotInstalled("mysqltest: MariaDB server binaries (mariadbd, mariadb-install-db) not found; install them (Debian: apt-get install mariadb-server)")
 
 	// ErrExternal is returned by Stop, Start and Restart on a server named by
 	// ROTASAFE_MYSQL_URL, which mysqltest does not own.
@@ -120,18 +120,18 @@ type Server struct {
 
 	// Owned servers only; empty for an external server.
 	bin        binaries
-	runAs      *account // run the server binaries as this user (process is root), or nil
-	dir        string   // temporary directory holding everything below
+	runAs      *testserver.Account // run the server binaries as this user (process is root), or nil
+	dir        string              // temporary directory holding everything below
 	dataDir    string
 	socket     string
 	pidPath    string
 	errLogPath string
 	genLogPath string
 	args       []string // mariadbd's arguments
-	dog        *watchdog
+	dog        *testserver.Watchdog
 
-	mu       sync.Mutex // guards proc, closed, closeErr and serializes Stop/Start/Close
-	proc     *process   // the running mariadbd, or nil when stopped
+	mu       sync.Mutex          // guards proc, closed, closeErr and serializes Stop/Start/Close
+	proc     *testserver.Process // the running mariadbd, or nil when stopped
 	closed   bool
 	closeErr error
 }
@@ -164,7 +164,7 @@ func Start(ctx context.Context, opts ...Option) (*Server, error) {
 	}
 	s := &Server{host: "127.0.0.1", admin: adminUser, secret: new(adminSecret), bin: bin}
 	if os.Geteuid() == 0 {
-		if s.runAs, err = lookupAccount("mysql"); err != nil {
+		if s.runAs, err = testserver.LookupAccount("mysql"); err != nil {
 			return nil, err
 		}
 	}
@@ -182,7 +182,7 @@ var validSettingName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`).MatchStrin
 // create makes the directory, installs the system tables with the admin account and starts
 // the server, retrying with another port when the one it picked was taken meanwhile.
 func (s *Server) create(ctx context.Context, cfg *config) error {
-	dir, err := makeTempDir(s.runAs != nil)
+	dir, err := testserver.TempDir("mysqltest-", s.runAs != nil)
 	if err != nil {
 		return err
 	}
@@ -196,11 +196,12 @@ func (s *Server) create(ctx context.Context, cfg *config) error {
 		return err
 	}
 	if s.runAs != nil {
-		if err := s.runAs.chown(dir); err != nil {
+		if err := s.runAs.Chown(dir); err != nil {
 			return err
 		}
 	}
-	if s.dog, err = startWatchdog(s.pidPath, dir); err != nil {
+	// mariadbd writes its pid file, with the directory on its command line.
+	if s.dog, err = testserver.WatchPID(s.pidPath, dir); err != nil {
 		return err
 	}
 
@@ -227,17 +228,11 @@ func (s *Server) create(ctx context.Context, cfg *config) error {
 		s.args = append(s.args, "--"+kv[0]+"="+kv[1])
 	}
 
-	const attempts = 5
-	for i := range attempts {
-		if s.port, err = freePort(); err != nil {
-			return err
-		}
+	s.port, err = testserver.OnFreePort(func(port int) error {
+		s.port = port
 		s.setBase()
-		err = s.startServerLocked(ctx)
-		if err == nil || !errors.Is(err, errPortTaken) || i == attempts-1 {
-			break
-		}
-	}
+		return s.startServerLocked(ctx)
+	})
 	return err
 }
 
@@ -388,9 +383,12 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.proc == nil {
 		return nil
 	}
-	err := s.proc.stop(ctx)
+	err := s.proc.Stop(ctx)
 	s.proc = nil
-	return err
+	if err != nil {
+		return fmt.Errorf("mysqltest: %w", err)
+	}
+	return nil
 }
 
 // Start starts a stopped server again on the same port and returns when it accepts logins.
@@ -436,7 +434,7 @@ func (s *Server) Close() error {
 	s.closed = true
 	var errs []error
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.Kill()
 		s.proc = nil
 	}
 	if s.dir != "" {
@@ -445,7 +443,7 @@ func (s *Server) Close() error {
 		}
 	}
 	if s.dog != nil {
-		if err := s.dog.release(); err != nil {
+		if err := s.dog.Release(); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -472,35 +470,4 @@ func (s *Server) ping(ctx context.Context) error {
 	}
 	defer db.Close()
 	return db.PingContext(ctx)
-}
-
-// cmdError is the failure of a server binary.
-type cmdError struct {
-	cmd    string
-	err    error
-	output string // tail of the command's output or of the error log
-}
-
-func (e *cmdError) Error() string {
-	msg := "mysqltest: " + e.cmd + ": " + e.err.Error()
-	if e.output != "" {
-		msg += "\n" + e.output
-	}
-	return msg
-}
-
-func (e *cmdError) Unwrap() error { return e.err }
-
-// tail returns the last lines of a command's output or log.
-func tail(b []byte) string {
-	const maxLines, maxBytes = 20, 4096
-	b = []byte(strings.TrimSpace(string(b)))
-	if len(b) > maxBytes {
-		b = b[len(b)-maxBytes:]
-	}
-	lines := strings.Split(string(b), "\n")
-	if len(lines) > maxLines {
-		lines = lines[len(lines)-maxLines:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
 // TestStartPortTaken checks that a start on a port someone else took fails with errPortTaken
@@ -34,7 +32,7 @@ func TestStartPortTaken(t *testing.T) {
 	}
 	err = s.Start(t.Context())
 	l.Close()
-	if !errors.Is(err, errPortTaken) {
+	if !errors.Is(err, testserver.ErrPortTaken) {
 		t.Fatalf("got %v, want errPortTaken", err)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "mariadbd --port="+strconv.Itoa(s.Port())) || !strings.Contains(msg, "Address already in use") {
@@ -86,68 +84,29 @@ func TestFindBinaries(t *testing.T) {
 	}
 }
 
-// fakeTB records what New and CheckLogs do with the test they are given. Skip and Fatal end
-// the goroutine, as they do on a real test.
+// fakeTB records the errors CheckLogs reports.
 type fakeTB struct {
 	testing.TB
-	ctx      context.Context
-	skipped  string
-	fatal    string
-	errors   []string
-	cleanups int
+	ctx    context.Context
+	errors []string
 }
 
 func (f *fakeTB) Helper()                  {}
 func (f *fakeTB) Context() context.Context { return f.ctx }
-func (f *fakeTB) Cleanup(func())           { f.cleanups++ }
-func (f *fakeTB) Skip(args ...any)         { f.skipped = fmt.Sprint(args...); runtime.Goexit() }
-func (f *fakeTB) Fatal(args ...any)        { f.fatal = fmt.Sprint(args...); runtime.Goexit() }
 func (f *fakeTB) Error(args ...any)        { f.errors = append(f.errors, fmt.Sprint(args...)) }
 func (f *fakeTB) Errorf(format string, args ...any) {
 	f.errors = append(f.errors, fmt.Sprintf(format, args...))
 }
 func (f *fakeTB) Log(args ...any) {}
 
-func TestNewWithoutBinaries(t *testing.T) {
-	missing := func(context.Context, ...Option) (*Server, error) {
-		return nil, fmt.Errorf("wrapped: %w", ErrBinariesNotFound)
+// TestErrBinariesNotFound checks that a missing server skips (testserver.SkipOrFail matches
+// it) with a message that says what to install.
+func TestErrBinariesNotFound(t *testing.T) {
+	if !errors.Is(ErrBinariesNotFound, testserver.ErrNotInstalled) {
+		t.Error("ErrBinariesNotFound does not match testserver.ErrNotInstalled: a test without MariaDB would fail, not skip")
 	}
-	broken := func(context.Context, ...Option) (*Server, error) {
-		return nil, errors.New("mysqltest: mariadb-install-db: exit status 1")
-	}
-	tests := []struct {
-		name      string
-		require   string
-		start     func(context.Context, ...Option) (*Server, error)
-		wantSkip  bool
-		wantFatal bool
-	}{
-		{"missing skips", "", missing, true, false},
-		{"missing with require=0 skips", "0", missing, true, false},
-		{"missing with require=1 fails", "1", missing, false, true},
-		{"other error fails", "", broken, false, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(EnvRequireIntegration, tt.require)
-			f := &fakeTB{ctx: t.Context()}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				newTB(f, tt.start, nil)
-			}()
-			<-done
-			if (f.skipped != "") != tt.wantSkip || (f.fatal != "") != tt.wantFatal {
-				t.Fatalf("got skip %q fatal %q, want skip=%v fatal=%v", f.skipped, f.fatal, tt.wantSkip, tt.wantFatal)
-			}
-			msg := f.skipped + f.fatal
-			if wantHint := tt.name != "other error fails"; strings.Contains(msg, "apt-get install mariadb-server") != wantHint {
-				t.Errorf("message %q: install hint present=%v, want %v", msg, !wantHint, wantHint)
-			}
-			if f.cleanups != 0 {
-				t.Errorf("got %d cleanups registered for a server that did not start", f.cleanups)
-			}
-		})
+	if msg := ErrBinariesNotFound.Error(); !strings.Contains(msg, "apt-get install mariadb-server") {
+		t.Errorf("message %q does not say what to install", msg)
 	}
 }
 
@@ -175,65 +134,17 @@ func TestCheckLogs(t *testing.T) {
 // TestWatchdogCleansUp starts a server in a child process that then dies without Close, and
 // checks that the watchdog kills the server and removes its directory.
 func TestWatchdogCleansUp(t *testing.T) {
-	if os.Getenv("MYSQLTEST_CRASH_CHILD") == "1" {
-		s, err := Start(context.Background())
-		if err != nil {
-			fmt.Println("error:", err)
-			os.Exit(2)
-		}
-		fmt.Printf("dir=%s pid=%d\n", s.dir, s.proc.cmd.Process.Pid)
-		os.Exit(3) // no Close, no deferred calls: as if killed
-	}
 	if os.Getenv(EnvURL) != "" {
 		t.Skip("external server (ROTASAFE_MYSQL_URL)")
 	}
 	if _, err := findBinaries(searchDirs); err != nil {
-		if os.Getenv(EnvRequireIntegration) != "1" {
-			t.Skip(err)
+		testserver.SkipOrFail(t, err)
+	}
+	testserver.CheckCrashCleanup(t, func() (string, int, error) {
+		s, err := Start(context.Background())
+		if err != nil {
+			return "", 0, err
 		}
-		t.Fatal(err)
-	}
-	t.Parallel()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestWatchdogCleansUp$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "MYSQLTEST_CRASH_CHILD=1")
-	out, err := cmd.Output()
-	if ee, ok := errors.AsType[*exec.ExitError](err); !ok || ee.ExitCode() != 3 {
-		t.Fatalf("child: got %v, want exit status 3; output:\n%s", err, out)
-	}
-	var dir string
-	var pid int
-	for line := range strings.Lines(string(out)) {
-		if strings.HasPrefix(line, "dir=") {
-			if _, err := fmt.Sscanf(line, "dir=%s pid=%d", &dir, &pid); err != nil {
-				t.Fatalf("child output %q: %v", line, err)
-			}
-		}
-	}
-	if dir == "" || pid == 0 {
-		t.Fatalf("child printed no dir and pid:\n%s", out)
-	}
-	// The watchdog acts once the child is gone; wait for it, bounded only so that a broken
-	// watchdog fails the test instead of hanging it.
-	deadline := time.Now().Add(time.Minute)
-	for {
-		_, statErr := os.Stat(dir)
-		alive := syscall.Kill(pid, 0) == nil && !isZombie(pid)
-		if errors.Is(statErr, os.ErrNotExist) && !alive {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a minute after the child died: directory stat %v, server alive %v", statErr, alive)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// isZombie reports whether pid has exited but was not reaped yet.
-func isZombie(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	_, rest, ok := strings.Cut(string(b), ") ")
-	return ok && strings.HasPrefix(rest, "Z")
+		return s.dir, s.proc.Pid(), nil
+	})
 }

@@ -2,40 +2,21 @@ package mysqltest
 
 import (
 	"context"
-	"errors"
-	"os"
 	"strings"
 	"testing"
+
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
-// EnvRequireIntegration names the environment variable that, set to 1, turns the skip New
-// does without server binaries into a failure.
-const EnvRequireIntegration = "ROTASAFE_REQUIRE_INTEGRATION"
+// EnvRequireIntegration is testserver.EnvRequireIntegration, for callers of this package.
+const EnvRequireIntegration = testserver.EnvRequireIntegration
 
 // New starts a server for a test or benchmark and closes it when the test ends (tb.Cleanup).
 // Without the server binaries it skips the test with a message that says what to install, or
 // fails it when ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
 func New(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	return newTB(tb, Start, opts)
-}
-
-// newTB is New with the start function as a parameter, for its own tests.
-func newTB(tb testing.TB, start func(context.Context, ...Option) (*Server, error), opts []Option) *Server {
-	tb.Helper()
-	s, err := start(tb.Context(), opts...)
-	if err != nil {
-		if errors.Is(err, ErrBinariesNotFound) && os.Getenv(EnvRequireIntegration) != "1" {
-			tb.Skip(err)
-		}
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return s
+	return testserver.New(tb, func(ctx context.Context) (*Server, error) { return Start(ctx, opts...) })
 }
 
 // CheckLogs fails tb if the server's general log or error log holds any of secrets, naming

@@ -10,6 +10,7 @@ package natstest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -21,11 +22,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
-// EnvRequireIntegration names the environment variable that, set to 1, turns the skip New
-// does without nats-server into a failure.
-const EnvRequireIntegration = "ROTASAFE_REQUIRE_INTEGRATION"
+// ErrNotInstalled says that nats-server was not found, and how to install it.
+var ErrNotInstalled = testserver.NotInstalled("natstest: nats-server not found; install it (Debian: apt-get install nats-server)")
 
 // Server is a throw-away nats-server on a random 127.0.0.1 port.
 type Server struct {
@@ -37,14 +39,8 @@ type Server struct {
 	bin  string
 	args []string
 
-	mu   sync.Mutex // guards proc
-	proc *process   // nil while stopped
-}
-
-type process struct {
-	cmd  *exec.Cmd
-	out  *bytes.Buffer
-	done chan error // receives Wait's result once, then is closed
+	mu   sync.Mutex          // guards proc
+	proc *testserver.Process // nil while stopped
 }
 
 // Option configures New.
@@ -68,13 +64,9 @@ func New(tb testing.TB, opts ...Option) *Server {
 			o(&cfg)
 		}
 	}
-	bin, err := lookPath()
-	if err != nil {
-		const msg = "nats-server not found; install it (Debian: apt-get install nats-server)"
-		if os.Getenv(EnvRequireIntegration) == "1" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
+	bin := testserver.FindBinary([]string{"/usr/sbin"}, "nats-server")
+	if bin == "" {
+		testserver.SkipOrFail(tb, ErrNotInstalled)
 	}
 	var conf string
 	if cfg.conf != "" {
@@ -83,37 +75,21 @@ func New(tb testing.TB, opts ...Option) *Server {
 			tb.Fatal(err)
 		}
 	}
-	var lastErr error
-	for range 3 { // the free port may be taken between finding and binding it
-		port, err := freePort()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, tb: tb, bin: bin}
-		s.URL = "nats://" + s.Addr
+	s := &Server{tb: tb, bin: bin}
+	port, err := testserver.OnFreePort(func(port int) error {
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		s.args = []string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}
 		if conf != "" {
 			s.args = append(s.args, "-c", conf)
 		}
-		if lastErr = s.start(); lastErr == nil {
-			tb.Cleanup(s.Stop)
-			return s
-		}
+		return s.start()
+	})
+	if err != nil {
+		tb.Fatalf("natstest: start nats-server: %v", err)
 	}
-	tb.Fatalf("start nats-server: %v", lastErr)
-	return nil
-}
-
-// lookPath finds nats-server on PATH, or where Debian installs it.
-func lookPath() (string, error) {
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p, nil
-	}
-	const debian = "/usr/sbin/nats-server"
-	if _, err := os.Stat(debian); err != nil {
-		return "", err
-	}
-	return debian, nil
+	s.Port, s.URL = port, "nats://"+s.Addr
+	tb.Cleanup(s.Stop)
+	return s
 }
 
 // Stop stops the server (its clients see the connection drop). It does nothing when the
@@ -123,11 +99,9 @@ func (s *Server) Stop() {
 	p := s.proc
 	s.proc = nil
 	s.mu.Unlock()
-	if p == nil {
-		return
+	if p != nil {
+		p.Kill()
 	}
-	p.cmd.Process.Kill()
-	<-p.done
 }
 
 // Start starts a stopped server again on the same port and configuration. A failure fails
@@ -136,7 +110,7 @@ func (s *Server) Start() {
 	s.tb.Helper()
 	var err error
 	for range 50 { // the port may linger a moment after Stop
-		if err = s.start(); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		if err = s.start(); err == nil || !errors.Is(err, testserver.ErrPortTaken) {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -153,41 +127,25 @@ func (s *Server) start() error {
 	if s.proc != nil {
 		return errors.New("nats-server is running already")
 	}
-	p := &process{cmd: exec.Command(s.bin, s.args...), out: new(bytes.Buffer), done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
+	var out bytes.Buffer
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	p, err := testserver.StartProcess(cmd, "")
+	if err != nil {
 		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		p.done <- p.cmd.Wait()
-		close(exited)
-		close(p.done)
-	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := greets(s.Addr)
-		if err == nil {
-			s.proc = p
-			return nil
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("nats-server exited: %s", p.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			p.cmd.Process.Kill()
-			<-p.done
-			return fmt.Errorf("nats-server did not answer: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := testserver.WaitReady(context.Background(), p, s.greets); err != nil {
+		p.Kill()
+		return testserver.MarkPortTaken(fmt.Errorf("nats-server: %w: %s", err, testserver.Tail(out.Bytes())), out.String())
 	}
+	s.proc = p
+	return nil
 }
 
 // greets reports whether a NATS server at addr sends its INFO line.
-func greets(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+func (s *Server) greets(ctx context.Context) error {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", s.Addr)
 	if err != nil {
 		return err
 	}
@@ -201,13 +159,4 @@ func greets(addr string) error {
 		return errors.New("no INFO line")
 	}
 	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

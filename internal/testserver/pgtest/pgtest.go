@@ -29,13 +29,10 @@
 // is shared by every test that runs against it, so tests must create roles and
 // databases under names from UniqueName.
 //
-// The cluster's directory is made under $TMPDIR when it is set, else under
-// /dev/shm when that RAM disk has room (initdb runs there in half the time),
-// else under /tmp.
-//
-// A server is never left running after the process exits: besides Close, each
-// cluster has a small watchdog process that stops the server and removes its
-// directory as soon as the process that started it goes away, however it ends.
+// The cluster's directory, its free port, the skip without binaries and the
+// watchdog that stops the server and removes the directory when the process
+// that started it goes away without Close, however it ends, are package
+// testserver's.
 package pgtest
 
 import (
@@ -52,6 +49,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
 // EnvURL names the environment variable that points Start and New at an
@@ -65,7 +64,7 @@ const superUser = "postgres"
 var (
 	// ErrBinariesNotFound reports that initdb, pg_ctl or postgres was found
 	// neither on PATH nor under /usr/lib/postgresql/*/bin.
-	ErrBinariesNotFound = errors.New("pgtest: PostgreSQL server binaries not found; install them (Debian: apt-get install postgresql)")
+	ErrBinariesNotFound = testserver.NotInstalled("pgtest: PostgreSQL server binaries not found; install them (Debian: apt-get install postgresql)")
 
 	// ErrExternal is returned by Stop, Start and Restart on a cluster that
 	// uses the server named by ROTASAFE_PG_URL, which pgtest does not own.
@@ -128,11 +127,11 @@ type Cluster struct {
 
 	// Owned clusters only; nil/empty for an external server.
 	bin     binaries
-	runAs   bool   // run server binaries as the postgres user (process is root)
-	dir     string // temporary directory holding everything below
+	runAs   *testserver.Account // run server binaries as the postgres user (process is root), or nil
+	dir     string              // temporary directory holding everything below
 	dataDir string
 	logPath string
-	dog     *watchdog
+	dog     *testserver.Watchdog
 
 	mu       sync.Mutex // guards running, closed, closeErr and serializes Stop/Start/Close
 	running  bool
@@ -169,7 +168,12 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{host: "127.0.0.1", secret: new(superSecret), bin: bin, runAs: os.Geteuid() == 0}
+	c := &Cluster{host: "127.0.0.1", secret: new(superSecret), bin: bin}
+	if os.Geteuid() == 0 {
+		if c.runAs, err = testserver.LookupAccount(superUser); err != nil {
+			return nil, err
+		}
+	}
 	if err := c.create(ctx, &cfg); err != nil {
 		c.Close()
 		return nil, err
@@ -180,7 +184,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 // create makes the directory, runs initdb and starts the server, retrying
 // with another port when the one it picked was taken meanwhile.
 func (c *Cluster) create(ctx context.Context, cfg *config) error {
-	dir, err := makeTempDir(c.runAs)
+	dir, err := testserver.TempDir("pgtest-", c.runAs != nil)
 	if err != nil {
 		return err
 	}
@@ -191,12 +195,12 @@ func (c *Cluster) create(ctx context.Context, cfg *config) error {
 	if err := os.Mkdir(sockDir, 0o700); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
-	if c.runAs {
-		if err := chownToPostgres(dir); err != nil {
+	if c.runAs != nil {
+		if err := c.runAs.Chown(dir); err != nil {
 			return err
 		}
 	}
-	if c.dog, err = startWatchdog(c.bin, c.runAs, c.dataDir, dir); err != nil {
+	if c.dog, err = c.startWatchdog(); err != nil {
 		return err
 	}
 
@@ -220,16 +224,10 @@ func (c *Cluster) create(ctx context.Context, cfg *config) error {
 		return err
 	}
 
-	const attempts = 5
-	for i := range attempts {
-		if c.port, err = freePort(); err != nil {
-			return err
-		}
-		err = c.pgCtlStart(ctx)
-		if err == nil || !errors.Is(err, errPortTaken) || i == attempts-1 {
-			break
-		}
-	}
+	c.port, err = testserver.OnFreePort(func(port int) error {
+		c.port = port
+		return c.pgCtlStart(ctx)
+	})
 	if err != nil {
 		return err
 	}
@@ -426,7 +424,7 @@ func (c *Cluster) Close() error {
 		}
 	}
 	if c.dog != nil {
-		if err := c.dog.release(); err != nil {
+		if err := c.dog.Release(); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -1,20 +1,19 @@
 package pgtest
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
 // TestStartPortTaken checks that a start on a port someone else took fails
-// with errPortTaken (which makes Start pick another port) and the server's
+// with testserver.ErrPortTaken (which makes Start pick another port) and the server's
 // own words, and that the cluster starts once the port is free again.
 func TestStartPortTaken(t *testing.T) {
 	t.Parallel()
@@ -31,7 +30,7 @@ func TestStartPortTaken(t *testing.T) {
 	}
 	err = c.Start(t.Context())
 	l.Close()
-	if !errors.Is(err, errPortTaken) {
+	if !errors.Is(err, testserver.ErrPortTaken) {
 		t.Fatalf("got %v, want errPortTaken", err)
 	}
 	if msg := err.Error(); !strings.Contains(msg, "pg_ctl start") || !strings.Contains(msg, "Address already in use") {
@@ -110,61 +109,13 @@ func TestFindBinaries(t *testing.T) {
 	}
 }
 
-// fakeTB records what New does with the test it is given. Skip and Fatal
-// end the goroutine, as they do on a real test.
-type fakeTB struct {
-	testing.TB
-	ctx      context.Context
-	skipped  string
-	fatal    string
-	cleanups int
-}
-
-func (f *fakeTB) Helper()                  {}
-func (f *fakeTB) Context() context.Context { return f.ctx }
-func (f *fakeTB) Cleanup(func())           { f.cleanups++ }
-func (f *fakeTB) Skip(args ...any)         { f.skipped = fmt.Sprint(args...); runtime.Goexit() }
-func (f *fakeTB) Fatal(args ...any)        { f.fatal = fmt.Sprint(args...); runtime.Goexit() }
-
-func TestNewWithoutBinaries(t *testing.T) {
-	missing := func(context.Context, ...Option) (*Cluster, error) {
-		return nil, fmt.Errorf("wrapped: %w", ErrBinariesNotFound)
+// TestErrBinariesNotFound checks that a missing server skips (testserver.SkipOrFail matches
+// it) with a message that says what to install.
+func TestErrBinariesNotFound(t *testing.T) {
+	if !errors.Is(ErrBinariesNotFound, testserver.ErrNotInstalled) {
+		t.Error("ErrBinariesNotFound does not match testserver.ErrNotInstalled: a test without PostgreSQL would fail, not skip")
 	}
-	broken := func(context.Context, ...Option) (*Cluster, error) {
-		return nil, errors.New("pgtest: initdb: exit status 1")
-	}
-	tests := []struct {
-		name      string
-		require   string
-		start     func(context.Context, ...Option) (*Cluster, error)
-		wantSkip  bool
-		wantFatal bool
-	}{
-		{"missing skips", "", missing, true, false},
-		{"missing with require=0 skips", "0", missing, true, false},
-		{"missing with require=1 fails", "1", missing, false, true},
-		{"other error fails", "", broken, false, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(EnvRequireIntegration, tt.require)
-			f := &fakeTB{ctx: t.Context()}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				newTB(f, tt.start, nil)
-			}()
-			<-done
-			if (f.skipped != "") != tt.wantSkip || (f.fatal != "") != tt.wantFatal {
-				t.Fatalf("got skip %q fatal %q, want skip=%v fatal=%v", f.skipped, f.fatal, tt.wantSkip, tt.wantFatal)
-			}
-			msg := f.skipped + f.fatal
-			if wantHint := tt.name != "other error fails"; strings.Contains(msg, "apt-get install postgresql") != wantHint {
-				t.Errorf("message %q: install hint present=%v, want %v", msg, !wantHint, wantHint)
-			}
-			if f.cleanups != 0 {
-				t.Errorf("got %d cleanups registered for a cluster that did not start", f.cleanups)
-			}
-		})
+	if msg := ErrBinariesNotFound.Error(); !strings.Contains(msg, "apt-get install postgresql") {
+		t.Errorf("message %q does not say what to install", msg)
 	}
 }

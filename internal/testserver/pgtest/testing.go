@@ -2,14 +2,13 @@ package pgtest
 
 import (
 	"context"
-	"errors"
-	"os"
 	"testing"
+
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
-// EnvRequireIntegration names the environment variable that, set to 1, turns
-// the skip New does without server binaries into a failure.
-const EnvRequireIntegration = "ROTASAFE_REQUIRE_INTEGRATION"
+// EnvRequireIntegration is testserver.EnvRequireIntegration, for callers of this package.
+const EnvRequireIntegration = testserver.EnvRequireIntegration
 
 // New starts a cluster for a test or benchmark and closes it when the test
 // ends (tb.Cleanup). Without the server binaries it skips the test with a
@@ -17,23 +16,22 @@ const EnvRequireIntegration = "ROTASAFE_REQUIRE_INTEGRATION"
 // ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
 func New(tb testing.TB, opts ...Option) *Cluster {
 	tb.Helper()
-	return newTB(tb, Start, opts)
+	return testserver.New(tb, func(ctx context.Context) (*Cluster, error) { return Start(ctx, opts...) })
 }
 
-// newTB is New with the start function as a parameter, for its own tests.
-func newTB(tb testing.TB, start func(context.Context, ...Option) (*Cluster, error), opts []Option) *Cluster {
+// shared is the cluster of Shared.
+var shared = testserver.Shared[*Cluster]{Start: func(ctx context.Context) (*Cluster, error) {
+	return Start(ctx, WithMaxConnections(300))
+}}
+
+// Shared returns one cluster (with 300 connections) for every test of the test binary that
+// does not stop its server, started on first use; each test makes its own roles on it.
+// Without the server binaries it skips tb, or fails it when ROTASAFE_REQUIRE_INTEGRATION=1.
+// Call CloseShared from TestMain after m.Run.
+func Shared(tb testing.TB) *Cluster {
 	tb.Helper()
-	c, err := start(tb.Context(), opts...)
-	if err != nil {
-		if errors.Is(err, ErrBinariesNotFound) && os.Getenv(EnvRequireIntegration) != "1" {
-			tb.Skip(err)
-		}
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			tb.Error(err)
-		}
-	})
-	return c
+	return shared.Get(tb)
 }
+
+// CloseShared closes the cluster of Shared, if one was started.
+func CloseShared() error { return shared.Close() }

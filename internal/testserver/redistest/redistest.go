@@ -8,10 +8,12 @@ package redistest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -20,16 +22,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe/internal/redissecret"
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
-// EnvRequireIntegration names the environment variable that, set to 1, turns the skip New
-// does without redis-server into a failure.
-const EnvRequireIntegration = "ROTASAFE_REQUIRE_INTEGRATION"
+// ErrNotInstalled says that redis-server was not found, and how to install it.
+var ErrNotInstalled = testserver.NotInstalled("redistest: redis-server not found; install it (Debian: apt-get install redis-server)")
 
 // Server is a throw-away redis-server on a random 127.0.0.1 port with an ACL admin user
 // (allowed everything) and the default user disabled.
@@ -46,8 +47,9 @@ type Server struct {
 type Option func(*config)
 
 type config struct {
-	certs   *Certs // the server speaks TLS only, with these
-	aclFile string // the server keeps its users in this file (ACL SAVE writes it)
+	certs   *Certs    // the server speaks TLS only, with these
+	aclFile string    // the server keeps its users in this file (ACL SAVE writes it)
+	log     io.Writer // the server logs at debug level here
 }
 
 // WithTLS makes the server speak TLS only, with certs; Server.TLS then trusts them.
@@ -56,6 +58,10 @@ func WithTLS(certs *Certs) Option { return func(c *config) { c.certs = certs } }
 // WithACLFile makes the server keep its users in file (which ACL SAVE writes). The file is
 // created or overwritten.
 func WithACLFile(file string) Option { return func(c *config) { c.aclFile = file } }
+
+// WithLog makes the server log at debug level (every connection, every failed login) to w,
+// which tests search for secrets. w must be safe for concurrent writes.
+func WithLog(w io.Writer) Option { return func(c *config) { c.log = w } }
 
 // New starts redis-server for a test or benchmark and stops it when the test ends
 // (tb.Cleanup). Without the binary it skips the test with a message that says what to
@@ -68,34 +74,30 @@ func New(tb testing.TB, opts ...Option) *Server {
 			o(&cfg)
 		}
 	}
-	bin, err := exec.LookPath("redis-server")
+	bin := testserver.FindBinary(nil, "redis-server")
+	if bin == "" {
+		testserver.SkipOrFail(tb, ErrNotInstalled)
+	}
+	s := &Server{Host: "127.0.0.1", AdminUser: "rotator", AdminPassword: Password(tb)}
+	dir := tb.TempDir()
+	var proc *testserver.Process
+	port, err := testserver.OnFreePort(func(port int) (err error) {
+		proc, err = s.start(tb.Context(), bin, dir, port, cfg)
+		return err
+	})
 	if err != nil {
-		const msg = "redis-server not found; install it (Debian: apt-get install redis-server)"
-		if os.Getenv(EnvRequireIntegration) == "1" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
+		tb.Fatalf("redistest: start redis-server: %v", err)
 	}
-	var lastErr error
-	for range 3 { // the free port may be taken between finding and binding it
-		s, err := start(tb, bin, cfg)
-		if err == nil {
-			return s
-		}
-		lastErr = err
-	}
-	tb.Fatalf("start redis-server: %v", lastErr)
-	return nil
+	tb.Cleanup(proc.Kill)
+	s.Port, s.Addr = port, net.JoinHostPort(s.Host, strconv.Itoa(port))
+	return s
 }
 
-func start(tb testing.TB, bin string, o config) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	dir := tb.TempDir()
-	var out bytes.Buffer
-	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+// start runs redis-server on port, waits until it answers, creates the admin user and
+// disables the default user.
+func (s *Server) start(ctx context.Context, bin, dir string, port int, o config) (*testserver.Process, error) {
+	addr := net.JoinHostPort(s.Host, strconv.Itoa(port))
+	args := []string{"--port", strconv.Itoa(port), "--bind", s.Host, "--save", "",
 		"--appendonly", "no", "--dir", dir, "--daemonize", "no", "--protected-mode", "no"}
 	if o.aclFile != "" {
 		if err := os.WriteFile(o.aclFile, []byte("user default on nopass ~* &* +@all\n"), 0o600); err != nil {
@@ -103,68 +105,59 @@ func start(tb testing.TB, bin string, o config) (*Server, error) {
 		}
 		args = append(args, "--aclfile", o.aclFile)
 	}
-	var tlsCfg *tls.Config
+	s.TLS = nil
 	if certs := o.certs; certs != nil {
 		args = append(args, "--port", "0", "--tls-port", strconv.Itoa(port), "--tls-cert-file", certs.CertFile,
 			"--tls-key-file", certs.KeyFile, "--tls-ca-cert-file", certs.CertFile, "--tls-auth-clients", "no")
-		tlsCfg = &tls.Config{RootCAs: certs.Pool, ServerName: "127.0.0.1"}
+		s.TLS = &tls.Config{RootCAs: certs.Pool, ServerName: s.Host}
+	}
+	var out syncBuffer
+	var w io.Writer = &out
+	if o.log != nil {
+		args = append(args, "--loglevel", "debug")
+		w = io.MultiWriter(&out, o.log)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = w, w
+	p, err := testserver.StartProcess(cmd, "")
+	if err != nil {
 		return nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	stop := func() {
-		cmd.Process.Kill()
-		<-done
-	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Host: "127.0.0.1", Port: port,
-		AdminUser: "rotator", AdminPassword: Password(tb), TLS: tlsCfg}
-
 	// The default user has no password until the admin exists; then it is disabled.
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DisableIdentity: true, TLSConfig: tlsCfg})
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DisableIdentity: true, TLSConfig: s.TLS})
 	defer c.Close()
-	ctx := tb.Context()
-	deadline := time.Now().Add(time.Minute) // a hang guard: a loaded machine may start it slowly
-	for {
-		err := c.Ping(ctx).Err()
-		if err == nil {
-			break
-		}
-		select {
-		case werr := <-done:
-			done <- werr
-			stop()
-			return nil, fmt.Errorf("redis-server exited (%v): %s", werr, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return nil, fmt.Errorf("redis-server did not answer: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := testserver.WaitReady(ctx, p, func(ctx context.Context) error { return c.Ping(ctx).Err() }); err != nil {
+		p.Kill()
+		return nil, testserver.MarkPortTaken(fmt.Errorf("%w: %s", err, testserver.Tail([]byte(out.String()))), out.String())
 	}
-	if err := c.Do(ctx, "ACL", "SETUSER", s.AdminUser, "on", redissecret.PasswordHash(s.AdminPassword), "~*", "&*", "+@all").Err(); err != nil {
-		stop()
-		return nil, err
+	for _, args := range [][]any{
+		{"ACL", "SETUSER", s.AdminUser, "on", redissecret.PasswordHash(s.AdminPassword), "~*", "&*", "+@all"},
+		{"ACL", "SETUSER", "default", "off", "resetpass"},
+	} {
+		if err := c.Do(ctx, args...).Err(); err != nil {
+			p.Kill()
+			return nil, err
+		}
 	}
-	if err := c.Do(ctx, "ACL", "SETUSER", "default", "off", "resetpass").Err(); err != nil {
-		stop()
-		return nil, err
-	}
-	tb.Cleanup(stop)
-	return s, nil
+	return p, nil
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+// syncBuffer collects a server's output, written by the goroutines of exec.Cmd.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 // Password returns a random password with characters that need care in a command line.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/redissecret"
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
 func TestServer(t *testing.T) {
@@ -100,7 +101,7 @@ func (r *skipRecorder) Fatal(args ...any) {
 func TestNewWithoutBinary(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	for _, tt := range []struct{ require, want string }{{"", "skip: "}, {"1", "fatal: "}} {
-		t.Setenv(EnvRequireIntegration, tt.require)
+		t.Setenv(testserver.EnvRequireIntegration, tt.require)
 		r := &skipRecorder{T: t}
 		done := make(chan struct{})
 		go func() {
@@ -109,7 +110,7 @@ func TestNewWithoutBinary(t *testing.T) {
 		}()
 		<-done
 		if !strings.HasPrefix(r.verdict, tt.want) || !strings.Contains(r.verdict, "apt-get install redis-server") {
-			t.Errorf("%s=%q: got %q, want %q and what to install", EnvRequireIntegration, tt.require, r.verdict, tt.want)
+			t.Errorf("%s=%q: got %q, want %q and what to install", testserver.EnvRequireIntegration, tt.require, r.verdict, tt.want)
 		}
 	}
 }

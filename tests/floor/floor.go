@@ -2,8 +2,12 @@
 // about by failing: one login the database rejects, one GetSecretValue, one login that
 // works and the first query on it. A client's time to recover reads best as a multiple of this floor, timed on the
 // same machine against the same database and Secrets Manager, since both depend on the
-// machine far more than on the client. The benchmarks (BENCHMARKS.md §3) and the demo
+// machine far more than on the client. The benchmarks (BENCHMARKS.md) and the demo
 // print their times to recover next to it.
+//
+// It logs in as sqlconn.NewPostgres does (pgx's database/sql connector, the failure sorted by
+// internal/pgclass) but on pgx directly, with no cache, pool or retry: it is measuring
+// tooling beside the clients, not a user of them.
 //
 //	s, err := floor.Postgres(ctx, client, secretID, map[string]string{"sslmode": "disable"})
 //	if err != nil { ... }
@@ -15,10 +19,16 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"net"
+	"net/url"
+	"strconv"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/sqlconn"
+	"github.com/rotasafe/rotasafe/internal/pgclass"
 )
 
 // Steps is one timing of the floor, step by step.
@@ -53,14 +63,13 @@ func Postgres(ctx context.Context, api rotasafe.API, secretID string, params map
 // stale, which the database must refuse as wrong credentials (SQLSTATE 28P01 or 28000),
 // reads the version of secretID named by versionID and stage as rotasafe.Fetch does (a
 // database secret's JSON), logs in with it and runs SELECT 1. It logs in as sqlconn.NewPostgres
-// does, with the connection parameters params (nil for none; see sqlconn.WithParams).
+// does, with the connection parameters params (nil for none; as sqlconn.WithParams takes).
 // During a single-user rotation, with the credentials cached before it and the rotation's
 // new version, this is what the fastest possible client does. Errors name the secret and
 // the step, never a password.
 func Time(ctx context.Context, api rotasafe.API, secretID, versionID, stage string, stale rotasafe.DBSecret, params map[string]string) (Steps, error) {
 	var s Steps
-	var drv sqlconn.Postgres
-	bad, err := drv.Connector(stale, params)
+	bad, err := connector(stale, params)
 	if err != nil {
 		return s, fmt.Errorf("floor: stale credentials of secret %q: %w", secretID, err)
 	}
@@ -72,7 +81,7 @@ func Time(ctx context.Context, api rotasafe.API, secretID, versionID, stage stri
 	case err == nil:
 		conn.Close()
 		return s, fmt.Errorf("floor: the database of secret %q took the stale credentials, so nothing is rejected", secretID)
-	case drv.Classify(err) != rotasafe.ClassAuth:
+	case pgclass.Classify(err) != rotasafe.ClassAuth:
 		return s, fmt.Errorf("floor: the login with stale credentials failed otherwise than as wrong credentials: %w", err)
 	}
 
@@ -90,7 +99,7 @@ func Time(ctx context.Context, api rotasafe.API, secretID, versionID, stage stri
 	if err != nil {
 		return s, fmt.Errorf("floor: secret %q: %w", secretID, err)
 	}
-	good, err := drv.Connector(sec, params)
+	good, err := connector(sec, params)
 	if err != nil {
 		return s, fmt.Errorf("floor: secret %q: %w", secretID, err)
 	}
@@ -108,6 +117,26 @@ func Time(ctx context.Context, api rotasafe.API, secretID, versionID, stage stri
 		return s, fmt.Errorf("floor: SELECT 1: %w", err)
 	}
 	return s, nil
+}
+
+// connector returns pgx's database/sql connector for the secret's database, with params as
+// connection parameters. The password goes into the parsed configuration, never into a
+// connection string, so no parse error can quote it.
+func connector(s rotasafe.DBSecret, params map[string]string) (driver.Connector, error) {
+	q := url.Values{}
+	for k, v := range params {
+		if k == "user" || k == "password" || k == "passfile" {
+			return nil, fmt.Errorf("connection parameter %q is not allowed: the credentials come from the secret", k)
+		}
+		q.Set(k, v)
+	}
+	u := url.URL{Scheme: "postgres", Host: net.JoinHostPort(s.Host, strconv.Itoa(s.PortOrDefault())), Path: "/" + s.DBNameOrDefault(), RawQuery: q.Encode()}
+	cfg, err := pgx.ParseConfig(u.String())
+	if err != nil {
+		return nil, err
+	}
+	cfg.User, cfg.Password = s.Username, s.Password
+	return stdlib.GetConnector(*cfg), nil
 }
 
 // selectOne runs SELECT 1 on conn and reads its row.

@@ -9,10 +9,10 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/internal/floor"
 	"github.com/rotasafe/rotasafe/internal/scram"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/smtest"
+	"github.com/rotasafe/rotasafe/tests/floor"
 )
 
 var noTLS = map[string]string{"sslmode": "disable"}

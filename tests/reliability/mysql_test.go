@@ -1,29 +1,22 @@
 package reliability
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
-	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
-	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
 // myEnv is env on a MariaDB server instead of PostgreSQL.
@@ -34,203 +27,22 @@ type myEnv struct {
 
 func newMyEnv(t testing.TB, my *mysqltest.Server, smOpts ...smtest.Option) *myEnv {
 	t.Helper()
-	e := newEnv(t, nil, smOpts...)
-	e.loginWith = func(s rotasafe.DBSecret) error { return myLogin(my, s) }
-	return &myEnv{env: e, my: my}
+	return &myEnv{env: newEngineEnv(t, myEngine{my}, smOpts...), my: my}
 }
 
-// myLogin connects to my with the secret's credentials and runs a query.
-func myLogin(my *mysqltest.Server, s rotasafe.DBSecret) error {
-	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
-	defer cancel()
-	connector, err := mysql.NewConnector(my.Config(s.Username, s.Password, s.DBName))
-	if err != nil {
-		return err
-	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
-	var one int
-	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-}
-
-// myScenario is a MySQL rotation strategy; keepsCurrent says whether AWSCURRENT logs in at
-// every moment of a rotation (alternating users, dual password), not only AWSCURRENT or
-// AWSPENDING (single user).
-type myScenario struct {
-	name         string
-	env          string // ROTATION_STRATEGY of examples/lambda-mysql
-	strategy     func(opts ...rotate.DBOption) rotate.Strategy
-	keepsCurrent bool
-	rotations    int // under load, as issue 16 asks
-}
-
-var myScenarios = []myScenario{
+var myScenarios = []scenario{
 	{"mysql_single_user", "SINGLE_USER", rotate.MySQLSingleUser, false, 20},
 	{"mysql_alternating_users", "ALTERNATING_USERS", rotate.MySQLAlternatingUsers, true, 10},
 	{"mysql_dual_password", "DUAL_PASSWORD", rotate.MySQLDualPassword, true, 10},
 }
 
-func (sc myScenario) handler(api rotasafe.API, opts ...rotate.Option) *rotate.Handler {
-	return rotate.NewHandler(api, sc.strategy(rotate.WithTLSMode(rotate.TLSDisable)), opts...)
-}
-
-func (e *myEnv) dbSecret(user, password, masterARN string) rotasafe.DBSecret {
-	return rotasafe.DBSecret{Engine: "mariadb", Host: e.my.Host(), Port: e.my.Port(), Username: user, Password: password, MasterARN: masterARN}
-}
-
-// master stores the admin's secret and returns its ARN.
-func (e *myEnv) master() string {
-	e.t.Helper()
-	b, err := e.dbSecret(e.my.AdminUser(), e.my.AdminPassword(), "").MarshalSecret()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return e.createSecret(string(b))
-}
-
-// newDBSecret makes a user with a fresh password and a secret for it that names masterARN,
-// and returns the secret's ARN and the password.
-func (e *myEnv) newDBSecret(masterARN string) (string, string) {
-	e.t.Helper()
-	user, pw := mysqltest.UniqueName("app"), newPassword()
-	if err := e.my.CreateUser(context.Background(), user, pw); err != nil {
-		e.t.Fatal(err)
-	}
-	b, err := e.dbSecret(user, pw, masterARN).MarshalSecret()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return e.createSecret(string(b)), pw
-}
-
 // checkInterrupted is env.checkInterrupted, and for the scenarios that promise it, AWSCURRENT
 // logs in.
-func (e *myEnv) checkInterrupted(sc myScenario, id, what string) {
+func (e *myEnv) checkInterrupted(sc scenario, id, what string) {
 	e.t.Helper()
 	e.env.checkInterrupted(id, what)
 	if sc.keepsCurrent && !e.stageLogsIn(id, rotasafe.StageCurrent) {
 		e.t.Fatalf("%s: AWSCURRENT does not log in", what)
-	}
-}
-
-// passwords returns every password every version of the secrets held.
-func (e *myEnv) passwords(ids ...string) []string {
-	e.t.Helper()
-	var out []string
-	for _, id := range ids {
-		for _, v := range e.sm.Versions(id) {
-			if !v.HasValue {
-				continue
-			}
-			ver, err := rotasafe.Fetch(context.Background(), e.api, id, v.ID, "")
-			if err != nil {
-				e.t.Fatal(err)
-			}
-			if s, err := rotasafe.ParseDBSecret([]byte(ver.SecretString)); err == nil {
-				out = append(out, s.Password)
-			}
-		}
-	}
-	return out
-}
-
-// TestMySQLRotationsUnderLoad runs 8 goroutines that each log in anew for every query through
-// sqlconn.NewMySQL while the MySQL strategies rotate the secret (20 single-user, 10
-// alternating-users and 10 dual-password rotations; ROTASAFE_RELIABILITY_N sets another count
-// for all three): no query may fail, and no password may reach the connector's log or the
-// server's general log.
-func TestMySQLRotationsUnderLoad(t *testing.T) {
-	// Apart from the others: its own servers; run beside them so that the package stays
-	// within go test's ten minutes on a loaded 2-core machine.
-	t.Parallel()
-	long(t)
-	my := mysqltest.New(t)
-	for _, sc := range myScenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			e := newMyEnv(t, my)
-			ctx := t.Context()
-			id, _ := e.newDBSecret(e.master())
-			h := sc.handler(nil)
-			var logs logBuffer
-			c := cache.New(e.api, cache.WithMinRefreshInterval(time.Millisecond), cache.WithLogger(nil))
-			defer c.Close()
-			conn := sqlconn.NewMySQL(c, id, sqlconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
-				sqlconn.WithRetry(retry.Policy{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: hangGuard}))
-			db := openDB(t, sql.OpenDB(conn)) // no idle connections: every query logs in anew
-
-			const workers = 8
-			var (
-				ok   atomic.Int64
-				mu   sync.Mutex
-				errs []error
-				wg   sync.WaitGroup
-			)
-			stop := make(chan struct{})
-			for range workers {
-				wg.Go(func() {
-					for {
-						select {
-						case <-stop:
-							return
-						default:
-						}
-						qctx, cancel := context.WithTimeout(ctx, hangGuard)
-						var user string
-						err := db.QueryRowContext(qctx, "SELECT CURRENT_USER()").Scan(&user)
-						cancel()
-						if err != nil {
-							mu.Lock()
-							errs = append(errs, err)
-							mu.Unlock()
-							continue
-						}
-						ok.Add(1)
-					}
-				})
-			}
-			progress := func(n int64) {
-				target := ok.Load() + n
-				deadline := time.Now().Add(hangGuard)
-				for ok.Load() < target {
-					if time.Now().After(deadline) {
-						t.Errorf("queries stalled at %d, want %d", ok.Load(), target)
-						return
-					}
-					time.Sleep(time.Millisecond)
-				}
-			}
-			n := sizeN(t, sc.rotations)
-			for i := range n {
-				progress(workers)
-				if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
-					close(stop)
-					wg.Wait()
-					t.Fatalf("rotation %d: %v", i+1, err)
-				}
-			}
-			progress(workers)
-			close(stop)
-			wg.Wait()
-			for i, err := range errs {
-				if i == 5 {
-					t.Errorf("... and %d more", len(errs)-5)
-					break
-				}
-				t.Errorf("query error: %v", err)
-			}
-			st := conn.Stats()
-			t.Logf("%d rotations, %d queries (each a fresh login), %d errors; connector stats %+v", n, ok.Load(), len(errs), st)
-			pws := e.passwords(id)
-			out := logs.String()
-			for _, pw := range pws {
-				for _, nd := range needles(pw) {
-					if strings.Contains(out, nd) {
-						t.Fatal("a password appears in the connector's log")
-					}
-				}
-			}
-			my.CheckLogs(t, pws...)
-		})
 	}
 }
 

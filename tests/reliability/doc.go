@@ -7,5 +7,5 @@
 // The sizes of the loops are small by default, for CI; ROTASAFE_RELIABILITY_N raises the
 // number of randomised interruptions (see RELIABILITY.md at the module root):
 //
-//	ROTASAFE_RELIABILITY_N=200 go test -race -run 'Crash' ./internal/reliability
+//	ROTASAFE_RELIABILITY_N=200 go test -race -run 'Crash' ./tests/reliability
 package reliability

@@ -18,7 +18,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
@@ -144,36 +143,60 @@ func (f fanout) WithGroup(name string) slog.Handler {
 	return g
 }
 
-// env is a PostgreSQL cluster, an smtest server and a client of it that does not retry, so
+// env is a database server, an smtest server and a client of it that does not retry, so
 // injected faults reach the code under test.
 type env struct {
 	t   testing.TB
-	pg  *pgtest.Cluster
+	pg  *pgtest.Cluster // the PostgreSQL server, when db is one
+	db  engine
 	sm  *smtest.Server
 	api *secretsmanager.Client
 
-	loginWith func(rotasafe.DBSecret) error // logs in to another database than pg (MySQL), if set
+	mu      sync.Mutex // guards created
+	created []string   // ARNs of the secrets createSecret made
 }
 
+// engine is what the suite needs of a database server: its admin's credentials, users,
+// secrets that name it, and a login.
+type engine interface {
+	admin() (user, password string)
+	createUser(ctx context.Context, user, password string) error
+	secret(user, password, masterARN string) rotasafe.DBSecret
+	login(ctx context.Context, s rotasafe.DBSecret) error
+}
+
+// newEnv returns an env on pg.
 func newEnv(t testing.TB, pg *pgtest.Cluster, smOpts ...smtest.Option) *env {
 	t.Helper()
+	e := newEngineEnv(t, pgEngine{pg}, smOpts...)
+	e.pg = pg
+	return e
+}
+
+// newEngineEnv returns an env on db.
+func newEngineEnv(t testing.TB, db engine, smOpts ...smtest.Option) *env {
+	t.Helper()
 	sm := smtest.New(t, smOpts...)
-	return &env{t: t, pg: pg, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
+	return &env{t: t, db: db, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
 }
 
 // newPassword returns a fresh random password.
 func newPassword() string { return "pw" + rand.Text() }
 
-// scenario is a PostgreSQL rotation strategy and whether its secret names a master secret.
+// scenario is a rotation strategy; keepsCurrent says whether AWSCURRENT logs in at every
+// moment of a rotation (alternating users, dual password), not only AWSCURRENT or AWSPENDING
+// (single user).
 type scenario struct {
-	name     string
-	env      string // ROTATION_STRATEGY of examples/lambda-postgres
-	strategy func(opts ...rotate.DBOption) rotate.Strategy
+	name         string
+	env          string // ROTATION_STRATEGY of examples/lambda-postgres or lambda-mysql
+	strategy     func(opts ...rotate.DBOption) rotate.Strategy
+	keepsCurrent bool
+	rotations    int // under load, as issue 16 asks
 }
 
 var scenarios = []scenario{
-	{"single_user", "SINGLE_USER", rotate.PostgresSingleUser},
-	{"alternating_users", "ALTERNATING_USERS", rotate.PostgresAlternatingUsers},
+	{"single_user", "SINGLE_USER", rotate.PostgresSingleUser, false, 20},
+	{"alternating_users", "ALTERNATING_USERS", rotate.PostgresAlternatingUsers, true, 10},
 }
 
 func (sc scenario) handler(api rotasafe.API, opts ...rotate.Option) *rotate.Handler {
@@ -181,7 +204,7 @@ func (sc scenario) handler(api rotasafe.API, opts ...rotate.Option) *rotate.Hand
 }
 
 func (e *env) dbSecret(user, password, masterARN string) rotasafe.DBSecret {
-	return rotasafe.DBSecret{Engine: "postgres", Host: e.pg.Host(), Port: e.pg.Port(), Username: user, Password: password, DBName: "postgres", MasterARN: masterARN}
+	return e.db.secret(user, password, masterARN)
 }
 
 // createSecret stores value under a new name and returns the secret's ARN.
@@ -191,25 +214,29 @@ func (e *env) createSecret(value string) string {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.created = append(e.created, aws.ToString(out.ARN))
 	return aws.ToString(out.ARN)
 }
 
-// master stores the superuser's secret and returns its ARN.
+// master stores the admin's secret and returns its ARN.
 func (e *env) master() string {
 	e.t.Helper()
-	b, err := e.dbSecret(e.pg.SuperUser(), e.pg.SuperPassword(), "").MarshalSecret()
+	user, pw := e.db.admin()
+	b, err := e.dbSecret(user, pw, "").MarshalSecret()
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return e.createSecret(string(b))
 }
 
-// newDBSecret makes a login role with a fresh password and a secret for it that names
+// newDBSecret makes a login user with a fresh password and a secret for it that names
 // masterARN, and returns the secret's ARN and the password.
 func (e *env) newDBSecret(masterARN string) (string, string) {
 	e.t.Helper()
 	user, pw := pgtest.UniqueName("app"), newPassword()
-	if err := e.pg.CreateRole(context.Background(), user, pw); err != nil {
+	if err := e.db.createUser(context.Background(), user, pw); err != nil {
 		e.t.Fatal(err)
 	}
 	b, err := e.dbSecret(user, pw, masterARN).MarshalSecret()
@@ -251,18 +278,40 @@ func (e *env) fetch(id, stage string) (rotasafe.DBSecret, bool) {
 
 // login connects with s and runs a query.
 func (e *env) login(s rotasafe.DBSecret) error {
-	if e.loginWith != nil {
-		return e.loginWith(s)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, e.pg.ConnString(s.Username, s.Password, s.DBNameOrDefault()))
-	if err != nil {
-		return err
+	return e.db.login(ctx, s)
+}
+
+// passwords returns every password every version of the secrets held.
+func (e *env) passwords(ids ...string) []string {
+	e.t.Helper()
+	var out []string
+	for _, v := range e.values(ids...) {
+		if s, err := rotasafe.ParseDBSecret([]byte(v.SecretString)); err == nil {
+			out = append(out, s.Password)
+		}
 	}
-	defer conn.Close(context.Background())
-	_, err = conn.Exec(ctx, "SELECT 1")
-	return err
+	return out
+}
+
+// values returns every version of the secrets that has a value.
+func (e *env) values(ids ...string) []rotasafe.Version {
+	e.t.Helper()
+	var out []rotasafe.Version
+	for _, id := range ids {
+		for _, v := range e.sm.Versions(id) {
+			if !v.HasValue {
+				continue
+			}
+			ver, err := rotasafe.Fetch(context.Background(), e.api, id, v.ID, "")
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			out = append(out, ver)
+		}
+	}
+	return out
 }
 
 func (e *env) stageLogsIn(id, stage string) bool {

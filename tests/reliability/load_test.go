@@ -1,0 +1,112 @@
+package reliability
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/retry"
+	"github.com/rotasafe/rotasafe/rotate"
+)
+
+// TestRotationsUnderLoad runs, for each engine and its client, 8 goroutines that each log in
+// and run a command over and over (sqlconn keeps no idle connection, so every query is a
+// fresh login) while each strategy of the engine rotates the secret (scenario.rotations
+// times; ROTASAFE_RELIABILITY_N sets another count for all): no command may fail, and no
+// password may reach the client's log or what the server recorded.
+func TestRotationsUnderLoad(t *testing.T) {
+	long(t)
+	for _, d := range databases {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel() // a server of its own
+			srv := d.start(t, nil)
+			for _, sc := range d.scenarios {
+				t.Run(sc.name, func(t *testing.T) { testRotationsUnderLoad(t, srv, sc) })
+			}
+		})
+	}
+}
+
+func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
+	e := newEngineEnv(t, srv)
+	ctx := t.Context()
+	id, _ := e.newDBSecret(e.master())
+	h := sc.handler(nil)
+	var logs logBuffer
+	c := cache.New(e.api, cache.WithMinRefreshInterval(time.Millisecond), cache.WithLogger(nil))
+	defer c.Close()
+	ping, stats := srv.app(t, c, id, clientOptions{
+		logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		policy: retry.Policy{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond, MaxElapsed: hangGuard},
+	})
+
+	const workers = 8
+	var (
+		ok   atomic.Int64
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for range workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				qctx, cancel := context.WithTimeout(ctx, hangGuard)
+				err := ping(qctx)
+				cancel()
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	progress := func(n int64) {
+		target := ok.Load() + n
+		waitFor(t, "commands between rotations", func() bool { return ok.Load() >= target })
+	}
+	n := sizeN(t, sc.rotations)
+	for i := range n {
+		progress(workers)
+		if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("rotation %d: %v", i+1, err)
+		}
+	}
+	progress(workers)
+	close(stop)
+	wg.Wait()
+	for i, err := range errs {
+		if i == 5 {
+			t.Errorf("... and %d more", len(errs)-5)
+			break
+		}
+		t.Errorf("command error: %v", err)
+	}
+	t.Logf("%d rotations, %d commands, %d errors; client stats %+v", n, ok.Load(), len(errs), stats())
+	haystacks := srv.serverLogs(t)
+	haystacks["client log"] = logs.String()
+	for _, pw := range e.passwords(id) {
+		for _, nd := range needles(pw) {
+			for where, hay := range haystacks {
+				if strings.Contains(hay, nd) {
+					t.Fatalf("a password appears in the %s", where)
+				}
+			}
+		}
+	}
+}
