@@ -132,9 +132,9 @@ func dialContext(ctx context.Context) func(network, addr string) (net.Conn, erro
 }
 
 // classifyLogin marks a failed AMQP login for the walker. amqp091 reports any failure while
-// the broker checks the credentials as ErrCredentials (403 ACCESS_REFUSED): RabbitMQ closes
-// the socket, about 3 s later, instead of answering. ErrVhost and ErrSASL, 403s too, are
-// configuration errors that no other version fixes: they give up.
+// the broker checks the credentials as ErrCredentials (403 ACCESS_REFUSED), a deadline
+// included: RabbitMQ closes the socket, about 3 s later, instead of answering. ErrVhost and
+// ErrSASL, 403s too, are configuration errors that no other version fixes: they give up.
 func classifyLogin(err error) error {
 	var ae *amqp.Error
 	switch {
