@@ -51,10 +51,14 @@ func BenchmarkMySQLConnect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, im := range []struct {
+	impls := []struct {
 		name string
 		c    driver.Connector
-	}{{"rotasafe", ours}, {"gosqldriver", peer}} {
+	}{{"rotasafe", ours}, {"gosqldriver", peer}}
+	for _, im := range impls {
+		warmConnect(b, im.c)
+	}
+	for _, im := range impls {
 		b.Run("impl="+im.name, func(b *testing.B) {
 			b.ReportAllocs()
 			ctx := context.Background()
