@@ -46,10 +46,12 @@ func (r *round) bound(ctx context.Context, lazy bool) context.Context {
 }
 
 // bind returns the login's context bounded by r.limit, made at the first call; ctx itself
-// when the login's context has a deadline of its own. ctx is the login's context or what
-// an earlier bind returned.
+// when it has a deadline: the login's own, or the bound's (ctx derives from bctx).
 func (r *round) bind(ctx context.Context) context.Context {
 	if r.limit.IsZero() {
+		return ctx
+	}
+	if _, ok := ctx.Deadline(); ok {
 		return ctx
 	}
 	if r.bctx == nil {
