@@ -42,6 +42,28 @@ func TestFirstTryDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestFirstTryWithoutDeadline: a Login whose context has no deadline (a pool's opener
+// goroutine) and whose first try works makes no more allocations than its attempt's
+// timeout context: the bound of the whole Login waits until a second attempt needs it.
+func TestFirstTryWithoutDeadline(t *testing.T) {
+	src := fixedSource{rotasafe.Version{ID: "v1", Stages: []string{rotasafe.StageCurrent}}}
+	w := login.New(src, "s", login.WithLogger(nil), login.WithAttemptTimeout(time.Hour))
+	ctx := context.Background()
+	try := func(context.Context, rotasafe.Version) error { return nil }
+	got := testing.AllocsPerRun(100, func() {
+		if _, err := w.Login(ctx, try); err != nil {
+			t.Fatal(err)
+		}
+	})
+	want := testing.AllocsPerRun(100, func() {
+		_, cancel := context.WithTimeout(ctx, time.Hour)
+		cancel()
+	})
+	if got > want {
+		t.Errorf("allocations per Login: got %v, want at most the attempt's context's %v", got, want)
+	}
+}
+
 // BenchmarkLoginFirstTry measures the walk around a Login whose first try works.
 func BenchmarkLoginFirstTry(b *testing.B) {
 	do := firstTry(b)

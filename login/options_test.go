@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rotasafe/rotasafe"
@@ -131,4 +132,27 @@ func TestNoDeadlineIsBounded(t *testing.T) {
 	if err != nil {
 		t.Errorf("Login: %v", err)
 	}
+}
+
+// TestNoDeadlineBoundAfterFirstAttempt: with an attempt timeout and a policy's MaxElapsed,
+// a Login whose context has no deadline makes its bounding context only when it goes past
+// the first attempt, and still ends at MaxElapsed plus the attempt timeout, saying why.
+func TestNoDeadlineBoundAfterFirstAttempt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := fixedSource{rotasafe.Version{ID: "v1", Stages: []string{rotasafe.StageCurrent}}}
+		const maxElapsed, timeout = time.Second, time.Second
+		w := login.New(src, id, login.WithLogger(nil), login.WithAttemptTimeout(timeout),
+			login.WithRetry(retry.Policy{Initial: time.Millisecond, Max: time.Millisecond, MaxElapsed: maxElapsed}))
+		start := time.Now()
+		_, err := w.Login(context.Background(), func(ctx context.Context, _ rotasafe.Version) error {
+			<-ctx.Done() // a server that never answers
+			return login.Transient(ctx.Err())
+		})
+		if got, want := time.Since(start), maxElapsed+timeout; got != want {
+			t.Errorf("Login ended after %v, want %v", got, want)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "no deadline, and the retry policy's bound of 1s ran out") {
+			t.Errorf("got %v, want the bound's deadline and cause", err)
+		}
+	})
 }

@@ -19,6 +19,52 @@ type round struct {
 	try    Try
 	giveUp time.Time  // when the policy's MaxElapsed ends the login; zero: never
 	log    attemptLog // every attempt, for the ConnectError
+
+	// A login whose context has no deadline ends by limit (see bound): bctx is that
+	// context bounded by limit, made when first needed, and cancel releases it.
+	limit  time.Time
+	bctx   context.Context
+	cancel context.CancelFunc
+}
+
+// bound gives a login whose ctx has no deadline one: the policy's MaxElapsed (or
+// DefaultMaxElapsed) plus the attempt timeout from now, as pgx's stdlib Driver.Open bounds
+// its connects. When lazy, the bounding context waits until the login goes past its first
+// attempt (see bind): until then the attempt timeout bounds the attempt, the policy's
+// MaxElapsed bounds the waits at the gate and the cache bounds its own reads, so the login
+// that works at once (nearly every one) makes no context beyond its attempt's. The caller
+// defers release.
+func (r *round) bound(ctx context.Context, lazy bool) context.Context {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx
+	}
+	r.limit = time.Now().Add(r.w.maxElapsed() + r.w.cfg.timeout)
+	if lazy {
+		return ctx
+	}
+	return r.bind(ctx)
+}
+
+// bind returns the login's context bounded by r.limit, made at the first call; ctx itself
+// when it has a deadline: the login's own, or the bound's (ctx derives from bctx).
+func (r *round) bind(ctx context.Context) context.Context {
+	if r.limit.IsZero() {
+		return ctx
+	}
+	if _, ok := ctx.Deadline(); ok {
+		return ctx
+	}
+	if r.bctx == nil {
+		r.bctx, r.cancel = context.WithDeadlineCause(ctx, r.limit, r.w.noDeadline)
+	}
+	return r.bctx
+}
+
+// release frees the context bind made, if any.
+func (r *round) release() {
+	if r.cancel != nil {
+		r.cancel()
+	}
 }
 
 // result is how a round (or the rounds of a call) ended.
@@ -44,6 +90,9 @@ func giveUp(currentID string, err error) result {
 func (r *round) rounds(ctx context.Context, first func(context.Context, rotasafe.Version) result) result {
 	w := r.w
 	for n := 1; ; n++ {
+		if n > 1 {
+			ctx = r.bind(ctx)
+		}
 		cur, err := w.src.Get(ctx, w.secretID)
 		if err != nil {
 			return giveUp("", err)
@@ -100,6 +149,7 @@ func (r *round) walk(ctx context.Context, cur rotasafe.Version) result {
 	case o.class != rotasafe.ClassAuth:
 		return result{currentID: cur.ID, err: o.err, class: o.class}
 	}
+	ctx = r.bind(ctx)
 	if first.preferred {
 		id := first.v.ID
 		w.shun.Store(&id)
@@ -203,9 +253,14 @@ func (r *round) attempt(ctx context.Context, v rotasafe.Version, stage string) o
 	w := r.w
 	actx := ctx
 	if t := w.cfg.timeout; t > 0 {
-		if d, ok := ctx.Deadline(); !ok || time.Until(d) > t {
+		end, cause := time.Now().Add(t), error(nil)
+		d, ok := ctx.Deadline()
+		if !ok && !r.limit.IsZero() && r.limit.Before(end) {
+			end, cause = r.limit, w.noDeadline // the login's bound (see bound) ends first
+		}
+		if !ok || d.After(end) {
 			var cancel context.CancelFunc
-			actx, cancel = context.WithTimeout(ctx, t)
+			actx, cancel = context.WithDeadlineCause(ctx, end, cause)
 			defer cancel()
 		}
 	}

@@ -25,6 +25,9 @@ type Walker struct {
 	gate     *gate                  // holds logins back while every version is rejected
 	shun     atomic.Pointer[string] // a preferred version ID the service rejected: not preferred again
 	st       stats
+	// noDeadline is the cause of a Login's end when its context had no deadline and the
+	// bound set in its place ran out (see round.bound); made once, not per Login.
+	noDeadline error
 }
 
 // choice records that version v worked while the source's AWSCURRENT was currentID.
@@ -55,6 +58,7 @@ func New(src rotasafe.Source, secretID string, opts ...Option) *Walker {
 	cfg.policy.Retryable, cfg.policy.OnRetry = nil, nil
 	w := &Walker{cfg: cfg, src: src, secretID: secretID, gate: newGate(cfg.policy)}
 	w.prefer, _ = src.(rotasafe.Preferrer)
+	w.noDeadline = fmt.Errorf("the context has no deadline, and the retry policy's bound of %v ran out", w.maxElapsed())
 	return w
 }
 
@@ -112,9 +116,9 @@ func (w *Walker) first(ctx context.Context, cur rotasafe.Version) *choice {
 // *rotasafe.ConnectError. When ctx has no deadline, the policy's MaxElapsed (or
 // DefaultMaxElapsed) plus the attempt timeout bounds the call.
 func (w *Walker) Login(ctx context.Context, try Try) (rotasafe.Version, error) {
-	ctx, cancel := w.bound(ctx)
-	defer cancel()
 	r := &round{w: w, try: try, giveUp: w.giveUp()}
+	ctx = r.bound(ctx, w.cfg.timeout > 0 && w.cfg.policy.MaxElapsed > 0)
+	defer r.release()
 	return r.finish(ctx, r.rounds(ctx, nil))
 }
 
@@ -123,9 +127,9 @@ func (w *Walker) Login(ctx context.Context, try Try) (rotasafe.Version, error) {
 // err what the service said. The walk goes on from there as Login would after that
 // rejection, which counts as one login.
 func (w *Walker) Recover(ctx context.Context, rejected rotasafe.Version, err error, try Try) (rotasafe.Version, error) {
-	ctx, cancel := w.bound(ctx)
-	defer cancel()
 	r := &round{w: w, try: try, giveUp: w.giveUp()}
+	ctx = r.bound(ctx, false)
+	defer r.release()
 	stage := stageOf(rejected)
 	w.st.logins.Add(1)
 	w.st.rejected.Add(stage)
@@ -137,18 +141,13 @@ func (w *Walker) Recover(ctx context.Context, rejected rotasafe.Version, err err
 	return r.finish(ctx, r.rounds(ctx, first))
 }
 
-// bound gives a ctx without deadline the policy's bound, as pgx's stdlib Driver.Open bounds
-// its connects.
-func (w *Walker) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
+// maxElapsed is the bound of a Login whose context has no deadline, beyond the attempt
+// timeout: the policy's MaxElapsed, or DefaultMaxElapsed.
+func (w *Walker) maxElapsed() time.Duration {
+	if d := w.cfg.policy.MaxElapsed; d > 0 {
+		return d
 	}
-	bound := w.cfg.policy.MaxElapsed
-	if bound <= 0 {
-		bound = DefaultMaxElapsed
-	}
-	return context.WithTimeoutCause(ctx, bound+w.cfg.timeout,
-		fmt.Errorf("the context has no deadline, and the retry policy's bound of %v ran out", bound))
+	return DefaultMaxElapsed
 }
 
 // giveUp returns when the policy's MaxElapsed ends a login that begins now; zero: never.
@@ -166,6 +165,7 @@ func (r *round) finish(ctx context.Context, first result) (rotasafe.Version, err
 	w := r.w
 	v, err := first.v, first.err
 	if err != nil && first.class == rotasafe.ClassTransient {
+		ctx = r.bind(ctx)
 		p := w.cfg.policy
 		p.OnRetry = func(attempt int, cause error, wait time.Duration) {
 			w.st.retries.Add(1)

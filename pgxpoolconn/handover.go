@@ -51,6 +51,11 @@ type handover struct {
 	conn  replayConn // the session, part of the handover to save an allocation per connection
 	dial  pgconn.DialFunc
 
+	// The login's network connections: wc is the last dialled (with fallbacks, the one that
+	// logged in), first the first one, part of the handover to save an allocation.
+	wc    *watchConn
+	first watchConn
+
 	// For cancel requests: how the session's TLS was set up (tlsConfig nil: no TLS).
 	tlsConfig *tls.Config
 	certMode  string
@@ -71,56 +76,59 @@ var errNotIdle = errors.New("pgxpoolconn: the server sent more than its answer t
 // loginOnce logs in with lc and takes the session for the pool's connect. The class and
 // error are the walk's.
 func loginOnce(ctx context.Context, lc *pgx.ConnConfig) (*handover, rotasafe.Class, error) {
-	dial := lc.DialFunc
-	var wc *watchConn // the connection of the last dial: with fallbacks, the one that logged in
-	lc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		wc = &watchConn{Conn: conn}
-		return wc, nil
-	}
+	h := &handover{dial: lc.DialFunc}
+	lc.DialFunc = h.loginDial
 	pc, err := pgconn.ConnectConfig(ctx, &lc.Config)
 	if err != nil {
 		return nil, pgclass.Classify(err), err
 	}
-	h, err := takeOver(ctx, pc, wc, lc)
-	if err != nil {
+	if err := h.takeOver(ctx, pc, lc); err != nil {
 		return nil, rotasafe.ClassTransient, err
 	}
-	h.dial = dial
 	return h, rotasafe.ClassOther, nil
 }
 
-// takeOver takes the session pc, which logged in with lc over wc, for the pool's connect.
-func takeOver(ctx context.Context, pc *pgconn.PgConn, wc *watchConn, lc *pgx.ConnConfig) (*handover, error) {
-	if err := quiesce(ctx, pc, wc); err != nil {
-		pc.Close(ctx)
+// loginDial is the DialFunc of the login: it dials as the configuration does and keeps the
+// connection for quiesce. pgconn dials one fallback after another, never at once.
+func (h *handover) loginDial(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := h.dial(ctx, network, addr)
+	if err != nil {
 		return nil, err
+	}
+	if h.wc == nil {
+		h.first.Conn = conn
+		h.wc = &h.first
+	} else {
+		h.wc = &watchConn{Conn: conn} // the earlier one may still be closing
+	}
+	return h.wc, nil
+}
+
+// takeOver takes the session pc, which logged in with lc over h.wc, for the pool's connect.
+func (h *handover) takeOver(ctx context.Context, pc *pgconn.PgConn, lc *pgx.ConnConfig) error {
+	if err := quiesce(ctx, pc, h.wc); err != nil {
+		pc.Close(ctx)
+		return err
 	}
 	hc, err := pc.Hijack()
 	if err != nil {
 		pc.Close(ctx)
-		return nil, err
+		return err
 	}
 	if hc.TxStatus != 'I' {
 		hc.Conn.Close()
-		return nil, errNotIdle
+		return errNotIdle
 	}
 	answer, err := loginAnswer(hc)
 	if err != nil {
 		hc.Conn.Close()
-		return nil, err
+		return err
 	}
-	return &handover{
-		conn:      replayConn{Conn: hc.Conn, answer: answer},
-		tlsConfig: hc.TLSConfig,
-		certMode:  lc.SSLCertMode,
-		direct:    lc.SSLNegotiation == "direct",
-		// The host the session went to: a fallback of the same host differs only in TLS.
-		host: lc.Host, port: lc.Port, database: lc.Database, user: lc.User, password: &lc.Password,
-	}, nil
+	h.conn = replayConn{Conn: hc.Conn, answer: answer}
+	h.tlsConfig, h.certMode, h.direct = hc.TLSConfig, lc.SSLCertMode, lc.SSLNegotiation == "direct"
+	// The host the session went to: a fallback of the same host differs only in TLS.
+	h.host, h.port, h.database, h.user, h.password = lc.Host, lc.Port, lc.Database, lc.User, &lc.Password
+	return nil
 }
 
 // loginAnswer encodes what the server answered the login, as the pool's connect expects to
@@ -150,7 +158,7 @@ func (h *handover) install(cc *pgx.ConnConfig) {
 	cc.Host, cc.Port, cc.Database, cc.User, cc.Password = h.host, h.port, h.database, h.user, *h.password
 	cc.TLSConfig, cc.Fallbacks = nil, nil
 	cc.DialFunc = h.dialContext
-	cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+	cc.LookupFunc = lookupSelf
 	cc.AfterNetConnect, cc.ValidateConnect = nil, nil
 	if cc.ChannelBinding == "require" {
 		cc.ChannelBinding = "prefer"
@@ -160,6 +168,10 @@ func (h *handover) install(cc *pgx.ConnConfig) {
 	}
 	cc.RequireAuth = ""
 }
+
+// lookupSelf is the LookupFunc of the pool's connection: the dial goes to the session, so
+// the host needs no lookup.
+func lookupSelf(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 
 // dialContext is the DialFunc of the pool's connection: the session first, then new
 // connections for cancel requests.

@@ -65,9 +65,14 @@ func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
 // itself, at the handshake, with error 1862. The first login of each secret version therefore
 // reads that setting (SELECT @@global.disconnect_on_expired_password, which fails with 1820
 // when the password has expired): where it is on, later logins of the version cost nothing
-// more; where it is off or unknown, each later login runs "DO 1", one round trip. A MariaDB
-// server whose setting is turned off at run time, or another server behind the same address
-// with it off, is noticed at the next version.
+// more. Where it is off or unknown, later logins run no statement either, but each
+// connection watches the application's statements: the first that fails with 1820 returns
+// an error that says the password has expired and wraps driver.ErrBadConn, so that
+// database/sql retries on a new connection (the server ran nothing), whose login checks the
+// password again and fails with that error. Ping runs "DO 1" until it passed once, since
+// the server answers a ping in sandbox mode. A MariaDB server whose setting is turned off
+// at run time, or another server behind the same address with it off, is noticed at the
+// next version.
 //
 // Classify sorts by the server's error number (*mysql.MySQLError), never by message text:
 //
@@ -87,8 +92,9 @@ func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
 // without reading its text, so it is ClassOther.
 type MySQL struct {
 	// SkipExpiredPasswordCheck leaves out the guard against expired passwords (a query on the
-	// first login of each version, then "DO 1" after each login where the server does not
-	// refuse expired passwords at login), for accounts whose passwords never expire.
+	// first login of each version and, where the server does not refuse expired passwords at
+	// login, a wrapper on each connection that watches for error 1820), for accounts whose
+	// passwords never expire.
 	SkipExpiredPasswordCheck bool
 }
 
@@ -231,8 +237,8 @@ type mysqlConnector struct {
 
 // What a mysqlConnector knows of the server's handling of expired passwords.
 const (
-	expiryUnknown int32 = iota // not asked yet: read disconnect_on_expired_password
-	expiryCheck                // the server lets expired passwords log in: run DO 1 after each login
+	expiryUnknown int32 = iota // not asked yet, or a statement met sandbox mode: read disconnect_on_expired_password
+	expiryCheck                // the server lets expired passwords log in: watch each connection (expiryConn)
 	expiryRefused              // the server refuses them at the handshake (1862): nothing to do
 )
 
@@ -242,30 +248,36 @@ func (c *mysqlConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, c.explain(err)
 	}
-	if c.check {
-		if err := c.guard(ctx, conn); err != nil {
-			conn.Close()
-			return nil, c.explain(err)
+	if !c.check {
+		return conn, nil
+	}
+	switch c.expiry.Load() {
+	case expiryRefused:
+		return conn, nil
+	case expiryCheck:
+		if mc, ok := conn.(mysqlDriverConn); ok {
+			return &expiryConn{mysqlDriverConn: mc, c: c}, nil
 		}
+		// A driver whose connection lacks a method expiryConn forwards: check now.
+		err = mysqlDo1(ctx, conn)
+	default:
+		err = c.learn(ctx, conn)
+	}
+	if err != nil {
+		conn.Close()
+		return nil, c.explain(err)
 	}
 	return conn, nil
 }
 
-// guard returns error 1820 when conn logged in with an expired password (sandbox mode), in
-// which the server fails every statement but SET. The first login asks the server whether
-// it refuses such logins itself; later logins run DO 1 only where it does not.
-func (c *mysqlConnector) guard(ctx context.Context, conn driver.Conn) error {
-	switch c.expiry.Load() {
-	case expiryRefused:
-		return nil
-	case expiryCheck:
-		return mysqlDo1(ctx, conn)
-	}
+// learn asks the server whether it refuses logins with an expired password itself, which
+// checks this login too: the query fails with 1820 in sandbox mode (and the connector asks
+// again at its next login).
+func (c *mysqlConnector) learn(ctx context.Context, conn driver.Conn) error {
 	refuses, err := mysqlRefusesExpired(ctx, conn)
 	if me, ok := errors.AsType[*mysql.MySQLError](err); ok && me.Number == erUnknownSystemVar {
-		// A server without the setting (MySQL before 5.6.10): check each login.
-		c.expiry.Store(expiryCheck)
-		return mysqlDo1(ctx, conn)
+		// A server without the setting (MySQL before 5.6.10) lets expired passwords in.
+		refuses, err = false, mysqlDo1(ctx, conn)
 	}
 	if err != nil {
 		return err

@@ -1,9 +1,13 @@
 package sqlconn_test
 
 import (
+	"database/sql"
+	"database/sql/driver"
 	"encoding/binary"
+	"errors"
 	"io"
 	"net"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -23,11 +27,18 @@ const clientCanHandleExpiredPasswords = 1 << 22
 // variable, only for the SELECT).
 type guardServer struct {
 	setting string // the value of @@global.disconnect_on_expired_password
-	errno   uint16 // when not 0, the error of the SELECT (1193) or of every statement (1820)
 
-	mu      sync.Mutex // guards queries and caps
-	queries []string   // the statements received, in order
+	mu      sync.Mutex // guards errno, queries and caps
+	errno   uint16     // when not 0, the error of the SELECT (1193) or of every statement (1820)
+	queries []string   // the statements received, in order ("PING" for COM_PING)
 	caps    []uint32   // the capability flags of each login
+}
+
+// expire makes every later statement fail with 1820, as after ALTER USER ... PASSWORD EXPIRE.
+func (g *guardServer) expire() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.errno = 1820
 }
 
 func (g *guardServer) serve(c net.Conn) {
@@ -75,17 +86,30 @@ func (g *guardServer) serve(c net.Conn) {
 	}
 	for {
 		cmd, err := read()
-		if err != nil || len(cmd) == 0 || cmd[0] != 3 { // COM_QUERY; anything else (COM_QUIT) ends
+		if err != nil || len(cmd) == 0 {
+			return
+		}
+		if cmd[0] == 14 { // COM_PING, which the server answers in sandbox mode too
+			g.mu.Lock()
+			g.queries = append(g.queries, "PING")
+			g.mu.Unlock()
+			if write(1, ok) != nil {
+				return
+			}
+			continue
+		}
+		if cmd[0] != 3 { // COM_QUERY; anything else (COM_QUIT) ends
 			return
 		}
 		q := string(cmd[1:])
 		g.mu.Lock()
 		g.queries = append(g.queries, q)
+		errno := g.errno
 		g.mu.Unlock()
 		isSelect := strings.HasPrefix(q, "SELECT")
 		switch {
-		case g.errno == 1820 || g.errno != 0 && isSelect:
-			e := []byte{0xff, byte(g.errno), byte(g.errno >> 8)}
+		case errno == 1820 || errno != 0 && isSelect:
+			e := []byte{0xff, byte(errno), byte(errno >> 8)}
 			e = append(e, "#HY000fake error"...)
 			err = write(1, e)
 		case isSelect:
@@ -124,8 +148,8 @@ func TestMySQLExpiredPasswordGuard(t *testing.T) {
 		errno  uint16   // the error of each login
 	}{
 		{"setting on: the server refuses expired logins", &guardServer{setting: "1"}, false, []string{ask}, 0},
-		{"setting off: DO 1 after each later login", &guardServer{setting: "0"}, false, []string{ask, do1, do1}, 0},
-		{"no such setting: DO 1 after each login", &guardServer{errno: 1193}, false, []string{ask, do1, do1, do1}, 0},
+		{"setting off: later logins run nothing", &guardServer{setting: "0"}, false, []string{ask}, 0},
+		{"no such setting: DO 1 after the first login only", &guardServer{errno: 1193}, false, []string{ask, do1}, 0},
 		{"expired password: each login fails and asks again", &guardServer{errno: 1820}, false, []string{ask, ask, ask}, 1820},
 		{"SkipExpiredPasswordCheck", &guardServer{setting: "0", errno: 1820}, true, nil, 0},
 	}
@@ -208,4 +232,110 @@ func TestMySQLExpiredPasswordRefusedMariaDB(t *testing.T) {
 	_, err = dc.Connect(ctx)
 	checkRow(t, myRow{"expired", 1862, rotasafe.ClassOther, "has expired"}, err, pw)
 	s.CheckLogs(t, pw)
+}
+
+// TestMySQLExpiredPasswordWatch: where the server lets expired passwords in, later logins
+// run no statement; the first statement that meets sandbox mode (1820) explains it and
+// matches driver.ErrBadConn, so that database/sql retries on a new connection, whose login
+// checks again and fails with the same explanation.
+func TestMySQLExpiredPasswordWatch(t *testing.T) {
+	t.Parallel()
+	const ask, do1 = "SELECT @@global.disconnect_on_expired_password", "DO 1"
+	g := &guardServer{setting: "0"}
+	addr := myFakeServer(t, g.serve)
+	secret := myAt(rotasafe.DBSecret{Engine: "mysql", Username: "app", Password: "pw-not-a-secret"}, addr)
+	dc, err := (sqlconn.MySQL{}).Connector(secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	connect := func() driver.Conn {
+		t.Helper()
+		conn, err := dc.Connect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	connect() // learns that the server lets expired passwords in
+	pinged := connect()
+	if err := pinged.(driver.Pinger).Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pinged.(driver.Pinger).Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if q, _ := g.seen(); !slices.Equal(q, []string{ask, do1, "PING"}) {
+		t.Errorf("got statements %q, want %q: the first Ping checks, the next pings", q, []string{ask, do1, "PING"})
+	}
+
+	g.expire()
+	sandboxed := connect() // the login itself passes, in sandbox mode
+	_, err = sandboxed.(driver.ExecerContext).ExecContext(ctx, "INSERT INTO t VALUES (1)", nil)
+	if !errors.Is(err, driver.ErrBadConn) || myErrNumber(err) != 1820 || !strings.Contains(err.Error(), `the password of user "app" has expired`) {
+		t.Errorf("first statement in sandbox mode: got %v, want the explained 1820 matching driver.ErrBadConn", err)
+	}
+	if _, err := dc.Connect(ctx); myErrNumber(err) != 1820 || errors.Is(err, driver.ErrBadConn) {
+		t.Errorf("login after a statement met sandbox mode: got %v, want the check's 1820", err)
+	}
+
+	// database/sql drops the connection and retries; the new login fails with the reason.
+	db := sql.OpenDB(dc)
+	defer db.Close()
+	if err := db.PingContext(ctx); myErrNumber(err) != 1820 || !strings.Contains(err.Error(), "has expired") {
+		t.Errorf("db.Ping with an expired password: got %v, want the explained 1820", err)
+	}
+}
+
+// TestMySQLExpiryConnMethods: the connection the guard hands out where the server lets
+// expired passwords in has every method of go-sql-driver/mysql's own, and implements
+// exactly the driver interfaces it does, so that database/sql uses it the same way.
+func TestMySQLExpiryConnMethods(t *testing.T) {
+	t.Parallel()
+	g := &guardServer{setting: "0"}
+	addr := myFakeServer(t, g.serve)
+	secret := myAt(rotasafe.DBSecret{Engine: "mysql", Username: "app", Password: "pw-not-a-secret"}, addr)
+	conn := func(m sqlconn.MySQL) driver.Conn {
+		t.Helper()
+		dc, err := m.Connector(secret, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c driver.Conn
+		for range 2 { // the second login of a version is the one without a check
+			if c, err = dc.Connect(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+		}
+		return c
+	}
+	raw, wrapped := conn(sqlconn.MySQL{SkipExpiredPasswordCheck: true}), conn(sqlconn.MySQL{})
+	rt, wt := reflect.TypeOf(raw), reflect.TypeOf(wrapped)
+	if rt == wt {
+		t.Fatalf("the guard handed out the driver's own %v, want its wrapper", rt)
+	}
+	for i := range rt.NumMethod() {
+		if name := rt.Method(i).Name; !hasMethod(wt, name) {
+			t.Errorf("the wrapper lacks the driver's method %s", name)
+		}
+	}
+	for _, iface := range []reflect.Type{
+		reflect.TypeFor[driver.Execer](), reflect.TypeFor[driver.Queryer](), //lint:ignore SA1019 the driver implements them
+		reflect.TypeFor[driver.ExecerContext](), reflect.TypeFor[driver.QueryerContext](),
+		reflect.TypeFor[driver.ConnPrepareContext](), reflect.TypeFor[driver.ConnBeginTx](),
+		reflect.TypeFor[driver.Pinger](), reflect.TypeFor[driver.NamedValueChecker](),
+		reflect.TypeFor[driver.SessionResetter](), reflect.TypeFor[driver.Validator](),
+		reflect.TypeFor[io.Closer](),
+	} {
+		if r, w := rt.Implements(iface), wt.Implements(iface); r != w {
+			t.Errorf("%v: the driver's connection implements it: %v, the wrapper: %v", iface, r, w)
+		}
+	}
+}
+
+func hasMethod(t reflect.Type, name string) bool {
+	_, ok := t.MethodByName(name)
+	return ok
 }

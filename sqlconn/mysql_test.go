@@ -264,6 +264,66 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 		}
 		conn.Close()
 	})
+	t.Run("1820 after the password expires under a pool", func(t *testing.T) {
+		// The setting is off (MariaDB's default): the first login reads it, later ones run
+		// nothing and the first statement in sandbox mode says why, as database/sql sees it.
+		u, p := newUser(t, "expiring")
+		dc, err := (sqlconn.MySQL{}).Connector(mySecret(s, u, p, ""), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db := sql.OpenDB(dc)
+		defer db.Close()
+		var one int
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Exec(ctx, "ALTER USER "+mysqltest.QuoteAccount(u, "%")+" PASSWORD EXPIRE"); err != nil {
+			t.Fatal(err)
+		}
+		// The idle connection logged in before the expiry and still works.
+		if err := db.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("statement on a connection that logged in before the expiry: %v", err)
+		}
+		// Later logins pass, in sandbox mode; the first statement, prepared statement or
+		// ping on each says why and asks database/sql for another connection.
+		checks := map[string]func(driver.Conn) error{
+			"query": func(c driver.Conn) error {
+				_, err := c.(driver.QueryerContext).QueryContext(ctx, "SELECT 1", nil)
+				return err
+			},
+			"prepare": func(c driver.Conn) error {
+				_, err := c.(driver.ConnPrepareContext).PrepareContext(ctx, "SELECT ?")
+				return err
+			},
+			"ping": func(c driver.Conn) error { return c.(driver.Pinger).Ping(ctx) },
+		}
+		sandboxed := map[string]driver.Conn{}
+		for name := range checks { // all before the first statement, which marks the connector
+			c, err := dc.Connect(ctx)
+			if err != nil {
+				t.Fatalf("login after the expiry: %v, want it to pass into sandbox mode", err)
+			}
+			defer c.Close()
+			sandboxed[name] = c
+		}
+		for name, run := range checks {
+			err := run(sandboxed[name])
+			if !errors.Is(err, driver.ErrBadConn) {
+				t.Errorf("first %s in sandbox mode: got %v, want it to match driver.ErrBadConn", name, err)
+			}
+			checkRow(t, myRow{"sandboxed " + name, 1820, rotasafe.ClassOther, "has expired"}, err, p)
+		}
+		// New connections, by statement, prepared statement and ping, fail with the reason.
+		db.SetMaxIdleConns(0)
+		for name, run := range map[string]func() error{
+			"query":   func() error { return db.QueryRowContext(ctx, "SELECT 1").Scan(&one) },
+			"prepare": func() error { return db.QueryRowContext(ctx, "SELECT ?", 1).Scan(&one) },
+			"ping":    func() error { return db.PingContext(ctx) },
+		} {
+			checkRow(t, myRow{"expired " + name, 1820, rotasafe.ClassOther, "has expired"}, run(), p)
+		}
+	})
 	t.Run("refused connection", func(t *testing.T) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

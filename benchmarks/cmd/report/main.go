@@ -6,7 +6,13 @@
 // It runs `go test -bench` several times (medians over -count runs, as benchstat reports
 // them), the fleet simulation in process, and writes BENCHMARKS.md, results/bench.txt (the
 // raw benchmark output, for benchstat) and results/*.png. -quick makes every run smaller,
-// to try the command out. The benchmarks that need PostgreSQL start a throw-away cluster
+// to try the command out. -hot runs only the hot paths against their floors (connects
+// against each raw driver, cache hits against a sync.Map), in a few minutes, and rewrites
+// the hot-path section of BENCHMARKS.md alone:
+//
+//	go run ./cmd/report -hot -runs 3 -rounds 3
+//
+// The benchmarks that need PostgreSQL start a throw-away cluster
 // and are left out of the report, with a note, when the server binaries are missing.
 package main
 
@@ -46,6 +52,9 @@ type options struct {
 	quick      bool
 	out        string
 	skipFleet  bool
+	hot        bool // only the hot paths, into BENCHMARKS.md's hot-path section
+	hotRuns    int  // runs of the hot paths, each reported in its own column
+	hotRounds  int  // rounds per run: each figure is the median of their ratios
 }
 
 func main() {
@@ -61,6 +70,9 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "small runs, to try the command out (numbers are not worth reporting)")
 	flag.BoolVar(&o.skipFleet, "skip-fleet", false, "leave the fleet simulation out")
 	flag.StringVar(&o.out, "out", ".", "directory for BENCHMARKS.md and results/")
+	flag.BoolVar(&o.hot, "hot", false, "run only the hot paths against their floors and rewrite that section of BENCHMARKS.md")
+	flag.IntVar(&o.hotRuns, "runs", 3, "with -hot: runs, each reported in its own column")
+	flag.IntVar(&o.hotRounds, "rounds", 3, "with -hot: rounds per run, each running rotasafe and its peer once")
 	flag.Parse()
 	for _, s := range strings.Split(fleetList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -73,7 +85,16 @@ func main() {
 		o.count, o.recoverN, o.recoverP, o.rapidN = 2, 20, 1, 1
 		o.fleetNs = []int{200, 600}
 	}
-	if err := run(o); err != nil {
+	if o.hot && (o.hotRuns < 1 || o.hotRounds < 1) {
+		log.Fatal("report: -runs and -rounds must be at least 1")
+	}
+	var err error
+	if o.hot {
+		err = runHot(o)
+	} else {
+		err = run(o)
+	}
+	if err != nil {
 		log.Fatal(err)
 	}
 }
@@ -196,7 +217,13 @@ func run(o options) error {
 	var md bytes.Buffer
 	writeReport(&md, o, m, r, fleets, fleetErrs, rec, charts, time.Since(started))
 	path := filepath.Join(o.out, "BENCHMARKS.md")
-	if err := os.WriteFile(path, md.Bytes(), 0o644); err != nil {
+	doc := md.Bytes()
+	if old, err := os.ReadFile(path); err == nil {
+		if sec := hotSection(old); sec != nil { // -hot's section is kept until -hot runs again
+			doc = spliceHot(doc, sec)
+		}
+	}
+	if err := os.WriteFile(path, doc, 0o644); err != nil {
 		return err
 	}
 	log.Printf("report: wrote %s in %v", path, time.Since(started).Round(time.Second))
