@@ -199,7 +199,8 @@ func TestWrongCredentials(t *testing.T) {
 	// AWSPENDING and AWSPREVIOUS are absent and AWSCURRENT is the rejected version: one read
 	// of each label for the rejected version, shared by every login (the floor is an hour).
 	if n := e.sm.Calls("GetSecretValue"); n > 4 {
-		t.Errorf("GetSecretValue calls: %d, want at most 4 (AWSCURRENT once, then one per label)", n)
+		t.Errorf("GetSecretValue calls: %d, want at most 4 (AWSCURRENT once, then one per label); cache reads by label %+v, walk stats %+v",
+			n, e.c.Stats().Reads, w.Stats())
 	}
 	if st := w.Stats(); st.Failures != 16 || st.Withheld == 0 {
 		t.Errorf("stats %+v, want 16 failures and withheld rounds", st)
