@@ -9,6 +9,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/stagecount"
+	"github.com/rotasafe/rotasafe/internal/telemetry"
 	"github.com/rotasafe/rotasafe/retry"
 )
 
@@ -25,7 +26,11 @@ type Walker struct {
 	gate     *gate                  // holds logins back while every version is rejected
 	shun     atomic.Pointer[string] // a preferred version ID the service rejected: not preferred again
 	st       stats
+	tm       *telemetry.LoginRecorder // records each attempt
 }
+
+// scope is the instrumentation scope of the login metrics: the package's import path.
+const scope = "github.com/rotasafe/rotasafe/login"
 
 // choice records that version v worked while the source's AWSCURRENT was currentID.
 type choice struct {
@@ -53,7 +58,8 @@ func New(src rotasafe.Source, secretID string, opts ...Option) *Walker {
 		panic(cfg.client + ": empty secret ID")
 	}
 	cfg.policy.Retryable, cfg.policy.OnRetry = nil, nil
-	w := &Walker{cfg: cfg, src: src, secretID: secretID, gate: newGate(cfg.policy)}
+	w := &Walker{cfg: cfg, src: src, secretID: secretID, gate: newGate(cfg.policy),
+		tm: telemetry.NewLogin(cfg.meters, scope).For(cfg.client, secretID)}
 	w.prefer, _ = src.(rotasafe.Preferrer)
 	return w
 }
@@ -129,6 +135,7 @@ func (w *Walker) Recover(ctx context.Context, rejected rotasafe.Version, err err
 	stage := stageOf(rejected)
 	w.st.logins.Add(1)
 	w.st.rejected.Add(stage)
+	w.tm.Rejected(ctx, stage)
 	r.log.add(rotasafe.Attempt{VersionID: rejected.ID, Stage: stage, Class: rotasafe.ClassAuth, Err: err})
 	// The first round starts after the client's rejected login; the others are Login's.
 	first := func(ctx context.Context, cur rotasafe.Version) result {
