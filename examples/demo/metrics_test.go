@@ -18,15 +18,7 @@ import (
 // provider as the library makes them by default, show under their Prometheus names, and a
 // second scrape sees the counters move.
 func TestServeMetrics(t *testing.T) {
-	m, err := serveMetrics("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	m := startMetrics(t)
 	login := telemetry.NewLogin(nil, "github.com/rotasafe/rotasafe/login").For("sqlconn", "demo/app")
 	var hits uint64 = 5
 	stop := telemetry.NewCache(nil, "github.com/rotasafe/rotasafe/cache").ObserveHits(func() (uint64, uint64) { return hits, 1 })
@@ -51,6 +43,21 @@ func TestServeMetrics(t *testing.T) {
 			t.Errorf("%v: got %v then %v, want %v then %v", c.series, f, s, c.first, c.second)
 		}
 	}
+}
+
+// startMetrics serves the metrics on a free port, as -metrics does, until t ends.
+func startMetrics(t *testing.T) *metricsServer {
+	t.Helper()
+	m, err := serveMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
 }
 
 // sample returns the value of the one series in samples named series[0] with every label
@@ -137,15 +144,7 @@ func total(samples map[string]float64, name string, labels ...string) float64 {
 // again after the third. Between the two scrapes the rotation steps, the login attempts and
 // the cache's reads and hits have moved.
 func TestDemoMetricsMidRotation(t *testing.T) {
-	m, err := serveMetrics("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	m := startMetrics(t)
 	u := newUntil(4)
 	u.rejected = true
 	var scrapes [][]byte // taken on the run's stop goroutine, parsed after the run

@@ -60,13 +60,11 @@ func (c Collected) Scopes() map[string]string {
 // one of kvs.
 func (c Collected) Sum(name string, kvs ...attribute.KeyValue) int64 {
 	var n int64
-	for _, sm := range c {
-		for _, m := range sm.Metrics {
-			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == name {
-				for _, p := range s.DataPoints {
-					if has(p.Attributes, kvs) {
-						n += p.Value
-					}
+	for _, d := range c.data(name) {
+		if s, ok := d.(metricdata.Sum[int64]); ok {
+			for _, p := range s.DataPoints {
+				if has(p.Attributes, kvs) {
+					n += p.Value
 				}
 			}
 		}
@@ -78,18 +76,29 @@ func (c Collected) Sum(name string, kvs ...attribute.KeyValue) int64 {
 // include every one of kvs.
 func (c Collected) Count(name string, kvs ...attribute.KeyValue) uint64 {
 	var n uint64
-	for _, sm := range c {
-		for _, m := range sm.Metrics {
-			if h, ok := m.Data.(metricdata.Histogram[float64]); ok && m.Name == name {
-				for _, p := range h.DataPoints {
-					if has(p.Attributes, kvs) {
-						n += p.Count
-					}
+	for _, d := range c.data(name) {
+		if h, ok := d.(metricdata.Histogram[float64]); ok {
+			for _, p := range h.DataPoints {
+				if has(p.Attributes, kvs) {
+					n += p.Count
 				}
 			}
 		}
 	}
 	return n
+}
+
+// data returns what instrument name recorded, in every scope that has it.
+func (c Collected) data(name string) []metricdata.Aggregation {
+	var ds []metricdata.Aggregation
+	for _, sm := range c {
+		for _, m := range sm.Metrics {
+			if m.Name == name {
+				ds = append(ds, m.Data)
+			}
+		}
+	}
+	return ds
 }
 
 // Attributes returns every attribute of every point of every instrument.
