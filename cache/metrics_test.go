@@ -8,6 +8,7 @@ import (
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/telemetry"
 	"github.com/rotasafe/rotasafe/internal/telemetry/metrictest"
+	"github.com/rotasafe/rotasafe/notice"
 )
 
 // TestMetrics checks that the cache records what its Stats count: each GetSecretValue by
@@ -61,5 +62,33 @@ func TestMetrics(t *testing.T) {
 	e.c.Close()
 	if n := m.Collect(t).Sum("rotasafe.cache.hits"); n != 0 {
 		t.Errorf("hits after Close: got %d, want none collected", n)
+	}
+}
+
+// TestNoticeMetrics checks that the notices about a secret the cache reads are counted by
+// kind, those about other secrets are not, and the reads they cause count as stage other.
+func TestNoticeMetrics(t *testing.T) {
+	m := metrictest.New(t)
+	e := newNoticeEnv(t, cache.WithMeterProvider(m.Provider))
+	v2 := e.put(t, e.id, "pw-2", rotasafe.StagePending)
+	e.send(t, notice.PendingStored, v2)
+	e.send(t, notice.PasswordChanged, v2)
+	e.sendARN(t, e.arn+"-not-read-here", notice.PendingStored, v2)
+	e.waitReads(t, 1)
+
+	got := m.Collect(t)
+	secret, kind := telemetry.KeySecret.String(e.id), telemetry.KeyNoticeKind.String
+	for _, c := range []struct {
+		name      string
+		got, want int64
+	}{
+		{"pending-stored", got.Sum("rotasafe.notices.received", secret, kind(string(notice.PendingStored))), 1},
+		{"password-changed", got.Sum("rotasafe.notices.received", secret, kind(string(notice.PasswordChanged))), 1},
+		{"all", got.Sum("rotasafe.notices.received"), 2},
+		{"reads by version ID", got.Sum("rotasafe.cache.reads", secret, telemetry.KeyStage.String("other"), telemetry.KeyOutcome.String("ok")), e.hintReads()},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: got %d, want %d", c.name, c.got, c.want)
+		}
 	}
 }
