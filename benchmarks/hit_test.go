@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-secretsmanager-caching-go/v2/secretcache"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/rotasafe/rotasafe/cache"
 )
@@ -150,6 +152,79 @@ func BenchmarkHit(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHitMetrics is the rotasafe hit of BenchmarkHit without and with an OpenTelemetry
+// SDK MeterProvider: provider=none is the library's default when the application installs
+// none, provider=sdk an SDK provider with a reader, given to the cache. The hit path records
+// nothing (hits are read from the cache's counters when the provider collects), so the goal
+// is 0 allocs/op and within 1.1x of provider=none. Compare with
+// `benchstat -col /provider`.
+func BenchmarkHitMetrics(b *testing.B) {
+	for _, mode := range []string{"serial", "parallel"} {
+		b.Run("mode="+mode, func(b *testing.B) {
+			for _, provider := range []string{"none", "sdk"} {
+				b.Run("provider="+provider, func(b *testing.B) {
+					_, client := newSM(b, hitID)
+					opts := []cache.Option{cache.WithTTL(time.Hour), cache.WithLogger(nil)}
+					var r *sdkmetric.ManualReader
+					if provider == "sdk" {
+						r = sdkmetric.NewManualReader()
+						mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))
+						b.Cleanup(func() { mp.Shutdown(context.Background()) })
+						opts = append(opts, cache.WithMeterProvider(mp))
+					}
+					c := cache.New(client, opts...)
+					b.Cleanup(func() { c.Close() })
+					ctx := context.Background()
+					if _, err := c.Get(ctx, hitID); err != nil {
+						b.Fatal(err)
+					}
+					b.ReportAllocs()
+					if mode == "serial" {
+						report := threadCPU(b)
+						for b.Loop() {
+							if _, err := c.Get(ctx, hitID); err != nil {
+								b.Fatal(err)
+							}
+						}
+						report()
+					} else {
+						b.ResetTimer()
+						b.RunParallel(func(pb *testing.PB) {
+							for pb.Next() {
+								if _, err := c.Get(ctx, hitID); err != nil {
+									b.Error(err)
+									return
+								}
+							}
+						})
+					}
+					b.StopTimer()
+					if r != nil && collectedHits(b, r) == 0 {
+						b.Fatal("the provider collected no hits")
+					}
+				})
+			}
+		})
+	}
+}
+
+// collectedHits returns rotasafe.cache.hits as r collects it now.
+func collectedHits(tb testing.TB, r *sdkmetric.ManualReader) int64 {
+	tb.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		tb.Fatal(err)
+	}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "rotasafe.cache.hits" && len(s.DataPoints) == 1 {
+				return s.DataPoints[0].Value
+			}
+		}
+	}
+	return 0
 }
 
 // BenchmarkRoundTrip is one GetSecretValue through the real SDK client to smtest on loopback:

@@ -13,7 +13,11 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/telemetry"
 )
+
+// scope is the instrumentation scope of the cache's metrics: the package's import path.
+const scope = "github.com/rotasafe/rotasafe/cache"
 
 // ErrClosed is returned by every method of a Cache after Close.
 var ErrClosed = errors.New("cache: closed")
@@ -49,8 +53,11 @@ type Cache struct {
 	randMu sync.Mutex // guards rng
 	rng    *rand.Rand // nil: the global source
 
-	st counters
-	nt *notices // rotation notices (WithNotices); nil without
+	st *counters // apart from c, so that the metrics' collector reads it without pinning c
+	nt *notices  // rotation notices (WithNotices); nil without
+
+	tm       *telemetry.Cache // the rotasafe.cache.* instruments
+	stopHits func()           // ends the collection of hits and misses (Close)
 
 	mu     sync.Mutex // guards the fields below, the maps' contents and memo refs
 	lru    *simplelru.LRU[key, *entry]
@@ -71,7 +78,7 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c := &Cache{hits: new(hitCounter), api: api, cfg: cfg, wg: new(sync.WaitGroup)}
+	c := &Cache{hits: new(hitCounter), st: new(counters), api: api, cfg: cfg, wg: new(sync.WaitGroup)}
 	c.current.clear()
 	if cfg.rand != nil {
 		c.rng = rand.New(cfg.rand)
@@ -88,6 +95,13 @@ func New(api rotasafe.API, opts ...Option) *Cache {
 		c.wg.Go(func() { clock.run(ctx, epoch, every) })
 		runtime.AddCleanup(c, func(cancel context.CancelFunc) { cancel() }, c.cancel)
 	}
+	// Hits and misses are read from their counters when the MeterProvider collects: the hit
+	// path records nothing. The callback holds the counters, not c, so that the provider
+	// does not keep a dropped Cache alive; its cleanup (or Close) ends the collection.
+	c.tm = telemetry.NewCache(cfg.meters, scope)
+	hits, st := c.hits, c.st
+	c.stopHits = sync.OnceFunc(c.tm.ObserveHits(func() (uint64, uint64) { return hits.load(), st.misses.Load() }))
+	runtime.AddCleanup(c, func(stop func()) { stop() }, c.stopHits)
 	if cfg.notices != nil {
 		c.nt = &notices{t: cfg.notices}
 		c.wg.Go(c.listen)
@@ -193,6 +207,7 @@ func (c *Cache) entry(id, stage string) (*entry, error) {
 	if e, ok := c.entryFor(id, stage); ok {
 		return e, nil
 	}
+	tm := c.tm.Entry(id, stage) // its attribute sets, made outside the lock
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -201,7 +216,7 @@ func (c *Cache) entry(id, stage string) (*entry, error) {
 	if e, ok := c.entryFor(id, stage); ok {
 		return e, nil
 	}
-	e := &entry{key: key{id, stage}}
+	e := &entry{key: key{id, stage}, tm: tm}
 	if stage == rotasafe.StageCurrent {
 		c.current.store(id, e)
 	} else {
@@ -242,6 +257,7 @@ func (c *Cache) Close() error {
 	c.mu.Unlock()
 	c.cancel()
 	c.wg.Wait()
+	c.stopHits()
 	return nil
 }
 

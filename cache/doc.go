@@ -19,4 +19,9 @@
 // floored per reason, so a fleet-wide failure storm costs one call per process.
 //
 // Close stops the goroutines a Cache starts. Nothing it logs or returns holds a secret value.
+//
+// Metrics, on OpenTelemetry's global MeterProvider unless WithMeterProvider names one:
+// rotasafe.cache.reads (each GetSecretValue by stage and outcome) and read.duration,
+// rotasafe.cache.stale_served, rotasafe.cache.hits and misses (read from the counters Stats
+// reports when the provider collects: a hit records nothing), and rotasafe.notices.received.
 package cache

@@ -7,6 +7,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/telemetry"
 )
 
 // maxRereads bounds the forced fetches an entry remembers by reason: a secret has a few
@@ -18,6 +19,7 @@ const maxRereads = 4
 type entry struct {
 	key  key
 	snap atomic.Pointer[snapshot] // nil until the first answer
+	tm   *telemetry.CacheEntry    // records its reads and stale answers; set once, by Cache.entry
 	// retryAt is the instant (ns since epoch) before which no fetch follows a transient
 	// failure; 0 when the last fetch succeeded. Written under mu, read without it.
 	retryAt atomic.Int64

@@ -14,6 +14,7 @@ import (
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/telemetry"
 )
 
 // getSlow is GetStage past the lock-free check: the entry is missing, in its refresh-ahead
@@ -38,11 +39,11 @@ func (c *Cache) getSlow(ctx context.Context, id, stage string) (*snapshot, error
 	e.mu.Unlock()
 	if episode {
 		if now < e.retryAt.Load() {
-			return c.stale(e, s, now)
+			return c.stale(ctx, e, s, now)
 		}
 		if c.servable(s, now) {
 			c.refreshAhead(ctx, e, now)
-			return c.stale(e, s, now)
+			return c.stale(ctx, e, s, now)
 		}
 	}
 
@@ -55,7 +56,7 @@ func (c *Cache) getSlow(ctx context.Context, id, stage string) (*snapshot, error
 		return nil, err
 	case transient(err):
 		// Judge staleness as of when the read came in, not after the SDK's retries.
-		return c.stale(e, s, now)
+		return c.stale(ctx, e, s, now)
 	}
 	return nil, err
 }
@@ -78,7 +79,7 @@ func (c *Cache) servable(s *snapshot, now int64) bool {
 
 // stale answers a read of an expired entry during a failure episode: the last good version
 // while it is within MaxStale, else the failure.
-func (c *Cache) stale(e *entry, s *snapshot, now int64) (*snapshot, error) {
+func (c *Cache) stale(ctx context.Context, e *entry, s *snapshot, now int64) (*snapshot, error) {
 	e.mu.Lock()
 	cause := e.lastErr
 	first := false
@@ -94,6 +95,7 @@ func (c *Cache) stale(e *entry, s *snapshot, now int64) (*snapshot, error) {
 	}
 	if c.servable(s, now) {
 		c.st.stale.Add(1)
+		e.tm.StaleServed(ctx)
 		if first {
 			c.logger().Warn("cache: serving a stale secret version while Secrets Manager fails",
 				"secret", e.key.id, "stage", e.key.stage, "version", s.v.ID,
@@ -227,7 +229,8 @@ func (c *Cache) run(ctx context.Context, e *entry, cl *call) {
 // fetch performs one GetSecretValue of secret id: version versionID, or else the version
 // that holds stage. It is the one way the Cache calls Secrets Manager, for its entries and
 // for rotation notices alike: bounded by the fetch timeout, cut short by Close (which it
-// reports as ErrClosed), and counted in Stats (APICalls, Reads by stage, Errors).
+// reports as ErrClosed), counted in Stats (APICalls, Reads by stage, Errors), and recorded
+// in rotasafe.cache.reads and rotasafe.cache.read.duration.
 func (c *Cache) fetch(ctx context.Context, id, versionID, stage string) (rotasafe.Version, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.fetchTimeout)
 	defer cancel()
@@ -235,7 +238,9 @@ func (c *Cache) fetch(ctx context.Context, id, versionID, stage string) (rotasaf
 	defer stop()
 	c.st.apiCalls.Add(1)
 	c.st.reads.Add(stage)
+	start := time.Now()
 	v, err := rotasafe.Fetch(ctx, c.api, id, versionID, stage)
+	c.recorder(id, stage).Read(ctx, readOutcome(err), time.Since(start))
 	switch {
 	case err == nil:
 		return v, nil
@@ -244,6 +249,28 @@ func (c *Cache) fetch(ctx context.Context, id, versionID, stage string) (rotasaf
 	}
 	c.st.errors.Add(1)
 	return rotasafe.Version{}, err
+}
+
+// recorder returns the metrics recorder of the reads of stage of secret id: its entry's, or
+// for a read by version ID (a notice's) or of an entry evicted meanwhile, a new one.
+func (c *Cache) recorder(id, stage string) *telemetry.CacheEntry {
+	if e, ok := c.entryFor(id, stage); ok {
+		return e.tm
+	}
+	return c.tm.Entry(id, stage)
+}
+
+// readOutcome is the rotasafe.outcome of a GetSecretValue call that returned err.
+func readOutcome(err error) telemetry.ReadOutcome {
+	switch {
+	case err == nil:
+		return telemetry.ReadOK
+	case rotasafe.IsNotFound(err):
+		return telemetry.ReadNotFound
+	case throttled(err):
+		return telemetry.ReadThrottled
+	}
+	return telemetry.ReadError
 }
 
 // settle records a fetch's answer in e, then acts on what it learned and wakes the callers
@@ -464,10 +491,11 @@ func transient(err error) bool {
 	if err == nil || errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) {
 		return false
 	}
+	if throttled(err) {
+		return true
+	}
 	switch rotasafe.ErrorCode(err) {
-	case "ThrottlingException", "Throttling", "LimitExceededException", "TooManyRequestsException",
-		"RequestLimitExceeded", "RequestThrottled", "RequestThrottledException",
-		"InternalServiceError", "InternalFailure", "InternalServerError",
+	case "InternalServiceError", "InternalFailure", "InternalServerError",
 		"ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout", "RequestTimeoutException":
 		return true
 	}
@@ -487,4 +515,15 @@ func transient(err error) bool {
 	var qe ratelimit.QuotaExceededError
 	return errors.As(err, &se) || errors.As(err, &ne) || errors.As(err, &qe) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// throttled reports whether err is Secrets Manager (or the SDK on its behalf) throttling
+// the caller.
+func throttled(err error) bool {
+	switch rotasafe.ErrorCode(err) {
+	case "ThrottlingException", "Throttling", "LimitExceededException", "TooManyRequestsException",
+		"RequestLimitExceeded", "RequestThrottled", "RequestThrottledException":
+		return true
+	}
+	return false
 }

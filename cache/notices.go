@@ -125,6 +125,9 @@ func (c *Cache) listen() {
 func (c *Cache) onNotice(n notice.Notice) {
 	defer c.nt.received.Add(1) // counted once acted on, so that tests can wait for it
 	id, cur, ok := c.secretOf(n.SecretARN)
+	if ok { // rotasafe.notices.received counts the notices about secrets this cache reads
+		c.tm.NoticeReceived(c.ctx, id, n.Kind)
+	}
 	if !ok || cur == n.VersionID {
 		// A secret this cache does not read, or a version it knows is AWSCURRENT already
 		// (a late or repeated notice).

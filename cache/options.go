@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/retry"
 )
@@ -43,8 +45,9 @@ type config struct {
 	notices      notice.Transport // nil: no notices
 	noticeWindow time.Duration
 	logger       *slog.Logger
-	now          func() time.Time // nil: the real clock, coarse on hits
-	rand         rand.Source      // nil: math/rand/v2's global source
+	meters       metric.MeterProvider // nil: otel.GetMeterProvider() when New runs
+	now          func() time.Time     // nil: the real clock, coarse on hits
+	rand         rand.Source          // nil: math/rand/v2's global source
 }
 
 func defaults() config {
@@ -109,6 +112,13 @@ func WithMaxStale(d time.Duration) Option { return func(c *config) { c.maxStale 
 // background work, instead of slog.Default() (read at the time of logging). A nil l
 // discards the logs.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = orDiscard(l) } }
+
+// WithMeterProvider makes the cache record its metrics (rotasafe.cache.* and
+// rotasafe.notices.received; see the package documentation) with mp instead of
+// OpenTelemetry's global MeterProvider, which New reads when it runs (instruments made
+// before the application installs its provider are handed over to it). A nil mp keeps the
+// global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.meters = mp } }
 
 // orDiscard returns l, or a logger that discards everything when l is nil.
 func orDiscard(l *slog.Logger) *slog.Logger {

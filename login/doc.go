@@ -40,4 +40,8 @@
 //   - A Login ends within the context's deadline, or within the policy's MaxElapsed
 //     (DefaultMaxElapsed by default) when the context has none, with a
 //     *rotasafe.ConnectError that names the secret and the versions tried, never a value.
+//
+// Metrics: every attempt is recorded in rotasafe.login.attempts (client, stage of the
+// version tried, outcome ok/rejected/transient/other) and timed in rotasafe.login.duration,
+// on OpenTelemetry's global MeterProvider unless WithMeterProvider names one.
 package login

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/rotasafe/rotasafe/retry"
 )
 
@@ -33,7 +35,8 @@ type config struct {
 	policy     retry.Policy
 	timeout    time.Duration
 	noFallback bool
-	invalid    string // the first invalid option and why, for New's panic
+	meters     metric.MeterProvider // nil: otel.GetMeterProvider() when New runs
+	invalid    string               // the first invalid option and why, for New's panic
 }
 
 // newConfig applies opts over the defaults. It panics, naming the client, when an option is
@@ -107,3 +110,9 @@ func WithAttemptTimeout(d time.Duration) Option {
 		c.timeout = d
 	}
 }
+
+// WithMeterProvider makes the Walker record its login attempts (rotasafe.login.attempts and
+// rotasafe.login.duration, named by WithClient) with mp instead of OpenTelemetry's global
+// MeterProvider, which New reads when it runs (instruments made before the application
+// installs its provider are handed over to it). A nil mp keeps the global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.meters = mp } }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/telemetry"
 )
 
 // maxHops bounds the reads of one label in one round: each follows a rejection of the
@@ -264,9 +265,11 @@ func (r *round) attempt(ctx context.Context, v rotasafe.Version, stage string) o
 			defer cancel()
 		}
 	}
+	start := time.Now()
 	err := r.try(actx, v)
 	if err == nil {
 		w.st.logins.Add(1)
+		w.tm.Attempt(ctx, stage, telemetry.LoginOK, time.Since(start))
 		return outcome{}
 	}
 	o := unmark(err)
@@ -274,6 +277,7 @@ func (r *round) attempt(ctx context.Context, v rotasafe.Version, stage string) o
 		return o
 	}
 	w.st.logins.Add(1)
+	w.tm.Attempt(ctx, stage, telemetry.LoginOutcomeOf(o.err, o.class), time.Since(start))
 	if o.class == rotasafe.ClassAuth {
 		w.st.rejected.Add(stage)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/stagecount"
+	"github.com/rotasafe/rotasafe/internal/telemetry"
 	"github.com/rotasafe/rotasafe/retry"
 )
 
@@ -28,7 +29,11 @@ type Walker struct {
 	// noDeadline is the cause of a Login's end when its context had no deadline and the
 	// bound set in its place ran out (see round.bound); made once, not per Login.
 	noDeadline error
+	tm         *telemetry.LoginRecorder // records each attempt
 }
+
+// scope is the instrumentation scope of the login metrics: the package's import path.
+const scope = "github.com/rotasafe/rotasafe/login"
 
 // choice records that version v worked while the source's AWSCURRENT was currentID.
 type choice struct {
@@ -56,7 +61,8 @@ func New(src rotasafe.Source, secretID string, opts ...Option) *Walker {
 		panic(cfg.client + ": empty secret ID")
 	}
 	cfg.policy.Retryable, cfg.policy.OnRetry = nil, nil
-	w := &Walker{cfg: cfg, src: src, secretID: secretID, gate: newGate(cfg.policy)}
+	w := &Walker{cfg: cfg, src: src, secretID: secretID, gate: newGate(cfg.policy),
+		tm: telemetry.NewLogin(cfg.meters, scope).For(cfg.client, secretID)}
 	w.prefer, _ = src.(rotasafe.Preferrer)
 	w.noDeadline = fmt.Errorf("the context has no deadline, and the retry policy's bound of %v ran out", w.maxElapsed())
 	return w
@@ -133,6 +139,7 @@ func (w *Walker) Recover(ctx context.Context, rejected rotasafe.Version, err err
 	stage := stageOf(rejected)
 	w.st.logins.Add(1)
 	w.st.rejected.Add(stage)
+	w.tm.Rejected(ctx, stage)
 	r.log.add(rotasafe.Attempt{VersionID: rejected.ID, Stage: stage, Class: rotasafe.ClassAuth, Err: err})
 	// The first round starts after the client's rejected login; the others are Login's.
 	first := func(ctx context.Context, cur rotasafe.Version) result {

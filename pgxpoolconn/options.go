@@ -3,6 +3,8 @@ package pgxpoolconn
 import (
 	"log/slog"
 
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 )
@@ -31,6 +33,11 @@ func WithRetry(p retry.Policy) Option { return with(login.WithRetry(p)) }
 // never a password. Without it the logins log to slog.Default() (read at the time of
 // logging); a nil l discards the logs.
 func WithLogger(l *slog.Logger) Option { return with(login.WithLogger(l)) }
+
+// WithMeterProvider makes the login attempts record their metrics (rotasafe.login.attempts
+// and rotasafe.login.duration) with mp, as login.WithMeterProvider does, instead of
+// OpenTelemetry's global MeterProvider; a nil mp keeps the global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option { return with(login.WithMeterProvider(mp)) }
 
 // WithoutFallback turns off the fallback to AWSPENDING and AWSPREVIOUS, as
 // login.WithoutFallback does: after a rejected login only AWSCURRENT is read again and

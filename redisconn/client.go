@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/memo"
@@ -68,6 +69,13 @@ func WithRetry(p retry.Policy) Option { return with(login.WithRetry(p)) }
 // to l, as login.WithLogger does, never with a password. Without it the Credentials log to
 // slog.Default() (read at the time of logging); a nil l discards the logs.
 func WithLogger(l *slog.Logger) Option { return with(login.WithLogger(l)) }
+
+// WithMeterProvider makes the login attempts record their metrics (rotasafe.login.attempts
+// and rotasafe.login.duration) with mp, as login.WithMeterProvider does, instead of
+// OpenTelemetry's global MeterProvider; a nil mp keeps the global provider. As in Stats,
+// the attempts are those of a recovery: go-redis logs new connections in by itself, and
+// the rejected login a recovery starts from is counted but not timed.
+func WithMeterProvider(mp metric.MeterProvider) Option { return with(login.WithMeterProvider(mp)) }
 
 // WithoutFallback turns off the fallback to AWSPENDING and AWSPREVIOUS, as
 // login.WithoutFallback does: after a rejected login only AWSCURRENT is read again and

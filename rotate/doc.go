@@ -23,4 +23,9 @@
 // configure a database strategy (TLS, connect timeout, the user that changes passwords).
 // Passwords reach PostgreSQL only as SCRAM-SHA-256 verifiers, and MySQL or MariaDB only as
 // mysql_native_password hashes, both computed here, so the server and its logs never see them.
+//
+// Metrics: each step run is recorded in rotasafe.rotation.steps (step, outcome ok/error) and
+// timed in rotasafe.rotation.step.duration, and each notice published in
+// rotasafe.notices.published, on OpenTelemetry's global MeterProvider unless
+// WithMeterProvider names one.
 package rotate

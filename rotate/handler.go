@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/telemetry"
 )
+
+// scope is the instrumentation scope of the Handler's metrics: the package's import path.
+const scope = "github.com/rotasafe/rotasafe/rotate"
 
 // Handler runs the rotation steps of one Strategy: [Handler.Handle] the step an Event names,
 // as Secrets Manager calls a Lambda function, [Handler.Rotate] all four in process. It owns
@@ -28,17 +33,19 @@ type Handler struct {
 	api      rotasafe.API
 	strategy Strategy
 	cfg      handlerConfig
+	tm       *telemetry.Rotation // records steps and published notices
 }
 
 // NewHandler returns a handler that rotates secrets through api with strategy s. Options:
-// WithLogger, WithNotices, and the password options (WithPasswordLength,
+// WithLogger, WithNotices, WithMeterProvider, and the password options (WithPasswordLength,
 // WithExcludeCharacters, WithRandomPasswordAPI) that StepContext.NewPassword follows. It panics on a nil s or an
 // invalid option.
 func NewHandler(api rotasafe.API, s Strategy, opts ...Option) *Handler {
 	if s == nil {
 		panic("rotate: NewHandler: nil Strategy")
 	}
-	return &Handler{api: api, strategy: s, cfg: newHandlerConfig(opts)}
+	cfg := newHandlerConfig(opts)
+	return &Handler{api: api, strategy: s, cfg: cfg, tm: telemetry.NewRotation(cfg.meters, scope)}
 }
 
 // Handle runs the step the event names. It is the function to give lambda.Start:
@@ -84,7 +91,9 @@ func (h *Handler) run(ctx context.Context, api rotasafe.API, ev rotasafe.Event, 
 	if err := ev.Validate(); err != nil {
 		return err
 	}
+	start := time.Now()
 	defer func() {
+		h.tm.Step(ctx, ev.SecretID, ev.Step, err, time.Since(start))
 		if err != nil {
 			err = &StepError{SecretID: ev.SecretID, Token: ev.ClientRequestToken, Step: ev.Step, Err: err}
 			h.log(ctx, slog.LevelError, "rotation step failed", ev, slog.String("error", err.Error()))

@@ -52,6 +52,7 @@ func (h *Handler) announce(ctx context.Context, ev rotasafe.Event, arn string) {
 			slog.String("kind", string(kind)), slog.String("error", err.Error()))
 		return
 	}
+	h.tm.NoticePublished(ctx, ev.SecretID, kind)
 	h.log(ctx, slog.LevelDebug, "rotation notice published", ev, slog.String("kind", string(kind)))
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/rotasafe/rotasafe/notice"
 )
@@ -18,7 +19,8 @@ type Option func(*handlerConfig)
 type handlerConfig struct {
 	logger  *slog.Logger // nil: slog.Default(), read at log time
 	pw      passwordPolicy
-	notices notice.Publisher // nil: no notices
+	notices notice.Publisher     // nil: no notices
+	meters  metric.MeterProvider // nil: otel.GetMeterProvider() when NewHandler runs
 }
 
 func newHandlerConfig(opts []Option) handlerConfig {
@@ -53,6 +55,15 @@ func WithLogger(l *slog.Logger) Option {
 		}
 		c.logger = l
 	}
+}
+
+// WithMeterProvider makes the Handler record its steps (rotasafe.rotation.steps and
+// rotasafe.rotation.step.duration) and the notices it publishes (rotasafe.notices.published)
+// with mp instead of OpenTelemetry's global MeterProvider, which NewHandler reads when it
+// runs (instruments made before the application installs its provider are handed over to
+// it). A nil mp keeps the global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(c *handlerConfig) { c.meters = mp }
 }
 
 // WithPasswordLength sets the length of generated passwords, MinPasswordLength to

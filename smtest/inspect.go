@@ -12,8 +12,9 @@ import (
 // callCounts counts requests. Its own lock keeps counting off the store's and the faults'.
 type callCounts struct {
 	mu    sync.Mutex
-	byOp  map[string]int // per operation name; nil until the first request
-	total int            // every request, known operation or not
+	byOp  map[string]int       // per operation name; nil until the first request
+	total int                  // every request, known operation or not
+	reads rotasafe.StageCounts // GetSecretValue requests read, by the VersionStage they named
 }
 
 // count records one request of op ("" when the target named no operation).
@@ -42,6 +43,32 @@ func (s *Server) Calls(op string) int {
 	return s.calls.byOp[op]
 }
 
+// read records a GetSecretValue request that named stage ("" when it named none).
+func (c *callCounts) read(stage string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch stage {
+	case rotasafe.StageCurrent:
+		c.reads.Current++
+	case rotasafe.StagePending:
+		c.reads.Pending++
+	case rotasafe.StagePrevious:
+		c.reads.Previous++
+	default:
+		c.reads.Other++
+	}
+}
+
+// ReadsByStage returns how many GetSecretValue requests the server has read since it
+// started or since ResetCalls, by the VersionStage each named; Other counts those that
+// named another label or none (a read by VersionId alone). A request a fault answered
+// before the server read it is in Calls but not here.
+func (s *Server) ReadsByStage() rotasafe.StageCounts {
+	s.calls.mu.Lock()
+	defer s.calls.mu.Unlock()
+	return s.calls.reads
+}
+
 // CallCounts returns a copy of the per-operation request counts, for a log line.
 func (s *Server) CallCounts() map[string]int {
 	s.calls.mu.Lock()
@@ -56,6 +83,7 @@ func (s *Server) ResetCalls() {
 	defer s.calls.mu.Unlock()
 	s.calls.byOp = nil
 	s.calls.total = 0
+	s.calls.reads = rotasafe.StageCounts{}
 }
 
 // VersionInfo describes one stored version for test inspection. It carries no value.

@@ -297,6 +297,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, reqID, aerr)
 		return
 	}
+	if op == "GetSecretValue" {
+		s.calls.read(aws.ToString(req.VersionStage))
+	}
 	s.mu.Lock()
 	s.purgeExpired()
 	s.mu.Unlock()

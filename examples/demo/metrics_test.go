@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"io"
 	"net/http"
 	"strconv"
@@ -17,15 +18,7 @@ import (
 // provider as the library makes them by default, show under their Prometheus names, and a
 // second scrape sees the counters move.
 func TestServeMetrics(t *testing.T) {
-	m, err := serveMetrics("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	m := startMetrics(t)
 	login := telemetry.NewLogin(nil, "github.com/rotasafe/rotasafe/login").For("sqlconn", "demo/app")
 	var hits uint64 = 5
 	stop := telemetry.NewCache(nil, "github.com/rotasafe/rotasafe/cache").ObserveHits(func() (uint64, uint64) { return hits, 1 })
@@ -50,6 +43,21 @@ func TestServeMetrics(t *testing.T) {
 			t.Errorf("%v: got %v then %v, want %v then %v", c.series, f, s, c.first, c.second)
 		}
 	}
+}
+
+// startMetrics serves the metrics on a free port, as -metrics does, until t ends.
+func startMetrics(t *testing.T) *metricsServer {
+	t.Helper()
+	m, err := serveMetrics("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return m
 }
 
 // sample returns the value of the one series in samples named series[0] with every label
@@ -89,8 +97,14 @@ func scrape(t testing.TB, url string) map[string]float64 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
 	}
+	return parseSamples(t, resp.Body)
+}
+
+// parseSamples reads Prometheus's text format from r: the samples by series.
+func parseSamples(t testing.TB, r io.Reader) map[string]float64 {
+	t.Helper()
 	samples := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		line := sc.Text()
 		i := strings.LastIndexByte(line, ' ')
@@ -107,4 +121,83 @@ func scrape(t testing.TB, url string) map[string]float64 {
 		t.Fatal(err)
 	}
 	return samples
+}
+
+// total adds up the samples of every series named name with every label of labels.
+func total(samples map[string]float64, name string, labels ...string) float64 {
+	var sum float64
+	for s, v := range samples {
+		n, ls, _ := strings.Cut(s, "{")
+		all := n == name
+		for _, l := range labels {
+			all = all && (strings.Contains(ls, l+",") || strings.Contains(ls, l+"}"))
+		}
+		if all {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// TestDemoMetricsMidRotation runs the demo with its metrics endpoint, as -metrics does, and
+// scrapes it while the demo rotates and its workers log in: once after the first rotation,
+// again after the third. Between the two scrapes the rotation steps, the login attempts and
+// the cache's reads and hits have moved.
+func TestDemoMetricsMidRotation(t *testing.T) {
+	m := startMetrics(t)
+	u := newUntil(4)
+	u.rejected = true
+	var scrapes [][]byte // taken on the run's stop goroutine, parsed after the run
+	var scrapeErr error
+	stop := func(p progress) bool {
+		if len(scrapes) == 0 && p.Rotations >= 1 || len(scrapes) == 1 && p.Rotations >= 3 {
+			resp, err := http.Get(m.URL)
+			if err != nil {
+				scrapeErr = err
+				return true
+			}
+			b, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err != nil {
+				scrapeErr = err
+				return true
+			}
+			scrapes = append(scrapes, b)
+		}
+		return u.stop(p)
+	}
+	cfg := config{duration: hangGuard, rotateEvery: 300 * time.Millisecond, workers: 4, strategy: "single", stop: stop}
+	var out bytes.Buffer
+	sum, err := run(t.Context(), cfg, newStatus(&out, false))
+	requirePG(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scrapeErr != nil {
+		t.Fatal(scrapeErr)
+	}
+	u.check(t, sum, out.String())
+	if len(scrapes) != 2 {
+		t.Fatalf("got %d scrapes during the run, want 2", len(scrapes))
+	}
+	first, second := parseSamples(t, bytes.NewReader(scrapes[0])), parseSamples(t, bytes.NewReader(scrapes[1]))
+	for _, c := range []struct {
+		name   string
+		labels []string
+	}{
+		{"rotasafe_rotation_steps_total", []string{`rotasafe_step="finishSecret"`, `rotasafe_outcome="ok"`}},
+		{"rotasafe_rotation_step_duration_seconds_count", []string{`rotasafe_step="setSecret"`}},
+		{"rotasafe_login_attempts_total", []string{`rotasafe_client="sqlconn"`, `rotasafe_outcome="ok"`}},
+		{"rotasafe_cache_reads_total", []string{`rotasafe_outcome="ok"`}},
+		{"rotasafe_cache_hits_total", nil},
+	} {
+		f, s := total(first, c.name, c.labels...), total(second, c.name, c.labels...)
+		if f <= 0 || s <= f {
+			t.Errorf("%s%v: got %v then %v, want a count that moves up", c.name, c.labels, f, s)
+		}
+	}
+	if f := total(first, "rotasafe_rotation_steps_total", `rotasafe_step="finishSecret"`, `rotasafe_outcome="ok"`); f < 1 {
+		t.Errorf("finishSecret after the first rotation: got %v, want at least 1", f)
+	}
+	t.Logf("rejected logins by the second scrape: %v", total(second, "rotasafe_login_attempts_total", `rotasafe_outcome="rejected"`))
 }

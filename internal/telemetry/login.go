@@ -91,3 +91,10 @@ func (r *LoginRecorder) Attempt(ctx context.Context, stage string, o LoginOutcom
 	r.l.attempts.Add(ctx, 1, r.attempts[stageIndex(stage)][o]...)
 	r.l.duration.Record(ctx, d.Seconds(), r.duration[o]...)
 }
+
+// Rejected records one rejected attempt with a version that held stage, made outside the
+// walk (a go-redis login that Recover takes over): counted in rotasafe.login.attempts, but
+// not in rotasafe.login.duration, since the walk did not see it run.
+func (r *LoginRecorder) Rejected(ctx context.Context, stage string) {
+	r.l.attempts.Add(ctx, 1, r.attempts[stageIndex(stage)][LoginRejected]...)
+}
