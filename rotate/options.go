@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/rotasafe/rotasafe/internal/optcheck"
 	"github.com/rotasafe/rotasafe/notice"
 )
 
@@ -137,10 +138,7 @@ type stmtHook func(ctx context.Context, conn *pgx.Conn, op string) error
 // Single-user strategies have no second user and refuse it.
 func WithCloneSuffix(suffix string) DBOption {
 	return func(c *dbConfig) {
-		if suffix == "" || len(suffix) > 32 {
-			panic(fmt.Sprintf("rotate: WithCloneSuffix(%q): clone suffix must be 1 to 32 bytes, got %d", suffix, len(suffix)))
-		}
-		c.cloneSuffix = suffix
+		c.cloneSuffix = optcheck.CloneSuffix("rotate", "WithCloneSuffix", suffix)
 	}
 }
 
@@ -190,10 +188,7 @@ func WithAdminSecret() DBOption {
 // templates' connect_timeout). Zero keeps the default; a negative d is invalid.
 func WithConnectTimeout(d time.Duration) DBOption {
 	return func(c *dbConfig) {
-		switch {
-		case d < 0:
-			panic(fmt.Sprintf("rotate: WithConnectTimeout(%v): connect timeout is negative", d))
-		case d > 0:
+		if optcheck.Duration("rotate", "WithConnectTimeout", "connect timeout", d) {
 			c.connectTimeout = d
 		}
 	}
