@@ -8,7 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/rotasafe/rotasafe/internal/optcheck"
+	"github.com/rotasafe/rotasafe/internal/option"
 	"github.com/rotasafe/rotasafe/notice"
 )
 
@@ -115,11 +115,7 @@ const (
 // clone user, which WithCloneSuffix names.
 func newDBConfig(name string, alternating bool, opts []DBOption) dbConfig {
 	c := dbConfig{tls: TLSPreferVerified, connectTimeout: defaultConnectTimeout}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	switch {
 	case c.cloneSuffix != "" && !alternating:
 		panic(fmt.Sprintf("rotate: WithCloneSuffix(%q): %s keeps one user and has no clone to name", c.cloneSuffix, name))
@@ -138,7 +134,7 @@ type stmtHook func(ctx context.Context, conn *pgx.Conn, op string) error
 // Single-user strategies have no second user and refuse it.
 func WithCloneSuffix(suffix string) DBOption {
 	return func(c *dbConfig) {
-		c.cloneSuffix = optcheck.CloneSuffix("rotate", "WithCloneSuffix", suffix)
+		c.cloneSuffix = option.CloneSuffix("rotate", "WithCloneSuffix", suffix)
 	}
 }
 
@@ -188,7 +184,7 @@ func WithAdminSecret() DBOption {
 // templates' connect_timeout). Zero keeps the default; a negative d is invalid.
 func WithConnectTimeout(d time.Duration) DBOption {
 	return func(c *dbConfig) {
-		if optcheck.Duration("rotate", "WithConnectTimeout", "connect timeout", d) {
+		if option.Duration("rotate", "WithConnectTimeout", "connect timeout", d) {
 			c.connectTimeout = d
 		}
 	}

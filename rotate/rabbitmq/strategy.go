@@ -16,7 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rotasafe/rotasafe"
-	"github.com/rotasafe/rotasafe/internal/optcheck"
+	"github.com/rotasafe/rotasafe/internal/option"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
@@ -65,7 +65,7 @@ func WithTLSConfig(c *tls.Config) Option {
 // keeps the default; a negative d is invalid.
 func WithTimeout(d time.Duration) Option {
 	return func(cfg *config) {
-		if optcheck.Duration("rabbitmq", "WithTimeout", "timeout", d) {
+		if option.Duration("rabbitmq", "WithTimeout", "timeout", d) {
 			cfg.timeout = d
 		}
 	}
@@ -75,7 +75,7 @@ func WithTimeout(d time.Duration) Option {
 // be 1 to 32 bytes.
 func WithCloneSuffix(s string) Option {
 	return func(cfg *config) {
-		cfg.cloneSuffix = optcheck.CloneSuffix("rabbitmq", "WithCloneSuffix", s)
+		cfg.cloneSuffix = option.CloneSuffix("rabbitmq", "WithCloneSuffix", s)
 	}
 }
 
@@ -104,11 +104,7 @@ func WithCloneSuffix(s string) Option {
 // (max-connections, max-channels) are not copied to the clone.
 func Strategy(opts ...Option) rotate.Strategy {
 	c := config{timeout: DefaultTimeout, cloneSuffix: DefaultCloneSuffix}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	if c.http == nil {
 		c.http = &http.Client{Timeout: c.timeout}
 	}

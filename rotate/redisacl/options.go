@@ -6,7 +6,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rotasafe/rotasafe/internal/optcheck"
+	"github.com/rotasafe/rotasafe/internal/option"
 )
 
 // Option configures [Strategy]. An invalid value makes Strategy panic with a message that
@@ -26,11 +26,7 @@ const DefaultTimeout = 5 * time.Second
 
 func newConfig(opts []Option) config {
 	c := config{timeout: DefaultTimeout}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	return c
 }
 
@@ -50,7 +46,7 @@ func WithTLSConfig(cfg *tls.Config) Option {
 // not set). Zero keeps the default; a negative d is invalid.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {
-		if optcheck.Duration("redisacl", "WithTimeout", "timeout", d) {
+		if option.Duration("redisacl", "WithTimeout", "timeout", d) {
 			c.timeout = d
 		}
 	}

@@ -1,12 +1,22 @@
-// Package optcheck holds the checks rotasafe's rotation packages (rotate, rotate/redisacl,
-// rotate/rabbitmq) run on the arguments of options they share, so that a bad argument panics
-// with one message in each: "pkg: WithX(arg): reason".
-package optcheck
+// Package option holds what rotasafe's packages share about their functional options: applying
+// a list of them, and the checks the rotation packages (rotate, rotate/redisacl,
+// rotate/rabbitmq) run on the arguments they share, so that a bad argument panics with one
+// message in each: "pkg: WithX(arg): reason".
+package option
 
 import (
 	"fmt"
 	"time"
 )
+
+// Apply applies opts to c in order, skipping nil options.
+func Apply[C any, O ~func(*C)](c *C, opts []O) {
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+}
 
 // Duration panics when d is negative; otherwise it reports whether d replaces the default
 // (zero keeps it). what names the duration in the message ("timeout").

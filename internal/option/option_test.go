@@ -1,4 +1,4 @@
-package optcheck
+package option
 
 import (
 	"strings"
@@ -35,4 +35,13 @@ func panicOf(f func()) (msg string) {
 	defer func() { msg, _ = recover().(string) }()
 	f()
 	return ""
+}
+
+func TestApply(t *testing.T) {
+	type opt func(*[]string)
+	var got []string
+	Apply(&got, []opt{func(s *[]string) { *s = append(*s, "a") }, nil, func(s *[]string) { *s = append(*s, "b") }})
+	if strings.Join(got, ",") != "a,b" {
+		t.Errorf("got %v, want [a b]", got)
+	}
 }
