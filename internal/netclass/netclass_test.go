@@ -12,24 +12,24 @@ import (
 	"github.com/rotasafe/rotasafe"
 )
 
+// TestClassify: each error sorts into its class, wrapped or not.
 func TestClassify(t *testing.T) {
-	for _, tt := range []struct {
-		name string
-		err  error
-		want rotasafe.Class
-	}{
-		{"canceled", fmt.Errorf("dial: %w", context.Canceled), rotasafe.ClassOther},
-		{"deadline", context.DeadlineExceeded, rotasafe.ClassTransient},
-		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, rotasafe.ClassTransient},
-		{"eof", fmt.Errorf("handshake: %w", io.ErrUnexpectedEOF), rotasafe.ClassTransient},
-		{"dns temporary", &net.DNSError{IsTemporary: true}, rotasafe.ClassTransient},
-		{"dns not found", &net.DNSError{IsNotFound: true}, rotasafe.ClassOther},
-		{"other", errors.New("boom"), rotasafe.ClassOther},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Classify(tt.err); got != tt.want {
-				t.Errorf("Classify(%v) = %v, want %v", tt.err, got, tt.want)
+	transient := []error{
+		context.DeadlineExceeded,
+		&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED},
+		fmt.Errorf("handshake: %w", io.ErrUnexpectedEOF),
+		&net.DNSError{IsTemporary: true},
+	}
+	other := []error{
+		fmt.Errorf("dial: %w", context.Canceled),
+		&net.DNSError{IsNotFound: true},
+		errors.New("boom"),
+	}
+	for want, errs := range map[rotasafe.Class][]error{rotasafe.ClassTransient: transient, rotasafe.ClassOther: other} {
+		for _, err := range errs {
+			if got := Classify(err); got != want {
+				t.Errorf("Classify(%v) = %v, want %v", err, got, want)
 			}
-		})
+		}
 	}
 }
