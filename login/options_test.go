@@ -66,6 +66,9 @@ func TestClassOf(t *testing.T) {
 		{"unusable", login.Unusable(cause), rotasafe.ClassOther},
 		{"unmarked", cause, rotasafe.ClassOther},
 		{"nil", nil, rotasafe.ClassOther},
+		{"Mark auth", login.Mark(cause, rotasafe.ClassAuth), rotasafe.ClassAuth},
+		{"Mark transient", login.Mark(cause, rotasafe.ClassTransient), rotasafe.ClassTransient},
+		{"Mark other", login.Mark(cause, rotasafe.ClassOther), rotasafe.ClassOther},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +80,7 @@ func TestClassOf(t *testing.T) {
 			}
 		})
 	}
-	if login.Rejected(nil) != nil || login.Transient(nil) != nil || login.Unusable(nil) != nil {
+	if login.Rejected(nil) != nil || login.Transient(nil) != nil || login.Unusable(nil) != nil || login.Mark(nil, rotasafe.ClassAuth) != nil {
 		t.Error("a mark of nil is not nil")
 	}
 }

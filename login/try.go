@@ -39,6 +39,19 @@ func Transient(err error) error { return marked(err, rotasafe.ClassTransient, fa
 // when v is the first version tried, the login gives up. Unusable(nil) is nil.
 func Unusable(err error) error { return marked(err, rotasafe.ClassOther, true) }
 
+// Mark marks err as class says, for a Try whose service's errors a classifier already sorts:
+// Rejected for rotasafe.ClassAuth, Transient for rotasafe.ClassTransient, and err unmarked
+// (the walk gives up) for any other class.
+//
+//	return login.Mark(err, pgclass.Classify(err))
+func Mark(err error, class rotasafe.Class) error {
+	switch class {
+	case rotasafe.ClassAuth, rotasafe.ClassTransient:
+		return marked(err, class, false)
+	}
+	return err
+}
+
 func marked(err error, class rotasafe.Class, unusable bool) error {
 	if err == nil {
 		return nil

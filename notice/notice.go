@@ -58,21 +58,16 @@ func (e *Error) Error() string {
 // Validate checks that n names a secret ARN, a version ID and a known kind, each within
 // Secrets Manager's limits and made of printable ASCII.
 func (n Notice) Validate() error {
-	switch {
-	case n.SecretARN == "":
-		return &Error{Field: "secret", Reason: "is missing"}
-	case len(n.SecretARN) > maxARN:
-		return &Error{Field: "secret", Reason: fmt.Sprintf("is longer than %d bytes", maxARN)}
-	case !printable(n.SecretARN):
-		return &Error{Field: "secret", Reason: "holds a character that is not printable ASCII"}
-	case !strings.HasPrefix(n.SecretARN, "arn:") || strings.Count(n.SecretARN, ":") < 5:
+	if err := checkID("secret", n.SecretARN, maxARN); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(n.SecretARN, "arn:") || strings.Count(n.SecretARN, ":") < 5 {
 		return &Error{Field: "secret", Reason: "is not an ARN (arn:partition:service:region:account:resource)"}
-	case n.VersionID == "":
-		return &Error{Field: "version", Reason: "is missing"}
-	case len(n.VersionID) > maxVersion:
-		return &Error{Field: "version", Reason: fmt.Sprintf("is longer than %d bytes", maxVersion)}
-	case !printable(n.VersionID):
-		return &Error{Field: "version", Reason: "holds a character that is not printable ASCII"}
+	}
+	if err := checkID("version", n.VersionID, maxVersion); err != nil {
+		return err
+	}
+	switch {
 	case !n.At.IsZero() && (n.At.UTC().Year() < 1 || n.At.UTC().Year() > 9999):
 		return &Error{Field: "at", Reason: "is outside the years 1 to 9999"}
 	}
@@ -91,6 +86,19 @@ func (n Notice) Validate() error {
 // printable reports whether s is made of printable ASCII other than space.
 func printable(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' })
+}
+
+// checkID checks the identifier in field: present, at most max bytes, printable ASCII.
+func checkID(field, id string, max int) error {
+	switch {
+	case id == "":
+		return &Error{Field: field, Reason: "is missing"}
+	case len(id) > max:
+		return &Error{Field: field, Reason: fmt.Sprintf("is longer than %d bytes", max)}
+	case !printable(id):
+		return &Error{Field: field, Reason: "holds a character that is not printable ASCII"}
+	}
+	return nil
 }
 
 // String describes the notice on one line.

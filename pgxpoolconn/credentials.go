@@ -156,13 +156,7 @@ func (c *Credentials) connect(ctx context.Context, cc *pgx.ConnConfig) error {
 		}
 		var class rotasafe.Class
 		h, class, err = loginOnce(ctx, lc)
-		switch class {
-		case rotasafe.ClassAuth:
-			return login.Rejected(err)
-		case rotasafe.ClassTransient:
-			return login.Transient(err)
-		}
-		return err
+		return login.Mark(err, class)
 	})
 	if err != nil {
 		return err

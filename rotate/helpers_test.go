@@ -3,6 +3,8 @@ package rotate
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -14,27 +16,37 @@ import (
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
-// env is one PostgreSQL cluster, one Secrets Manager and a client that does not retry, so an
-// injected fault reaches the handler.
+// smEnv is one Secrets Manager of test t and a client that does not retry, so an injected
+// fault reaches the handler; env and myEnv add a database server.
+type smEnv struct {
+	t     testing.TB
+	sm    *smtest.Server
+	api   *secretsmanager.Client
+	logIn func(ctx context.Context, s rotasafe.DBSecret) error // the database's login and query
+}
+
+func newSMEnv(t testing.TB, logIn func(context.Context, rotasafe.DBSecret) error) smEnv {
+	sm := smtest.New(t)
+	return smEnv{t: t, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} }), logIn: logIn}
+}
+
+// env is one PostgreSQL cluster and an smEnv.
 type env struct {
-	t   testing.TB
-	pg  *pgtest.Cluster
-	sm  *smtest.Server
-	api *secretsmanager.Client
+	smEnv
+	pg *pgtest.Cluster
 }
 
 func newEnv(t testing.TB, opts ...pgtest.Option) *env {
 	t.Helper()
-	pg := pgtest.New(t, opts...)
-	sm := smtest.New(t)
-	return &env{t: t, pg: pg, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
+	return (&env{pg: pgtest.New(t, opts...)}).sub(t)
 }
 
 // sub returns an env for subtest t on the same cluster with a Secrets Manager of its own, so
 // that subtests can run in parallel and inject faults without touching each other.
 func (e *env) sub(t testing.TB) *env {
-	sm := smtest.New(t)
-	return &env{t: t, pg: e.pg, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
+	s := &env{pg: e.pg}
+	s.smEnv = newSMEnv(t, s.login)
+	return s
 }
 
 // dbSecret is a secret for user on the cluster's postgres database.
@@ -69,7 +81,7 @@ func mustPassword(t testing.TB) string {
 }
 
 // createSecret stores s as a new secret and returns its ARN.
-func (e *env) createSecret(name string, s rotasafe.DBSecret) string {
+func (e *smEnv) createSecret(name string, s rotasafe.DBSecret) string {
 	e.t.Helper()
 	b, err := s.MarshalSecret()
 	if err != nil {
@@ -83,7 +95,7 @@ func (e *env) createSecret(name string, s rotasafe.DBSecret) string {
 }
 
 // fetch reads a stage of the secret as a DBSecret; ok is false when no version holds it.
-func (e *env) fetch(id, stage string) (rotasafe.DBSecret, bool) {
+func (e *smEnv) fetch(id, stage string) (rotasafe.DBSecret, bool) {
 	e.t.Helper()
 	v, err := rotasafe.Fetch(e.t.Context(), e.api, id, "", stage)
 	if rotasafe.IsNotFound(err) {
@@ -100,7 +112,7 @@ func (e *env) fetch(id, stage string) (rotasafe.DBSecret, bool) {
 }
 
 // labels reads the secret's staging labels.
-func (e *env) labels(id string) rotasafe.Labels {
+func (e *smEnv) labels(id string) rotasafe.Labels {
 	e.t.Helper()
 	l, err := rotasafe.DescribeLabels(e.t.Context(), e.api, id)
 	if err != nil {
@@ -121,20 +133,20 @@ func (e *env) login(ctx context.Context, s rotasafe.DBSecret) error {
 }
 
 // stageLogsIn reports whether the version holding stage exists and logs in.
-func (e *env) stageLogsIn(id, stage string) bool {
+func (e *smEnv) stageLogsIn(id, stage string) bool {
 	e.t.Helper()
 	s, ok := e.fetch(id, stage)
-	return ok && e.login(e.t.Context(), s) == nil
+	return ok && e.logIn(e.t.Context(), s) == nil
 }
 
 // mustLogIn fails the test unless the version holding stage logs in.
-func (e *env) mustLogIn(id, stage string) rotasafe.DBSecret {
+func (e *smEnv) mustLogIn(id, stage string) rotasafe.DBSecret {
 	e.t.Helper()
 	s, ok := e.fetch(id, stage)
 	if !ok {
 		e.t.Fatalf("no %s version", stage)
 	}
-	if err := e.login(e.t.Context(), s); err != nil {
+	if err := e.logIn(e.t.Context(), s); err != nil {
 		e.t.Fatalf("%s (user %s) does not log in: %v", stage, s.Username, err)
 	}
 	return s
@@ -152,6 +164,61 @@ func pendingHolders(l rotasafe.Labels) int {
 }
 
 // failingHook fails the k-th database operation (1-based) and counts them all.
+// interruptEach fails database operation k = 1, 2, ... of two rotations of a new secret
+// (newID) in turn, until a rotation makes fewer than k operations. failing(k) returns a
+// handler whose hook fails the k-th operation and the count of operations the hook saw.
+// After each failure it checks the state left behind (checkInterrupted) and finishes the
+// rotation with clean (rerun).
+func (e *smEnv) interruptEach(newID func() string, clean *Handler, failing func(k int) (*Handler, func() int)) {
+	e.t.Helper()
+	for k := 1; ; k++ {
+		// A new user for each k, so that the alternating scenario's first rotation (which
+		// creates the clone) and second (back to the original) both fail at k.
+		id := newID()
+		fired := false
+		for r := range 2 {
+			h, seen := failing(k)
+			_, err := Rotate(e.t.Context(), e.api, id, h)
+			what := "rotation " + strconv.Itoa(r+1) + ", database operation " + strconv.Itoa(k) + " failed"
+			if seen() < k {
+				if err != nil {
+					e.t.Fatalf("%s: hook did not fire, yet: %v", what, err)
+				}
+				continue
+			}
+			fired = true // err may be nil: a failed probe (does pending log in yet?) is not fatal
+			e.checkInterrupted(id, what)
+			e.rerun(id, what, clean)
+		}
+		if !fired {
+			if k < 4 {
+				e.t.Fatalf("a clean rotation made only %d database operations", k-1)
+			}
+			e.t.Logf("%d database operations per rotation, each failed in turn", k-1)
+			return
+		}
+	}
+}
+
+// lookAlike is a user a secret owns and an unrelated victim whose names differ only by the
+// default clone suffix.
+type lookAlike struct {
+	name          string
+	owned, victim string
+}
+
+// lookAlikes returns both ways of lookAlike, with names from unique: the rotated user named
+// like the victim's clone (its alternate is the victim), and the victim named like the
+// rotated user's clone.
+func lookAlikes(unique func(prefix string) string) []lookAlike {
+	clone := unique("victim") + "_clone"
+	owner := unique("owner")
+	return []lookAlike{
+		{"secret of a look-alike clone", clone, strings.TrimSuffix(clone, "_clone")},
+		{"look-alike clone exists", owner, owner + "_clone"},
+	}
+}
+
 type failingHook struct {
 	k, n  int
 	close bool // close the connection instead of returning an error (a dropped connection)

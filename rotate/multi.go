@@ -84,14 +84,7 @@ func (m *multiStrategy) Create(ctx context.Context, sc *StepContext) (string, er
 	if err != nil {
 		return "", err
 	}
-	if cur.Password, err = sc.NewPassword(ctx); err != nil {
-		return "", fmt.Errorf("generate a password: %w", err)
-	}
-	b, err := cur.MarshalSecret()
-	if err != nil {
-		return "", fmt.Errorf("encode the pending secret: %w", err)
-	}
-	return string(b), nil
+	return withNewPassword(ctx, sc, cur)
 }
 
 // Set makes exactly the AWSCURRENT and AWSPENDING credentials valid, adding before removing.

@@ -5,10 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
-
-	"github.com/rotasafe/rotasafe"
 )
 
 // The MySQL and MariaDB strategies send passwords only as mysql_native_password hashes
@@ -152,27 +149,11 @@ var errNoMasterARN = errors.New("AWSCURRENT: field \"masterarn\" is missing; it 
 
 // Create derives the pending secret from AWSCURRENT.
 func (m *myStrategy) Create(ctx context.Context, sc *StepContext) (string, error) {
-	cur, err := parseMySQL(sc.Current, "AWSCURRENT")
-	if err != nil {
-		return "", err
-	}
-	if (m.kind == myAlternating || m.cfg.throughAdmin) && cur.MasterARN == "" {
-		return "", errNoMasterARN
-	}
-	pending := cur.DBSecret
+	var other func(mySecret) (string, error)
 	if m.kind == myAlternating {
-		if pending.Username, err = m.alternate(ctx, sc, cur); err != nil {
-			return "", err
-		}
+		other = func(cur mySecret) (string, error) { return m.alternate(ctx, sc, cur) }
 	}
-	if pending.Password, err = sc.NewPassword(ctx); err != nil {
-		return "", fmt.Errorf("generate a password: %w", err)
-	}
-	b, err := pending.MarshalSecret()
-	if err != nil {
-		return "", fmt.Errorf("encode the pending secret: %w", err)
-	}
-	return string(b), nil
+	return createPending(ctx, sc, parseMySQL, m.kind == myAlternating || m.cfg.throughAdmin, other)
 }
 
 // cloneName returns the clone of user: user with the suffix, user's part cut (at a character
@@ -203,24 +184,8 @@ func (m *myStrategy) alternate(ctx context.Context, sc *StepContext, cur mySecre
 		return "", err
 	}
 	limit := s.server.userNameLimit()
-	user, suffix := cur.Username, m.cfg.cloneSuffix
-	if !strings.HasSuffix(user, suffix) || user == suffix {
-		return m.cloneName(user, limit)
-	}
-	if utf8.RuneCountInString(user) >= limit {
-		prev, ok, err := sc.Previous(ctx)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			if ps, err := parseMySQL(prev, "AWSPREVIOUS"); err == nil {
-				if name, err := m.cloneName(ps.Username, limit); err == nil && name == user {
-					return ps.Username, nil
-				}
-			}
-		}
-	}
-	return strings.TrimSuffix(user, suffix), nil
+	return alternateUser(ctx, sc, parseMySQL, cur.Username, m.cfg.cloneSuffix, utf8.RuneCountInString(cur.Username) >= limit,
+		func(u string) (string, error) { return m.cloneName(u, limit) })
 }
 
 // Set makes the server accept the pending password.
@@ -248,19 +213,40 @@ func (m *myStrategy) Set(ctx context.Context, sc *StepContext) error {
 	return m.setSingle(ctx, sc, cur, pend)
 }
 
-// ownSession logs in as the secret's user and checks that the server matched the login to
-// one of the user's own accounts (not an anonymous one).
-func (m *myStrategy) ownSession(ctx context.Context, c *myConn, user string) (*session, error) {
+// ownSession describes the session c of the secret's user, checks that the server matched the
+// login to one of the user's own accounts (not an anonymous one) and that the account logs
+// in with at most passwords mysql_native_password hashes and nothing else, and returns the
+// account's login methods. On error it closes c.
+func (m *myStrategy) ownSession(ctx context.Context, c *myConn, user string, passwords int) (*session, []authMethod, error) {
 	s, err := m.describe(ctx, c)
 	if err != nil {
 		c.close()
-		return nil, err
+		return nil, nil, err
 	}
 	if s.account.User != user {
 		c.close()
-		return nil, fmt.Errorf("the server matched the login of %s to another account (%s); refusing to change it", user, s.account)
+		return nil, nil, fmt.Errorf("the server matched the login of %s to another account (%s); refusing to change it", user, s.account)
 	}
-	return s, nil
+	methods, err := m.authMethods(ctx, s, s.account, true)
+	if err == nil {
+		err = checkNative(s.account, methods, passwords)
+	}
+	if err != nil {
+		s.close()
+		return nil, nil, err
+	}
+	return s, methods, nil
+}
+
+// loginOwn logs in with cur, which must log in before the step does what, and checks the
+// session as ownSession does.
+func (m *myStrategy) loginOwn(ctx context.Context, cur mySecret, passwords int, what string) (*session, error) {
+	c, err := m.connect(ctx, cur)
+	if err != nil {
+		return nil, fmt.Errorf("the AWSCURRENT credentials must log in before %s: %w", what, err)
+	}
+	s, _, err := m.ownSession(ctx, c, cur.Username, passwords)
+	return s, err
 }
 
 func (m *myStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend mySecret) error {
@@ -272,18 +258,11 @@ func (m *myStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend m
 	if err != nil {
 		return err
 	}
-	s, err := m.ownSession(ctx, c, cur.Username)
+	s, _, err := m.ownSession(ctx, c, cur.Username, 1)
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	methods, err := m.authMethods(ctx, s, s.account, true)
-	if err != nil {
-		return err
-	}
-	if err := checkNative(s.account, methods, 1); err != nil {
-		return err
-	}
 	hash := nativePasswordHash(pend.Password)
 	if m.cfg.throughAdmin {
 		admin, err := m.connectAdmin(ctx, sc, cur)
@@ -345,19 +324,9 @@ func (m *myStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext
 
 // connectAdmin logs in as the user of the secret that cur's masterarn names, on cur's server.
 func (m *myStrategy) connectAdmin(ctx context.Context, sc *StepContext, cur mySecret) (*session, error) {
-	if cur.MasterARN == "" {
-		return nil, errNoMasterARN
-	}
-	mv, err := rotasafe.Fetch(ctx, sc.API, cur.MasterARN, "", rotasafe.StageCurrent)
-	if err != nil {
-		return nil, fmt.Errorf("read the masterarn secret: %w", err)
-	}
-	admin, err := parseMySQL(mv, "the masterarn secret")
+	admin, err := adminSecret(ctx, sc, parseMySQL, cur)
 	if err != nil {
 		return nil, err
-	}
-	if !admin.sameServer(cur) {
-		return nil, fmt.Errorf("the masterarn secret names server %s, AWSCURRENT %s; they must be the same", admin.addr(), cur.addr())
 	}
 	c, err := m.connect(ctx, admin)
 	if err != nil {
@@ -372,22 +341,11 @@ func (m *myStrategy) connectAdmin(ctx context.Context, sc *StepContext, cur mySe
 }
 
 func (m *myStrategy) setDual(ctx context.Context, sc *StepContext, cur, pend mySecret) error {
-	c, err := m.connect(ctx, cur)
-	if err != nil {
-		return fmt.Errorf("the AWSCURRENT credentials must log in before the passwords change: %w", err)
-	}
-	s, err := m.ownSession(ctx, c, cur.Username)
+	s, err := m.loginOwn(ctx, cur, 2, "the passwords change")
 	if err != nil {
 		return err
 	}
 	defer s.close()
-	methods, err := m.authMethods(ctx, s, s.account, true)
-	if err != nil {
-		return err
-	}
-	if err := checkNative(s.account, methods, 2); err != nil {
-		return err
-	}
 	by := s
 	if cur.MasterARN != "" || m.cfg.throughAdmin {
 		if by, err = m.connectAdmin(ctx, sc, cur); err != nil {
@@ -425,22 +383,11 @@ var errNotOwned = errors.New("it holds neither the AWSPENDING password nor, as t
 
 func (m *myStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, pend mySecret) error {
 	// The confused-deputy guard: only the owner of the current credentials may rotate.
-	c, err := m.connect(ctx, cur)
-	if err != nil {
-		return fmt.Errorf("the AWSCURRENT credentials must log in before the masterarn user acts: %w", err)
-	}
-	s, err := m.ownSession(ctx, c, cur.Username)
+	s, err := m.loginOwn(ctx, cur, 1, "the masterarn user acts")
 	if err != nil {
 		return err
 	}
-	methods, err := m.authMethods(ctx, s, s.account, true)
 	s.close()
-	if err != nil {
-		return err
-	}
-	if err := checkNative(s.account, methods, 1); err != nil {
-		return err
-	}
 	limit := s.server.userNameLimit()
 	cloneOfCur, err := m.cloneName(cur.Username, limit)
 	if err != nil {

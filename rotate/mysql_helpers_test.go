@@ -6,22 +6,16 @@ import (
 	"io"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
-	"github.com/rotasafe/rotasafe/smtest"
 )
 
-// myEnv is one MariaDB server, one Secrets Manager and a client that does not retry, so an
-// injected fault reaches the handler.
+// myEnv is one MariaDB server and an smEnv.
 type myEnv struct {
-	t   testing.TB
-	my  *mysqltest.Server
-	sm  *smtest.Server
-	api *secretsmanager.Client
+	smEnv
+	my *mysqltest.Server
 }
 
 func newMyEnv(t testing.TB, opts ...mysqltest.Option) *myEnv {
@@ -32,8 +26,9 @@ func newMyEnv(t testing.TB, opts ...mysqltest.Option) *myEnv {
 
 // sub returns an env for subtest t on the same server with a Secrets Manager of its own.
 func (e *myEnv) sub(t testing.TB) *myEnv {
-	sm := smtest.New(t)
-	return &myEnv{t: t, my: e.my, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
+	s := &myEnv{my: e.my}
+	s.smEnv = newSMEnv(t, s.login)
+	return s
 }
 
 // myScenario names a MySQL strategy and whether its secret alternates users.
@@ -93,46 +88,6 @@ func (e *myEnv) newSecret(masterARN string) (string, rotasafe.DBSecret) {
 	return e.createSecret(mysqltest.UniqueName("db"), s), s
 }
 
-// createSecret stores s as a new secret and returns its ARN.
-func (e *myEnv) createSecret(name string, s rotasafe.DBSecret) string {
-	e.t.Helper()
-	b, err := s.MarshalSecret()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out, err := e.api.CreateSecret(e.t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(string(b))})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return aws.ToString(out.ARN)
-}
-
-// fetch reads a stage of the secret as a DBSecret; ok is false when no version holds it.
-func (e *myEnv) fetch(id, stage string) (rotasafe.DBSecret, bool) {
-	e.t.Helper()
-	v, err := rotasafe.Fetch(e.t.Context(), e.api, id, "", stage)
-	if rotasafe.IsNotFound(err) {
-		return rotasafe.DBSecret{}, false
-	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return s, true
-}
-
-func (e *myEnv) labels(id string) rotasafe.Labels {
-	e.t.Helper()
-	l, err := rotasafe.DescribeLabels(e.t.Context(), e.api, id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return l
-}
-
 // login connects with the credentials and runs a query.
 func (e *myEnv) login(ctx context.Context, s rotasafe.DBSecret) error {
 	cfg := e.my.Config(s.Username, s.Password, s.DBName)
@@ -144,53 +99,6 @@ func (e *myEnv) login(ctx context.Context, s rotasafe.DBSecret) error {
 	defer db.Close()
 	var one int
 	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
-}
-
-func (e *myEnv) stageLogsIn(id, stage string) bool {
-	e.t.Helper()
-	s, ok := e.fetch(id, stage)
-	return ok && e.login(e.t.Context(), s) == nil
-}
-
-func (e *myEnv) mustLogIn(id, stage string) rotasafe.DBSecret {
-	e.t.Helper()
-	s, ok := e.fetch(id, stage)
-	if !ok {
-		e.t.Fatalf("no %s version", stage)
-	}
-	if err := e.login(e.t.Context(), s); err != nil {
-		e.t.Fatalf("%s (user %s) does not log in: %v", stage, s.Username, err)
-	}
-	return s
-}
-
-// checkInterrupted checks the state a failed rotation leaves: something still logs in and at
-// most one version is AWSPENDING.
-func (e *myEnv) checkInterrupted(id, what string) {
-	e.t.Helper()
-	if !e.stageLogsIn(id, rotasafe.StageCurrent) && !e.stageLogsIn(id, rotasafe.StagePending) {
-		e.t.Fatalf("%s: neither AWSCURRENT nor AWSPENDING logs in", what)
-	}
-	if n := pendingHolders(e.labels(id)); n > 1 {
-		e.t.Fatalf("%s: %d versions hold AWSPENDING", what, n)
-	}
-}
-
-// rerun finishes the rotation with a handler that does not fail and checks the end state.
-func (e *myEnv) rerun(id, what string, h *Handler) {
-	e.t.Helper()
-	token, err := Rotate(e.t.Context(), e.api, id, h)
-	if err != nil {
-		e.t.Fatalf("%s: rerun: %v", what, err)
-	}
-	l := e.labels(id)
-	if !l.Has(token, rotasafe.StageCurrent) {
-		e.t.Fatalf("%s: rerun: version %s is not AWSCURRENT", what, token)
-	}
-	if n := pendingHolders(l); n > 1 {
-		e.t.Fatalf("%s: rerun: %d versions hold AWSPENDING", what, n)
-	}
-	e.mustLogIn(id, rotasafe.StageCurrent)
 }
 
 // allPasswords returns every password every version of the secrets held.

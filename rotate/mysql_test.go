@@ -4,7 +4,6 @@ import (
 	"errors"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -26,34 +25,11 @@ func TestMySQLInterruptedStatements(t *testing.T) {
 				e := base.sub(t)
 				master := e.master()
 				clean := sc.handler()
-				for k := 1; ; k++ {
-					// A new user for each k, so that the alternating scenario's first rotation
-					// (which creates the clone) and second (back to the original) both fail at k.
-					id, _ := e.newSecret(master)
-					fired := false
-					for r := range 2 {
-						fh := &myFailingHook{k: k, close: closeConn}
-						h := sc.handler(withMySQLHook(fh.hook))
-						_, err := Rotate(t.Context(), e.api, id, h)
-						what := "rotation " + strconv.Itoa(r+1) + ", database operation " + strconv.Itoa(k) + " failed"
-						if fh.n < k {
-							if err != nil {
-								t.Fatalf("%s: hook did not fire, yet: %v", what, err)
-							}
-							continue
-						}
-						fired = true // err may be nil: a failed probe (does pending log in yet?) is not fatal
-						e.checkInterrupted(id, what)
-						e.rerun(id, what, clean)
-					}
-					if !fired {
-						if k < 4 {
-							t.Fatalf("a clean rotation made only %d database operations", k-1)
-						}
-						t.Logf("%d database operations per rotation, each failed in turn", k-1)
-						return
-					}
-				}
+				newID := func() string { id, _ := e.newSecret(master); return id }
+				e.interruptEach(newID, clean, func(k int) (*Handler, func() int) {
+					fh := &myFailingHook{k: k, close: closeConn}
+					return sc.handler(withMySQLHook(fh.hook)), func() int { return fh.n }
+				})
 			})
 		}
 	}
@@ -196,18 +172,7 @@ func TestMySQLSetSecretErrors(t *testing.T) {
 func TestMySQLAlternatingRefusesUnrelatedUsers(t *testing.T) {
 	e := newMyEnv(t)
 	master := e.master()
-	tests := []struct {
-		name          string
-		owned, victim string
-	}{
-		// The rotated user is named like the victim's clone: its alternate is the victim.
-		{"secret of a look-alike clone", mysqltest.UniqueName("victim") + "_clone", ""},
-		// The victim is named like the rotated user's clone.
-		{"look-alike clone exists", mysqltest.UniqueName("owner"), ""},
-	}
-	tests[0].victim = strings.TrimSuffix(tests[0].owned, "_clone")
-	tests[1].victim = tests[1].owned + "_clone"
-	for _, tt := range tests {
+	for _, tt := range lookAlikes(mysqltest.UniqueName) {
 		t.Run(tt.name, func(t *testing.T) {
 			owned, victim := e.userAt(tt.owned, "%"), e.userAt(tt.victim, "%")
 			owned.MasterARN = master

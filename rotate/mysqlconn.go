@@ -16,32 +16,8 @@ import (
 	"github.com/rotasafe/rotasafe"
 )
 
-// mySecret is a parsed MySQL or MariaDB secret and the raw JSON it came from (for "ssl").
-type mySecret struct {
-	rotasafe.DBSecret
-	raw string
-}
-
-// parseMySQL reads a version as a MySQL or MariaDB database secret. what names the version
-// in errors ("AWSCURRENT", "the masterarn secret", ...).
-func parseMySQL(v rotasafe.Version, what string) (mySecret, error) {
-	if v.SecretString == "" {
-		return mySecret{}, fmt.Errorf("%s has no SecretString", what)
-	}
-	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
-	if err != nil {
-		return mySecret{}, fmt.Errorf("%s: %w", what, err)
-	}
-	switch strings.ToLower(s.Engine) {
-	case "", "mysql", "mariadb", "aurora-mysql", "aurora":
-	default:
-		return mySecret{}, fmt.Errorf("%s: engine %q is not mysql, mariadb or aurora-mysql", what, s.Engine)
-	}
-	if err := checkName("user name", s.Username); err != nil {
-		return mySecret{}, fmt.Errorf("%s: %w", what, err)
-	}
-	return mySecret{DBSecret: s, raw: v.SecretString}, nil
-}
+// db is the secret's fields.
+func (s mySecret) db() rotasafe.DBSecret { return s.DBSecret }
 
 // port is the secret's port, 3306 when it names none (whatever its engine field says).
 func (s mySecret) port() int {

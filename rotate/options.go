@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/rotasafe/rotasafe/internal/option"
 	"github.com/rotasafe/rotasafe/notice"
 )
 
@@ -125,11 +126,7 @@ const (
 // clone user, which WithCloneSuffix names.
 func newDBConfig(name string, alternating bool, opts []DBOption) dbConfig {
 	c := dbConfig{tls: TLSPreferVerified, connectTimeout: defaultConnectTimeout}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	switch {
 	case c.cloneSuffix != "" && !alternating:
 		panic(fmt.Sprintf("rotate: WithCloneSuffix(%q): %s keeps one user and has no clone to name", c.cloneSuffix, name))
@@ -148,10 +145,7 @@ type stmtHook func(ctx context.Context, conn *pgx.Conn, op string) error
 // Single-user strategies have no second user and refuse it.
 func WithCloneSuffix(suffix string) DBOption {
 	return func(c *dbConfig) {
-		if suffix == "" || len(suffix) > 32 {
-			panic(fmt.Sprintf("rotate: WithCloneSuffix(%q): clone suffix must be 1 to 32 bytes, got %d", suffix, len(suffix)))
-		}
-		c.cloneSuffix = suffix
+		c.cloneSuffix = option.CloneSuffix("rotate", "WithCloneSuffix", suffix)
 	}
 }
 
@@ -201,10 +195,7 @@ func WithAdminSecret() DBOption {
 // templates' connect_timeout). Zero keeps the default; a negative d is invalid.
 func WithConnectTimeout(d time.Duration) DBOption {
 	return func(c *dbConfig) {
-		switch {
-		case d < 0:
-			panic(fmt.Sprintf("rotate: WithConnectTimeout(%v): connect timeout is negative", d))
-		case d > 0:
+		if option.Duration("rotate", "WithConnectTimeout", "connect timeout", d) {
 			c.connectTimeout = d
 		}
 	}

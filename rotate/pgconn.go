@@ -17,37 +17,14 @@ import (
 	"github.com/rotasafe/rotasafe/internal/scram"
 )
 
-// dbSecret is a parsed PostgreSQL secret and the raw JSON it came from (for "sslmode").
-type dbSecret struct {
-	rotasafe.DBSecret
-	raw string
-}
-
-// parsePG reads a version as a PostgreSQL database secret. what names the version in errors
-// ("AWSCURRENT", "the masterarn secret", ...).
-func parsePG(v rotasafe.Version, what string) (dbSecret, error) {
-	if v.SecretString == "" {
-		return dbSecret{}, fmt.Errorf("%s has no SecretString", what)
-	}
-	s, err := rotasafe.ParseDBSecret([]byte(v.SecretString))
-	if err != nil {
-		return dbSecret{}, fmt.Errorf("%s: %w", what, err)
-	}
-	switch strings.ToLower(s.Engine) {
-	case "", "postgres", "postgresql", "aurora-postgresql":
-	case "redshift":
-		return dbSecret{}, fmt.Errorf("%s: engine %q: %w", what, s.Engine, errRedshift)
-	default:
-		return dbSecret{}, fmt.Errorf("%s: engine %q is not PostgreSQL (postgres, aurora-postgresql)", what, s.Engine)
-	}
-	return dbSecret{DBSecret: s, raw: v.SecretString}, nil
-}
-
 // errRedshift is the cause when a PostgreSQL strategy is given a Redshift secret. Redshift
 // speaks PostgreSQL's protocol, but its ALTER USER ... PASSWORD takes a plaintext, MD5 or
 // salted SHA-256 password, not the SCRAM-SHA-256 verifier these strategies send so that no
 // plaintext password ever reaches the server.
 var errRedshift = errors.New("the secret is for Redshift, which does not take SCRAM-SHA-256 verifiers, and rotate never sends a plaintext password; rotate Redshift secrets with AWS's Redshift rotation function")
+
+// db is the secret's fields.
+func (s dbSecret) db() rotasafe.DBSecret { return s.DBSecret }
 
 // addr is host:port for messages.
 func (s dbSecret) addr() string {

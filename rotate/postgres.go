@@ -4,13 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/rotasafe/rotasafe"
 )
 
 // maxIdentifier is PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1).
@@ -67,27 +64,11 @@ func PostgresAlternatingUsers(opts ...DBOption) Strategy {
 
 // Create derives the pending secret from AWSCURRENT.
 func (p *pgStrategy) Create(ctx context.Context, sc *StepContext) (string, error) {
-	cur, err := parsePG(sc.Current, "AWSCURRENT")
-	if err != nil {
-		return "", err
-	}
-	if (p.alternating || p.cfg.throughAdmin) && cur.MasterARN == "" {
-		return "", errors.New("AWSCURRENT: field \"masterarn\" is missing; it must name the secret of the user that changes passwords")
-	}
-	pending := cur.DBSecret
+	var other func(dbSecret) (string, error)
 	if p.alternating {
-		if pending.Username, err = p.alternate(ctx, sc, cur.Username); err != nil {
-			return "", err
-		}
+		other = func(cur dbSecret) (string, error) { return p.alternate(ctx, sc, cur.Username) }
 	}
-	if pending.Password, err = sc.NewPassword(ctx); err != nil {
-		return "", fmt.Errorf("generate a password: %w", err)
-	}
-	b, err := pending.MarshalSecret()
-	if err != nil {
-		return "", fmt.Errorf("encode the pending secret: %w", err)
-	}
-	return string(b), nil
+	return createPending(ctx, sc, parsePG, p.alternating || p.cfg.throughAdmin, other)
 }
 
 // cloneName returns the clone of user: user with the suffix, cut (at a character boundary)
@@ -110,22 +91,8 @@ func (p *pgStrategy) cloneName(user string) string {
 // clone. A clone whose original was cut to fit 63 bytes cannot be undone by removing the
 // suffix; then the original is the AWSPREVIOUS user, whose clone it is.
 func (p *pgStrategy) alternate(ctx context.Context, sc *StepContext, user string) (string, error) {
-	suffix := p.cfg.cloneSuffix
-	if !strings.HasSuffix(user, suffix) || user == suffix {
-		return p.cloneName(user), nil
-	}
-	if len(user) >= maxIdentifier-utf8.UTFMax {
-		prev, ok, err := sc.Previous(ctx)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			if ps, err := parsePG(prev, "AWSPREVIOUS"); err == nil && p.cloneName(ps.Username) == user {
-				return ps.Username, nil
-			}
-		}
-	}
-	return strings.TrimSuffix(user, suffix), nil
+	return alternateUser(ctx, sc, parsePG, user, p.cfg.cloneSuffix, len(user) >= maxIdentifier-utf8.UTFMax,
+		func(u string) (string, error) { return p.cloneName(u), nil })
 }
 
 // Set makes the database accept the pending password.
@@ -201,19 +168,9 @@ func (p *pgStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext
 
 // connectAdmin logs in as the user of the secret that cur's masterarn names, on cur's server.
 func (p *pgStrategy) connectAdmin(ctx context.Context, sc *StepContext, cur dbSecret) (*pgx.Conn, error) {
-	if cur.MasterARN == "" {
-		return nil, errors.New("AWSCURRENT: field \"masterarn\" is missing; it must name the secret of the user that changes passwords")
-	}
-	mv, err := rotasafe.Fetch(ctx, sc.API, cur.MasterARN, "", rotasafe.StageCurrent)
-	if err != nil {
-		return nil, fmt.Errorf("read the masterarn secret: %w", err)
-	}
-	admin, err := parsePG(mv, "the masterarn secret")
+	admin, err := adminSecret(ctx, sc, parsePG, cur)
 	if err != nil {
 		return nil, err
-	}
-	if admin.Host != cur.Host || admin.PortOrDefault() != cur.PortOrDefault() {
-		return nil, fmt.Errorf("the masterarn secret names database %s, AWSCURRENT %s; they must be the same", admin.addr(), cur.addr())
 	}
 	return p.connect(ctx, admin)
 }

@@ -49,7 +49,7 @@ func labelString(l rotasafe.Labels) string {
 
 // checkInterrupted checks the state a failed rotation leaves: something still logs in and at
 // most one version is AWSPENDING.
-func (e *env) checkInterrupted(id, what string) {
+func (e *smEnv) checkInterrupted(id, what string) {
 	e.t.Helper()
 	if !e.stageLogsIn(id, rotasafe.StageCurrent) && !e.stageLogsIn(id, rotasafe.StagePending) {
 		e.t.Fatalf("%s: neither AWSCURRENT nor AWSPENDING logs in", what)
@@ -60,7 +60,7 @@ func (e *env) checkInterrupted(id, what string) {
 }
 
 // rerun finishes the rotation with a handler that does not fail and checks the end state.
-func (e *env) rerun(id, what string, h *Handler) {
+func (e *smEnv) rerun(id, what string, h *Handler) {
 	e.t.Helper()
 	token, err := Rotate(e.t.Context(), e.api, id, h)
 	if err != nil {
@@ -103,33 +103,11 @@ func TestInterruptedStatements(t *testing.T) {
 				e := base.sub(t)
 				master := e.master()
 				clean := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
-				for k := 1; ; k++ {
-					// A new user for each k, so that the alternating scenario's first rotation
-					// (which creates the clone) and second (back to the original) both fail at k.
-					id, _ := e.newSecret(sc, master)
-					fired := false
-					for r := range 2 {
-						fh := &failingHook{k: k, close: closeConn}
-						h := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable), withStmtHook(fh.hook)))
-						_, err := Rotate(t.Context(), e.api, id, h)
-						what := "rotation " + strconv.Itoa(r+1) + ", database operation " + strconv.Itoa(k) + " failed"
-						if fh.n < k {
-							if err != nil {
-								t.Fatalf("%s: hook did not fire, yet: %v", what, err)
-							}
-							continue
-						}
-						fired = true // err may be nil: a failed probe (does pending log in yet?) is not fatal
-						e.checkInterrupted(id, what)
-						e.rerun(id, what, clean)
-					}
-					if !fired {
-						if k < 4 {
-							t.Fatalf("a clean rotation made only %d database operations", k-1)
-						}
-						return
-					}
-				}
+				newID := func() string { id, _ := e.newSecret(sc, master); return id }
+				e.interruptEach(newID, clean, func(k int) (*Handler, func() int) {
+					fh := &failingHook{k: k, close: closeConn}
+					return NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable), withStmtHook(fh.hook))), func() int { return fh.n }
+				})
 			})
 		}
 	}
@@ -277,18 +255,7 @@ func TestAlternatingRefusesUnrelatedRoles(t *testing.T) {
 	e := newEnv(t)
 	master := e.master()
 	ctx := t.Context()
-	tests := []struct {
-		name          string
-		owned, victim string
-	}{
-		// The rotated role is named like the victim's clone: its alternate is the victim.
-		{"secret of a look-alike clone", pgtest.UniqueName("victim") + "_clone", ""},
-		// The victim is named like the rotated role's clone.
-		{"look-alike clone exists", pgtest.UniqueName("owner"), ""},
-	}
-	tests[0].victim = strings.TrimSuffix(tests[0].owned, "_clone")
-	tests[1].victim = tests[1].owned + "_clone"
-	for _, tt := range tests {
+	for _, tt := range lookAlikes(pgtest.UniqueName) {
 		t.Run(tt.name, func(t *testing.T) {
 			owned, victim := e.dbSecret(tt.owned, mustPassword(t)), e.dbSecret(tt.victim, mustPassword(t))
 			for _, s := range []rotasafe.DBSecret{owned, victim} {

@@ -31,11 +31,7 @@ func (c *chain) Unwrap() error { return c.err }
 func TestPostgresClassify(t *testing.T) {
 	t.Parallel()
 	pg := func(code string) error { return &pgconn.PgError{Severity: "FATAL", Code: code, Message: "msg"} }
-	tests := []struct {
-		name string
-		err  error
-		want rotasafe.Class
-	}{
+	tests := []classCase{
 		{"28P01 invalid password", pg("28P01"), rotasafe.ClassAuth},
 		{"28000 RDS Proxy / pg_hba", pg("28000"), rotasafe.ClassAuth},
 		{"28P01 nested in join and chain", wrapped(pg("28P01")), rotasafe.ClassAuth},
@@ -47,21 +43,45 @@ func TestPostgresClassify(t *testing.T) {
 		{"database does not exist", pg("3D000"), rotasafe.ClassOther},
 		{"insufficient privilege", pg("42501"), rotasafe.ClassOther},
 		{"password text without a code is not auth", errors.New(`FATAL: password authentication failed for user "app"`), rotasafe.ClassOther},
-		{"connection refused", wrapped(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), rotasafe.ClassTransient},
-		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), rotasafe.ClassTransient},
-		{"EOF during startup", fmt.Errorf("receive message failed: %w", io.ErrUnexpectedEOF), rotasafe.ClassTransient},
-		{"plain EOF", wrapped(io.EOF), rotasafe.ClassTransient},
-		{"attempt deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded), rotasafe.ClassTransient},
-		{"caller cancelled", fmt.Errorf("dial: %w", context.Canceled), rotasafe.ClassOther},
-		{"dns timeout", &net.DNSError{Err: "timeout", Name: "db", IsTimeout: true}, rotasafe.ClassTransient},
-		{"dns no such host", &net.DNSError{Err: "no such host", Name: "db", IsNotFound: true}, rotasafe.ClassOther},
-		{"nil", nil, rotasafe.ClassOther},
-		{"anything else", errors.New("tls: bad certificate"), rotasafe.ClassOther},
 	}
-	for _, tt := range tests {
+	testClassify(t, sqlconn.Postgres{}, tests)
+}
+
+// classCase is an error and the class an Engine's Classify must give it.
+type classCase struct {
+	name string
+	err  error
+	want rotasafe.Class
+}
+
+// netClassCases are the errors that are not the server's, which every Engine sorts alike.
+var netClassCases = []classCase{
+	{"connection refused", wrapped(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), rotasafe.ClassTransient},
+	{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), rotasafe.ClassTransient},
+	{"EOF during startup", fmt.Errorf("receive message failed: %w", io.ErrUnexpectedEOF), rotasafe.ClassTransient},
+	{"unexpected EOF", io.ErrUnexpectedEOF, rotasafe.ClassTransient},
+	{"plain EOF", wrapped(io.EOF), rotasafe.ClassTransient},
+	{"attempt deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded), rotasafe.ClassTransient},
+	{"caller cancelled", fmt.Errorf("dial: %w", context.Canceled), rotasafe.ClassOther},
+	{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: timeoutErr{}}, rotasafe.ClassTransient},
+	{"dns timeout", &net.DNSError{Err: "timeout", Name: "db", IsTimeout: true}, rotasafe.ClassTransient},
+	{"dns no such host", &net.DNSError{Err: "no such host", Name: "db", IsNotFound: true}, rotasafe.ClassOther},
+	{"nil", nil, rotasafe.ClassOther},
+	{"anything else", errors.New("tls: bad certificate"), rotasafe.ClassOther},
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+// testClassify checks engine's Classify on its own cases and on netClassCases.
+func testClassify(t *testing.T, engine sqlconn.Engine, cases []classCase) {
+	for _, tt := range append(cases, netClassCases...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := (sqlconn.Postgres{}).Classify(tt.err); got != tt.want {
+			if got := engine.Classify(tt.err); got != tt.want {
 				t.Errorf("Classify(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})

@@ -101,13 +101,7 @@ func (c *Connector) Connect(ctx context.Context) (driver.Conn, error) {
 			conn = cn
 			return nil
 		}
-		switch c.drv.Classify(err) {
-		case rotasafe.ClassAuth:
-			return login.Rejected(err)
-		case rotasafe.ClassTransient:
-			return login.Transient(err)
-		}
-		return err
+		return login.Mark(err, c.drv.Classify(err))
 	})
 	if err != nil {
 		return nil, err

@@ -5,18 +5,17 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/netclass"
 )
 
 // NewMySQL returns a Connector that logs in to MySQL, MariaDB or Aurora MySQL through
@@ -369,37 +368,7 @@ func (MySQL) Classify(err error) rotasafe.Class {
 	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) {
 		return rotasafe.ClassTransient
 	}
-	return classifyNet(err)
-}
-
-// classifyNet sorts errors that are not the server's: a cancelled context is ClassOther; a
-// deadline, a timeout, a refused, reset or aborted connection and an EOF are ClassTransient.
-func classifyNet(err error) rotasafe.Class {
-	if errors.Is(err, context.Canceled) {
-		return rotasafe.ClassOther
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return rotasafe.ClassTransient
-	}
-	for _, target := range []error{
-		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
-		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT,
-		io.EOF, io.ErrUnexpectedEOF,
-	} {
-		if errors.Is(err, target) {
-			return rotasafe.ClassTransient
-		}
-	}
-	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
-		if dnsErr.IsTimeout || dnsErr.IsTemporary {
-			return rotasafe.ClassTransient
-		}
-		return rotasafe.ClassOther
-	}
-	if netErr, ok := errors.AsType[net.Error](err); ok && netErr.Timeout() {
-		return rotasafe.ClassTransient
-	}
-	return rotasafe.ClassOther
+	return netclass.Classify(err)
 }
 
 // Driver returns go-sql-driver/mysql's database/sql driver, which a *Connector returns from

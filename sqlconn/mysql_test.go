@@ -1,7 +1,6 @@
 package sqlconn_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -11,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,33 +32,18 @@ import (
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
-// The tests of this file use their own helpers (prefixed my) so that they do not depend on
-// the PostgreSQL tests' ones.
-
-// myWrapped nests err the way connect paths do: inside fmt wrapping, errors.Join and a custom
-// Unwrap chain.
-func myWrapped(err error) error {
-	return fmt.Errorf("outer: %w", errors.Join(errors.New("first host: refused"), &myChain{fmt.Errorf("mid: %w", err)}))
-}
-
-type myChain struct{ err error }
-
-func (c *myChain) Error() string { return "chain: " + c.err.Error() }
-func (c *myChain) Unwrap() error { return c.err }
+// The tests of this file prefix their own helpers with my; the Classify cases every Engine
+// shares are classify_test.go's.
 
 func TestMySQLClassify(t *testing.T) {
 	t.Parallel()
 	my := func(n uint16) error { return &mysql.MySQLError{Number: n, Message: "msg"} }
-	tests := []struct {
-		name string
-		err  error
-		want rotasafe.Class
-	}{
+	tests := []classCase{
 		{"1045 access denied", my(1045), rotasafe.ClassAuth},
-		{"1045 nested in join and chain", myWrapped(my(1045)), rotasafe.ClassAuth},
+		{"1045 nested in join and chain", wrapped(my(1045)), rotasafe.ClassAuth},
 		{"1698 no-password plugin", my(1698), rotasafe.ClassAuth},
 		{"1040 too many connections", my(1040), rotasafe.ClassTransient},
-		{"1203 user connections", myWrapped(my(1203)), rotasafe.ClassTransient},
+		{"1203 user connections", wrapped(my(1203)), rotasafe.ClassTransient},
 		{"1226 user limit", my(1226), rotasafe.ClassTransient},
 		{"1129 host blocked", my(1129), rotasafe.ClassTransient},
 		{"1053 server shutdown", my(1053), rotasafe.ClassTransient},
@@ -75,35 +58,12 @@ func TestMySQLClassify(t *testing.T) {
 		{"1049 unknown database", my(1049), rotasafe.ClassOther},
 		{"auth text under another number", &mysql.MySQLError{Number: 1105, Message: "Access denied for user 'app'"}, rotasafe.ClassOther},
 		{"auth text without a number", errors.New("Error 1045 (28000): Access denied for user 'app'@'h'"), rotasafe.ClassOther},
-		{"driver.ErrBadConn", myWrapped(driver.ErrBadConn), rotasafe.ClassTransient},
+		{"driver.ErrBadConn", wrapped(driver.ErrBadConn), rotasafe.ClassTransient},
 		{"mysql.ErrInvalidConn", fmt.Errorf("handshake: %w", mysql.ErrInvalidConn), rotasafe.ClassTransient},
 		{"mysql.ErrNoTLS", mysql.ErrNoTLS, rotasafe.ClassOther},
-		{"connection refused", myWrapped(&net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}), rotasafe.ClassTransient},
-		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), rotasafe.ClassTransient},
-		{"unexpected EOF", io.ErrUnexpectedEOF, rotasafe.ClassTransient},
-		{"attempt deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded), rotasafe.ClassTransient},
-		{"caller cancelled", fmt.Errorf("dial: %w", context.Canceled), rotasafe.ClassOther},
-		{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: &myTimeout{}}, rotasafe.ClassTransient},
-		{"dns timeout", &net.DNSError{Err: "timeout", Name: "db", IsTimeout: true}, rotasafe.ClassTransient},
-		{"dns no such host", &net.DNSError{Err: "no such host", Name: "db", IsNotFound: true}, rotasafe.ClassOther},
-		{"nil", nil, rotasafe.ClassOther},
-		{"anything else", errors.New("tls: bad certificate"), rotasafe.ClassOther},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := (sqlconn.MySQL{}).Classify(tt.err); got != tt.want {
-				t.Errorf("Classify(%v) = %v, want %v", tt.err, got, tt.want)
-			}
-		})
-	}
+	testClassify(t, sqlconn.MySQL{}, tests)
 }
-
-type myTimeout struct{}
-
-func (*myTimeout) Error() string   { return "i/o timeout" }
-func (*myTimeout) Timeout() bool   { return true }
-func (*myTimeout) Temporary() bool { return true }
 
 // myErrNumber returns the server's error number in err, or 0.
 func myErrNumber(err error) uint16 {
@@ -739,7 +699,7 @@ func TestMySQLFallback(t *testing.T) {
 func TestMySQLRotationUnderLoad(t *testing.T) {
 	t.Parallel()
 	e := newMyEnv(t)
-	var logs mySyncBuffer
+	var logs syncBuffer
 	c := e.connector(t, sqlconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	db := sql.OpenDB(c)
 	t.Cleanup(func() { db.Close() })
@@ -825,23 +785,6 @@ func TestMySQLRotationUnderLoad(t *testing.T) {
 		}
 	}
 	e.s.CheckLogs(t, e.allPasswords()...)
-}
-
-type mySyncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *mySyncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *mySyncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestMySQLConnectErrorsHoldNoPassword: the errors a NewMySQL Connector returns, and every

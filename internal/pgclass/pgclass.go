@@ -9,14 +9,12 @@ package pgclass
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/netclass"
 )
 
 // Classify sorts a pgx connect error into rotasafe.ClassAuth, ClassTransient or ClassOther.
@@ -44,28 +42,10 @@ func Classify(err error) rotasafe.Class {
 	if errors.Is(err, context.Canceled) {
 		return rotasafe.ClassOther
 	}
-	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) {
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
 		return rotasafe.ClassTransient
 	}
-	for _, target := range []error{
-		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
-		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT,
-		io.EOF, io.ErrUnexpectedEOF,
-	} {
-		if errors.Is(err, target) {
-			return rotasafe.ClassTransient
-		}
-	}
-	if dnsErr, ok := errors.AsType[*net.DNSError](err); ok {
-		if dnsErr.IsTimeout || dnsErr.IsTemporary {
-			return rotasafe.ClassTransient
-		}
-		return rotasafe.ClassOther
-	}
-	if netErr, ok := errors.AsType[net.Error](err); ok && netErr.Timeout() {
-		return rotasafe.ClassTransient
-	}
-	return rotasafe.ClassOther
+	return netclass.Classify(err)
 }
 
 // Engine reports whether the engine field of a database secret names a PostgreSQL-speaking

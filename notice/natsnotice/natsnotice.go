@@ -23,6 +23,7 @@ import (
 
 	"github.com/rotasafe/rotasafe/internal/droplog"
 	"github.com/rotasafe/rotasafe/internal/logopt"
+	"github.com/rotasafe/rotasafe/internal/option"
 	"github.com/rotasafe/rotasafe/notice"
 )
 
@@ -71,11 +72,7 @@ func New(nc *nats.Conn, opts ...Option) *Transport {
 		panic("natsnotice: New with a nil *nats.Conn")
 	}
 	cfg := config{subject: DefaultSubject}
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	option.Apply(&cfg, opts)
 	return &Transport{nc: nc, cfg: cfg}
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rotasafe/rotasafe/internal/droplog"
 	"github.com/rotasafe/rotasafe/internal/logopt"
+	"github.com/rotasafe/rotasafe/internal/option"
 	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/retry"
 )
@@ -80,11 +81,7 @@ func New(c redis.UniversalClient, opts ...Option) *Transport {
 		panic("redisnotice: New with a nil redis client")
 	}
 	cfg := config{channel: DefaultChannel}
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	option.Apply(&cfg, opts)
 	return &Transport{c: c, cfg: cfg}
 }
 

@@ -16,6 +16,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/option"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
@@ -64,10 +65,7 @@ func WithTLSConfig(c *tls.Config) Option {
 // keeps the default; a negative d is invalid.
 func WithTimeout(d time.Duration) Option {
 	return func(cfg *config) {
-		switch {
-		case d < 0:
-			panic(fmt.Sprintf("rabbitmq: WithTimeout(%v): timeout is negative", d))
-		case d > 0:
+		if option.Duration("rabbitmq", "WithTimeout", "timeout", d) {
 			cfg.timeout = d
 		}
 	}
@@ -77,10 +75,7 @@ func WithTimeout(d time.Duration) Option {
 // be 1 to 32 bytes.
 func WithCloneSuffix(s string) Option {
 	return func(cfg *config) {
-		if s == "" || len(s) > 32 {
-			panic(fmt.Sprintf("rabbitmq: WithCloneSuffix(%q): clone suffix must be 1 to 32 bytes", s))
-		}
-		cfg.cloneSuffix = s
+		cfg.cloneSuffix = option.CloneSuffix("rabbitmq", "WithCloneSuffix", s)
 	}
 }
 
@@ -109,11 +104,7 @@ func WithCloneSuffix(s string) Option {
 // (max-connections, max-channels) are not copied to the clone.
 func Strategy(opts ...Option) rotate.Strategy {
 	c := config{timeout: DefaultTimeout, cloneSuffix: DefaultCloneSuffix}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	if c.http == nil {
 		c.http = &http.Client{Timeout: c.timeout}
 	}

@@ -2,10 +2,11 @@ package redisacl
 
 import (
 	"crypto/tls"
-	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rotasafe/rotasafe/internal/option"
 )
 
 // Option configures [Strategy]. An invalid value makes Strategy panic with a message that
@@ -25,11 +26,7 @@ const DefaultTimeout = 5 * time.Second
 
 func newConfig(opts []Option) config {
 	c := config{timeout: DefaultTimeout}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	return c
 }
 
@@ -49,10 +46,7 @@ func WithTLSConfig(cfg *tls.Config) Option {
 // not set). Zero keeps the default; a negative d is invalid.
 func WithTimeout(d time.Duration) Option {
 	return func(c *config) {
-		switch {
-		case d < 0:
-			panic(fmt.Sprintf("redisacl: WithTimeout(%v): timeout is negative", d))
-		case d > 0:
+		if option.Duration("redisacl", "WithTimeout", "timeout", d) {
 			c.timeout = d
 		}
 	}

@@ -208,15 +208,22 @@ func fleetChart(path string, fleets []*fleet.Result, n int) error {
 	return p.Save(9*vg.Inch, 5*vg.Inch, path)
 }
 
-// peakChart plots the peak calls per second against the fleet size.
-func peakChart(path string, fleets []*fleet.Result) error {
+// fleetSizePlot returns a plot of something against the fleet size, with a grid and the
+// legend at the top left.
+func fleetSizePlot(title, yLabel string) *plot.Plot {
 	p := plot.New()
-	p.Title.Text = "Peak Secrets Manager requests per second (any 1 s window) vs fleet size"
+	p.Title.Text = title
 	p.X.Label.Text = "instances"
-	p.Y.Label.Text = "peak requests per second"
+	p.Y.Label.Text = yLabel
 	p.Legend.Top = true
 	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
+	return p
+}
+
+// peakChart plots the peak calls per second against the fleet size.
+func peakChart(path string, fleets []*fleet.Result) error {
+	p := fleetSizePlot("Peak Secrets Manager requests per second (any 1 s window) vs fleet size", "peak requests per second")
 	type key struct {
 		sc fleet.Scenario
 		s  fleet.Strategy
@@ -239,17 +246,10 @@ func peakChart(path string, fleets []*fleet.Result) error {
 			if len(xy) == 0 {
 				continue
 			}
-			slices.SortFunc(xy, func(a, b plotter.XY) int { return int(a.X - b.X) })
-			l, err := line(xy, colorOf(string(s)), 2, sc == fleet.Expiry)
+			l, err := series(p, xy, colorOf(string(s)), sc == fleet.Expiry)
 			if err != nil {
 				return err
 			}
-			pts, err := plotter.NewScatter(xy)
-			if err != nil {
-				return err
-			}
-			pts.Color = colorOf(string(s))
-			p.Add(l, pts)
 			p.Legend.Add(fmt.Sprintf("%s, %s", s, sc), l)
 		}
 	}
@@ -266,16 +266,27 @@ func peakChart(path string, fleets []*fleet.Result) error {
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
 }
 
+// series adds xy, sorted by X, to p as a line of width 2 (dashed or not) with its points, all
+// in c, and returns the line for the legend.
+func series(p *plot.Plot, xy plotter.XYs, c color.Color, dashed bool) (*plotter.Line, error) {
+	slices.SortFunc(xy, func(a, b plotter.XY) int { return int(a.X - b.X) })
+	l, err := line(xy, c, 2, dashed)
+	if err != nil {
+		return nil, err
+	}
+	pts, err := plotter.NewScatter(xy)
+	if err != nil {
+		return nil, err
+	}
+	pts.Color = c
+	p.Add(l, pts)
+	return l, nil
+}
+
 // rejectedChart plots the rejected logins of one rotation, summed over the fleet, against the
 // fleet size: rotasafe pulling (5a) and with notices (5d).
 func rejectedChart(path string, fleets []*fleet.Result) error {
-	p := plot.New()
-	p.Title.Text = "Rejected logins in one single-user rotation, summed over the fleet"
-	p.X.Label.Text = "instances"
-	p.Y.Label.Text = "rejected logins"
-	p.Legend.Top = true
-	p.Legend.Left = true
-	p.Add(plotter.NewGrid())
+	p := fleetSizePlot("Rejected logins in one single-user rotation, summed over the fleet", "rejected logins")
 	for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.RotationNotices} {
 		var xy plotter.XYs
 		var ref *fleet.Result
@@ -288,17 +299,10 @@ func rejectedChart(path string, fleets []*fleet.Result) error {
 		if ref == nil {
 			continue
 		}
-		slices.SortFunc(xy, func(a, b plotter.XY) int { return int(a.X - b.X) })
-		l, err := line(xy, runColor(ref), 2, false)
+		l, err := series(p, xy, runColor(ref), false)
 		if err != nil {
 			return err
 		}
-		pts, err := plotter.NewScatter(xy)
-		if err != nil {
-			return err
-		}
-		pts.Color = runColor(ref)
-		p.Add(l, pts)
 		label := "rotasafe pulling (5a)"
 		if sc == fleet.RotationNotices {
 			label = "rotasafe with notices (5d)"

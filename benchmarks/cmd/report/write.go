@@ -196,42 +196,23 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p("Open and close one connection: `sqlconn.NewPostgres` (credentials from a warm cache) vs pgx `stdlib`'s")
 	p("connector with the same credentials, 50 connects per run. Goal: median ratio ≤ 1.05.")
 	p("")
-	p("| impl | time/connect | allocs/op | B/op |")
-	p("|---|---:|---:|---:|")
-	for _, impl := range []string{"rotasafe", "pgx"} {
-		n := "BenchmarkConnect/impl=" + impl
-		p("| %s | %s | %s | %s |", impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")))
-	}
+	implTable(p, r, "connect", "BenchmarkConnect", "rotasafe", "pgx")
 	p("")
-	p("Ratio rotasafe / pgx, median of the per-round ratios: **%s** (ratio of the medians: %s).",
-		times(r.paired("BenchmarkConnect/impl=rotasafe", "BenchmarkConnect/impl=pgx", "ns/op")),
-		ratio(r.get("BenchmarkConnect/impl=rotasafe", "ns/op"), conn))
+	implRatio(p, r, "BenchmarkConnect", "pgx")
 	p("")
 	p("A new connection of a pgx pool, closed again: `pgxpoolconn.Configure` (the login handed over to the")
 	p("pool's connect) vs a plain `pgxpool` with the same credentials in its configuration, 50 per run.")
 	p("")
-	p("| impl | time/connection | allocs/op | B/op |")
-	p("|---|---:|---:|---:|")
-	for _, impl := range []string{"rotasafe", "pgxpool"} {
-		n := "BenchmarkPoolConnect/impl=" + impl
-		p("| %s | %s | %s | %s |", impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")))
-	}
+	implTable(p, r, "connection", "BenchmarkPoolConnect", "rotasafe", "pgxpool")
 	p("")
-	p("Ratio rotasafe / pgxpool, median of the per-round ratios: **%s** (ratio of the medians: %s).",
-		times(r.paired("BenchmarkPoolConnect/impl=rotasafe", "BenchmarkPoolConnect/impl=pgxpool", "ns/op")),
-		ratio(r.get("BenchmarkPoolConnect/impl=rotasafe", "ns/op"), r.get("BenchmarkPoolConnect/impl=pgxpool", "ns/op")))
+	implRatio(p, r, "BenchmarkPoolConnect", "pgxpool")
 	p("")
 	p("MySQL (a throw-away MariaDB, `internal/testserver/mysqltest`, with its default")
 	p("disconnect_on_expired_password=OFF): `sqlconn.NewMySQL` with its expired-password guard on (the first login")
 	p("reads the setting; later ones hand out a connection whose first statement in sandbox mode fails with the")
 	p("reason) vs go-sql-driver/mysql's connector with the same credentials.")
 	p("")
-	p("| impl | time/connect | allocs/op | B/op |")
-	p("|---|---:|---:|---:|")
-	for _, impl := range []string{"rotasafe", "gosqldriver"} {
-		n := "BenchmarkMySQLConnect/impl=" + impl
-		p("| %s | %s | %s | %s |", impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")))
-	}
+	implTable(p, r, "connect", "BenchmarkMySQLConnect", "rotasafe", "gosqldriver")
 	p("")
 	if r.n("BenchmarkMySQLConnect/impl=rotasafe", "ns/op") == 0 {
 		p("Not measured: the MariaDB server binaries were not found (see `internal/testserver/mysqltest`).")
@@ -302,6 +283,24 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 
 // rapidWorkers is the number of querying goroutines of BenchmarkRapidRotations.
 const rapidWorkers = 8
+
+// implTable writes the table of time, allocations and bytes per op of bench's cases, one row
+// per impl; op names what one op is ("connect").
+func implTable(p func(string, ...any), r results, op, bench string, impls ...string) {
+	p("| impl | time/%s | allocs/op | B/op |", op)
+	p("|---|---:|---:|---:|")
+	for _, impl := range impls {
+		n := bench + "/impl=" + impl
+		p("| %s | %s | %s | %s |", impl, dur(r.get(n, "ns/op")), num(r.get(n, "allocs/op")), num(r.get(n, "B/op")))
+	}
+}
+
+// implRatio writes the ratio of rotasafe's time per op in bench to other's.
+func implRatio(p func(string, ...any), r results, bench, other string) {
+	a, b := bench+"/impl=rotasafe", bench+"/impl="+other
+	p("Ratio rotasafe / %s, median of the per-round ratios: **%s** (ratio of the medians: %s).",
+		other, times(r.paired(a, b, "ns/op")), ratio(r.get(a, "ns/op"), r.get(b, "ns/op")))
+}
 
 func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs []string, charts map[string]string) {
 	p("## 5. Fleet simulation")
@@ -388,10 +387,7 @@ func writeFleet(p func(string, ...any), o options, fleets []*fleet.Result, errs 
 			p("Peak growth, %s (instances→peak req/s): %s.  ", s, strings.Join(by[s], ", "))
 		}
 		var ratios []string
-		for _, f := range runs {
-			if f.Config.Strategy != fleet.Rotasafe {
-				continue
-			}
+		for _, f := range rotasafeRuns(runs) {
 			i := slices.IndexFunc(runs, func(g *fleet.Result) bool {
 				return g.Config.Strategy == fleet.Baseline && g.Config.Instances == f.Config.Instances
 			})
@@ -575,13 +571,21 @@ func fleetTable(p func(string, ...any), runs []*fleet.Result) {
 	p("")
 }
 
+// rotasafeRuns returns the runs of rotasafe's strategy, in order.
+func rotasafeRuns(runs []*fleet.Result) []*fleet.Result {
+	var out []*fleet.Result
+	for _, f := range runs {
+		if f.Config.Strategy == fleet.Rotasafe {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // fleetGoals checks rotasafe's runs against issue 13's goals for a rotation.
 func fleetGoals(p func(string, ...any), runs []*fleet.Result) {
 	var lines []string
-	for _, f := range runs {
-		if f.Config.Strategy != fleet.Rotasafe {
-			continue
-		}
+	for _, f := range rotasafeRuns(runs) {
 		per := float64(f.TotalCalls) / float64(f.Config.Instances)
 		peak := float64(f.PeakPerSecond) / f.Limit
 		var missed []string
@@ -617,10 +621,7 @@ func fleetGoals(p func(string, ...any), runs []*fleet.Result) {
 // fleetCounters writes what rotasafe's own counters (cache.Stats, the walk's LoginStats) saw.
 func fleetCounters(p func(string, ...any), runs []*fleet.Result) {
 	var lines []string
-	for _, f := range runs {
-		if f.Config.Strategy != fleet.Rotasafe {
-			continue
-		}
+	for _, f := range rotasafeRuns(runs) {
 		n := float64(f.Config.Instances)
 		more := 0
 		for k := 2; k < len(f.CallsPerInstance); k++ {
