@@ -1,7 +1,7 @@
 // Package notice lets a rotation function tell a fleet of applications that a rotation step
 // took effect, so that they try the new password before their logins fail. A [Notice] names
-// the secret's ARN, the version and what happened ([PendingStored], [PasswordChanged],
-// [Finished]); never a value, a username or a token. It travels over a [Transport]: Redis
+// the secret's ARN, the version and what happened ([PendingStored], [PasswordChanging],
+// [PasswordChanged], [Finished]); never a value, a username or a token. It travels over a [Transport]: Redis
 // publish/subscribe (package notice/redisnotice) or NATS core (package notice/natsnotice),
 // or one of your own.
 //

@@ -19,10 +19,12 @@ type handlerConfig struct {
 	logger  *slog.Logger // nil: slog.Default(), read at log time
 	pw      passwordPolicy
 	notices notice.Publisher // nil: no notices
+	lead    time.Duration    // WithNoticeLead; 0: no announcing ahead
+	settle  time.Duration    // WithNoticeSettle
 }
 
 func newHandlerConfig(opts []Option) handlerConfig {
-	c := handlerConfig{pw: passwordPolicy{length: DefaultPasswordLength, exclude: DefaultExcludeCharacters}}
+	c := handlerConfig{pw: passwordPolicy{length: DefaultPasswordLength, exclude: DefaultExcludeCharacters}, settle: DefaultNoticeSettle}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)
