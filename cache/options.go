@@ -42,6 +42,7 @@ type config struct {
 	warmIDs      []string
 	notices      notice.Transport // nil: no notices
 	noticeWindow time.Duration
+	noticeHold   time.Duration
 	logger       *slog.Logger
 	now          func() time.Time // nil: the real clock, coarse on hits
 	rand         rand.Source      // nil: math/rand/v2's global source
@@ -58,6 +59,7 @@ func defaults() config {
 		fetchTimeout: DefaultFetchTimeout,
 		warmWindow:   DefaultWarmWindow,
 		noticeWindow: DefaultNoticeWindow,
+		noticeHold:   DefaultNoticeHold,
 	}
 }
 
