@@ -151,3 +151,23 @@ func TestNoticeHoldForgedFlood(t *testing.T) {
 		t.Fatalf("got %d holds, want none", got)
 	}
 }
+
+// TestNoticeRereadPending: after a rejected login, a read of AWSPENDING is answered with the
+// announced version the cache read by ID, without a call; a rejection of that version reads.
+func TestNoticeRereadPending(t *testing.T) {
+	e := newNoticeEnv(t)
+	v2 := e.put(t, e.id, "pw-2", rotasafe.StagePending)
+	e.send(t, notice.PendingStored, v2)
+	e.waitReads(t, 1)
+	calls := e.calls()
+	v, err := e.c.Reread(t.Context(), e.id, rotasafe.StagePending, e.v1)
+	if err != nil || v.ID != v2 || v.SecretString != "pw-2" {
+		t.Fatalf("Reread AWSPENDING after %s: got %s, %v; want %s", e.v1, v.ID, err, v2)
+	}
+	if got := e.calls(); got != calls {
+		t.Fatalf("Reread made %d calls, want none", got-calls)
+	}
+	if v, err := e.c.Reread(t.Context(), e.id, rotasafe.StagePending, v2); err != nil || v.ID != v2 || e.calls() != calls+1 {
+		t.Fatalf("Reread AWSPENDING after %s was rejected: got %s, %v after %d calls; want a read", v2, v.ID, err, e.calls()-calls)
+	}
+}

@@ -406,6 +406,39 @@ func (c *Cache) Prefer(ctx context.Context, secretID string) (v rotasafe.Version
 	return *p, true
 }
 
+// announcedPending returns the version of secretID that the latest notice announced, when
+// the cache read it by ID, found it labelled AWSPENDING (and not AWSCURRENT), and it is not
+// rejectedID: the answer a read of AWSPENDING after rejectedID's rejection would give.
+func (c *Cache) announcedPending(secretID, rejectedID string) (rotasafe.Version, bool) {
+	if c.nt == nil {
+		return rotasafe.Version{}, false
+	}
+	e, found := c.entryFor(secretID, rotasafe.StageCurrent)
+	if !found {
+		return rotasafe.Version{}, false
+	}
+	s := e.snap.Load()
+	if s == nil || s.err != nil {
+		return rotasafe.Version{}, false
+	}
+	x, found := c.nt.bySecret.Load(s.v.ARN)
+	if !found {
+		return rotasafe.Version{}, false
+	}
+	h := x.(*hints)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.latest
+	if a == nil || a.read == nil || !isDone(a.read) {
+		return rotasafe.Version{}, false
+	}
+	r := a.read
+	if !r.ok || r.v.ID == rejectedID || !r.v.HasStage(rotasafe.StagePending) || r.v.HasStage(rotasafe.StageCurrent) {
+		return rotasafe.Version{}, false
+	}
+	return r.v, true
+}
+
 // currentID returns the ID of the AWSCURRENT version cached for id.
 func (c *Cache) currentID(id string) (string, bool) {
 	if e, ok := c.entryFor(id, rotasafe.StageCurrent); ok {
