@@ -51,10 +51,12 @@ const leadMargin = 2 * NoticeTimeout
 //     notice.PasswordChanged; in between, listeners that read the version hold new logins
 //     (cache.WithNoticeHold), and open connections are never touched.
 //
-// Sizing: a fleet of N instances reads at about N ÷ lead requests a second, so a lead of at
-// least N ÷ quota keeps it under the account's GetSecretValue quota (10,000 instances, 5,000
-// reads a second to spare: 2 s; take twice that for the pull path and other traffic). The
-// lead is cut to the step's context deadline (a Lambda function's timeout) less 2 s, and
+// What it costs, and how to size it: each instance reads the new version once, at a random
+// moment within the lead, so a fleet of N instances reads at about N ÷ lead requests a
+// second; a lead of at least N ÷ the account's GetSecretValue quota per second keeps it under
+// the quota (10,000 instances on 10,000/s: 1 s; 2 s leaves half the quota to other reads).
+// New logins wait through the settle and the change (at most the caches' hold bound,
+// cache.WithNoticeHold, 2 s by default), and the rotation takes the lead longer. The lead is cut to the step's context deadline (a Lambda function's timeout) less 2 s, and
 // waited only when the notice went out. 0, the default, announces as before and waits for
 // nothing; a negative d makes NewHandler panic.
 func WithNoticeLead(d time.Duration) Option {
