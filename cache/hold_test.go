@@ -36,14 +36,7 @@ func (e *noticeEnv) preferAsync(ctx context.Context) <-chan string {
 // logins, then offers the new version; a version is held for once; a version the cache has
 // not seen as AWSPENDING is read first, and one that is not AWSPENDING holds nothing.
 func TestNoticeHold(t *testing.T) {
-	e := newNoticeEnv(t, cache.WithNoticeHold(time.Hour))
-	v2 := e.put(t, e.id, "pw-2", rotasafe.StagePending)
-	e.send(t, notice.PendingStored, v2)
-	e.waitReads(t, 1)
-	e.send(t, notice.PasswordChanging, v2)
-	if got := e.c.Stats().Holds; got != 1 {
-		t.Fatalf("got %d holds, want 1", got)
-	}
+	e, v2 := changing(t, time.Hour, 1)
 	held := e.preferAsync(t.Context())
 	select {
 	case id := <-held:
@@ -95,29 +88,30 @@ func TestNoticeHold(t *testing.T) {
 // TestNoticeHoldBound: a "password changing" that no "password changed" follows (lost, or
 // forged) holds logins for the bound, then they go on without a preferred version.
 func TestNoticeHoldBound(t *testing.T) {
-	e := newNoticeEnv(t, cache.WithNoticeHold(50*time.Millisecond))
-	v2 := e.put(t, e.id, "pw-2", rotasafe.StagePending)
-	e.send(t, notice.PendingStored, v2)
-	e.waitReads(t, 1)
-	e.send(t, notice.PasswordChanging, v2)
+	e, _ := changing(t, 50*time.Millisecond, 1)
 	if id := <-e.preferAsync(t.Context()); id != "" {
 		t.Fatalf("after the hold bound: Prefer offers %q, want nothing", id)
-	}
-	if got := e.c.Stats().Holds; got != 1 {
-		t.Fatalf("got %d holds, want 1", got)
 	}
 }
 
 // TestNoticeHoldOff: WithNoticeHold(0) holds no login.
 func TestNoticeHoldOff(t *testing.T) {
-	e := newNoticeEnv(t, cache.WithNoticeHold(0))
+	changing(t, 0, 0)
+}
+
+// changing starts a cache with the hold bound hold, announces a new version, lets the cache
+// read it, announces its password changing, and checks that the cache began wantHolds holds.
+func changing(t *testing.T, hold time.Duration, wantHolds uint64) (*noticeEnv, string) {
+	t.Helper()
+	e := newNoticeEnv(t, cache.WithNoticeHold(hold))
 	v2 := e.put(t, e.id, "pw-2", rotasafe.StagePending)
 	e.send(t, notice.PendingStored, v2)
 	e.waitReads(t, 1)
 	e.send(t, notice.PasswordChanging, v2)
-	if got := e.c.Stats().Holds; got != 0 {
-		t.Fatalf("got %d holds, want none", got)
+	if got := e.c.Stats().Holds; got != wantHolds {
+		t.Fatalf("got %d holds, want %d", got, wantHolds)
 	}
+	return e, v2
 }
 
 // TestNoticeLead: a "pending stored" notice with a lead spreads its read over the lead

@@ -207,8 +207,10 @@ func (c *Cache) onNotice(n notice.Notice) {
 		if n.Kind == notice.Finished {
 			a.finished = true
 		}
+		// The hold ends once Prefer has what to offer (or to wait for): the version read, or
+		// its read in flight.
 		if x := h.hold.Load(); x != nil && x.version == a.id {
-			x.release()
+			defer x.release()
 		}
 		switch {
 		case r == nil || isDone(r) && !r.ok && r.v.ID == "":
@@ -368,22 +370,10 @@ func (c *Cache) settleHint(h *hints, a *announced, r *hintRead, id string, v rot
 // within ctx and at most the hold bound (WithNoticeHold); when the version is being read, it
 // waits for the read, within ctx and at most a second.
 func (c *Cache) Prefer(ctx context.Context, secretID string) (v rotasafe.Version, ok bool) {
-	if c.nt == nil {
-		return rotasafe.Version{}, false
-	}
-	e, found := c.entryFor(secretID, rotasafe.StageCurrent)
+	h, s, found := c.hintsOf(secretID)
 	if !found {
 		return rotasafe.Version{}, false
 	}
-	s := e.snap.Load()
-	if s == nil || s.err != nil {
-		return rotasafe.Version{}, false
-	}
-	x, found := c.nt.bySecret.Load(s.v.ARN)
-	if !found {
-		return rotasafe.Version{}, false
-	}
-	h := x.(*hints)
 	if x := h.hold.Load(); x != nil {
 		select { // the password is changing: wait for the change (the hold bound ends the wait)
 		case <-x.done:
@@ -406,26 +396,35 @@ func (c *Cache) Prefer(ctx context.Context, secretID string) (v rotasafe.Version
 	return *p, true
 }
 
+// hintsOf returns what notices said about secretID, and the AWSCURRENT snapshot cached for
+// it; found is false without notices, or when neither is there.
+func (c *Cache) hintsOf(secretID string) (h *hints, s *snapshot, found bool) {
+	if c.nt == nil {
+		return nil, nil, false
+	}
+	e, found := c.entryFor(secretID, rotasafe.StageCurrent)
+	if !found {
+		return nil, nil, false
+	}
+	s = e.snap.Load()
+	if s == nil || s.err != nil {
+		return nil, nil, false
+	}
+	x, found := c.nt.bySecret.Load(s.v.ARN)
+	if !found {
+		return nil, nil, false
+	}
+	return x.(*hints), s, true
+}
+
 // announcedPending returns the version of secretID that the latest notice announced, when
 // the cache read it by ID, found it labelled AWSPENDING (and not AWSCURRENT), and it is not
 // rejectedID: the answer a read of AWSPENDING after rejectedID's rejection would give.
 func (c *Cache) announcedPending(secretID, rejectedID string) (rotasafe.Version, bool) {
-	if c.nt == nil {
-		return rotasafe.Version{}, false
-	}
-	e, found := c.entryFor(secretID, rotasafe.StageCurrent)
+	h, _, found := c.hintsOf(secretID)
 	if !found {
 		return rotasafe.Version{}, false
 	}
-	s := e.snap.Load()
-	if s == nil || s.err != nil {
-		return rotasafe.Version{}, false
-	}
-	x, found := c.nt.bySecret.Load(s.v.ARN)
-	if !found {
-		return rotasafe.Version{}, false
-	}
-	h := x.(*hints)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	a := h.latest
