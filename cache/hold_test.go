@@ -164,4 +164,10 @@ func TestNoticeRereadPending(t *testing.T) {
 	if v, err := e.c.Reread(t.Context(), e.id, rotasafe.StagePending, v2); err != nil || v.ID != v2 || e.calls() != calls+1 {
 		t.Fatalf("Reread AWSPENDING after %s was rejected: got %s, %v after %d calls; want a read", v2, v.ID, err, e.calls()-calls)
 	}
+	// Once reported rejected, the announced version answers no more: a rotation may have
+	// begun since with its notices lost.
+	v3 := e.put(t, e.id, "pw-3", rotasafe.StagePending)
+	if v, err := e.c.Reread(t.Context(), e.id, rotasafe.StagePending, e.v1+"-other"); err != nil || v.ID != v3 || e.calls() != calls+2 {
+		t.Fatalf("Reread AWSPENDING after the announced version was rejected: got %s, %v after %d calls; want %s read", v.ID, err, e.calls()-calls, v3)
+	}
 }

@@ -133,6 +133,7 @@ type announced struct {
 	finished  bool      // Finished: it is AWSCURRENT
 	scheduled bool      // a spread read of it is waiting
 	installed bool      // it was installed as AWSCURRENT on a finished notice
+	spent     bool      // a client reported it rejected: Reread no longer answers with it
 	read      *hintRead // the latest read of it, nil before the first
 }
 
@@ -418,8 +419,9 @@ func (c *Cache) hintsOf(secretID string) (h *hints, s *snapshot, found bool) {
 }
 
 // announcedPending returns the version of secretID that the latest notice announced, when
-// the cache read it by ID, found it labelled AWSPENDING (and not AWSCURRENT), and it is not
-// rejectedID: the answer a read of AWSPENDING after rejectedID's rejection would give.
+// the cache read it by ID, found it labelled AWSPENDING (and not AWSCURRENT), no finished
+// notice came for it, and no client reported it rejected (rejectedID names it, or did
+// before): the answer a read of AWSPENDING after rejectedID's rejection would give.
 func (c *Cache) announcedPending(secretID, rejectedID string) (rotasafe.Version, bool) {
 	h, _, found := c.hintsOf(secretID)
 	if !found {
@@ -428,11 +430,16 @@ func (c *Cache) announcedPending(secretID, rejectedID string) (rotasafe.Version,
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	a := h.latest
-	if a == nil || a.read == nil || !isDone(a.read) {
+	if a == nil || a.read == nil || !isDone(a.read) || a.finished || a.spent {
+		return rotasafe.Version{}, false
+	}
+	if a.id == rejectedID {
+		// It was rejected: a rotation began since with its notices lost. Read from now on.
+		a.spent = true
 		return rotasafe.Version{}, false
 	}
 	r := a.read
-	if !r.ok || r.v.ID == rejectedID || !r.v.HasStage(rotasafe.StagePending) || r.v.HasStage(rotasafe.StageCurrent) {
+	if !r.ok || !r.v.HasStage(rotasafe.StagePending) || r.v.HasStage(rotasafe.StageCurrent) {
 		return rotasafe.Version{}, false
 	}
 	return r.v, true

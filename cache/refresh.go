@@ -31,9 +31,10 @@ func (c *Cache) Refresh(ctx context.Context, secretID string) (rotasafe.Version,
 // version holds.
 //
 // For AWSPENDING, with notices (WithNotices), the version a notice announced and the cache
-// read by ID and found labelled AWSPENDING is returned without a call when it is not
-// rejectedID: it is what that read would find, unless a rotation began since with every
-// notice lost, which costs one more rejected login and then this read.
+// read by ID and found labelled AWSPENDING is returned without a call while its rotation is
+// under way (no finished notice yet) and no caller reported it rejected: it is what the read
+// would find, unless a rotation began since with every notice lost, which costs one more
+// rejected login, once, and then this read.
 func (c *Cache) Reread(ctx context.Context, secretID, stage, rejectedID string) (rotasafe.Version, error) {
 	if stage == rotasafe.StagePending && rejectedID != "" {
 		if v, ok := c.announcedPending(secretID, rejectedID); ok {
