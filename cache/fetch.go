@@ -134,21 +134,6 @@ func (c *Cache) wait(ctx context.Context, e *entry) (*snapshot, error) {
 	return c.await(ctx, cl)
 }
 
-// waitFresh is wait for a caller that has just learned something a fetch already in flight
-// may have missed (it may have read before): it waits that fetch out, then joins or starts
-// the next one, which began after the caller asked.
-func (c *Cache) waitFresh(ctx context.Context, e *entry) (*snapshot, error) {
-	e.mu.Lock()
-	before := e.call
-	e.mu.Unlock()
-	if before != nil {
-		if _, err := c.await(ctx, before); err != nil {
-			return nil, err
-		}
-	}
-	return c.wait(ctx, e)
-}
-
 // reread is a forced fetch of e for why (a rejected version, or Refresh). The first forced
 // fetch for a reason starts at once; later ones for the same reason join it while it runs. Once it has answered, they share its answer: for
 // MinRefreshInterval from its start when the answer is the rejected version itself

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,37 +31,43 @@ var resubscribe = retry.Policy{Initial: time.Second, Max: 30 * time.Second, Jitt
 // the clients reading through it (sqlconn, redisconn, pgxpoolconn) log in with the new
 // password as soon as the database takes it, instead of finding out from a rejected login:
 //
-//   - on notice.PendingStored, the cache reads the new version, at a random moment within
-//     the notice window (WithNoticeWindow) so that a fleet does not read at one instant;
+//   - on notice.PendingStored, the cache reads the new version by ID, at a random moment
+//     within the notice's lead (rotate.WithNoticeLead), or within the notice window
+//     (WithNoticeWindow) when the notice carries no lead, so that a fleet does not read at
+//     one instant;
+//   - on notice.PasswordChanging, if that read found the version labelled AWSPENDING, new
+//     logins wait (Prefer holds them) until notice.PasswordChanged, at most the hold bound
+//     (WithNoticeHold), once per version; open connections are not touched;
 //   - on notice.PasswordChanged, that version becomes the one Prefer offers: clients try it
 //     first (a login that starts while it is being read waits for the read);
-//   - on notice.Finished, the cache reads AWSCURRENT once, again at a random moment within
-//     the window; and whenever a read shows that the new version holds AWSCURRENT, the
-//     cache's AWSCURRENT moves to it without another call.
+//   - on notice.Finished, a version read as AWSPENDING becomes the cached AWSCURRENT with no
+//     further call, confirmed by the next normal refresh; and whenever a read shows that the
+//     new version holds AWSCURRENT, the cache's AWSCURRENT moves to it.
 //
-// A notice only reorders what clients try: every version it names is read from Secrets
-// Manager, and used only if it holds AWSPENDING or AWSCURRENT there; the database has the
-// last word, and a version it rejects is not offered again. Notices for secrets the cache
-// has not read are ignored, and the reads notices cause are bounded per secret (three at
-// once, then one per MinRefreshInterval; the first read of AWSCURRENT after a version was
-// proved real is free), so forged notices cannot storm Secrets Manager. Lost notices cost
-// nothing but the notice: the pull path (Reread after a rejected login) stays as it is.
-// Reads of announced versions are counted in Stats as APICalls and Reads.Other.
+// A notice only reorders what clients try, and when: every version it names is read from
+// Secrets Manager, and used only if it holds AWSPENDING or AWSCURRENT there; the database
+// has the last word, and a version it rejects is not offered again. Notices for secrets the
+// cache has not read are ignored, and the reads notices cause are bounded per secret (three
+// at once, then one per MinRefreshInterval), so forged notices cannot storm Secrets Manager,
+// and a forged password-changing notice holds logins for at most the hold bound, once per
+// version. Lost notices cost nothing but the notice: the pull path (Reread after a rejected
+// login) stays as it is. Reads of announced versions are counted in Stats as APICalls and
+// Reads.Other.
 //
-// Notices trade Secrets Manager calls for rejected logins: each instance reads the announced
-// version and, after finished, AWSCURRENT: about two reads per rotation where pulling costs
-// one (benchmarks/BENCHMARKS.md, section "The same rotation with rotation notices"). The
-// reads of a fleet land within the notice window, so size it to at least the fleet's size
-// divided by the account's GetSecretValue quota per second.
+// What a notice costs: one read per instance per rotation, as pulling does, and no rejected
+// login when the rotator announces ahead. A fleet of N instances reads at about N ÷ lead
+// requests a second, so size the rotator's lead to at least N ÷ the account's
+// GetSecretValue quota per second (without a lead, the same for the notice window), and
+// the hold to the rotator's settle plus its password change, with room (2 s by default).
 //
 // The Cache subscribes on a goroutine of its own until Close, subscribing again (after
 // waits growing to 30 s, logged) when t's Subscribe returns; that goroutine keeps a Cache
 // that is dropped without Close alive. A nil t leaves notices off.
 func WithNotices(t notice.Transport) Option { return func(c *config) { c.notices = t } }
 
-// WithNoticeWindow sets the window over which the reads asked for by rotation notices are
-// spread (WithNotices). 0 reads at once; a negative d makes New panic. The default is
-// DefaultNoticeWindow (1 s).
+// WithNoticeWindow sets the window over which the reads asked for by rotation notices without
+// a lead are spread (WithNotices). 0 reads at once; a negative d makes New panic. The
+// default is DefaultNoticeWindow (1 s).
 func WithNoticeWindow(d time.Duration) Option {
 	return func(c *config) {
 		mustNotBeNegative("WithNoticeWindow", d)
@@ -68,31 +75,65 @@ func WithNoticeWindow(d time.Duration) Option {
 	}
 }
 
+// DefaultNoticeHold bounds how long new logins wait between a password-changing notice and
+// the password-changed one (WithNoticeHold).
+const DefaultNoticeHold = 2 * time.Second
+
+// WithNoticeHold bounds how long new logins wait after a notice.PasswordChanging for the
+// password change to be announced done (WithNotices): past it they go on as without notices
+// (the pull path). It should exceed the rotator's settle (rotate.WithNoticeSettle) plus its
+// password change. 0 holds no login; a negative d makes New panic. The default is
+// DefaultNoticeHold (2 s).
+func WithNoticeHold(d time.Duration) Option {
+	return func(c *config) {
+		mustNotBeNegative("WithNoticeHold", d)
+		c.noticeHold = d
+	}
+}
+
+// maxHeld is how many versions a secret remembers having held logins for.
+const maxHeld = 8
+
 // notices is the state of a Cache that listens to rotation notices.
 type notices struct {
 	t        notice.Transport
 	bySecret sync.Map // secret ARN -> *hints
 	received atomic.Uint64
+	holds    atomic.Uint64
 }
 
 // hints is what notices said about the rotations of one secret.
 type hints struct {
 	prefer  atomic.Pointer[rotasafe.Version] // the newest version the database takes, read and checked; nil: none
 	waiting atomic.Pointer[hintRead]         // a read of a changed version in flight: Prefer waits for it
+	hold    atomic.Pointer[hold]             // new logins wait for it while it is not released; nil: none
 
 	mu      sync.Mutex // guards the fields below
 	latest  *announced // the version the latest notice named
+	held    []string   // the versions logins were held for, the latest maxHeld
 	tokens  float64    // reads allowed now (a token bucket of noticeBurst)
 	refills int64      // when tokens was last refilled, ns since the Cache's epoch
 }
 
+// hold makes new logins wait while a version's password changes. done is closed when the
+// change is announced done or the hold bound passes, whichever comes first.
+type hold struct {
+	version string
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (x *hold) release() { x.once.Do(func() { close(x.done) }) }
+
 // announced is one version a notice named.
 type announced struct {
 	id        string
+	changing  bool      // PasswordChanging: hold logins once the read shows the version AWSPENDING
 	changed   bool      // PasswordChanged or Finished: the database takes it
 	finished  bool      // Finished: it is AWSCURRENT
 	scheduled bool      // a spread read of it is waiting
-	refreshed bool      // a read of AWSCURRENT was asked for, to learn that it moved
+	installed bool      // it was installed as AWSCURRENT on a finished notice
+	spent     bool      // a client reported it rejected: Reread no longer answers with it
 	read      *hintRead // the latest read of it, nil before the first
 }
 
@@ -144,17 +185,37 @@ func (c *Cache) onNotice(n notice.Notice) {
 		a = &announced{id: n.VersionID}
 		h.latest = a
 	}
+	r := a.read
 	switch n.Kind {
 	case notice.PendingStored:
-		if a.read == nil {
-			c.spreadRead(h, a, id)
+		if r == nil {
+			window := c.cfg.noticeWindow
+			if n.Lead > 0 {
+				window = n.Lead // a read still under way at PasswordChanging holds once done
+			}
+			c.spreadRead(h, a, id, window)
+		}
+	case notice.PasswordChanging:
+		if a.changed || a.changing || c.cfg.noticeHold <= 0 {
+			return // after the change (reordered), repeated, or holds are off
+		}
+		a.changing = true
+		switch {
+		case r == nil || isDone(r) && !r.ok && r.v.ID == "":
+			c.readHint(h, a, id) // hold once it shows the version AWSPENDING
+		case isDone(r):
+			c.startHold(h, a, r)
 		}
 	case notice.PasswordChanged, notice.Finished:
 		a.changed = true
 		if n.Kind == notice.Finished {
 			a.finished = true
 		}
-		r := a.read
+		// The hold ends once Prefer has what to offer (or to wait for): the version read, or
+		// its read in flight.
+		if x := h.hold.Load(); x != nil && x.version == a.id {
+			defer x.release()
+		}
 		switch {
 		case r == nil || isDone(r) && !r.ok && r.v.ID == "":
 			// Not read yet (or the read failed): logins need it now.
@@ -163,9 +224,33 @@ func (c *Cache) onNotice(n notice.Notice) {
 			h.waiting.Store(r) // logins wait for the read in flight
 		case r.ok:
 			h.prefer.Store(&r.v)
-			c.learnFinished(h, a, r, id)
+			c.installFinished(a, r, id)
 		}
 	}
+}
+
+// startHold makes new logins wait for the password change of a, when its read r showed it
+// AWSPENDING, and logins were not held for it before. The hold ends on a's PasswordChanged
+// or Finished notice, or after the hold bound. h.mu is held.
+func (c *Cache) startHold(h *hints, a *announced, r *hintRead) {
+	if !a.changing || a.changed || !r.ok || !r.v.HasStage(rotasafe.StagePending) || r.v.HasStage(rotasafe.StageCurrent) ||
+		slices.Contains(h.held, a.id) {
+		return
+	}
+	h.held = append(h.held, a.id)
+	if len(h.held) > maxHeld {
+		h.held = slices.Delete(h.held, 0, 1)
+	}
+	x := &hold{version: a.id, done: make(chan struct{})}
+	if !c.goBG(func() {
+		_ = c.sleep(c.ctx, c.cfg.noticeHold)
+		x.release()
+		h.hold.CompareAndSwap(x, nil)
+	}) {
+		return
+	}
+	h.hold.Store(x)
+	c.nt.holds.Add(1)
 }
 
 // secretOf returns an ID this cache reads the secret with ARN arn under, and the ID of the
@@ -179,15 +264,15 @@ func (c *Cache) secretOf(arn string) (id, current string, ok bool) {
 	return "", "", false
 }
 
-// spreadRead reads a at a random moment within the notice window, unless a read of it
-// starts before that. h.mu is held.
-func (c *Cache) spreadRead(h *hints, a *announced, id string) {
+// spreadRead reads a at a random moment within window, unless a read of it starts before
+// that. h.mu is held.
+func (c *Cache) spreadRead(h *hints, a *announced, id string, window time.Duration) {
 	if a.scheduled {
 		return
 	}
 	a.scheduled = true
 	before := a.read
-	delay := time.Duration(c.float() * float64(c.cfg.noticeWindow))
+	delay := time.Duration(c.float() * float64(window))
 	c.goBG(func() {
 		if c.sleep(c.ctx, delay) != nil {
 			return
@@ -205,37 +290,19 @@ func (c *Cache) spreadRead(h *hints, a *announced, id string) {
 	})
 }
 
-// learnFinished makes the cache read AWSCURRENT, at a random moment within the notice
-// window, once a finished notice and a read agree: a was announced finished, and r showed
-// that it is a real version of the rotation (AWSPENDING) that did not hold AWSCURRENT yet
-// when read. The first such read of a version is not counted against the allowance of
-// reads (a read proved the version real); a repeated finished notice takes from it. h.mu is
-// held.
-func (c *Cache) learnFinished(h *hints, a *announced, r *hintRead, id string) {
-	if !a.finished || !r.ok || r.v.HasStage(rotasafe.StageCurrent) {
+// installFinished makes a the cached AWSCURRENT once a finished notice and a read agree: a
+// was announced finished, and r showed that it is the rotation's AWSPENDING version. No call:
+// finishSecret moves AWSCURRENT to the pending version, and the next normal refresh
+// confirms it (a forged finished notice costs at most a rejected login and the walk's
+// reads, once per version). h.mu is held.
+func (c *Cache) installFinished(a *announced, r *hintRead, id string) {
+	if !a.finished || a.installed || !r.ok || r.v.HasStage(rotasafe.StageCurrent) || !r.v.HasStage(rotasafe.StagePending) {
 		return
 	}
-	if a.refreshed && !c.allow(h, id, a.id) {
-		return
-	}
-	a.refreshed = true
-	delay := time.Duration(c.float() * float64(c.cfg.noticeWindow))
-	c.goBG(func() {
-		if c.sleep(c.ctx, delay) != nil {
-			return
-		}
-		if cur, ok := c.currentID(id); ok && cur == a.id {
-			return // learned meanwhile
-		}
-		e, err := c.entry(id, rotasafe.StageCurrent)
-		if err != nil {
-			return
-		}
-		// A read that began before the notice may miss the move: wait for one after it.
-		if _, err := c.waitFresh(c.ctx, e); err != nil && c.ctx.Err() == nil {
-			c.logger().Debug("cache: reading AWSCURRENT after a finished notice failed", "secret", id, "error", err)
-		}
-	})
+	a.installed = true
+	v := r.v
+	v.Stages = append(slices.Clone(v.Stages), rotasafe.StageCurrent)
+	c.learn(id, v, c.now())
 }
 
 // readHint starts a read of a, if the secret's allowance of reads has one left. h.mu is held.
@@ -284,7 +351,8 @@ func (c *Cache) settleHint(h *hints, a *announced, r *hintRead, id string, v rot
 		h.prefer.Store(&r.v)
 	}
 	h.waiting.CompareAndSwap(r, nil)
-	c.learnFinished(h, a, r, id)
+	c.startHold(h, a, r)
+	c.installFinished(a, r, id)
 	h.mu.Unlock()
 	close(r.done)
 	switch {
@@ -300,26 +368,22 @@ func (c *Cache) settleHint(h *hints, a *announced, r *hintRead, id string, v rot
 
 // Prefer returns the version of secretID that rotation notices said the database takes now
 // and that the cache holds no AWSCURRENT label on yet, so that a client tries it before
-// AWSCURRENT (rotasafe.Source documents the method). ok is false without notices
-// (WithNotices), or when no such version is known. When the version is being read, Prefer
+// AWSCURRENT (rotasafe.Preferrer documents the method). ok is false without notices
+// (WithNotices), or when no such version is known. While the password is changing (between
+// a password-changing notice and the password-changed one) Prefer waits for the change,
+// within ctx and at most the hold bound (WithNoticeHold); when the version is being read, it
 // waits for the read, within ctx and at most a second.
 func (c *Cache) Prefer(ctx context.Context, secretID string) (v rotasafe.Version, ok bool) {
-	if c.nt == nil {
-		return rotasafe.Version{}, false
-	}
-	e, found := c.entryFor(secretID, rotasafe.StageCurrent)
+	h, s, found := c.hintsOf(secretID)
 	if !found {
 		return rotasafe.Version{}, false
 	}
-	s := e.snap.Load()
-	if s == nil || s.err != nil {
-		return rotasafe.Version{}, false
+	if x := h.hold.Load(); x != nil {
+		select { // the password is changing: wait for the change (the hold bound ends the wait)
+		case <-x.done:
+		case <-ctx.Done():
+		}
 	}
-	x, found := c.nt.bySecret.Load(s.v.ARN)
-	if !found {
-		return rotasafe.Version{}, false
-	}
-	h := x.(*hints)
 	if r := h.waiting.Load(); r != nil && !isDone(r) {
 		t := time.NewTimer(preferWait)
 		select {
@@ -334,6 +398,54 @@ func (c *Cache) Prefer(ctx context.Context, secretID string) (v rotasafe.Version
 		return rotasafe.Version{}, false
 	}
 	return *p, true
+}
+
+// hintsOf returns what notices said about secretID, and the AWSCURRENT snapshot cached for
+// it; found is false without notices, or when neither is there.
+func (c *Cache) hintsOf(secretID string) (h *hints, s *snapshot, found bool) {
+	if c.nt == nil {
+		return nil, nil, false
+	}
+	e, found := c.entryFor(secretID, rotasafe.StageCurrent)
+	if !found {
+		return nil, nil, false
+	}
+	s = e.snap.Load()
+	if s == nil || s.err != nil {
+		return nil, nil, false
+	}
+	x, found := c.nt.bySecret.Load(s.v.ARN)
+	if !found {
+		return nil, nil, false
+	}
+	return x.(*hints), s, true
+}
+
+// announcedPending returns the version of secretID that the latest notice announced, when
+// the cache read it by ID, found it labelled AWSPENDING (and not AWSCURRENT), no finished
+// notice came for it, and no client reported it rejected (rejectedID names it, or did
+// before): the answer a read of AWSPENDING after rejectedID's rejection would give.
+func (c *Cache) announcedPending(secretID, rejectedID string) (rotasafe.Version, bool) {
+	h, _, found := c.hintsOf(secretID)
+	if !found {
+		return rotasafe.Version{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := h.latest
+	if a == nil || a.read == nil || !isDone(a.read) || a.finished || a.spent {
+		return rotasafe.Version{}, false
+	}
+	if a.id == rejectedID {
+		// It was rejected: a rotation began since with its notices lost. Read from now on.
+		a.spent = true
+		return rotasafe.Version{}, false
+	}
+	r := a.read
+	if !r.ok || !r.v.HasStage(rotasafe.StagePending) || r.v.HasStage(rotasafe.StageCurrent) {
+		return rotasafe.Version{}, false
+	}
+	return r.v, true
 }
 
 // currentID returns the ID of the AWSCURRENT version cached for id.
@@ -353,6 +465,14 @@ func isDone(r *hintRead) bool {
 	default:
 		return false
 	}
+}
+
+// noticeHolds counts the holds of new logins begun so far.
+func (c *Cache) noticeHolds() uint64 {
+	if c.nt == nil {
+		return 0
+	}
+	return c.nt.holds.Load()
 }
 
 // noticesReceived counts the notices received so far.

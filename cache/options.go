@@ -44,6 +44,7 @@ type config struct {
 	warmIDs      []string
 	notices      notice.Transport // nil: no notices
 	noticeWindow time.Duration
+	noticeHold   time.Duration
 	logger       *slog.Logger
 	meters       metric.MeterProvider // nil: otel.GetMeterProvider() when New runs
 	now          func() time.Time     // nil: the real clock, coarse on hits
@@ -61,6 +62,7 @@ func defaults() config {
 		fetchTimeout: DefaultFetchTimeout,
 		warmWindow:   DefaultWarmWindow,
 		noticeWindow: DefaultNoticeWindow,
+		noticeHold:   DefaultNoticeHold,
 	}
 }
 

@@ -29,7 +29,19 @@ func (c *Cache) Refresh(ctx context.Context, secretID string) (rotasafe.Version,
 // learns from it: an AWSPENDING answer that also holds AWSCURRENT (finishSecret ran)
 // becomes the cached AWSCURRENT at no further cost. rotasafe.IsNotFound reports a stage no
 // version holds.
+//
+// For AWSPENDING, with notices (WithNotices), the version a notice announced and the cache
+// read by ID and found labelled AWSPENDING is returned without a call while its rotation is
+// under way (no finished notice yet) and no caller reported it rejected: it is what the read
+// would find, unless a rotation began since with every notice lost, which costs one more
+// rejected login, once, and then this read.
 func (c *Cache) Reread(ctx context.Context, secretID, stage, rejectedID string) (rotasafe.Version, error) {
+	if stage == rotasafe.StagePending && rejectedID != "" {
+		if v, ok := c.announcedPending(secretID, rejectedID); ok {
+			c.hits.inc()
+			return v, nil
+		}
+	}
 	if stage == rotasafe.StageCurrent && rejectedID != "" {
 		if e, ok := c.entryFor(secretID, stage); ok {
 			if s := e.snap.Load(); s != nil && s.err == nil && s.v.ID != rejectedID && c.now() < s.expireAt {

@@ -21,6 +21,7 @@ type Stats struct {
 	Evictions   uint64 // entries dropped to keep within MaxEntries
 	Parses      uint64 // parse functions run by Parsed and GetParsed
 	Notices     uint64 // rotation notices received (WithNotices)
+	Holds       uint64 // holds of new logins begun on password-changing notices (WithNoticeHold)
 }
 
 // counters holds the Stats counters but Hits. They change on the slow path only.
@@ -72,6 +73,7 @@ func (c *Cache) Stats() Stats {
 		Evictions:   c.st.evictions.Load(),
 		Parses:      c.st.parses.Load(),
 		Notices:     c.noticesReceived(),
+		Holds:       c.noticeHolds(),
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package notice lets a rotation function tell a fleet of applications that a rotation step
 // took effect, so that they try the new password before their logins fail. A [Notice] names
-// the secret's ARN, the version and what happened ([PendingStored], [PasswordChanged],
-// [Finished]); never a value, a username or a token. It travels over a [Transport]: Redis
+// the secret's ARN, the version and what happened ([PendingStored], [PasswordChanging],
+// [PasswordChanged], [Finished]); never a value, a username or a token. It travels over a [Transport]: Redis
 // publish/subscribe (package notice/redisnotice) or NATS core (package notice/natsnotice),
 // or one of your own.
 //
@@ -42,9 +42,13 @@
 //     uses, at most three at once and then one per refresh floor (MinRefreshInterval) per
 //     secret, and offers it only if Secrets Manager labels it AWSPENDING or AWSCURRENT;
 //     versions that do not exist, old versions and other secrets' notices are dropped;
-//   - logins: a real AWSPENDING version announced as changed before the database took it
-//     is tried first once per instance, rejected, and not preferred again; that instance
-//     then reads AWSCURRENT once (floored as every forced read) and logs in as before.
+//   - logins: a real AWSPENDING version announced as changed (or finished) before the
+//     database took it is tried first once per instance, rejected, and not preferred again;
+//     that instance then reads AWSCURRENT once (floored as every forced read) and logs in as
+//     before;
+//   - waits: a password-changing notice holds new logins for at most the listener's hold
+//     bound (cache.WithNoticeHold), once per version, and only for a version the listener
+//     read from Secrets Manager and found labelled AWSPENDING.
 //
 // Forged notices never stop the pull path, which keeps working with or without notices.
 // Notices and their errors are logged by kind, secret ARN and version ID only.

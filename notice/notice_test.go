@@ -24,7 +24,7 @@ func good() notice.Notice {
 
 func TestRoundTrip(t *testing.T) {
 	t.Parallel()
-	for _, kind := range []notice.Kind{notice.PendingStored, notice.PasswordChanged, notice.Finished} {
+	for _, kind := range []notice.Kind{notice.PendingStored, notice.PasswordChanging, notice.PasswordChanged, notice.Finished} {
 		for _, at := range []time.Time{{}, time.Date(2026, 1, 2, 3, 4, 5, 678901234, time.FixedZone("x", 3600))} {
 			n := good()
 			n.Kind, n.At = kind, at
@@ -57,6 +57,35 @@ func TestWireForm(t *testing.T) {
 	n, err := notice.Decode([]byte(`{"v":1,"kind":"finished","secret":"` + testARN + `","version":"` + testVersion + `","new":{"x":[1]}}`))
 	if err != nil || n.Kind != notice.Finished || !n.At.IsZero() {
 		t.Fatalf("got %v, %v; want a finished notice without a time", n, err)
+	}
+}
+
+// TestWireLead: a lead travels as whole milliseconds, only when set, and a reader bounds it.
+func TestWireLead(t *testing.T) {
+	t.Parallel()
+	n := good()
+	n.Kind, n.Lead = notice.PendingStored, 2500*time.Millisecond
+	b, err := notice.Encode(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"v":1,"kind":"pending-stored","secret":"` + testARN + `","version":"` + testVersion + `","at":"2026-01-02T03:04:05.678Z","lead_ms":2500}`
+	if string(b) != want {
+		t.Fatalf("got %s, want %s", b, want)
+	}
+	back, err := notice.Decode(b)
+	if err != nil || back.Lead != n.Lead {
+		t.Fatalf("got %v (lead %v), %v; want lead %v", back, back.Lead, err, n.Lead)
+	}
+	for _, bad := range []string{`-1`, `900001`, `"5"`, `1.5`} {
+		in := `{"v":1,"kind":"pending-stored","secret":"` + testARN + `","version":"` + testVersion + `","lead_ms":` + bad + `}`
+		if _, err := notice.Decode([]byte(in)); err == nil || !strings.Contains(err.Error(), `"lead_ms"`) {
+			t.Errorf("lead_ms %s: got %v, want an error naming the field", bad, err)
+		}
+	}
+	n.Lead = notice.MaxLead + time.Millisecond
+	if _, err := notice.Encode(n); err == nil {
+		t.Error("Encode took a lead beyond MaxLead")
 	}
 }
 

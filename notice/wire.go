@@ -18,13 +18,18 @@ const MaxSize = 4096
 
 // wire is the JSON form of a Notice, version 1:
 //
-//	{"v":1,"kind":"password-changed","secret":"arn:aws:secretsmanager:...","version":"...","at":"2026-01-02T03:04:05.678Z"}
+//	{"v":1,"kind":"pending-stored","secret":"arn:aws:secretsmanager:...","version":"...","at":"2026-01-02T03:04:05.678Z","lead_ms":30000}
+//
+// lead_ms and the kind password-changing came later within version 1: a reader that does not
+// know lead_ms ignores it (and reads at once, as before), and one that does not know the kind
+// drops that notice as it drops every notice it cannot decode.
 type wire struct {
 	V       int    `json:"v"`
 	Kind    string `json:"kind"`
 	Secret  string `json:"secret"`
 	Version string `json:"version"`
 	At      string `json:"at,omitempty"`
+	LeadMS  int64  `json:"lead_ms,omitempty"`
 }
 
 // Encode returns the wire form of n: a small JSON object with a version number, readable in
@@ -36,6 +41,9 @@ func Encode(n Notice) ([]byte, error) {
 	w := wire{V: WireVersion, Kind: string(n.Kind), Secret: n.SecretARN, Version: n.VersionID}
 	if !n.At.IsZero() {
 		w.At = n.At.UTC().Format(time.RFC3339Nano)
+	}
+	if n.Lead > 0 {
+		w.LeadMS = max(1, n.Lead.Milliseconds())
 	}
 	return json.Marshal(w)
 }
@@ -89,6 +97,16 @@ func Decode(data []byte) (Notice, error) {
 		if v[0] != '"' || json.Unmarshal(v, f.ptr) != nil {
 			return Notice{}, &Error{Field: f.name, Reason: "want a JSON string, got " + jsonKind(v)}
 		}
+	}
+	if v, ok := raw["lead_ms"]; ok && string(v) != "null" {
+		var ms int64
+		if json.Unmarshal(v, &ms) != nil {
+			return Notice{}, &Error{Field: "lead_ms", Reason: "want a whole number, got " + jsonKind(v)}
+		}
+		if ms < 0 || ms > MaxLead.Milliseconds() {
+			return Notice{}, &Error{Field: "lead_ms", Reason: fmt.Sprintf("is outside 0 to %d", MaxLead.Milliseconds())}
+		}
+		n.Lead = time.Duration(ms) * time.Millisecond
 	}
 	if at != "" {
 		t, err := time.Parse(time.RFC3339Nano, at)

@@ -14,10 +14,11 @@ var decodeErrorShape = regexp.MustCompile(`^notice: (` +
 	`is longer than 4096 bytes|is not a JSON object|is not valid JSON \(at byte [0-9]+\)` +
 	`|field "v" (is missing: not a rotasafe notice|want a whole number, got [a-z ]+|wire version -?[0-9]+ is not supported \(this reader knows 1\))` +
 	`|field "(kind|secret|version|at)" (want a JSON string, got [a-z ]+|is missing)` +
-	`|field "kind" ("[a-z-]{1,32}" is not one of pending-stored, password-changed, finished|is not a notice kind)` +
+	`|field "kind" ("[a-z-]{1,32}" is not one of pending-stored, password-changing, password-changed, finished|is not a notice kind)` +
 	`|field "secret" (is longer than 2048 bytes|holds a character that is not printable ASCII|is not an ARN \(arn:partition:service:region:account:resource\))` +
 	`|field "version" (is longer than 64 bytes|holds a character that is not printable ASCII)` +
 	`|field "at" (is not an RFC 3339 time|is outside the years 1 to 9999)` +
+	`|field "lead_ms" (want a whole number, got [a-z ]+|is outside 0 to 900000)` +
 	`)$`)
 
 // FuzzDecode checks Decode on any input: it never panics; a failure is a *notice.Error built
@@ -26,6 +27,9 @@ func FuzzDecode(f *testing.F) {
 	for _, seed := range []string{
 		`{"v":1,"kind":"password-changed","secret":"arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf","version":"c0ffee00-1234-4321-8888-0123456789ab","at":"2026-01-02T03:04:05.678Z"}`,
 		`{"v":1,"kind":"pending-stored","secret":"arn:a:b:c:d:e","version":"v"}`,
+		`{"v":1,"kind":"pending-stored","secret":"arn:a:b:c:d:e","version":"v","lead_ms":30000}`,
+		`{"v":1,"kind":"password-changing","secret":"arn:a:b:c:d:e","version":"v","lead_ms":-1}`,
+		`{"v":1,"kind":"pending-stored","secret":"arn:a:b:c:d:e","version":"v","lead_ms":1.5}`,
 		`{"v":1,"kind":"finished","secret":"arn:a:b:c:d:e","version":"v","at":"0000-01-01T00:00:00+01:00"}`,
 		`{"v":1,"kind":"finished","secret":"arn:a:b:c:d:e","version":"v","at":null,"x":[{}]}`,
 		`{"v":2}`, `{"v":1e0}`, `{"v":-1}`, `{"v":99999999999999999999}`, `{"v":1,"kind":"rolled-back"}`,

@@ -126,6 +126,7 @@ func (h *Handler) run(ctx context.Context, api rotasafe.API, ev rotasafe.Event, 
 	case rotasafe.StepCreateSecret:
 		err = h.create(ctx, api, ev)
 	case rotasafe.StepSetSecret, rotasafe.StepTestSecret:
+		h.announceChanging(ctx, ev, aws.ToString(out.ARN))
 		err = h.setOrTest(ctx, api, ev)
 	case rotasafe.StepFinishSecret:
 		err = h.finish(ctx, api, ev)

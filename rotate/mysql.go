@@ -58,10 +58,10 @@ func withMySQLHook(h mysqlHook) DBOption {
 // (scenario 1), without sending the password in plaintext as they do:
 //
 //   - Create copies AWSCURRENT with a new password.
-//   - Set returns at once if the pending password logs in already; otherwise it logs in as the
-//     user with the AWSCURRENT password, else the AWSPREVIOUS one, checks that the account
-//     logs in with one mysql_native_password password and nothing else, and sets the hash of
-//     the pending password: on MariaDB with SET PASSWORD = '*HEX', which needs no privilege;
+//   - Set logs in as the user with the AWSCURRENT password; only when that fails does it try
+//     the pending one (a replayed step: nothing to do), then the AWSPREVIOUS one; it checks
+//     that the account logs in with one mysql_native_password password and nothing else, and
+//     sets the hash of the pending password: on MariaDB with SET PASSWORD = '*HEX', which needs no privilege;
 //     on MySQL with ALTER USER ... IDENTIFIED WITH mysql_native_password AS '*HEX', which
 //     needs CREATE USER. With WithAdminSecret the user named by the secret's masterarn makes
 //     the change instead (the user must still log in first).
@@ -129,8 +129,8 @@ func MySQLAlternatingUsers(opts ...DBOption) Strategy {
 //   - MariaDB 10.4 and later, in one statement: ALTER USER ... IDENTIFIED VIA
 //     mysql_native_password USING '*pending' OR mysql_native_password USING '*current';
 //   - MySQL 8.0.14 and later: ALTER USER ... IDENTIFIED WITH mysql_native_password AS
-//     '*current', then AS '*pending' RETAIN CURRENT PASSWORD (skipped when both log in
-//     already, since a second RETAIN would push AWSCURRENT out).
+//     '*current', then AS '*pending' RETAIN CURRENT PASSWORD (skipped when the pending hash
+//     is the primary already, since a second RETAIN would push AWSCURRENT out).
 //   - Test logs in with the pending password and with the current one.
 //
 // The password of AWSPREVIOUS stops working at the next rotation's setSecret, so an
@@ -240,22 +240,17 @@ func (m *myStrategy) ownSession(ctx context.Context, c *myConn, user string, pas
 
 // loginOwn logs in with cur, which must log in before the step does what, and checks the
 // session as ownSession does.
-func (m *myStrategy) loginOwn(ctx context.Context, cur mySecret, passwords int, what string) (*session, error) {
+func (m *myStrategy) loginOwn(ctx context.Context, cur mySecret, passwords int, what string) (*session, []authMethod, error) {
 	c, err := m.connect(ctx, cur)
 	if err != nil {
-		return nil, fmt.Errorf("the AWSCURRENT credentials must log in before %s: %w", what, err)
+		return nil, nil, fmt.Errorf("the AWSCURRENT credentials must log in before %s: %w", what, err)
 	}
-	s, _, err := m.ownSession(ctx, c, cur.Username, passwords)
-	return s, err
+	return m.ownSession(ctx, c, cur.Username, passwords)
 }
 
 func (m *myStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend mySecret) error {
-	if c, err := m.connect(ctx, pend); err == nil {
-		c.close()
-		return nil
-	}
-	c, err := m.loginCurrentOrPrevious(ctx, sc, cur)
-	if err != nil {
+	c, err := m.loginCurrentOrPrevious(ctx, sc, cur, pend)
+	if err != nil || c == nil {
 		return err
 	}
 	s, _, err := m.ownSession(ctx, c, cur.Username, 1)
@@ -292,13 +287,20 @@ func (m *myStrategy) setPassword(ctx context.Context, s *session, a account, sel
 	return nil
 }
 
-// loginCurrentOrPrevious logs in as the user with the AWSCURRENT password, else with the
-// AWSPREVIOUS one (a rotation that set the password and failed before finishSecret left the
-// server one step ahead).
-func (m *myStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext, cur mySecret) (*myConn, error) {
+// loginCurrentOrPrevious logs in as the user with the AWSCURRENT password; when that fails,
+// it checks whether the AWSPENDING password logs in (a replayed step: the password changed
+// already; then it returns a nil conn and a nil error: nothing to do), else it logs in with
+// the AWSPREVIOUS one (a rotation that set the password and failed before finishSecret left
+// the server one step ahead). AWSCURRENT comes first so that an ordinary rotation makes no
+// failed login, which max_password_errors and FAILED_LOGIN_ATTEMPTS would count.
+func (m *myStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext, cur, pend mySecret) (*myConn, error) {
 	c, curErr := m.connect(ctx, cur)
 	if curErr == nil {
 		return c, nil
+	}
+	if c, err := m.connect(ctx, pend); err == nil {
+		c.close()
+		return nil, nil
 	}
 	prevV, ok, err := sc.Previous(ctx)
 	if err != nil {
@@ -341,7 +343,7 @@ func (m *myStrategy) connectAdmin(ctx context.Context, sc *StepContext, cur mySe
 }
 
 func (m *myStrategy) setDual(ctx context.Context, sc *StepContext, cur, pend mySecret) error {
-	s, err := m.loginOwn(ctx, cur, 2, "the passwords change")
+	s, methods, err := m.loginOwn(ctx, cur, 2, "the passwords change")
 	if err != nil {
 		return err
 	}
@@ -353,13 +355,11 @@ func (m *myStrategy) setDual(ctx context.Context, sc *StepContext, cur, pend myS
 		}
 		defer by.close()
 	}
-	if !by.server.mariaDB {
+	if !by.server.mariaDB && len(methods) > 0 && methods[0].auth == nativePasswordHash(pend.Password) {
 		// MySQL's RETAIN CURRENT PASSWORD is not idempotent: when the pending password is
-		// the primary already, a second run would make it the secondary too.
-		if p, err := m.connect(ctx, pend); err == nil {
-			p.close()
-			return nil
-		}
+		// the primary already, a second run would make it the secondary too. The stored
+		// hash says so without a login that would fail in an ordinary rotation.
+		return nil
 	}
 	stmts, err := dualPasswordSQL(by.server, s.account, nativePasswordHash(pend.Password), nativePasswordHash(cur.Password))
 	if err != nil {
@@ -383,7 +383,7 @@ var errNotOwned = errors.New("it holds neither the AWSPENDING password nor, as t
 
 func (m *myStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, pend mySecret) error {
 	// The confused-deputy guard: only the owner of the current credentials may rotate.
-	s, err := m.loginOwn(ctx, cur, 1, "the masterarn user acts")
+	s, _, err := m.loginOwn(ctx, cur, 1, "the masterarn user acts")
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,12 @@ type handlerConfig struct {
 	pw      passwordPolicy
 	notices notice.Publisher     // nil: no notices
 	meters  metric.MeterProvider // nil: otel.GetMeterProvider() when NewHandler runs
+	lead    time.Duration        // WithNoticeLead; 0: no announcing ahead
+	settle  time.Duration        // WithNoticeSettle
 }
 
 func newHandlerConfig(opts []Option) handlerConfig {
-	c := handlerConfig{pw: passwordPolicy{length: DefaultPasswordLength, exclude: DefaultExcludeCharacters}}
+	c := handlerConfig{pw: passwordPolicy{length: DefaultPasswordLength, exclude: DefaultExcludeCharacters}, settle: DefaultNoticeSettle}
 	for _, o := range opts {
 		if o != nil {
 			o(&c)

@@ -23,9 +23,9 @@ type pgStrategy struct {
 // SecretsManagerRDSPostgreSQLRotationSingleUser template does (scenario 1):
 //
 //   - Create copies AWSCURRENT with a new password.
-//   - Set returns at once if the pending password logs in already; otherwise it logs in as the
-//     user with the AWSCURRENT password, else the AWSPREVIOUS one, and changes the user's
-//     password (ALTER ROLE ... PASSWORD with a SCRAM verifier: the plaintext never reaches
+//   - Set logs in as the user with the AWSCURRENT password; only when that fails does it try
+//     the pending one (a replayed step: nothing to do), then the AWSPREVIOUS one; then it
+//     changes the user's password (ALTER ROLE ... PASSWORD with a SCRAM verifier: the plaintext never reaches
 //     the server). Current and pending must name the same user and host. With
 //     WithAdminSecret, the user named by the secret's masterarn makes the change instead.
 //   - Test logs in with the pending password.
@@ -46,9 +46,10 @@ func PostgresSingleUser(opts ...DBOption) Strategy {
 //
 //   - Create copies AWSCURRENT with the other username and a new password.
 //   - Set logs in with AWSCURRENT first (so a secret cannot be pointed at a user it does not
-//     own), returns if the pending password logs in already, and otherwise, as the superuser
-//     whose secret the masterarn field names (read through the same API), creates the clone
-//     when it is missing and changes the pending user's password, in one transaction.
+//     own), then, as the superuser whose secret the masterarn field names (read through the
+//     same API), creates the clone when it is missing and sets the pending user's password,
+//     in one transaction (idempotent: it never logs in with the pending password to find out
+//     whether it has work to do, so a rotation makes no failed login).
 //   - Test logs in with the pending password.
 //
 // The clone is a member of the original role and its sessions run as that role (ALTER ROLE
@@ -118,12 +119,8 @@ func (p *pgStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend d
 	if pend.Username != cur.Username {
 		return fmt.Errorf("AWSPENDING names user %s, AWSCURRENT %s; single-user rotation keeps the user", pend.Username, cur.Username)
 	}
-	if conn, err := p.connect(ctx, pend); err == nil {
-		closeConn(ctx, conn)
-		return nil
-	}
-	conn, err := p.loginCurrentOrPrevious(ctx, sc, cur)
-	if err != nil {
+	conn, err := p.loginCurrentOrPrevious(ctx, sc, cur, pend)
+	if err != nil || conn == nil {
 		return err
 	}
 	defer func() { closeConn(ctx, conn) }()
@@ -136,13 +133,20 @@ func (p *pgStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend d
 	return p.setPassword(ctx, conn, conn, pend.Username, pend.Password)
 }
 
-// loginCurrentOrPrevious logs in as the user with the AWSCURRENT password, else with the
-// AWSPREVIOUS one (a rotation that set the password and failed before finishSecret left the
-// service one step ahead).
-func (p *pgStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext, cur dbSecret) (*pgx.Conn, error) {
+// loginCurrentOrPrevious logs in as the user with the AWSCURRENT password; when that fails,
+// it checks whether the AWSPENDING password logs in (a replayed step: the password changed
+// already; then it returns a nil conn and a nil error: nothing to do), else it logs in with
+// the AWSPREVIOUS one (a rotation that set the password and failed before finishSecret left
+// the service one step ahead). AWSCURRENT comes first so that an ordinary rotation makes
+// no failed login: lockout counters and failed-login alerts see none.
+func (p *pgStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext, cur, pend dbSecret) (*pgx.Conn, error) {
 	conn, curErr := p.connect(ctx, cur)
 	if curErr == nil {
 		return conn, nil
+	}
+	if conn, err := p.connect(ctx, pend); err == nil {
+		closeConn(ctx, conn)
+		return nil, nil
 	}
 	prevV, ok, err := sc.Previous(ctx)
 	if err != nil {
@@ -191,11 +195,9 @@ func (p *pgStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, p
 		return fmt.Errorf("the AWSCURRENT credentials must log in before the superuser acts: %w", err)
 	}
 	closeConn(ctx, conn)
-	if conn, err := p.connect(ctx, pend); err == nil {
-		closeConn(ctx, conn)
-		return nil
-	}
-
+	// No login with the pending password to see whether a replayed step has nothing to do:
+	// in an ordinary rotation it fails, and lockout counters and failed-login alerts would
+	// see it. The transaction below is idempotent: run again, it sets the same password.
 	admin, err := p.connectAdmin(ctx, sc, cur)
 	if err != nil {
 		return err

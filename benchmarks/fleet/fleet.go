@@ -39,6 +39,7 @@ import (
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/notice"
+	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
@@ -104,6 +105,18 @@ type Config struct {
 	// NoticeWindow is the caches' notice window (cache.WithNoticeWindow) in modeled time,
 	// for RotationNotices; 0 means cache.DefaultNoticeWindow.
 	NoticeWindow time.Duration
+
+	// NoticeLead makes the RotationNotices rotator announce ahead, as rotate.WithNoticeLead
+	// does: pending-stored carries the lead and the rotator waits it out, then
+	// password-changing, NoticeSettle (default rotate.DefaultNoticeSettle), the password
+	// change and password-changed. 0: the rotator announces after each step, as without a
+	// lead. NoticeHold is the caches' hold bound (cache.WithNoticeHold; 0: the default).
+	// All in modeled time.
+	NoticeLead, NoticeSettle, NoticeHold time.Duration
+
+	// NoticeLoss is the share of notices lost, each notice to each instance on its own
+	// (RotationNotices): 0.1 loses one in ten.
+	NoticeLoss float64
 
 	// sweep makes Run connect every instance once more after the run and the rotation
 	// ended, with the caches' clock stopped: then every instance has found out about the
@@ -182,6 +195,14 @@ func (c *Config) defaults() {
 	if c.Dilation <= 0 {
 		c.Dilation = max(1, float64(c.Instances)/1000)
 	}
+	if c.NoticeLead > 0 && c.NoticeSettle <= 0 {
+		c.NoticeSettle = rotate.DefaultNoticeSettle
+	}
+	if c.NoticeHold <= 0 {
+		c.NoticeHold = cache.DefaultNoticeHold
+	}
+	// The rotation ends with 2 s of the run to spare.
+	c.Duration = max(c.Duration, c.RotateAt+c.NoticeLead+c.NoticeSettle+c.Window+2*time.Second)
 }
 
 // Result is what Secrets Manager and the application saw in one run.
@@ -212,6 +233,11 @@ type Result struct {
 	Noticed   int                  // instances that had a login rejected
 	// NoticesReceived is how many notices the instances' caches acted on (RotationNotices).
 	NoticesReceived int
+	// Holds is how many holds of new logins the caches began (password-changing notices).
+	Holds int
+	// HoldWait is how long the logins that began while the password was changing (from
+	// password-changing to password-changed, NoticeLead) waited in Prefer, in modeled time.
+	HoldWait Waits
 	// CallsPerInstance[k] is the number of instances whose cache made k GetSecretValue
 	// calls in the measured run; the last entry counts k or more.
 	CallsPerInstance [maxCallsHist + 1]int
@@ -240,11 +266,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	var notices *fanout
+	waits := &waitRecorder{}
 	if cfg.Scenario == RotationNotices {
 		if cfg.Strategy != Rotasafe {
 			return nil, fmt.Errorf("fleet: scenario %q runs only with strategy %q", cfg.Scenario, Rotasafe)
 		}
-		notices = newFanout()
+		notices = newFanout(cfg.NoticeLoss)
 	}
 	db.set(v0)
 
@@ -279,7 +306,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		})
 		switch cfg.Strategy {
 		case Rotasafe:
-			insts[i] = newRotasafe(client, id, db, cfg, dil, vnow, notices)
+			insts[i] = newRotasafe(client, id, db, cfg, dil, vnow, notices, waits)
 		case Baseline:
 			insts[i] = &baseline{client: client, id: id, db: db, ttl: cfg.TTL, now: vnow}
 		default:
@@ -376,7 +403,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if notices != nil {
 			pub = notices
 		}
-		rotErr <- rotate(ctx, admin, id, aws.ToString(created.ARN), db, dil(cfg.RotateAt), dil(cfg.Window), cfg.RemovePending, pub)
+		rotErr <- rotateSingle(ctx, admin, id, aws.ToString(created.ARN), db, cfg, dil, pub, waits)
 	}()
 	wg.Wait()
 	if err := <-rotErr; err != nil {
@@ -389,6 +416,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.MaxLag = time.Duration(float64(lags[len(lags)-1]) / d)
 	}
 	res.Connects, res.Failures = int(connects.Load()), int(failures.Load())
+	res.HoldWait = waits.result(d)
 	if cfg.sweep {
 		// The clock stops where the run ended, so that no entry expires during the sweep.
 		frozen.Store(int64(vnow().Sub(base)))
@@ -422,10 +450,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	return res, nil
 }
 
-// rotate plays a single-user rotation's effect on Secrets Manager and the database. With pub
-// it announces each step as rotate.WithNotices does, right after the step took effect.
-func rotate(ctx context.Context, api *secretsmanager.Client, id, arn string, db *fakeDB, at, window time.Duration, removePending bool, pub notice.Publisher) error {
-	if err := sleep(ctx, at); err != nil {
+// rotateSingle plays a single-user rotation's effect on Secrets Manager and the database.
+// With pub it announces each step as rotate.WithNotices does, right after the step took
+// effect, and ahead of the password change with cfg.NoticeLead as rotate.WithNoticeLead
+// does; it marks the change's bounds in waits.
+func rotateSingle(ctx context.Context, api *secretsmanager.Client, id, arn string, db *fakeDB, cfg Config,
+	dil func(time.Duration) time.Duration, pub notice.Publisher, waits *waitRecorder) error {
+	if err := sleep(ctx, dil(cfg.RotateAt)); err != nil {
 		return err
 	}
 	const token = "fleet-rotation-0000000000000000000001"
@@ -439,20 +470,40 @@ func rotate(ctx context.Context, api *secretsmanager.Client, id, arn string, db 
 		VersionStages: []string{rotasafe.StagePending}}); err != nil {
 		return err
 	}
-	announce := func(kind notice.Kind) error {
+	ahead := pub != nil && cfg.NoticeLead > 0
+	announce := func(kind notice.Kind, lead time.Duration) error {
 		if pub == nil {
 			return nil
 		}
-		return pub.Publish(ctx, notice.Notice{SecretARN: arn, VersionID: token, Kind: kind, At: time.Now()})
+		return pub.Publish(ctx, notice.Notice{SecretARN: arn, VersionID: token, Kind: kind, At: time.Now(), Lead: lead})
 	}
-	if err := announce(notice.PendingStored); err != nil { // createSecret
-		return err
+	if !ahead {
+		if err := announce(notice.PendingStored, 0); err != nil { // createSecret
+			return err
+		}
+		waits.mark()
+	} else {
+		// The notice's lead is waited on with real timers: stretched like every other wait.
+		if err := announce(notice.PendingStored, dil(cfg.NoticeLead).Truncate(time.Millisecond)); err != nil {
+			return err
+		}
+		if err := sleep(ctx, dil(cfg.NoticeLead)); err != nil {
+			return err
+		}
+		waits.mark()
+		if err := announce(notice.PasswordChanging, 0); err != nil { // setSecret, before the change
+			return err
+		}
+		if err := sleep(ctx, dil(cfg.NoticeSettle)); err != nil {
+			return err
+		}
 	}
 	db.set(v1) // setSecret
-	if err := announce(notice.PasswordChanged); err != nil {
+	if err := announce(notice.PasswordChanged, 0); err != nil {
 		return err
 	}
-	if err := sleep(ctx, window); err != nil {
+	waits.mark()
+	if err := sleep(ctx, dil(cfg.Window)); err != nil {
 		return err
 	}
 	_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
@@ -461,14 +512,14 @@ func rotate(ctx context.Context, api *secretsmanager.Client, id, arn string, db 
 	if err != nil {
 		return err
 	}
-	if removePending {
+	if cfg.RemovePending {
 		_, err = api.UpdateSecretVersionStage(ctx, &secretsmanager.UpdateSecretVersionStageInput{
 			SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(token)})
 		if err != nil {
 			return err
 		}
 	}
-	return announce(notice.Finished) // finishSecret
+	return announce(notice.Finished, 0) // finishSecret
 }
 
 // rotateAlternating moves AWSCURRENT to new credentials that the database takes alongside
@@ -651,7 +702,7 @@ type instance interface {
 
 // instanceStats is what a Rotasafe instance counted; zero for the baseline.
 type instanceStats struct {
-	calls, notices                      uint64
+	calls, notices, holds               uint64
 	reads, rejected, fallbacks, rereads rotasafe.StageCounts
 }
 
@@ -661,7 +712,7 @@ func statsOf(in instance) instanceStats {
 		return instanceStats{}
 	}
 	cs, ls := r.stats()
-	return instanceStats{calls: cs.APICalls, notices: cs.Notices, reads: cs.Reads, rejected: ls.Rejected, fallbacks: ls.Fallbacks, rereads: ls.Rereads}
+	return instanceStats{calls: cs.APICalls, notices: cs.Notices, holds: cs.Holds, reads: cs.Reads, rejected: ls.Rejected, fallbacks: ls.Fallbacks, rereads: ls.Rereads}
 }
 
 func (s instanceStats) minus(o instanceStats) instanceStats {
@@ -669,7 +720,7 @@ func (s instanceStats) minus(o instanceStats) instanceStats {
 		return rotasafe.StageCounts{Current: a.Current - b.Current, Pending: a.Pending - b.Pending,
 			Previous: a.Previous - b.Previous, Other: a.Other - b.Other}
 	}
-	return instanceStats{calls: s.calls - o.calls, notices: s.notices - o.notices, reads: sub(s.reads, o.reads), rejected: sub(s.rejected, o.rejected),
+	return instanceStats{calls: s.calls - o.calls, notices: s.notices - o.notices, holds: s.holds - o.holds, reads: sub(s.reads, o.reads), rejected: sub(s.rejected, o.rejected),
 		fallbacks: sub(s.fallbacks, o.fallbacks), rereads: sub(s.rereads, o.rereads)}
 }
 
@@ -689,5 +740,6 @@ func (r *Result) add(s instanceStats) {
 		r.Noticed++
 	}
 	r.NoticesReceived += int(s.notices)
+	r.Holds += int(s.holds)
 	r.CallsPerInstance[min(s.calls, maxCallsHist)]++
 }

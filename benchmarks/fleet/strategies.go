@@ -30,7 +30,8 @@ type rotasafeInstance struct {
 // measure the log, not the fleet.
 var discard = slog.New(slog.DiscardHandler)
 
-func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Config, dil func(time.Duration) time.Duration, now func() time.Time, notices *fanout) *rotasafeInstance {
+func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Config, dil func(time.Duration) time.Duration, now func() time.Time,
+	notices *fanout, waits *waitRecorder) *rotasafeInstance {
 	opts := []cache.Option{
 		cache.WithTTL(cfg.TTL),
 		cache.WithFetchTimeout(dil(cache.DefaultFetchTimeout)), // a real timer
@@ -45,13 +46,17 @@ func newRotasafe(client *secretsmanager.Client, id string, db *fakeDB, cfg Confi
 			window = cache.DefaultNoticeWindow
 		}
 		// The window is waited on with a real timer: stretched like every other wait.
-		opts = append(opts, cache.WithNotices(notices), cache.WithNoticeWindow(dil(window)))
+		opts = append(opts, cache.WithNotices(notices), cache.WithNoticeWindow(dil(window)), cache.WithNoticeHold(dil(cfg.NoticeHold)))
 	}
 	c := cache.New(client, append(opts, cfg.CacheOptions...)...)
+	var src rotasafe.Source = c
+	if notices != nil {
+		src = timedSource{c, waits}
+	}
 	// sqlconn's defaults, with the waits stretched by the simulation's dilation.
 	p := login.DefaultPolicy()
 	p.Initial, p.Max, p.MaxElapsed = dil(p.Initial), dil(p.Max), dil(p.MaxElapsed)
-	w := login.New(c, id, login.WithClient("fleet"), login.WithRetry(p),
+	w := login.New(src, id, login.WithClient("fleet"), login.WithRetry(p),
 		login.WithAttemptTimeout(dil(sqlconn.DefaultConnectTimeout)), login.WithLogger(discard))
 	r := &rotasafeInstance{c: c, w: w, db: db}
 	r.pws.Max = 8

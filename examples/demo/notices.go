@@ -19,6 +19,9 @@ import (
 // redis-server: the rotator announces each step, the application's cache listens.
 const noticesRedis = "redis"
 
+// noticeLead is the rotator's lead with -notices (rotate.WithNoticeLead).
+const noticeLead = 200 * time.Millisecond
+
 // noticeServer is a throw-away redis-server on a random 127.0.0.1 port, and a client of it.
 type noticeServer struct {
 	cmd    *exec.Cmd

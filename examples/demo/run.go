@@ -137,7 +137,11 @@ func run(ctx context.Context, cfg config, st *status) (summary, error) {
 			return summary{}, err
 		}
 		defer srv.close()
-		copts, hopts = append(copts, cache.WithNotices(t)), append(hopts, rotate.WithNotices(t))
+		// The rotator announces ahead and the cache holds new logins across the password
+		// change, so that no login is rejected: one instance needs little lead (a fleet of N
+		// needs N ÷ its GetSecretValue quota per second).
+		copts = append(copts, cache.WithNotices(t))
+		hopts = append(hopts, rotate.WithNotices(t), rotate.WithNoticeLead(noticeLead))
 	}
 	secrets := cache.New(w.client, copts...)
 	defer secrets.Close()

@@ -28,6 +28,9 @@ var (
 // with rotation notices is told apart from rotasafe pulling.
 func runLabel(f *fleet.Result) string {
 	if f.Config.Scenario == fleet.RotationNotices {
+		if f.Config.NoticeLoss > 0 {
+			return fmt.Sprintf("%s with notices, %.0f %% lost", f.Config.Strategy, 100*f.Config.NoticeLoss)
+		}
 		return string(f.Config.Strategy) + " with notices"
 	}
 	return string(f.Config.Strategy)
@@ -90,7 +93,7 @@ func drawCharts(dir string, fleets []*fleet.Result, rec map[string][]time.Durati
 			}
 		}
 		for _, f := range fleets {
-			if f.Config.Instances == largest && !f.Config.RemovePending && f.Config.Strategy == fleet.Rotasafe &&
+			if f.Config.Instances == largest && !f.Config.RemovePending && f.Config.Strategy == fleet.Rotasafe && f.Config.NoticeLoss == 0 &&
 				(f.Config.Scenario == fleet.Rotation || f.Config.Scenario == fleet.RotationNotices) {
 				runs = append(runs, f)
 			}
@@ -291,7 +294,7 @@ func rejectedChart(path string, fleets []*fleet.Result) error {
 		var xy plotter.XYs
 		var ref *fleet.Result
 		for _, f := range fleets {
-			if f.Config.Scenario == sc && f.Config.Strategy == fleet.Rotasafe && !f.Config.RemovePending {
+			if f.Config.Scenario == sc && f.Config.Strategy == fleet.Rotasafe && !f.Config.RemovePending && f.Config.NoticeLoss == 0 {
 				xy = append(xy, plotter.XY{X: float64(f.Config.Instances), Y: float64(f.Rejected.Total())})
 				ref = f
 			}

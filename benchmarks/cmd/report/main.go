@@ -38,6 +38,13 @@ import (
 
 var nan = math.NaN()
 
+// noticeLead is the rotator's lead in the notice runs (5d): twice the fleet's size divided by
+// its quota at the default quota, so the fleet's reads take about half of it.
+const noticeLead = 2 * time.Second
+
+// noticeLosses are the shares of notices lost in the notice runs (5d).
+var noticeLosses = []float64{0, 0.1, 0.5, 1}
+
 // attempts is the attempt number of each fleet run the report keeps.
 var attempts = map[*fleet.Result]int{}
 
@@ -156,15 +163,21 @@ func run(o options) error {
 		type variant struct {
 			s             fleet.Strategy
 			removePending bool
+			loss          float64 // RotationNotices: the share of notices lost
 		}
 		for _, sc := range []fleet.Scenario{fleet.Rotation, fleet.Expiry, fleet.RotationNotices} {
-			variants := []variant{{fleet.Rotasafe, false}, {fleet.Baseline, false}}
+			variants := []variant{{s: fleet.Rotasafe}, {s: fleet.Baseline}}
 			if sc == fleet.RotationNotices {
-				variants = []variant{{fleet.Rotasafe, false}} // the baseline does not listen
+				// The baseline does not listen. Announced ahead, with 0 %, 10 %, 50 % and all
+				// notices lost.
+				variants = nil
+				for _, loss := range noticeLosses {
+					variants = append(variants, variant{s: fleet.Rotasafe, loss: loss})
+				}
 			}
 			if sc == fleet.Rotation {
 				// The rotation as rotate.Handler runs it: AWSPENDING removed at finishSecret.
-				variants = append(variants, variant{fleet.Rotasafe, true})
+				variants = append(variants, variant{s: fleet.Rotasafe, removePending: true})
 			}
 			for _, n := range o.fleetNs {
 				for _, v := range variants {
@@ -172,13 +185,18 @@ func run(o options) error {
 					if v.removePending {
 						what += ", AWSPENDING removed at finishSecret"
 					}
+					var lead time.Duration
+					if sc == fleet.RotationNotices {
+						lead = noticeLead
+						what += fmt.Sprintf(", lead %v, %.0f %% of notices lost", lead, 100*v.loss)
+					}
 					// A run on a machine that fell behind the modeled clock is run again, and
 					// the attempt with the least lag is reported, with the number of attempts.
 					var best *fleet.Result
 					for try := 1; try <= o.fleetTries; try++ {
 						log.Printf("report: fleet simulation: %s (attempt %d)", what, try)
 						res, err := fleet.Run(context.Background(), fleet.Config{Instances: n, Strategy: v.s, Scenario: sc,
-							QuotaPerInstance: o.quota, RemovePending: v.removePending})
+							QuotaPerInstance: o.quota, RemovePending: v.removePending, NoticeLead: lead, NoticeLoss: v.loss})
 						if err != nil {
 							log.Printf("report: fleet %s: %v", what, err)
 							fleetErrs = append(fleetErrs, fmt.Sprintf("%s: %v", what, err))

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe/benchmarks/fleet"
-	"github.com/rotasafe/rotasafe/cache"
 )
 
 // dur formats nanoseconds with a unit that suits them; NaN is a dash.
@@ -460,38 +459,41 @@ func writeNotices(p func(string, ...any), fleets []*fleet.Result, charts map[str
 		return nil
 	}
 	c := runs[0].Config
-	window := c.NoticeWindow
-	if window <= 0 {
-		window = cache.DefaultNoticeWindow
-	}
-	p("### 5d. The same rotation with rotation notices")
+	p("### 5d. The same rotation with rotation notices, announced ahead")
 	p("")
-	p("5a's rotation, with the rotator announcing its steps as `rotate.WithNotices` does: `pending-stored` once")
-	p("AWSPENDING holds the new value, `password-changed` right after the database takes it, `finished` once")
-	p("AWSCURRENT moved. Every instance's cache listens (`cache.WithNotices`, notice window %v) through an", window)
-	p("in-process fan-out transport that stands in for Redis or NATS (tested against real servers in their own")
-	p("packages), as the stand-in database stands in for PostgreSQL: delivery costs only the machine's own")
-	p("scheduling. In 5a the rotator steps back to back, so `pending-stored` and `password-changed` arrive")
-	p("together: each instance reads the announced version at once (logins wait for that read through")
-	p("`Prefer`), then reads AWSCURRENT once at a random moment within the notice window after `finished`.")
-	p("rotasafe only (the baseline does not listen); the pull-only figures are 5a's rotasafe runs of this report.")
-	p("Rejected logins are summed over the fleet for the run's one rotation.")
+	p("5a's rotation, with the rotator announcing it ahead as `rotate.WithNotices` and `rotate.WithNoticeLead(%v)`", c.NoticeLead)
+	p("do: `pending-stored` (carrying the lead) once AWSPENDING holds the new value, then the lead; `password-changing`,")
+	p("the settle (%v), the password change, `password-changed`; `finished` once AWSCURRENT moved. Every", c.NoticeSettle)
+	p("instance's cache listens (`cache.WithNotices`, hold bound %v) through an in-process fan-out transport that", c.NoticeHold)
+	p("stands in for Redis or NATS (tested against real servers in their own packages), as the stand-in database")
+	p("stands in for PostgreSQL. Each instance reads the new version by ID at a random moment within the lead,")
+	p("holds its new logins from `password-changing` to `password-changed` (`Prefer`), and takes the version")
+	p("as AWSCURRENT on `finished` without another read. rotasafe only (the baseline does not listen); the")
+	p("pull-only figures are 5a's rotasafe runs of this report. Rejected logins are summed over the fleet for the")
+	p("run's one rotation; the hold wait is how long the logins that began during the change waited in `Prefer`.")
 	p("")
-	p("| instances | notices | rejected logins | instances with one | requests | per instance | CURRENT / PENDING / PREVIOUS / by version (cache reads) | peak req/s (1 s window) | limit/s | peak ÷ limit | throttled | failed connects | connects | lag p99 / max |")
-	p("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|")
-	for _, f := range runs {
-		for _, g := range []*fleet.Result{pull(f.Config.Instances), f} {
+	p("| instances | notices lost | rejected logins | requests | per instance | CURRENT / PENDING / PREVIOUS / by version (cache reads) | peak ÷ limit | throttled | failed connects | holds | hold wait p50 / p99 / max | lag p99 / max |")
+	p("|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---|---:|")
+	for _, n := range uniqueSizes(runs) {
+		rows := []*fleet.Result{pull(n)}
+		for _, f := range runs {
+			if f.Config.Instances == n {
+				rows = append(rows, f)
+			}
+		}
+		for _, g := range rows {
 			if g == nil {
 				continue
 			}
-			how := "no (5a)"
+			lost, wait := "no notices (5a)", "—"
 			if g.Config.Scenario == fleet.RotationNotices {
-				how = "**yes**"
+				lost = fmt.Sprintf("%.0f %%", 100*g.Config.NoticeLoss)
+				wait = fmt.Sprintf("%s / %s / %s", dur(float64(g.HoldWait.P50)), dur(float64(g.HoldWait.P99)), dur(float64(g.HoldWait.Max)))
 			}
-			p("| %d | %s | %d | %d | %d | %.2f | %d / %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %s / %s |", g.Config.Instances, how,
-				g.Rejected.Total(), g.Noticed, g.TotalCalls, float64(g.TotalCalls)/float64(g.Config.Instances),
+			p("| %d | %s | %d | %d | %.2f | %d / %d / %d / %d | %s | %d | %d | %d | %s | %s / %s |", g.Config.Instances, lost,
+				g.Rejected.Total(), g.TotalCalls, float64(g.TotalCalls)/float64(g.Config.Instances),
 				g.Reads.Current, g.Reads.Pending, g.Reads.Previous, g.Reads.Other,
-				g.PeakPerSecond, g.Limit, ratio(float64(g.PeakPerSecond), g.Limit), g.TotalThrottled, g.Failures, g.Connects,
+				ratio(float64(g.PeakPerSecond), g.Limit), g.TotalThrottled, g.Failures, g.Holds, wait,
 				dur(float64(g.Lag)), dur(float64(g.MaxLag)))
 		}
 	}
@@ -499,50 +501,29 @@ func writeNotices(p func(string, ...any), fleets []*fleet.Result, charts map[str
 	p("The notice runs in full (d, real time and attempt as in 5a):")
 	p("")
 	fleetTable(p, runs)
-	var lines []string
-	for _, f := range runs {
-		g := pull(f.Config.Instances)
-		if g == nil {
-			continue
-		}
-		lines = append(lines, fmt.Sprintf("%d instances: rejected logins %d → %d, requests per instance %.2f → %.2f, peak %s → %s of the limit",
-			f.Config.Instances, g.Rejected.Total(), f.Rejected.Total(), float64(g.TotalCalls)/float64(g.Config.Instances),
-			float64(f.TotalCalls)/float64(f.Config.Instances), ratio(float64(g.PeakPerSecond), g.Limit), ratio(float64(f.PeakPerSecond), f.Limit)))
-	}
-	if len(lines) > 0 {
-		p("Pulling → notices: %s.", strings.Join(lines, "; "))
-		p("")
-	}
-	p("What it shows: where the machine kept up (lag p99 under the modeled %v latency), notices spare most", c.Latency)
-	p("instances their rejected login, since logins try the new password as soon as the notice arrives. Not all:")
-	p("a login already in flight when the password changes (it chose the old version before the notice was")
-	p("handled) is still rejected, and so is every login that starts between the database taking the password and")
-	p("its instance acting on `password-changed`. On two shared cores, waking thousands of listeners takes longer")
-	p("than a broker's delivery of a few milliseconds, so these counts are on the high side of the notice's own")
-	p("window. Each such instance then also takes 5a's pull path and reads AWSPENDING (the PENDING column).")
-	p("Notices cost calls: every instance reads the announced version and later AWSCURRENT, about two requests")
-	p("per instance against 5a's one, and the reads of the announced version come together at the password")
-	p("change, so the peak can rise above 5a's and above the limit. Lost notices cost only the notice: the pull")
-	p("path of 5a stays.")
+	p("What it shows: with every notice delivered, no login is rejected at any size and each instance reads once,")
+	p("as pulling does; the reads spread over the lead, so the peak is about N ÷ lead (half the limit at a 2 s")
+	p("lead). Logins that begin while the password changes wait about the settle. A lost `pending-stored` moves")
+	p("that instance's read to `password-changing`; a lost `password-changing` lets its logins meet the change")
+	p("(rejected, then answered from the version it read, no call); a lost `password-changed` holds its logins to")
+	p("the bound, then the pull path takes over. With every notice lost the fleet pulls as in 5a. Check the lag")
+	p("columns: a run whose lag p99 approaches the modeled %v latency measures the machine as much as the fleet.", c.Latency)
 	p("")
 	var behind []string
 	for _, f := range runs {
 		if f.Lag > f.Config.Latency {
-			behind = append(behind, fmt.Sprintf("%d instances (lag p99 %s, %d rejected logins, %.2f per instance)", f.Config.Instances,
-				dur(float64(f.Lag)), f.Rejected.Total(), float64(f.Rejected.Total())/float64(f.Config.Instances)))
+			behind = append(behind, fmt.Sprintf("%d instances, %.0f %% lost (lag p99 %s)", f.Config.Instances, 100*f.Config.NoticeLoss, dur(float64(f.Lag))))
 		}
 	}
 	if len(behind) > 0 {
-		p("**The machine fell behind** in %s, on every attempt: its listeners acted on the notices late and", strings.Join(behind, "; "))
-		p("logins kept being rejected meanwhile. Such a run measures the machine as much as the notices: its")
-		p("rejected logins are not a figure for notices until a run on a machine that keeps up confirms or")
-		p("refutes them.")
+		p("**The machine fell behind** in %s, on every attempt: such a run measures the machine as much as", strings.Join(behind, "; "))
+		p("the notices; run it again with a larger slow-down (fleet.Config.Dilation) before taking its figures.")
 		p("")
 	}
 	if ch := charts["fleet-notices"]; ch != "" {
 		p("![fleet requests per second, pulling vs notices](%s)", ch)
 		p("")
-		p("Grey vertical lines: the password change (setSecret, `password-changed`) and AWSCURRENT's move")
+		p("With no notice lost. Grey vertical lines: the password change (setSecret, `password-changed`) and AWSCURRENT's move")
 		p("(finishSecret, `finished`).")
 		p("")
 	}
@@ -550,6 +531,17 @@ func writeNotices(p func(string, ...any), fleets []*fleet.Result, charts map[str
 		p("![rejected logins per rotation vs fleet size](%s)", ch)
 		p("")
 	}
+}
+
+// uniqueSizes returns the fleet sizes of runs, in their order.
+func uniqueSizes(runs []*fleet.Result) []int {
+	var ns []int
+	for _, f := range runs {
+		if !slices.Contains(ns, f.Config.Instances) {
+			ns = append(ns, f.Config.Instances)
+		}
+	}
+	return ns
 }
 
 // fleetTable writes one row per run.
@@ -563,7 +555,7 @@ func fleetTable(p func(string, ...any), runs []*fleet.Result) {
 				st[k] += v
 			}
 		}
-		p("| %d | %s | %d | %.2f | %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %.1f | %v | %s / %s | %d |", f.Config.Instances, f.Config.Strategy, f.TotalCalls,
+		p("| %d | %s | %d | %.2f | %d / %d / %d | %d | %.0f | %s | %d | %d | %d | %.1f | %v | %s / %s | %d |", f.Config.Instances, runLabel(f), f.TotalCalls,
 			float64(f.TotalCalls)/float64(f.Config.Instances), st[0], st[1], st[2],
 			f.PeakPerSecond, f.Limit, ratio(float64(f.PeakPerSecond), f.Limit), f.TotalThrottled, f.Connects, f.Failures,
 			f.Config.Dilation, f.Elapsed.Round(time.Second/10), dur(float64(f.Lag)), dur(float64(f.MaxLag)), attempts[f])
