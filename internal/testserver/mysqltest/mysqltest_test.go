@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 )
 
@@ -49,6 +49,29 @@ func errNumber(err error) uint16 {
 		return me.Number
 	}
 	return 0
+}
+
+// TestLifecycle runs testserver's checks of Stop, Start, Restart, a taken port, Close and two
+// servers at once.
+func TestLifecycle(t *testing.T) {
+	testserver.TestLifecycle(t, testserver.Kit[*mysqltest.Server]{
+		Start: func(ctx context.Context) (*mysqltest.Server, error) { return mysqltest.Start(ctx) },
+		Login: func(ctx context.Context, s *mysqltest.Server, password string) (func(context.Context) error, func(), error) {
+			db, err := connect(ctx, s.Config(s.AdminUser(), password, ""))
+			if err != nil {
+				return nil, nil, err
+			}
+			db.SetMaxOpenConns(1)
+			return db.PingContext, func() { db.Close() }, nil
+		},
+		Password:    (*mysqltest.Server).AdminPassword,
+		Dir:         func(s *mysqltest.Server) string { return filepath.Dir(s.Socket()) },
+		Unreachable: func(err error) bool { return err != nil && errNumber(err) == 0 },
+		Refused:     func(err error) bool { return errNumber(err) == 1045 },
+		StartCmd:    func(s *mysqltest.Server) string { return "mariadbd --port=" + strconv.Itoa(s.Port()) },
+		ErrExternal: mysqltest.ErrExternal,
+		ErrClosed:   mysqltest.ErrClosed,
+	})
 }
 
 func TestAdminConnects(t *testing.T) {
@@ -283,128 +306,6 @@ func TestGeneralLogCapturesStatements(t *testing.T) {
 	}
 	if s.GeneralLogPath() == "" || !strings.HasPrefix(s.GeneralLogPath(), filepath.Dir(s.Socket())) {
 		t.Errorf("GeneralLogPath %q is not in the server's directory", s.GeneralLogPath())
-	}
-}
-
-func TestStopStartRestart(t *testing.T) {
-	t.Parallel()
-	s := mysqltest.New(t)
-	if s.External() {
-		if err := s.Stop(t.Context()); !errors.Is(err, mysqltest.ErrExternal) {
-			t.Fatalf("Stop on external server: got %v, want ErrExternal", err)
-		}
-		t.Skip("external server (ROTASAFE_MYSQL_URL): cannot stop it")
-	}
-	ctx := t.Context()
-	port := s.Port()
-	admin := s.Config(s.AdminUser(), s.AdminPassword(), "")
-	held := mustConnect(t, admin)
-	held.SetMaxOpenConns(1)
-
-	if err := s.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Stop(ctx); err != nil {
-		t.Fatalf("second Stop: %v", err)
-	}
-	_, err := connect(ctx, s.Config(s.AdminUser(), s.AdminPassword(), ""))
-	if err == nil || errNumber(err) != 0 {
-		t.Fatalf("connect to stopped server: got %v, want a connection error without a server error number", err)
-	}
-
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if s.Port() != port {
-		t.Errorf("got port %d after Start, want %d", s.Port(), port)
-	}
-	mustConnect(t, s.Config(s.AdminUser(), s.AdminPassword(), ""))
-
-	if err := s.Restart(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mustConnect(t, s.Config(s.AdminUser(), s.AdminPassword(), ""))
-}
-
-func TestCloseRemovesDirectory(t *testing.T) {
-	t.Parallel()
-	s, err := mysqltest.Start(t.Context())
-	if errors.Is(err, mysqltest.ErrBinariesNotFound) && os.Getenv(mysqltest.EnvRequireIntegration) != "1" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.External() {
-		s.Close()
-		t.Skip("external server (ROTASAFE_MYSQL_URL): no directory")
-	}
-	dir := filepath.Dir(s.Socket())
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("server directory: %v", err)
-	}
-	cfg := s.Config(s.AdminUser(), s.AdminPassword(), "")
-
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after Close, stat %s: got %v, want not exist", dir, err)
-	}
-	if db, err := connect(t.Context(), cfg); err == nil {
-		db.Close()
-		t.Error("server still accepts logins after Close")
-	}
-	if err := s.Close(); err != nil {
-		t.Errorf("second Close: got %v, want nil", err)
-	}
-	if err := s.Start(t.Context()); !errors.Is(err, mysqltest.ErrClosed) {
-		t.Errorf("Start after Close: got %v, want ErrClosed", err)
-	}
-}
-
-func TestTwoServersDifferentPorts(t *testing.T) {
-	t.Parallel()
-	if os.Getenv(mysqltest.EnvURL) != "" {
-		t.Skip("external server (ROTASAFE_MYSQL_URL): servers share it")
-	}
-	// Started at the same time, as parallel tests do. Start, not New: New may call t.Fatal,
-	// which only the test's goroutine may call.
-	var (
-		wg      sync.WaitGroup
-		servers [2]*mysqltest.Server
-		errs    [2]error
-	)
-	for i := range servers {
-		wg.Go(func() { servers[i], errs[i] = mysqltest.Start(t.Context()) })
-	}
-	wg.Wait()
-	for i, s := range servers {
-		if s != nil {
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		if errors.Is(errs[i], mysqltest.ErrBinariesNotFound) && os.Getenv(mysqltest.EnvRequireIntegration) != "1" {
-			t.Skip(errs[i])
-		}
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-	}
-	a, b := servers[0], servers[1]
-	if a.Port() == b.Port() || a.Socket() == b.Socket() {
-		t.Fatalf("both servers on port %d / socket %s", a.Port(), a.Socket())
-	}
-	if a.AdminPassword() == b.AdminPassword() {
-		t.Error("both servers have the same admin password")
-	}
-	// Each server's password is its own.
-	_, err := connect(t.Context(), a.Config(a.AdminUser(), b.AdminPassword(), ""))
-	if n := errNumber(err); n != 1045 {
-		t.Errorf("server a with b's password: got error %d, want 1045", n)
 	}
 }
 

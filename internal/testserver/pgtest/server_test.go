@@ -2,44 +2,13 @@ package pgtest
 
 import (
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rotasafe/rotasafe/internal/testserver"
 )
-
-// TestStartPortTaken checks that a start on a port someone else took fails
-// with testserver.ErrPortTaken (which makes Start pick another port) and the server's
-// own words, and that the cluster starts once the port is free again.
-func TestStartPortTaken(t *testing.T) {
-	t.Parallel()
-	c := New(t)
-	if c.External() {
-		t.Skip("external server (ROTASAFE_PG_URL)")
-	}
-	if err := c.Stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port())))
-	if err != nil {
-		t.Skipf("port %d taken by someone else meanwhile: %v", c.Port(), err)
-	}
-	err = c.Start(t.Context())
-	l.Close()
-	if !errors.Is(err, testserver.ErrPortTaken) {
-		t.Fatalf("got %v, want errPortTaken", err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, "pg_ctl start") || !strings.Contains(msg, "Address already in use") {
-		t.Errorf("error %q names neither the command nor the server's complaint", msg)
-	}
-	if err := c.Start(t.Context()); err != nil {
-		t.Fatalf("Start once the port is free: %v", err)
-	}
-}
 
 func TestCompareVersions(t *testing.T) {
 	tests := []struct {
