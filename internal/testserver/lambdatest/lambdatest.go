@@ -15,7 +15,6 @@
 package lambdatest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"net"
@@ -25,7 +24,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -80,7 +78,7 @@ func SMEnv(url string) []string {
 type Process struct {
 	URL  string // where smtest.Server.RegisterRotationURL sends invocations
 	proc *testserver.Process
-	out  *buffer
+	out  *testserver.Buffer
 }
 
 // Output returns everything the emulator and the function printed so far.
@@ -108,7 +106,7 @@ func Start(tb testing.TB, rie, bin string, env []string, drop ...string) *Proces
 		})
 		cmd.Env = append(cmd.Env, env...)
 		cmd.Dir = filepath.Dir(bin)
-		out := &buffer{}
+		out := &testserver.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		proc, err := testserver.StartProcess(cmd, "")
 		if err != nil {
@@ -241,22 +239,4 @@ func fetch(t *testing.T, c *secretsmanager.Client, id, stage string) (rotasafe.D
 		t.Fatal(err)
 	}
 	return s, v.ID
-}
-
-// buffer collects a process's output, written by the goroutines of exec.Cmd.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
