@@ -159,7 +159,7 @@ type Function struct {
 // Run builds f, runs it under the emulator for each strategy and has smtest's RotateSecret
 // invoke it three times for a new user's secret: each rotation must make the new version
 // AWSCURRENT, which must log in (and AWSPREVIOUS too where KeepsPrevious says so), and the
-// function's output must hold no password and log its finishSecret step. It returns every
+// function's output must hold no password (the admin's, the user's first, or a rotated one) and log its finishSecret step. It returns every
 // password the secrets held, for the caller's search of the server's logs.
 func Run(t *testing.T, f Function) (passwords []string) {
 	rie := FindRIE(t)
@@ -204,6 +204,11 @@ func Run(t *testing.T, f Function) (passwords []string) {
 			}
 			if !strings.Contains(p.Output(), `"step":"finishSecret"`) {
 				t.Fatalf("the function logged no finishSecret step:\n%s", p.Output())
+			}
+			for i, pw := range append([]string{f.Admin.Password}, passwords...) {
+				if strings.Contains(p.Output(), pw) {
+					t.Errorf("the function's output holds password %d (0: the admin's)", i)
+				}
 			}
 		})
 	}
