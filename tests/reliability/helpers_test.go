@@ -348,13 +348,17 @@ func (e *env) checkLabels(id, what string) rotasafe.Labels {
 	return l
 }
 
-// checkInterrupted asserts the invariant after an interrupted rotation: AWSCURRENT or
-// AWSPENDING logs in, exactly one AWSCURRENT and at most one AWSPENDING.
-func (e *env) checkInterrupted(id, what string) {
+// checkInterrupted asserts the invariant after an interrupted rotation of sc: AWSCURRENT or
+// AWSPENDING logs in, exactly one AWSCURRENT and at most one AWSPENDING; and AWSCURRENT logs
+// in where sc.keepsCurrent promises it.
+func (e *env) checkInterrupted(sc scenario, id, what string) {
 	e.t.Helper()
 	e.checkLabels(id, what)
 	if !e.stageLogsIn(id, rotasafe.StageCurrent) && !e.stageLogsIn(id, rotasafe.StagePending) {
 		e.t.Fatalf("%s: neither AWSCURRENT nor AWSPENDING logs in", what)
+	}
+	if sc.keepsCurrent && !e.stageLogsIn(id, rotasafe.StageCurrent) {
+		e.t.Fatalf("%s: AWSCURRENT does not log in", what)
 	}
 }
 
