@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/lambdatest"
 	"github.com/rotasafe/rotasafe/rotate"
 )
@@ -136,7 +137,7 @@ func TestCrashKillLambda(t *testing.T) {
 				}
 				pws := e.passwords(id, master)
 				for _, pw := range pws {
-					for _, nd := range needles(pw) {
+					for _, nd := range fixture.Needles(pw) {
 						if strings.Contains(log.String(), nd) {
 							t.Fatal("the function's output holds a password")
 						}

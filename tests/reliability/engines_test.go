@@ -16,6 +16,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
@@ -32,7 +33,7 @@ import (
 type database struct {
 	name      string
 	scenarios []scenario
-	start     func(t *testing.T, logs *logBuffer) server
+	start     func(t *testing.T, logs *testserver.Buffer) server
 }
 
 // server is a running database of a row.
@@ -110,11 +111,11 @@ type refuser interface {
 }
 
 var databases = []database{
-	{"postgres", scenarios, func(t *testing.T, _ *logBuffer) server {
+	{"postgres", scenarios, func(t *testing.T, _ *testserver.Buffer) server {
 		return pgEngine{pgtest.New(t, pgtest.WithLogStatements())}
 	}},
-	{"mysql", myScenarios, func(t *testing.T, _ *logBuffer) server { return myEngine{mysqltest.New(t)} }},
-	{"redis", redisScenarios, func(t *testing.T, logs *logBuffer) server {
+	{"mysql", myScenarios, func(t *testing.T, _ *testserver.Buffer) server { return myEngine{mysqltest.New(t)} }},
+	{"redis", redisScenarios, func(t *testing.T, logs *testserver.Buffer) server {
 		opts := []redistest.Option{}
 		if logs != nil {
 			opts = append(opts, redistest.WithLog(logs))

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/rotate"
 )
@@ -73,7 +74,7 @@ func TestOutageShorterThanMaxStale(t *testing.T) {
 	eachSQLDatabase(t, func(t *testing.T, _ database, srv server) {
 		e := newEngineEnv(t, srv)
 		id, _ := e.newDBSecret("")
-		clk := newClock()
+		clk := fixture.NewClock()
 		a := e.newApp(t, id, cache.WithClock(clk.Now), cache.WithTTL(100*time.Millisecond), cache.WithMaxStale(time.Minute), cache.WithRefreshAhead(0))
 		ctx := t.Context()
 		if err := a.query(ctx, hangGuard); err != nil {
@@ -102,7 +103,7 @@ func TestOutageLongerThanMaxStale(t *testing.T) {
 	eachSQLDatabase(t, func(t *testing.T, _ database, srv server) {
 		e := newEngineEnv(t, srv)
 		id, _ := e.newDBSecret("")
-		clk := newClock()
+		clk := fixture.NewClock()
 		a := e.newApp(t, id, cache.WithClock(clk.Now), cache.WithTTL(100*time.Millisecond), cache.WithMaxStale(300*time.Millisecond), cache.WithRefreshAhead(0))
 		ctx := t.Context()
 		if err := a.query(ctx, hangGuard); err != nil {
@@ -186,7 +187,7 @@ func TestThrottlingStorm(t *testing.T) {
 				settled := func(what string) {
 					want := queries.Load() + 16
 					time.Sleep(300 * time.Millisecond)
-					waitFor(t, what, func() bool { return queries.Load() >= want })
+					fixture.WaitFor(t, what, hangGuard, func() bool { return queries.Load() >= want })
 				}
 				rotations := 0
 				for i := range 4 {
@@ -452,7 +453,7 @@ func TestDatabaseRefusesConnections(t *testing.T) {
 				logins := a.logins()
 				done := make(chan error, 1)
 				go func() { done <- a.query(ctx, hangGuard) }()
-				waitFor(t, "the query's first login", func() bool { return a.logins() > logins })
+				fixture.WaitFor(t, "the query's first login", hangGuard, func() bool { return a.logins() > logins })
 				refuse(false)
 				if err := <-done; err != nil {
 					t.Fatalf("a query started while connections were refused failed after they were allowed again: %v", err)

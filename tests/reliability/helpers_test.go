@@ -1,17 +1,13 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
@@ -43,37 +41,6 @@ func long(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds; it fails t after hangGuard.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(hangGuard); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after %v", what, hangGuard)
-		}
-	}
-}
-
-// clock is a clock the test moves, for cache.WithClock: a cache on it sees expiry, MaxStale
-// and backoff exactly when the test says, however long the machine takes meanwhile.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // sizeN returns the number of randomised runs: ROTASAFE_RELIABILITY_N when set, else def.
 func sizeN(t testing.TB, def int) int {
 	t.Helper()
@@ -88,27 +55,9 @@ func sizeN(t testing.TB, def int) int {
 	return n
 }
 
-// logBuffer is an io.Writer that collects every log line of a test, shared by goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // debugLogger logs everything at debug level, as JSON (LogValue, MarshalJSON) and as text
 // (String, Format) into buf.
-func debugLogger(buf *logBuffer) *slog.Logger {
+func debugLogger(buf *testserver.Buffer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelDebug, AddSource: true}
 	return slog.New(fanout{slog.NewJSONHandler(buf, opts), slog.NewTextHandler(buf, opts)})
 }
@@ -177,7 +126,7 @@ func newEnv(t testing.TB, pg *pgtest.Cluster, smOpts ...smtest.Option) *env {
 func newEngineEnv(t testing.TB, db engine, smOpts ...smtest.Option) *env {
 	t.Helper()
 	sm := smtest.New(t, smOpts...)
-	return &env{t: t, db: db, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
+	return &env{t: t, db: db, sm: sm, api: sm.Client(fixture.NoRetry)}
 }
 
 // newPassword returns a fresh random password.
@@ -386,15 +335,6 @@ func openDB(t testing.TB, db *sql.DB) *sql.DB {
 	db.SetMaxIdleConns(0)
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-// needles returns the forms in which a secret could leak: itself, base64 (standard and URL,
-// padded and raw) and hex (lower and upper case).
-func needles(secret string) []string {
-	b := []byte(secret)
-	h := hex.EncodeToString(b)
-	return []string{secret, base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
-		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b), h, strings.ToUpper(h)}
 }
 
 // formats prints v under the verbs a log line or error message may use.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/rotate"
 )
@@ -37,7 +39,7 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 	ctx := t.Context()
 	id, _ := e.newDBSecret(e.master())
 	h := sc.handler(nil)
-	var logs logBuffer
+	var logs testserver.Buffer
 	c := cache.New(e.api, cache.WithMinRefreshInterval(time.Millisecond), cache.WithLogger(nil))
 	defer c.Close()
 	ping, stats := srv.app(t, c, id, clientOptions{
@@ -76,7 +78,7 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 	}
 	progress := func(n int64) {
 		target := ok.Load() + n
-		waitFor(t, "commands between rotations", func() bool { return ok.Load() >= target })
+		fixture.WaitFor(t, "commands between rotations", hangGuard, func() bool { return ok.Load() >= target })
 	}
 	n := sizeN(t, sc.rotations)
 	for i := range n {
@@ -101,7 +103,7 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 	haystacks := srv.serverLogs(t)
 	haystacks["client log"] = logs.String()
 	for _, pw := range e.passwords(id) {
-		for _, nd := range needles(pw) {
+		for _, nd := range fixture.Needles(pw) {
 			for where, hay := range haystacks {
 				if strings.Contains(hay, nd) {
 					t.Fatalf("a password appears in the %s", where)
