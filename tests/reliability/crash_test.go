@@ -61,11 +61,7 @@ func TestCrashKillSessions(t *testing.T) {
 						failed++
 					}
 					what := fmt.Sprintf("run %d: sessions killed after %v (%v)", i+1, delay, err)
-					e.checkInterrupted(sc, id, what)
-					if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
-						t.Fatalf("%s: rerun: %v", what, err)
-					}
-					e.checkFinished(id, what)
+					e.checkRerun(sc, id, what, func() error { _, err := rotate.Rotate(ctx, e.api, id, h); return err })
 				}
 				t.Logf("%d runs (clean rotation %v): %d with sessions killed mid-rotation, %d rotations failed", n, span, kills, failed)
 			})

@@ -228,19 +228,7 @@ func (m myEngine) secret(user, pw, masterARN string) rotasafe.DBSecret {
 }
 
 func (m myEngine) login(ctx context.Context, s rotasafe.DBSecret) error {
-	return myLogin(ctx, m.Server, s)
-}
-
-// myLogin connects to my with the secret's credentials and runs a query.
-func myLogin(ctx context.Context, my *mysqltest.Server, s rotasafe.DBSecret) error {
-	connector, err := mysql.NewConnector(my.Config(s.Username, s.Password, s.DBName))
-	if err != nil {
-		return err
-	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
-	var one int
-	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return m.Login(ctx, s.Username, s.Password, s.DBName)
 }
 
 func (m myEngine) app(t testing.TB, c *cache.Cache, id string, o clientOptions) (func(context.Context) error, func() any) {

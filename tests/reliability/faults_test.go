@@ -155,33 +155,22 @@ func TestThrottlingStorm(t *testing.T) {
 				e.sm.Faults().RateLimit("", 20, 5)
 				rot := e.retryingClient()
 				h := sc.handler(nil)
-				stop := make(chan struct{})
-				var wg sync.WaitGroup
 				var mu sync.Mutex
 				var failures []error
 				var queries atomic.Int64
 				var slowest time.Duration
-				for range 16 {
-					wg.Go(func() {
-						for {
-							select {
-							case <-stop:
-								return
-							default:
-							}
-							start := time.Now()
-							err := a.query(ctx, hangGuard)
-							took := time.Since(start)
-							mu.Lock()
-							slowest = max(slowest, took)
-							if err != nil {
-								failures = append(failures, err)
-							}
-							mu.Unlock()
-							queries.Add(1)
-						}
-					})
-				}
+				stop := runWorkers(16, func() {
+					start := time.Now()
+					err := a.query(ctx, hangGuard)
+					took := time.Since(start)
+					mu.Lock()
+					slowest = max(slowest, took)
+					if err != nil {
+						failures = append(failures, err)
+					}
+					mu.Unlock()
+					queries.Add(1)
+				})
 				// Pace by events: 16 more queries (and at least 300ms, for the TTL to lapse)
 				// before each rotation and after the last.
 				settled := func(what string) {
@@ -198,8 +187,7 @@ func TestThrottlingStorm(t *testing.T) {
 					rotations++
 				}
 				settled("16 queries after the last rotation")
-				close(stop)
-				wg.Wait()
+				stop()
 				e.sm.Faults().Clear()
 				t.Logf("%d queries (slowest %v), %d failed, %d rotations, %d API calls; cache %+v; connector %+v",
 					queries.Load(), slowest, len(failures), rotations, e.sm.Calls(""), a.c.Stats(), a.stats())
@@ -303,11 +291,7 @@ func TestDatabaseRestartMidRotation(t *testing.T) {
 						t.Fatal(err)
 					}
 					what := "database stopped before " + step
-					e.checkInterrupted(sc, id, what)
-					if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
-						t.Fatalf("%s: rerun: %v", what, err)
-					}
-					e.checkFinished(id, what)
+					e.checkRerun(sc, id, what, func() error { _, err := e.sm.TriggerRotation(ctx, id); return err })
 				}
 				for i, d := range []time.Duration{0, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond} {
 					done := make(chan error, 1)
@@ -321,11 +305,7 @@ func TestDatabaseRestartMidRotation(t *testing.T) {
 					}
 					err := <-done
 					what := fmt.Sprintf("restart %d after %v (rotation error: %v)", i+1, d, err)
-					e.checkInterrupted(sc, id, what)
-					if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
-						t.Fatalf("%s: rerun: %v", what, err)
-					}
-					e.checkFinished(id, what)
+					e.checkRerun(sc, id, what, func() error { _, err := e.sm.TriggerRotation(ctx, id); return err })
 				}
 			})
 		}
@@ -350,12 +330,7 @@ func TestRacingRotations(t *testing.T) {
 				wins, cleanFailures := 0, 0
 				for i := range rounds {
 					tokens := [2]string{fmt.Sprintf("race-a-%032d", i), fmt.Sprintf("race-b-%032d", i)}
-					var errs [2]error
-					var wg sync.WaitGroup
-					for j := range 2 {
-						wg.Go(func() { errs[j] = e.rotateSecret(ctx, id, fn, tokens[j]) })
-					}
-					wg.Wait()
+					_, errs := race(func(j int) (string, error) { return "", e.rotateSecret(ctx, id, fn, tokens[j]) })
 					what := fmt.Sprintf("RotateSecret race %d (errors %v, %v)", i+1, errs[0], errs[1])
 					l := e.checkLabels(id, what)
 					if l.RotationInProgress() {
@@ -393,13 +368,7 @@ func TestRacingInProcessRotations(t *testing.T) {
 				ctx := t.Context()
 				id, _ := e.newDBSecret(e.master())
 				for i := range rounds {
-					var errs [2]error
-					var got [2]string
-					var wg sync.WaitGroup
-					for j := range 2 {
-						wg.Go(func() { got[j], errs[j] = rotate.Rotate(ctx, e.api, id, sc.handler(nil)) })
-					}
-					wg.Wait()
+					got, errs := race(func(int) (string, error) { return rotate.Rotate(ctx, e.api, id, sc.handler(nil)) })
 					what := fmt.Sprintf("Rotate race %d (versions %s, %s; errors %v, %v)", i+1, got[0], got[1], errs[0], errs[1])
 					if errs[0] != nil && errs[1] != nil {
 						e.checkInterrupted(sc, id, what)

@@ -41,6 +41,29 @@ func long(t *testing.T) {
 	}
 }
 
+// runWorkers runs n goroutines that each call work over and over until the returned stop is
+// called; stop returns once they have all ended.
+func runWorkers(n int, work func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				work()
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 // sizeN returns the number of randomised runs: ROTASAFE_RELIABILITY_N when set, else def.
 func sizeN(t testing.TB, def int) int {
 	t.Helper()
@@ -326,6 +349,27 @@ func (e *env) checkFinished(id, what string) {
 	if err := e.login(s); err != nil {
 		e.t.Fatalf("%s: AWSCURRENT (user %s) does not log in: %v", what, s.Username, err)
 	}
+}
+
+// checkRerun checks an interrupted rotation of sc (checkInterrupted), reruns it with rerun
+// and checks that it finished (checkFinished).
+func (e *env) checkRerun(sc scenario, id, what string, rerun func() error) {
+	e.t.Helper()
+	e.checkInterrupted(sc, id, what)
+	if err := rerun(); err != nil {
+		e.t.Fatalf("%s: rerun: %v", what, err)
+	}
+	e.checkFinished(id, what)
+}
+
+// race runs f(0) and f(1) at once, as two rotations racing, and returns what each returned.
+func race(f func(j int) (string, error)) (got [2]string, errs [2]error) {
+	var wg sync.WaitGroup
+	for j := range 2 {
+		wg.Go(func() { got[j], errs[j] = f(j) })
+	}
+	wg.Wait()
+	return got, errs
 }
 
 // openDB opens a *sql.DB on a connector and closes it when the test ends. Connections are

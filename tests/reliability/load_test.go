@@ -52,30 +52,19 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 		ok   atomic.Int64
 		mu   sync.Mutex
 		errs []error
-		wg   sync.WaitGroup
 	)
-	stop := make(chan struct{})
-	for range workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				qctx, cancel := context.WithTimeout(ctx, hangGuard)
-				err := ping(qctx)
-				cancel()
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
+	stop := runWorkers(workers, func() {
+		qctx, cancel := context.WithTimeout(ctx, hangGuard)
+		err := ping(qctx)
+		cancel()
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			return
+		}
+		ok.Add(1)
+	})
 	progress := func(n int64) {
 		target := ok.Load() + n
 		fixture.WaitFor(t, "commands between rotations", hangGuard, func() bool { return ok.Load() >= target })
@@ -84,14 +73,12 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 	for i := range n {
 		progress(workers)
 		if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
-			close(stop)
-			wg.Wait()
+			stop()
 			t.Fatalf("rotation %d: %v", i+1, err)
 		}
 	}
 	progress(workers)
-	close(stop)
-	wg.Wait()
+	stop()
 	for i, err := range errs {
 		if i == 5 {
 			t.Errorf("... and %d more", len(errs)-5)
