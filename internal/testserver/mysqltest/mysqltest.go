@@ -349,25 +349,19 @@ func (s *Server) ErrorLogPath() string { return s.errLogPath }
 // ReadGeneralLog returns the whole general log: every login (user, host, database) and every
 // statement, with its text as the server received it, of every session since the server
 // started. Tests search it for plaintext passwords.
-func (s *Server) ReadGeneralLog() (string, error) {
-	if s.external {
-		return "", errors.New("mysqltest: no general log for an external server (ROTASAFE_MYSQL_URL)")
-	}
-	b, err := os.ReadFile(s.genLogPath)
-	if err != nil {
-		return "", fmt.Errorf("mysqltest: read general log: %w", err)
-	}
-	return string(b), nil
-}
+func (s *Server) ReadGeneralLog() (string, error) { return s.readLog("general log", s.genLogPath) }
 
 // ReadErrorLog returns the whole error log (startup, shutdown, warnings).
-func (s *Server) ReadErrorLog() (string, error) {
+func (s *Server) ReadErrorLog() (string, error) { return s.readLog("error log", s.errLogPath) }
+
+// readLog returns the whole log named what at path.
+func (s *Server) readLog(what, path string) (string, error) {
 	if s.external {
-		return "", errors.New("mysqltest: no error log for an external server (ROTASAFE_MYSQL_URL)")
+		return "", fmt.Errorf("mysqltest: no %s for an external server (ROTASAFE_MYSQL_URL)", what)
 	}
-	b, err := os.ReadFile(s.errLogPath)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("mysqltest: read error log: %w", err)
+		return "", fmt.Errorf("mysqltest: read %s: %w", what, err)
 	}
 	return string(b), nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -51,10 +50,11 @@ func errNumber(err error) uint16 {
 	return 0
 }
 
-// TestLifecycle runs testserver's checks of Stop, Start, Restart, a taken port, Close and two
-// servers at once.
-func TestLifecycle(t *testing.T) {
-	testserver.TestLifecycle(t, testserver.Kit[*mysqltest.Server]{
+// TestServer runs testserver's checks: Stop, Start, Restart, a taken port, Close, two
+// servers at once, printing without the password, a bad setting name, bad external
+// URLs and UniqueName.
+func TestServer(t *testing.T) {
+	testserver.TestServer(t, testserver.Kit[*mysqltest.Server]{
 		Start: func(ctx context.Context) (*mysqltest.Server, error) { return mysqltest.Start(ctx) },
 		Login: func(ctx context.Context, s *mysqltest.Server, password string) (func(context.Context) error, func(), error) {
 			db, err := connect(ctx, s.Config(s.AdminUser(), password, ""))
@@ -71,7 +71,23 @@ func TestLifecycle(t *testing.T) {
 		StartCmd:    func(s *mysqltest.Server) string { return "mariadbd --port=" + strconv.Itoa(s.Port()) },
 		ErrExternal: mysqltest.ErrExternal,
 		ErrClosed:   mysqltest.ErrClosed,
+		EnvURL:      mysqltest.EnvURL,
+		BadURLs: map[string]string{
+			"not a URL":     "admin:hunter2-secret@tcp(127.0.0.1:3306)/",
+			"wrong scheme":  "postgres://u:hunter2-secret@localhost/db",
+			"bad port":      "mysql://u:hunter2-secret@localhost:http/",
+			"bad parameter": "mysql://u:hunter2-secret@localhost/?parseTime=maybe",
+			"unreachable":   "mysql://u:hunter2-secret@127.0.0.1:1/?timeout=2s",
+		},
+		BadSetting: func(ctx context.Context) (*mysqltest.Server, error) {
+			return mysqltest.Start(ctx, mysqltest.WithSetting("skip-grant-tables --x", "1"))
+		},
+		UniqueName: mysqltest.UniqueName,
 	})
+}
+
+func BenchmarkStart(b *testing.B) {
+	testserver.BenchmarkStart(b, mysqltest.EnvURL, func(ctx context.Context) (*mysqltest.Server, error) { return mysqltest.Start(ctx) })
 }
 
 func TestAdminConnects(t *testing.T) {
@@ -328,30 +344,6 @@ func TestWithSetting(t *testing.T) {
 	}
 }
 
-func TestStartRejectsBadSettingName(t *testing.T) {
-	if os.Getenv(mysqltest.EnvURL) != "" {
-		t.Skip("external server (ROTASAFE_MYSQL_URL): settings not applied")
-	}
-	_, err := mysqltest.Start(t.Context(), mysqltest.WithSetting("skip-grant-tables --x", "1"))
-	if err == nil || !strings.Contains(err.Error(), "invalid setting name") {
-		t.Fatalf("got %v, want an invalid setting name error", err)
-	}
-}
-
-func TestUniqueName(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 1000 {
-		n := mysqltest.UniqueName("u")
-		if len(n) != len("u_")+12 || n != strings.ToLower(n) {
-			t.Fatalf("got %q, want u_ and 12 lowercase hex digits", n)
-		}
-		if seen[n] {
-			t.Fatalf("UniqueName repeated %q", n)
-		}
-		seen[n] = true
-	}
-}
-
 func TestQuote(t *testing.T) {
 	tests := []struct{ user, host, want string }{
 		{"app", "%", "`app`@`%`"},
@@ -410,60 +402,4 @@ func TestExternalServer(t *testing.T) {
 	}
 	// Close of the external server must leave it running.
 	mustConnect(t, owner.Config(user, "pw", ""))
-}
-
-func TestExternalServerBadURL(t *testing.T) {
-	const secret = "hunter2-secret"
-	tests := []struct{ name, url string }{
-		{"not a URL", "admin:" + secret + "@tcp(127.0.0.1:3306)/"},
-		{"wrong scheme", "postgres://u:" + secret + "@localhost/db"},
-		{"bad port", "mysql://u:" + secret + "@localhost:http/"},
-		{"bad parameter", "mysql://u:" + secret + "@localhost/?parseTime=maybe"},
-		{"unreachable", "mysql://u:" + secret + "@127.0.0.1:1/?timeout=2s"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(mysqltest.EnvURL, tt.url)
-			_, err := mysqltest.Start(t.Context())
-			if err == nil {
-				t.Fatal("got nil error")
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("error %q holds the password", err)
-			}
-		})
-	}
-}
-
-func TestServerPrintsNoPassword(t *testing.T) {
-	t.Parallel()
-	s := mysqltest.New(t)
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
-		for _, arg := range []any{s, []any{s}, map[string]*mysqltest.Server{"s": s}, struct{ S *mysqltest.Server }{s}} {
-			out := fmt.Sprintf(verb, arg)
-			if strings.Contains(out, s.AdminPassword()) {
-				t.Errorf("Sprintf(%s, %T) = %q holds the admin password", verb, arg, out)
-			}
-		}
-	}
-	if got := fmt.Sprint(s); !strings.Contains(got, strconv.Itoa(s.Port())) {
-		t.Errorf("got %q, want the server's address", got)
-	}
-}
-
-// BenchmarkStart measures how long a new server takes to install, start and close.
-func BenchmarkStart(b *testing.B) {
-	if os.Getenv(mysqltest.EnvURL) != "" {
-		b.Skip("external server (ROTASAFE_MYSQL_URL)")
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := mysqltest.Start(b.Context())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -3,11 +3,9 @@ package pgtest_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -35,10 +33,11 @@ func mustConnect(t *testing.T, dsn string) *pgx.Conn {
 	return conn
 }
 
-// TestLifecycle runs testserver's checks of Stop, Start, Restart, a taken port, Close and two
-// clusters at once.
-func TestLifecycle(t *testing.T) {
-	testserver.TestLifecycle(t, testserver.Kit[*pgtest.Cluster]{
+// TestServer runs testserver's checks: Stop, Start, Restart, a taken port, Close, two
+// clusters at once, printing without the password, a bad setting name, bad external
+// URLs and UniqueName.
+func TestServer(t *testing.T) {
+	testserver.TestServer(t, testserver.Kit[*pgtest.Cluster]{
 		Start: func(ctx context.Context) (*pgtest.Cluster, error) { return pgtest.Start(ctx) },
 		Login: func(ctx context.Context, c *pgtest.Cluster, password string) (func(context.Context) error, func(), error) {
 			conn, err := connect(ctx, c.ConnString(c.SuperUser(), password, "postgres"))
@@ -57,7 +56,21 @@ func TestLifecycle(t *testing.T) {
 		StartCmd:    func(*pgtest.Cluster) string { return "pg_ctl start" },
 		ErrExternal: pgtest.ErrExternal,
 		ErrClosed:   pgtest.ErrClosed,
+		EnvURL:      pgtest.EnvURL,
+		BadURLs: map[string]string{
+			"not a URL":    "host=localhost password=hunter2-secret",
+			"wrong scheme": "mysql://u:hunter2-secret@localhost/db",
+			"unreachable":  "postgres://u:hunter2-secret@127.0.0.1:1/db?connect_timeout=2",
+		},
+		BadSetting: func(ctx context.Context) (*pgtest.Cluster, error) {
+			return pgtest.Start(ctx, pgtest.WithSetting("fsync = on\nlisten_addresses", "x"))
+		},
+		UniqueName: pgtest.UniqueName,
 	})
+}
+
+func BenchmarkStart(b *testing.B) {
+	testserver.BenchmarkStart(b, pgtest.EnvURL, func(ctx context.Context) (*pgtest.Cluster, error) { return pgtest.Start(ctx) })
 }
 
 func TestSuperuserConnects(t *testing.T) {
@@ -251,16 +264,6 @@ func TestWithSetting(t *testing.T) {
 	}
 }
 
-func TestStartRejectsBadSettingName(t *testing.T) {
-	if os.Getenv(pgtest.EnvURL) != "" {
-		t.Skip("external server (ROTASAFE_PG_URL): settings not applied")
-	}
-	_, err := pgtest.Start(t.Context(), pgtest.WithSetting("fsync = on\nlisten_addresses", "x"))
-	if err == nil || !strings.Contains(err.Error(), "invalid setting name") {
-		t.Fatalf("got %v, want an invalid setting name error", err)
-	}
-}
-
 func TestConnStringEscapes(t *testing.T) {
 	c := pgtest.New(t)
 	const user, password, db = "us@er:x", "p@ss/w:rd?#%", "my db/1"
@@ -274,37 +277,6 @@ func TestConnStringEscapes(t *testing.T) {
 	}
 	if cfg.Host != c.Host() || int(cfg.Port) != c.Port() {
 		t.Errorf("got %s:%d, want %s:%d", cfg.Host, cfg.Port, c.Host(), c.Port())
-	}
-}
-
-func TestUniqueName(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 1000 {
-		n := pgtest.UniqueName("r")
-		if len(n) != len("r_")+12 || n != strings.ToLower(n) {
-			t.Fatalf("got %q, want r_ and 12 lowercase hex digits", n)
-		}
-		if seen[n] {
-			t.Fatalf("UniqueName repeated %q", n)
-		}
-		seen[n] = true
-	}
-}
-
-// BenchmarkStart measures how long a new cluster takes to start and close.
-func BenchmarkStart(b *testing.B) {
-	if os.Getenv(pgtest.EnvURL) != "" {
-		b.Skip("external server (ROTASAFE_PG_URL)")
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		c, err := pgtest.Start(b.Context())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := c.Close(); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 
@@ -353,41 +325,4 @@ func TestExternalServer(t *testing.T) {
 	}
 	// Close of the external cluster must leave the server running.
 	mustConnect(t, owner.DSN())
-}
-
-func TestExternalServerBadURL(t *testing.T) {
-	const secret = "hunter2-secret"
-	tests := []struct{ name, url string }{
-		{"not a URL", "host=localhost password=" + secret},
-		{"wrong scheme", "mysql://u:" + secret + "@localhost/db"},
-		{"unreachable", "postgres://u:" + secret + "@127.0.0.1:1/db?connect_timeout=2"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(pgtest.EnvURL, tt.url)
-			_, err := pgtest.Start(t.Context())
-			if err == nil {
-				t.Fatal("got nil error")
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("error %q holds the password", err)
-			}
-		})
-	}
-}
-
-func TestClusterPrintsNoPassword(t *testing.T) {
-	t.Parallel()
-	c := pgtest.New(t)
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
-		for _, arg := range []any{c, []any{c}, map[string]*pgtest.Cluster{"c": c}, struct{ C *pgtest.Cluster }{c}} {
-			out := fmt.Sprintf(verb, arg)
-			if strings.Contains(out, c.SuperPassword()) {
-				t.Errorf("Sprintf(%s, %T) = %q holds the superuser password", verb, arg, out)
-			}
-		}
-	}
-	if got := fmt.Sprint(c); !strings.Contains(got, strconv.Itoa(c.Port())) {
-		t.Errorf("got %q, want the cluster's address", got)
-	}
 }

@@ -3,6 +3,7 @@ package testserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -22,7 +23,7 @@ type Stoppable interface {
 	Port() int
 }
 
-// Kit tells TestLifecycle how to start one package's servers and log in to them.
+// Kit tells TestServer how to start one package's servers and log in to them.
 type Kit[S Stoppable] struct {
 	Start func(ctx context.Context) (S, error) // the package's Start
 	// Login logs in to s as its admin with password and returns a check that the session
@@ -35,14 +36,23 @@ type Kit[S Stoppable] struct {
 	StartCmd    func(s S) string     // what an error of Start names: "pg_ctl start"
 	ErrExternal error
 	ErrClosed   error
+
+	EnvURL string // the variable that names an external server instead: "ROTASAFE_PG_URL"
+	// BadURLs are values of EnvURL that Start must refuse, by case name; each holds the
+	// password "hunter2-secret", which the error must not.
+	BadURLs    map[string]string
+	BadSetting func(ctx context.Context) (S, error) // Start with a setting name that would smuggle in a second setting
+	UniqueName func(prefix string) string
 }
 
-// TestLifecycle checks what every server package that embeds Lifecycle promises: Stop, Start
+// TestServer checks what every server package that embeds Lifecycle promises: Stop, Start
 // and Restart keep the port; a port taken while stopped fails Start with ErrPortTaken and the
 // server's own words, and a later Start works; Close kills the server, removes its directory
-// and is idempotent; two servers started at once get their own ports and passwords. Each
-// check is a parallel subtest; on an external server those that stop it are skipped.
-func TestLifecycle[S Stoppable](t *testing.T, k Kit[S]) {
+// and is idempotent; two servers started at once get their own ports and passwords; no
+// printing of a server shows its admin password; a bad setting name, a bad external URL
+// (without repeating its password) are refused; UniqueName names do not repeat. Each check is
+// a subtest; on an external server those that stop it are skipped.
+func TestServer[S Stoppable](t *testing.T, k Kit[S]) {
 	start := func(t *testing.T) S {
 		t.Helper()
 		return New(t, k.Start)
@@ -193,4 +203,79 @@ func TestLifecycle[S Stoppable](t *testing.T, k Kit[S]) {
 			t.Errorf("server a with b's password: got %v, want the server's refusal", err)
 		}
 	})
+	t.Run("PrintsNoPassword", func(t *testing.T) {
+		t.Parallel()
+		s := start(t)
+		pw := k.Password(s)
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
+			for _, arg := range []any{s, []any{s}, map[string]S{"s": s}, struct{ S S }{s}} {
+				if out := fmt.Sprintf(verb, arg); strings.Contains(out, pw) {
+					t.Errorf("Sprintf(%s, %T) = %q holds the admin password", verb, arg, out)
+				}
+			}
+		}
+		if got := fmt.Sprint(s); !strings.Contains(got, strconv.Itoa(s.Port())) {
+			t.Errorf("got %q, want the server's address", got)
+		}
+	})
+
+	t.Run("StartRejectsBadSettingName", func(t *testing.T) {
+		if os.Getenv(k.EnvURL) != "" {
+			t.Skip("external server: settings not applied")
+		}
+		s, err := k.BadSetting(t.Context())
+		if err == nil {
+			s.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), "invalid setting name") {
+			t.Fatalf("got %v, want an invalid setting name error", err)
+		}
+	})
+
+	t.Run("UniqueName", func(t *testing.T) {
+		seen := make(map[string]bool)
+		for range 1000 {
+			n := k.UniqueName("u")
+			if len(n) != len("u_")+12 || n != strings.ToLower(n) {
+				t.Fatalf("got %q, want u_ and 12 lowercase hex digits", n)
+			}
+			if seen[n] {
+				t.Fatalf("UniqueName repeated %q", n)
+			}
+			seen[n] = true
+		}
+	})
+
+	t.Run("ExternalServerBadURL", func(t *testing.T) { // not parallel: Setenv
+		for name, url := range k.BadURLs {
+			t.Run(name, func(t *testing.T) {
+				t.Setenv(k.EnvURL, url)
+				s, err := k.Start(t.Context())
+				if err == nil {
+					s.Close()
+					t.Fatal("got nil error")
+				}
+				if strings.Contains(err.Error(), "hunter2-secret") {
+					t.Errorf("error %q holds the password", err)
+				}
+			})
+		}
+	})
+}
+
+// BenchmarkStart measures start, a server package's Start, and Close.
+func BenchmarkStart[S io.Closer](b *testing.B, envURL string, start func(context.Context) (S, error)) {
+	if os.Getenv(envURL) != "" {
+		b.Skip("external server (" + envURL + ")")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := start(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
