@@ -10,21 +10,13 @@ import (
 	"testing"
 
 	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
 
 func TestFindBinaries(t *testing.T) {
 	root := t.TempDir()
 	mk := func(dir string, names ...string) string {
-		d := filepath.Join(root, dir)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(d, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return d
+		return fixture.Executables(t, filepath.Join(root, dir), names...)
 	}
 	sbin := mk("sbin", "mariadbd", "mysqld")
 	bin := mk("bin", "mariadb-install-db")

@@ -2,12 +2,12 @@ package pgtest
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
 
 func TestCompareVersions(t *testing.T) {
@@ -45,15 +45,7 @@ func TestQuoteConf(t *testing.T) {
 func TestFindBinaries(t *testing.T) {
 	root := t.TempDir()
 	mk := func(version string, names ...string) {
-		dir := filepath.Join(root, version, "bin")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		fixture.Executables(t, filepath.Join(root, version, "bin"), names...)
 	}
 	mk("9.6", "initdb", "pg_ctl", "postgres")
 	mk("15", "initdb", "pg_ctl", "postgres")
