@@ -159,8 +159,9 @@ type Function struct {
 // Run builds f, runs it under the emulator for each strategy and has smtest's RotateSecret
 // invoke it three times for a new user's secret: each rotation must make the new version
 // AWSCURRENT, which must log in (and AWSPREVIOUS too where KeepsPrevious says so), and the
-// function's output must hold no password (the admin's, the user's first, or a rotated one) and log its finishSecret step. It returns every
-// password the secrets held, for the caller's search of the server's logs.
+// function's output must hold no password (the admin's, the user's first or a rotated one)
+// and log its finishSecret step. It returns every password the secrets held, for the
+// caller's search of the server's logs.
 func Run(t *testing.T, f Function) (passwords []string) {
 	rie := FindRIE(t)
 	sm := smtest.New(t)
