@@ -39,6 +39,18 @@ type notInstalled struct{ msg string }
 func (e *notInstalled) Error() string        { return e.msg }
 func (e *notInstalled) Is(target error) bool { return target == ErrNotInstalled }
 
+// Configure returns the configuration opts set on a zero C, in order; nil options are
+// skipped. It is the start of every server package's New or Start: cfg := Configure(opts).
+func Configure[C any, O ~func(*C)](opts []O) C {
+	var c C
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
+
 // Required reports whether ROTASAFE_REQUIRE_INTEGRATION=1: a missing binary fails a test
 // instead of skipping it.
 func Required() bool { return os.Getenv(EnvRequireIntegration) == "1" }

@@ -141,10 +141,7 @@ type adminSecret struct{ password string }
 // returns a Server for it. It returns when the server accepts logins. The caller must call
 // Close. An error wrapping ErrBinariesNotFound means the server binaries are not installed.
 func Start(ctx context.Context, opts ...Option) (*Server, error) {
-	var cfg config
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := testserver.Configure(opts)
 	if cfg.url == "" {
 		cfg.url = os.Getenv(EnvURL)
 	}

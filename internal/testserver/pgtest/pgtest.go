@@ -146,10 +146,7 @@ type Cluster struct {
 // socket in its own directory, and runs with fsync off: it is fast and
 // loses its data on a crash, which is all a test needs.
 func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
-	var cfg config
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := testserver.Configure(opts)
 	if cfg.url == "" {
 		cfg.url = os.Getenv(EnvURL)
 	}

@@ -67,12 +67,7 @@ func WithLog(w io.Writer) Option { return func(c *config) { c.log = w } }
 // install, or fails it when ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
 func New(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	var cfg config
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	cfg := testserver.Configure(opts)
 	bin := testserver.FindBinary(nil, "redis-server")
 	if bin == "" {
 		testserver.SkipOrFail(tb, ErrNotInstalled)
