@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -12,16 +11,6 @@ import (
 	"sync"
 	"testing"
 )
-
-// Stoppable is a server whose package embeds Lifecycle and says where it listens.
-type Stoppable interface {
-	io.Closer
-	Stop(ctx context.Context) error
-	Start(ctx context.Context) error
-	Restart(ctx context.Context) error
-	External() bool
-	Port() int
-}
 
 // Kit tells TestServer how to start one package's servers and log in to them.
 type Kit[S Stoppable] struct {
@@ -261,21 +250,4 @@ func TestServer[S Stoppable](t *testing.T, k Kit[S]) {
 			})
 		}
 	})
-}
-
-// BenchmarkStart measures start, a server package's Start, and Close.
-func BenchmarkStart[S io.Closer](b *testing.B, envURL string, start func(context.Context) (S, error)) {
-	if os.Getenv(envURL) != "" {
-		b.Skip("external server (" + envURL + ")")
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := start(b.Context())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sync"
+	"testing"
 )
 
 // Lifecycle is the Stop, Start, Restart and Close of a server a package starts itself, so that
@@ -111,4 +113,31 @@ func (l *Lifecycle) Close() error {
 	}
 	l.closeErr = errors.Join(errs...)
 	return l.closeErr
+}
+
+// Stoppable is a server whose package embeds Lifecycle and says where it listens.
+type Stoppable interface {
+	io.Closer
+	Stop(ctx context.Context) error
+	Start(ctx context.Context) error
+	Restart(ctx context.Context) error
+	External() bool
+	Port() int
+}
+
+// BenchmarkStart measures start, a server package's Start, and Close.
+func BenchmarkStart[S io.Closer](b *testing.B, envURL string, start func(context.Context) (S, error)) {
+	if os.Getenv(envURL) != "" {
+		b.Skip("external server (" + envURL + ")")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := start(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -269,16 +269,14 @@ func TestDatabaseRestartMidRotation(t *testing.T) {
 				e := newEngineEnv(t, srv)
 				ctx := t.Context()
 				id, _ := e.newDBSecret(e.master())
-				fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
-				h := sc.handler(e.api)
 				var stopBefore string
-				e.sm.RegisterRotationFunc(fn, func(ctx context.Context, ev rotasafe.Event) error {
+				fn := e.registerRotation(sc, func(ctx context.Context, ev rotasafe.Event, handle rotationFunc) error {
 					if ev.Step == stopBefore {
 						if err := stop(ctx); err != nil {
 							return err
 						}
 					}
-					return h.Handle(ctx, ev)
+					return handle(ctx, ev)
 				})
 				for _, step := range []string{rotasafe.StepSetSecret, rotasafe.StepTestSecret} {
 					stopBefore = step
@@ -324,9 +322,7 @@ func TestRacingRotations(t *testing.T) {
 				e := newEngineEnv(t, srv)
 				ctx := t.Context()
 				id, _ := e.newDBSecret(e.master())
-				fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
-				h := sc.handler(e.api)
-				e.sm.RegisterRotationFunc(fn, h.Handle)
+				fn := e.registerRotation(sc, nil)
 				wins, cleanFailures := 0, 0
 				for i := range rounds {
 					tokens := [2]string{fmt.Sprintf("race-a-%032d", i), fmt.Sprintf("race-b-%032d", i)}

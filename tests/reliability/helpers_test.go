@@ -218,6 +218,22 @@ func (e *env) newDBSecret(masterARN string) (string, string) {
 	return e.createSecret(string(b)), pw
 }
 
+// rotationFunc is a rotation Lambda's handler, as smtest invokes it.
+type rotationFunc func(context.Context, rotasafe.Event) error
+
+// registerRotation registers sc's handler as the rotation function named after sc with
+// smtest, seen through wrap when wrap is not nil, and returns the function's ARN.
+func (e *env) registerRotation(sc scenario, wrap func(ctx context.Context, ev rotasafe.Event, handle rotationFunc) error) string {
+	fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
+	handle := sc.handler(e.api).Handle
+	if wrap == nil {
+		e.sm.RegisterRotationFunc(fn, handle)
+	} else {
+		e.sm.RegisterRotationFunc(fn, func(ctx context.Context, ev rotasafe.Event) error { return wrap(ctx, ev, handle) })
+	}
+	return fn
+}
+
 // rotateSecret calls RotateSecret on id with function fn and returns the error of the call,
 // or else how the rotation ended (smtest answers 200 when a step fails, as AWS does).
 func (e *env) rotateSecret(ctx context.Context, id, fn, token string) error {
