@@ -3,24 +3,29 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
+	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 )
 
-// requirePG skips when PostgreSQL cannot be started, unless integration tests are required.
-func requirePG(t *testing.T, err error) {
+// runDemo runs the demo with cfg until u stops it, its status written to a buffer it
+// returns, and checks the run as u says. Without the servers' binaries it skips t (fails it
+// under ROTASAFE_REQUIRE_INTEGRATION=1); any other error fails t.
+func runDemo(t *testing.T, cfg config, u *until) (summary, string) {
 	t.Helper()
-	if errors.Is(err, pgtest.ErrBinariesNotFound) && os.Getenv(pgtest.EnvRequireIntegration) != "1" {
-		t.Skip(err)
-	}
+	cfg.stop = u.stop
+	var out bytes.Buffer
+	sum, err := run(t.Context(), cfg, newStatus(&out, false))
+	testserver.SkipOrFail(t, err)
+	u.check(t, sum, out.String())
+	return sum, out.String()
 }
 
 // hangGuard bounds a demo run in the tests. It is no speed goal: a run stops as soon as it
@@ -79,21 +84,15 @@ func TestDemoRidesThroughRotations(t *testing.T) {
 		t.Run(strategy, func(t *testing.T) {
 			u := newUntil(5)
 			u.rejected = strategy == "single"
-			cfg := config{duration: hangGuard, rotateEvery: 300 * time.Millisecond, workers: 6, strategy: strategy, stop: u.stop}
-			var out bytes.Buffer
-			sum, err := run(t.Context(), cfg, newStatus(&out, false))
-			requirePG(t, err)
-			if err != nil {
-				t.Fatal(err)
-			}
-			u.check(t, sum, out.String())
+			cfg := config{duration: hangGuard, rotateEvery: 300 * time.Millisecond, workers: 6, strategy: strategy}
+			sum, out := runDemo(t, cfg, u)
 			if sum.Queries == 0 {
 				t.Errorf("got no query in %d rotations", sum.Rotations)
 			}
-			if strings.ContainsAny(out.String(), "\r\033") {
-				t.Errorf("non-terminal output holds control characters: %q", out.String())
+			if strings.ContainsAny(out, "\r\033") {
+				t.Errorf("non-terminal output holds control characters: %q", out)
 			}
-			if n := strings.Count(out.String(), "\nrotation "); n < int(sum.Rotations) {
+			if n := strings.Count(out, "\nrotation "); n < int(sum.Rotations) {
 				t.Errorf("got %d rotation lines for %d rotations", n, sum.Rotations)
 			}
 			t.Logf("%d rotations, %d queries, %d logins (%d rejected), time to recover p50 %.1f ms, max %.1f ms, in %.1f s",
@@ -109,7 +108,7 @@ func TestRealMainExitStatusAndJSON(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	code := realMain([]string{"-duration", "1500ms", "-rotate-every", "400ms", "-workers", "2", "-json"}, &stdout, &stderr)
 	if code == exitSetup && strings.Contains(stderr.String(), "binaries not found") {
-		requirePG(t, pgtest.ErrBinariesNotFound)
+		testserver.SkipOrFail(t, pgtest.ErrBinariesNotFound)
 	}
 	if code != exitOK {
 		t.Fatalf("exit status %d, want 0; stderr:\n%s", code, stderr.String())
@@ -172,23 +171,14 @@ func TestNoPostgreSQLSaysWhatToInstall(t *testing.T) {
 // application's cache listens: still no error reaches the application.
 func TestDemoWithNotices(t *testing.T) {
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv(pgtest.EnvRequireIntegration) == "1" {
-			t.Fatal("redis-server not found; install it (Debian: apt-get install redis-server)")
-		}
-		t.Skip("redis-server not found; install it (Debian: apt-get install redis-server)")
+		testserver.SkipOrFail(t, redistest.ErrNotInstalled)
 	}
 	// One rotation a second: the cache reads for notices at most one version a second per
 	// secret after a burst of three (MinRefreshInterval).
 	// The run ends after 3 rotations (see until), not after a time.
 	u := newUntil(3)
-	cfg := config{duration: hangGuard, rotateEvery: time.Second, workers: 4, strategy: "single", notices: noticesRedis, stop: u.stop}
-	var out bytes.Buffer
-	sum, err := run(t.Context(), cfg, newStatus(&out, false))
-	requirePG(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.check(t, sum, out.String())
+	cfg := config{duration: hangGuard, rotateEvery: time.Second, workers: 4, strategy: "single", notices: noticesRedis}
+	sum, _ := runDemo(t, cfg, u)
 	var table bytes.Buffer
 	sum.writeTable(&table)
 	if !regexp.MustCompile(`rotation notices +redis`).MatchString(table.String()) {

@@ -2,13 +2,9 @@ package main
 
 import (
 	"bytes"
-	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 )
 
 // The demo on MariaDB (-engine mariadb), for each strategy: rotations happen and no error
@@ -19,18 +15,10 @@ func TestDemoMariaDB(t *testing.T) {
 	for _, strategy := range []string{"single", "alternating", "dual"} {
 		t.Run(strategy, func(t *testing.T) {
 			u := newUntil(wantRotations)
-			cfg := config{duration: hangGuard, rotateEvery: 300 * time.Millisecond, workers: 6, strategy: strategy, engine: engineMariaDB, stop: u.stop}
-			var out bytes.Buffer
-			sum, err := run(t.Context(), cfg, newStatus(&out, false))
-			if errors.Is(err, mysqltest.ErrBinariesNotFound) && os.Getenv(mysqltest.EnvRequireIntegration) != "1" {
-				t.Skip(err)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			u.check(t, sum, out.String())
-			if !strings.Contains(out.String(), "querying MariaDB") {
-				t.Errorf("the status does not name MariaDB:\n%s", out.String())
+			cfg := config{duration: hangGuard, rotateEvery: 300 * time.Millisecond, workers: 6, strategy: strategy, engine: engineMariaDB}
+			_, out := runDemo(t, cfg, u)
+			if !strings.Contains(out, "querying MariaDB") {
+				t.Errorf("the status does not name MariaDB:\n%s", out)
 			}
 		})
 	}

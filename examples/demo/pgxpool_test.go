@@ -16,14 +16,8 @@ func TestDemoPgxPool(t *testing.T) {
 			// time: the pool must really log in through rotations.
 			u := newUntil(3)
 			cfg := config{duration: hangGuard, rotateEvery: 300 * time.Millisecond, workers: 4, strategy: strategy,
-				engine: enginePostgres, client: clientPgxpool, stop: u.stop}
-			var out bytes.Buffer
-			sum, err := run(t.Context(), cfg, newStatus(&out, false))
-			requirePG(t, err)
-			if err != nil {
-				t.Fatal(err)
-			}
-			u.check(t, sum, out.String())
+				engine: enginePostgres, client: clientPgxpool}
+			sum, _ := runDemo(t, cfg, u)
 			if sum.Client != clientPgxpool {
 				t.Errorf("summary client %q, want %q", sum.Client, clientPgxpool)
 			}

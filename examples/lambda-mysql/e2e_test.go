@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"testing"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/testserver/lambdatest"
@@ -33,14 +30,7 @@ func TestLambdaUnderRIE(t *testing.T) {
 			return secret(user, pw)
 		},
 		Login: func(ctx context.Context, s rotasafe.DBSecret) error {
-			connector, err := mysql.NewConnector(my.Config(s.Username, s.Password, ""))
-			if err != nil {
-				return err
-			}
-			db := sql.OpenDB(connector)
-			defer db.Close()
-			var one int
-			return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+			return my.Login(ctx, s.Username, s.Password, "")
 		},
 		KeepsPrevious: func(strategy string) bool { return strategy == "DUAL_PASSWORD" || strategy == "ALTERNATING_USERS" },
 		Drop:          []string{"MYSQL"},

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -154,7 +155,8 @@ func StartProcess(cmd *exec.Cmd, pidFile string) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("testserver: start %s: %w", filepath.Base(cmd.Path), err)
 	}
-	dog, err := Watch("kill", "-9", "--", "-"+strconv.Itoa(cmd.Process.Pid))
+	// "kill -9 -PGID": dash's kill, /bin/sh on Debian, takes no "--" and refuses it.
+	dog, err := Watch("kill", "-9", "-"+strconv.Itoa(cmd.Process.Pid))
 	if err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -202,17 +204,24 @@ func (p *Process) Stop(ctx context.Context) error {
 	}
 }
 
-// Kill kills the process at once (SIGKILL) and waits until it is gone.
+// Kill kills the process and its group at once (SIGKILL) and waits until it is gone. The
+// group goes too: a child that holds the process's output pipe (beam under the
+// rabbitmq-server script) would otherwise keep exec.Cmd.Wait from returning.
 func (p *Process) Kill() {
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	p.cmd.Process.Kill()
 	<-p.done
 }
 
 // WaitReady calls ready every 20 ms until it returns nil. It fails, killing p, when p exits
-// first (with the exit state) or after a minute or when ctx ends (with ready's last error).
+// first (with the exit state) or when ctx ends, or after a minute when ctx has no deadline
+// (with ready's last error).
 func WaitReady(ctx context.Context, p *Process, ready func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute) // a hang guard: a loaded machine starts servers late
-	defer cancel()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute) // a hang guard: a loaded machine starts servers late
+		defer cancel()
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -345,3 +354,26 @@ func ReadFrom(path string, off int64) string {
 	b, _ := io.ReadAll(io.NewSectionReader(f, off, 1<<20))
 	return string(b)
 }
+
+// Buffer collects a process's output, written by the goroutines of exec.Cmd while a test
+// reads it. The zero value is ready to use.
+type Buffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// Bytes returns a copy of what was written so far.
+func (b *Buffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.b.Bytes())
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string { return string(b.Bytes()) }

@@ -1,36 +1,13 @@
-// Package testserver is what the throw-away servers of the tests (pgtest, mysqltest,
+// Package testserver is what the throw-away servers of the tests (pgtest, mysqltest, rabbittest,
 // redistest, natstest, and the ones to come) share: finding a binary, skipping a test that
 // lacks one (or failing it under ROTASAFE_REQUIRE_INTEGRATION=1), a free port, a directory on
 // a RAM disk, a server process that is always reaped, and a watchdog that cleans up after a
 // test binary that dies without Close.
 //
-// A new server package is a Start that returns an io.Closer and a New on top of it. A sketch
-// for RabbitMQ:
-//
-//	var ErrNotInstalled = testserver.NotInstalled("rabbittest: rabbitmq-server not found; install it (Debian: apt-get install rabbitmq-server)")
-//
-//	func Start(ctx context.Context) (*Server, error) {
-//		bin := testserver.FindBinary([]string{"/usr/sbin", "/usr/lib/rabbitmq/bin"}, "rabbitmq-server")
-//		if bin == "" {
-//			return nil, ErrNotInstalled
-//		}
-//		dir, err := testserver.TempDir("rabbittest-", false)
-//		if err != nil { ... }
-//		s := &Server{dir: dir}
-//		if s.dog, err = testserver.WatchPID(filepath.Join(dir, "pid"), dir); err != nil { ... }
-//		s.port, err = testserver.OnFreePort(func(port int) error {
-//			cmd := exec.Command(bin) // RABBITMQ_NODE_PORT=port in cmd.Env, output to a file in dir
-//			s.proc, err = testserver.StartProcess(cmd, filepath.Join(dir, "pid"))
-//			if err != nil { return err }
-//			return testserver.WaitReady(ctx, s.proc, s.ping) // wrap ErrPortTaken when the log says so
-//		})
-//		...
-//	}
-//
-//	// Close kills the process, removes dir and releases the watchdog.
-//	func (s *Server) Close() error { ... }
-//
-//	func New(tb testing.TB) *Server { return testserver.New(tb, Start) }
+// A new server package is a Start that returns an io.Closer and a New on top of it
+// (New(tb) = testserver.New(tb, Start)); rabbittest is the smallest whole one. A server that
+// a test stops and starts again embeds Lifecycle and says only how its process comes up and
+// goes down; its tests run TestServer, which checks what every such package promises.
 //
 // A test calls rabbittest.New(t): without rabbitmq-server it is skipped with the message of
 // ErrNotInstalled, and the server is closed when the test ends.
@@ -61,6 +38,18 @@ type notInstalled struct{ msg string }
 
 func (e *notInstalled) Error() string        { return e.msg }
 func (e *notInstalled) Is(target error) bool { return target == ErrNotInstalled }
+
+// Configure returns the configuration opts set on a zero C, in order; nil options are
+// skipped. It is the start of every server package's New or Start: cfg := Configure(opts).
+func Configure[C any, O ~func(*C)](opts []O) C {
+	var c C
+	for _, o := range opts {
+		if o != nil {
+			o(&c)
+		}
+	}
+	return c
+}
 
 // Required reports whether ROTASAFE_REQUIRE_INTEGRATION=1: a missing binary fails a test
 // instead of skipping it.

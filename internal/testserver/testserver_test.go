@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
 
 // fakeTB records what SkipOrFail and New do with the test they are given. Skip and Fatal
@@ -92,16 +94,7 @@ func TestSharedStartsOnce(t *testing.T) {
 func TestFindBinary(t *testing.T) {
 	root := t.TempDir()
 	mk := func(dir string, names ...string) string {
-		d := filepath.Join(root, dir)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(d, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return d
+		return fixture.Executables(t, filepath.Join(root, dir), names...)
 	}
 	sbin, onPath := mk("sbin", "foo-server", "old-server"), mk("path", "old-server")
 	if err := os.WriteFile(filepath.Join(sbin, "data"), nil, 0o644); err != nil {

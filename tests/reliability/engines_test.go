@@ -3,6 +3,7 @@ package reliability
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
@@ -31,7 +33,7 @@ import (
 type database struct {
 	name      string
 	scenarios []scenario
-	start     func(t *testing.T, logs *logBuffer) server
+	start     func(t *testing.T, logs *testserver.Buffer) server
 }
 
 // server is a running database of a row.
@@ -66,12 +68,54 @@ func (o clientOptions) sql() []sqlconn.Option {
 	return []sqlconn.Option{sqlconn.WithLogger(o.logger), sqlconn.WithRetry(o.policy)}
 }
 
+// eachSQLDatabase runs f as a parallel subtest for PostgreSQL and MariaDB, each on a server of
+// its own: the faults that need a database that stops, restarts or refuses logins.
+func eachSQLDatabase(t *testing.T, f func(t *testing.T, d database, srv server)) {
+	for _, d := range databases {
+		if _, ok := sqlEngines[d.name]; !ok {
+			continue
+		}
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			f(t, d, d.start(t, nil))
+		})
+	}
+}
+
+var sqlEngines = map[string]bool{"postgres": true, "mysql": true}
+
+// sessionKiller is a server whose client sessions a test can kill from the server side.
+type sessionKiller interface {
+	// sessionKiller returns a function that kills every client session but its own and
+	// returns how many it killed.
+	sessionKiller(t *testing.T) func() int
+}
+
+// lambdaFunction is a server with a rotation function under examples/.
+type lambdaFunction interface {
+	// lambda names the function's directory under examples/ and the prefix of the
+	// environment variables it must not inherit.
+	lambda() (dir, dropEnv string)
+}
+
+// logChecker is a server that searches its own logs for secrets.
+type logChecker interface {
+	CheckLogs(tb testing.TB, secrets ...string)
+}
+
+// refuser is a server that can refuse users' logins the way a server at its connection limit
+// does: a transient refusal, not a rejection of the credentials.
+type refuser interface {
+	// refuse starts (on) or ends the refusal for those of users that exist.
+	refuse(ctx context.Context, on bool, users ...string) error
+}
+
 var databases = []database{
-	{"postgres", scenarios, func(t *testing.T, _ *logBuffer) server {
+	{"postgres", scenarios, func(t *testing.T, _ *testserver.Buffer) server {
 		return pgEngine{pgtest.New(t, pgtest.WithLogStatements())}
 	}},
-	{"mysql", myScenarios, func(t *testing.T, _ *logBuffer) server { return myEngine{mysqltest.New(t)} }},
-	{"redis", redisScenarios, func(t *testing.T, logs *logBuffer) server {
+	{"mysql", myScenarios, func(t *testing.T, _ *testserver.Buffer) server { return myEngine{mysqltest.New(t)} }},
+	{"redis", redisScenarios, func(t *testing.T, logs *testserver.Buffer) server {
 		opts := []redistest.Option{}
 		if logs != nil {
 			opts = append(opts, redistest.WithLog(logs))
@@ -110,6 +154,41 @@ func (p pgEngine) app(t testing.TB, c *cache.Cache, id string, o clientOptions) 
 	return sqlApp(t, conn)
 }
 
+func (p pgEngine) refuse(ctx context.Context, on bool, users ...string) error {
+	limit := -1
+	if on {
+		limit = 0
+	}
+	for _, u := range users {
+		q := fmt.Sprintf(`DO $$ BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname = %s) THEN ALTER ROLE %s CONNECTION LIMIT %d; END IF; END $$`,
+			quoteLiteral(u), pgx.Identifier{u}.Sanitize(), limit)
+		if err := p.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quoteLiteral quotes s as a PostgreSQL string literal.
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func (p pgEngine) sessionKiller(t *testing.T) func() int {
+	killer, err := pgx.Connect(t.Context(), p.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { killer.Close(context.Background()) })
+	return func() int {
+		var killed int
+		if err := killer.QueryRow(t.Context(), "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND backend_type = 'client backend') k").Scan(&killed); err != nil {
+			t.Fatal(err)
+		}
+		return killed
+	}
+}
+
+func (p pgEngine) lambda() (string, string) { return "lambda-postgres", "PG" }
+
 func (p pgEngine) outage() (stop, start func(context.Context) error) { return p.Stop, p.Start }
 
 func (p pgEngine) serverLogs(t testing.TB) map[string]string {
@@ -129,6 +208,12 @@ func (p pgEngine) url(user, pw string) string {
 	return "postgres://" + user + ":" + pw + "@localhost/postgres"
 }
 
+var myScenarios = []scenario{
+	{"mysql_single_user", "SINGLE_USER", rotate.MySQLSingleUser, false, 20},
+	{"mysql_alternating_users", "ALTERNATING_USERS", rotate.MySQLAlternatingUsers, true, 10},
+	{"mysql_dual_password", "DUAL_PASSWORD", rotate.MySQLDualPassword, true, 10},
+}
+
 // myEngine is a MariaDB server; applications log in through sqlconn.NewMySQL.
 type myEngine struct{ *mysqltest.Server }
 
@@ -143,23 +228,75 @@ func (m myEngine) secret(user, pw, masterARN string) rotasafe.DBSecret {
 }
 
 func (m myEngine) login(ctx context.Context, s rotasafe.DBSecret) error {
-	return myLogin(ctx, m.Server, s)
-}
-
-// myLogin connects to my with the secret's credentials and runs a query.
-func myLogin(ctx context.Context, my *mysqltest.Server, s rotasafe.DBSecret) error {
-	connector, err := mysql.NewConnector(my.Config(s.Username, s.Password, s.DBName))
-	if err != nil {
-		return err
-	}
-	db := sql.OpenDB(connector)
-	defer db.Close()
-	var one int
-	return db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	return m.Login(ctx, s.Username, s.Password, s.DBName)
 }
 
 func (m myEngine) app(t testing.TB, c *cache.Cache, id string, o clientOptions) (func(context.Context) error, func() any) {
 	return sqlApp(t, sqlconn.NewMySQL(c, id, o.sql()...))
+}
+
+func (m myEngine) refuse(ctx context.Context, on bool, users ...string) error {
+	limit := 0 // no limit
+	if on {
+		limit = -1 // MariaDB: no connection at all, error 1226
+	}
+	for _, u := range users {
+		if err := m.Exec(ctx, fmt.Sprintf("ALTER USER IF EXISTS %s WITH MAX_USER_CONNECTIONS %d", mysqltest.QuoteAccount(u, "%"), limit)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m myEngine) sessionKiller(t *testing.T) func() int {
+	killer := myAdminConn(t, m.Server)
+	return func() int { return killOthers(t, killer) }
+}
+
+func (m myEngine) lambda() (string, string) { return "lambda-mysql", "MYSQL" }
+
+// myAdminConn returns one admin session on my, closed when the test ends.
+func myAdminConn(t *testing.T, my *mysqltest.Server) *sql.Conn {
+	t.Helper()
+	connector, err := mysql.NewConnector(my.Config(my.AdminUser(), my.AdminPassword(), ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := sql.OpenDB(connector)
+	t.Cleanup(func() { db.Close() })
+	c, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// killOthers kills every client session but killer's own and returns how many it killed.
+func killOthers(t *testing.T, killer *sql.Conn) int {
+	t.Helper()
+	ctx := t.Context()
+	rows, err := killer.QueryContext(ctx, "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() AND COMMAND NOT IN ('Daemon', 'Binlog Dump') AND USER NOT IN ('system user', 'event_scheduler')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	killed := 0
+	for _, id := range ids {
+		// An ID whose session ended in between is error 1094 (unknown thread): not a kill.
+		if _, err := killer.ExecContext(ctx, "KILL CONNECTION "+strconv.FormatInt(id, 10)); err == nil {
+			killed++
+		}
+	}
+	return killed
 }
 
 func (m myEngine) outage() (stop, start func(context.Context) error) { return m.Stop, m.Start }

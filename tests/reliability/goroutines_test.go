@@ -1,20 +1,20 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"net/http"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/rotate"
@@ -34,28 +34,9 @@ var leakMarkers = []string{
 // appGoroutines returns the stacks of goroutines running code named by leakMarkers, leaving
 // out the test's own goroutine.
 func appGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
-		if bytes.Contains(g, []byte("testing.tRunner")) { // the test itself
-			continue
-		}
-		for _, m := range leakMarkers {
-			if bytes.Contains(g, []byte(m)) {
-				out = append(out, string(g))
-				break
-			}
-		}
-	}
-	return out
+	return fixture.Goroutines(func(g string) bool {
+		return slices.ContainsFunc(leakMarkers, func(m string) bool { return strings.Contains(g, m) })
+	})
 }
 
 // settle waits up to hangGuard for cond, polling.
@@ -78,7 +59,7 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	tr := &http.Transport{}
 	e := newEnv(t, pg)
 	e.api = e.sm.Client(func(o *secretsmanager.Options) {
-		o.Retryer = aws.NopRetryer{}
+		fixture.NoRetry(o)
 		o.HTTPClient = &http.Client{Transport: tr}
 	})
 	id, _ := e.newDBSecret(e.master())

@@ -1,17 +1,13 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
@@ -43,35 +41,27 @@ func long(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds; it fails t after hangGuard.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(hangGuard); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("still waiting for %s after %v", what, hangGuard)
-		}
+// runWorkers runs n goroutines that each call work over and over until the returned stop is
+// called; stop returns once they have all ended.
+func runWorkers(n int, work func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				work()
+			}
+		})
 	}
-}
-
-// clock is a clock the test moves, for cache.WithClock: a cache on it sees expiry, MaxStale
-// and backoff exactly when the test says, however long the machine takes meanwhile.
-type clock struct {
-	mu sync.Mutex // guards t
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // sizeN returns the number of randomised runs: ROTASAFE_RELIABILITY_N when set, else def.
@@ -88,27 +78,9 @@ func sizeN(t testing.TB, def int) int {
 	return n
 }
 
-// logBuffer is an io.Writer that collects every log line of a test, shared by goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // debugLogger logs everything at debug level, as JSON (LogValue, MarshalJSON) and as text
 // (String, Format) into buf.
-func debugLogger(buf *logBuffer) *slog.Logger {
+func debugLogger(buf *testserver.Buffer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelDebug, AddSource: true}
 	return slog.New(fanout{slog.NewJSONHandler(buf, opts), slog.NewTextHandler(buf, opts)})
 }
@@ -177,7 +149,7 @@ func newEnv(t testing.TB, pg *pgtest.Cluster, smOpts ...smtest.Option) *env {
 func newEngineEnv(t testing.TB, db engine, smOpts ...smtest.Option) *env {
 	t.Helper()
 	sm := smtest.New(t, smOpts...)
-	return &env{t: t, db: db, sm: sm, api: sm.Client(func(o *secretsmanager.Options) { o.Retryer = aws.NopRetryer{} })}
+	return &env{t: t, db: db, sm: sm, api: sm.Client(fixture.NoRetry)}
 }
 
 // newPassword returns a fresh random password.
@@ -244,6 +216,22 @@ func (e *env) newDBSecret(masterARN string) (string, string) {
 		e.t.Fatal(err)
 	}
 	return e.createSecret(string(b)), pw
+}
+
+// rotationFunc is a rotation Lambda's handler, as smtest invokes it.
+type rotationFunc func(context.Context, rotasafe.Event) error
+
+// registerRotation registers sc's handler as the rotation function named after sc with
+// smtest, seen through wrap when wrap is not nil, and returns the function's ARN.
+func (e *env) registerRotation(sc scenario, wrap func(ctx context.Context, ev rotasafe.Event, handle rotationFunc) error) string {
+	fn := "arn:aws:lambda:us-east-1:123456789012:function:" + sc.name
+	handle := sc.handler(e.api).Handle
+	if wrap == nil {
+		e.sm.RegisterRotationFunc(fn, handle)
+	} else {
+		e.sm.RegisterRotationFunc(fn, func(ctx context.Context, ev rotasafe.Event) error { return wrap(ctx, ev, handle) })
+	}
+	return fn
 }
 
 // rotateSecret calls RotateSecret on id with function fn and returns the error of the call,
@@ -348,13 +336,17 @@ func (e *env) checkLabels(id, what string) rotasafe.Labels {
 	return l
 }
 
-// checkInterrupted asserts the invariant after an interrupted rotation: AWSCURRENT or
-// AWSPENDING logs in, exactly one AWSCURRENT and at most one AWSPENDING.
-func (e *env) checkInterrupted(id, what string) {
+// checkInterrupted asserts the invariant after an interrupted rotation of sc: AWSCURRENT or
+// AWSPENDING logs in, exactly one AWSCURRENT and at most one AWSPENDING; and AWSCURRENT logs
+// in where sc.keepsCurrent promises it.
+func (e *env) checkInterrupted(sc scenario, id, what string) {
 	e.t.Helper()
 	e.checkLabels(id, what)
 	if !e.stageLogsIn(id, rotasafe.StageCurrent) && !e.stageLogsIn(id, rotasafe.StagePending) {
 		e.t.Fatalf("%s: neither AWSCURRENT nor AWSPENDING logs in", what)
+	}
+	if sc.keepsCurrent && !e.stageLogsIn(id, rotasafe.StageCurrent) {
+		e.t.Fatalf("%s: AWSCURRENT does not log in", what)
 	}
 }
 
@@ -375,6 +367,27 @@ func (e *env) checkFinished(id, what string) {
 	}
 }
 
+// checkRerun checks an interrupted rotation of sc (checkInterrupted), reruns it with rerun
+// and checks that it finished (checkFinished).
+func (e *env) checkRerun(sc scenario, id, what string, rerun func() error) {
+	e.t.Helper()
+	e.checkInterrupted(sc, id, what)
+	if err := rerun(); err != nil {
+		e.t.Fatalf("%s: rerun: %v", what, err)
+	}
+	e.checkFinished(id, what)
+}
+
+// race runs f(0) and f(1) at once, as two rotations racing, and returns what each returned.
+func race(f func(j int) (string, error)) (got [2]string, errs [2]error) {
+	var wg sync.WaitGroup
+	for j := range 2 {
+		wg.Go(func() { got[j], errs[j] = f(j) })
+	}
+	wg.Wait()
+	return got, errs
+}
+
 // openDB opens a *sql.DB on a connector and closes it when the test ends. Connections are
 // not kept idle, so every query logs in anew through the connector.
 func openDB(t testing.TB, db *sql.DB) *sql.DB {
@@ -382,15 +395,6 @@ func openDB(t testing.TB, db *sql.DB) *sql.DB {
 	db.SetMaxIdleConns(0)
 	t.Cleanup(func() { db.Close() })
 	return db
-}
-
-// needles returns the forms in which a secret could leak: itself, base64 (standard and URL,
-// padded and raw) and hex (lower and upper case).
-func needles(secret string) []string {
-	b := []byte(secret)
-	h := hex.EncodeToString(b)
-	return []string{secret, base64.StdEncoding.EncodeToString(b), base64.RawStdEncoding.EncodeToString(b),
-		base64.URLEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b), h, strings.ToUpper(h)}
 }
 
 // formats prints v under the verbs a log line or error message may use.

@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/rotate"
@@ -95,7 +94,7 @@ func (r *recorder) call(f func() error) (err error) {
 // value and the server log with log_statement='all'.
 func TestNoSecretLeaks(t *testing.T) {
 	pg := pgtest.New(t, pgtest.WithLogStatements())
-	var logs logBuffer
+	var logs testserver.Buffer
 	log := debugLogger(&logs)
 	e := newEnv(t, pg, smtest.WithRequestLog(log))
 	r := &recorder{}
@@ -248,22 +247,12 @@ func TestNoSecretLeaks(t *testing.T) {
 
 	// Every value every secret ever held.
 	all := append([]string{master}, ids...)
-	for _, id := range all {
-		for _, v := range e.sm.Versions(id) {
-			if !v.HasValue {
-				continue
-			}
-			out, err := e.api.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id), VersionId: aws.String(v.ID)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ver := rotasafe.NewVersion(out)
-			r.print(ver)
-			r.secret(ver.SecretString)
-			if s, err := rotasafe.ParseDBSecret([]byte(ver.SecretString)); err == nil {
-				r.secret(s.Password)
-				r.print(s)
-			}
+	for _, ver := range e.values(all...) {
+		r.print(ver)
+		r.secret(ver.SecretString)
+		if s, err := rotasafe.ParseDBSecret([]byte(ver.SecretString)); err == nil {
+			r.secret(s.Password)
+			r.print(s)
 		}
 	}
 
@@ -277,7 +266,7 @@ func TestNoSecretLeaks(t *testing.T) {
 	haystacks := map[string]string{"log lines": logs.String(), "server log": serverLog, "errors, panics and printed values": r.hay.String()}
 	hits := 0
 	for s := range r.secrets {
-		for _, n := range needles(s) {
+		for _, n := range fixture.Needles(s) {
 			for where, hay := range haystacks {
 				if strings.Contains(hay, n) {
 					hits++
@@ -295,17 +284,17 @@ func TestNoSecretLeaks(t *testing.T) {
 // inside a log line is found.
 func TestNeedlesFindPlantedLeaks(t *testing.T) {
 	secret := newPassword()
-	for i, n := range needles(secret) {
+	for i, n := range fixture.Needles(secret) {
 		hay := "level=DEBUG msg=x value=" + n + " end"
 		found := false
-		for _, m := range needles(secret) {
+		for _, m := range fixture.Needles(secret) {
 			found = found || strings.Contains(hay, m)
 		}
 		if !found {
 			t.Errorf("form %d of a secret planted in a log line was not found", i)
 		}
 	}
-	if got := len(needles(secret)); got != 7 {
+	if got := len(fixture.Needles(secret)); got != 7 {
 		t.Errorf("got %d forms, want 7", got)
 	}
 }

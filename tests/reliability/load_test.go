@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/rotate"
 )
@@ -37,7 +39,7 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 	ctx := t.Context()
 	id, _ := e.newDBSecret(e.master())
 	h := sc.handler(nil)
-	var logs logBuffer
+	var logs testserver.Buffer
 	c := cache.New(e.api, cache.WithMinRefreshInterval(time.Millisecond), cache.WithLogger(nil))
 	defer c.Close()
 	ping, stats := srv.app(t, c, id, clientOptions{
@@ -50,46 +52,33 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 		ok   atomic.Int64
 		mu   sync.Mutex
 		errs []error
-		wg   sync.WaitGroup
 	)
-	stop := make(chan struct{})
-	for range workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				qctx, cancel := context.WithTimeout(ctx, hangGuard)
-				err := ping(qctx)
-				cancel()
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
+	stop := runWorkers(workers, func() {
+		qctx, cancel := context.WithTimeout(ctx, hangGuard)
+		err := ping(qctx)
+		cancel()
+		if err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+			return
+		}
+		ok.Add(1)
+	})
 	progress := func(n int64) {
 		target := ok.Load() + n
-		waitFor(t, "commands between rotations", func() bool { return ok.Load() >= target })
+		fixture.WaitFor(t, "commands between rotations", hangGuard, func() bool { return ok.Load() >= target })
 	}
 	n := sizeN(t, sc.rotations)
 	for i := range n {
 		progress(workers)
 		if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
-			close(stop)
-			wg.Wait()
+			stop()
 			t.Fatalf("rotation %d: %v", i+1, err)
 		}
 	}
 	progress(workers)
-	close(stop)
-	wg.Wait()
+	stop()
 	for i, err := range errs {
 		if i == 5 {
 			t.Errorf("... and %d more", len(errs)-5)
@@ -101,7 +90,7 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 	haystacks := srv.serverLogs(t)
 	haystacks["client log"] = logs.String()
 	for _, pw := range e.passwords(id) {
-		for _, nd := range needles(pw) {
+		for _, nd := range fixture.Needles(pw) {
 			for where, hay := range haystacks {
 				if strings.Contains(hay, nd) {
 					t.Fatalf("a password appears in the %s", where)

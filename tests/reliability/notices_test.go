@@ -16,6 +16,8 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/notice"
@@ -142,7 +144,7 @@ const fleetPaceLogins = 30
 func runFleet(t *testing.T, pg *pgtest.Cluster, m fleetMode, rotations int) fleetRun {
 	e := newEnv(t, pg)
 	id, _ := e.newDBSecret("")
-	var logs logBuffer
+	var logs testserver.Buffer
 	log := debugLogger(&logs)
 
 	var rs *redistest.Server
@@ -292,7 +294,7 @@ func runFleet(t *testing.T, pg *pgtest.Cluster, m fleetMode, rotations int) flee
 	}
 	out := logs.String()
 	for _, pw := range passwords {
-		for _, n := range needles(pw) {
+		for _, n := range fixture.Needles(pw) {
 			if strings.Contains(out, n) {
 				t.Fatalf("a password reached the logs (%d KB)", len(out)/1024)
 			}

@@ -40,6 +40,18 @@ type Strategy func(opts ...rotate.DBOption) rotate.Strategy
 // endpoint when set), builds the handler from the environment and strategies, and runs it
 // as the Lambda function. It logs JSON to standard error and exits on a bad configuration.
 func Main(strategies map[string]Strategy) {
+	Run(func(api rotasafe.API, lookup func(string) (string, bool), logger *slog.Logger) (*rotate.Handler, error) {
+		return Handler(api, lookup, logger, strategies)
+	})
+}
+
+// Builder builds a function's rotation handler from the environment (lookup is
+// os.LookupEnv), for Run: Handler for the database functions, or a function's own for a
+// strategy that takes other options than rotate.DBOption.
+type Builder func(api rotasafe.API, lookup func(string) (string, bool), logger *slog.Logger) (*rotate.Handler, error)
+
+// Run is Main for a function that builds its handler itself.
+func Run(build Builder) {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	cfg, err := config.LoadDefaultConfig(context.Background())
 	if err != nil {
@@ -51,7 +63,7 @@ func Main(strategies map[string]Strategy) {
 			o.BaseEndpoint = aws.String(ep)
 		}
 	})
-	h, err := Handler(client, os.LookupEnv, logger, strategies)
+	h, err := build(client, os.LookupEnv, logger)
 	if err != nil {
 		logger.Error("configuration", "error", err.Error())
 		os.Exit(1)
@@ -64,11 +76,48 @@ func Main(strategies map[string]Strategy) {
 // ROTATION_STRATEGY. The constructors panic on a value they refuse, as on a programming
 // error; here the value is input, so that panic comes back as an error naming the option and
 // the value.
-func Handler(api rotasafe.API, lookup func(string) (string, bool), logger *slog.Logger, strategies map[string]Strategy) (h *rotate.Handler, err error) {
-	get := func(k string) string { v, _ := lookup(k); return strings.TrimSpace(v) }
-	opts := []rotate.Option{rotate.WithLogger(logger)}
+func Handler(api rotasafe.API, lookup func(string) (string, bool), logger *slog.Logger, strategies map[string]Strategy) (*rotate.Handler, error) {
+	opts, err := HandlerOptions(lookup, logger)
+	if err != nil {
+		return nil, err
+	}
 	var dbOpts []rotate.DBOption
-	if v := get("PASSWORD_LENGTH"); v != "" {
+	if v := Get(lookup, "CLONE_SUFFIX"); v != "" {
+		dbOpts = append(dbOpts, rotate.WithCloneSuffix(v))
+	}
+	if v := Get(lookup, "TLS_MODE"); v != "" {
+		dbOpts = append(dbOpts, rotate.WithTLSMode(rotate.TLSMode(strings.ToLower(v))))
+	}
+	name := strings.ToUpper(Get(lookup, "ROTATION_STRATEGY"))
+	switch name {
+	case "":
+		name = "SINGLE_USER"
+	case "MULTI_USER":
+		name = "ALTERNATING_USERS"
+	case "SINGLE_USER_THROUGH_ADMIN":
+		if _, ok := strategies["SINGLE_USER"]; ok {
+			name, dbOpts = "SINGLE_USER", append(dbOpts, rotate.WithAdminSecret())
+		}
+	}
+	newStrategy, ok := strategies[name]
+	if !ok {
+		return nil, fmt.Errorf("ROTATION_STRATEGY %q is not one of %s", name, strings.Join(Names(strategies), ", "))
+	}
+	return Recover(func() *rotate.Handler { return rotate.NewHandler(api, newStrategy(dbOpts...), opts...) })
+}
+
+// Get returns the value of the environment variable k, trimmed; "" when it is not set.
+func Get(lookup func(string) (string, bool), k string) string {
+	v, _ := lookup(k)
+	return strings.TrimSpace(v)
+}
+
+// HandlerOptions returns the handler options every function takes from the environment:
+// logger, PASSWORD_LENGTH, EXCLUDE_CHARACTERS and USE_GET_RANDOM_PASSWORD. An error names
+// the variable and its value.
+func HandlerOptions(lookup func(string) (string, bool), logger *slog.Logger) ([]rotate.Option, error) {
+	opts := []rotate.Option{rotate.WithLogger(logger)}
+	if v := Get(lookup, "PASSWORD_LENGTH"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return nil, fmt.Errorf("PASSWORD_LENGTH %q is not a number", v)
@@ -78,40 +127,26 @@ func Handler(api rotasafe.API, lookup func(string) (string, bool), logger *slog.
 	if v, ok := lookup("EXCLUDE_CHARACTERS"); ok {
 		opts = append(opts, rotate.WithExcludeCharacters(v))
 	}
-	switch v := strings.ToLower(get("USE_GET_RANDOM_PASSWORD")); v {
+	switch v := strings.ToLower(Get(lookup, "USE_GET_RANDOM_PASSWORD")); v {
 	case "", "false", "0", "no":
 	case "true", "1", "yes":
 		opts = append(opts, rotate.WithRandomPasswordAPI())
 	default:
 		return nil, fmt.Errorf("USE_GET_RANDOM_PASSWORD %q is not true or false", v)
 	}
-	if v := get("CLONE_SUFFIX"); v != "" {
-		dbOpts = append(dbOpts, rotate.WithCloneSuffix(v))
-	}
-	if v := get("TLS_MODE"); v != "" {
-		dbOpts = append(dbOpts, rotate.WithTLSMode(rotate.TLSMode(strings.ToLower(v))))
-	}
+	return opts, nil
+}
+
+// Recover returns what newHandler returns. The option constructors panic on a value they
+// refuse, as on a programming error; here the value is input, so Recover turns that panic
+// into an error naming the option and the value.
+func Recover(newHandler func() *rotate.Handler) (h *rotate.Handler, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			h, err = nil, fmt.Errorf("configuration: %v", r)
 		}
 	}()
-	name := strings.ToUpper(get("ROTATION_STRATEGY"))
-	switch name {
-	case "":
-		name = "SINGLE_USER"
-	case "MULTI_USER":
-		name = "ALTERNATING_USERS"
-	case "SINGLE_USER_THROUGH_ADMIN":
-		if single, ok := strategies["SINGLE_USER"]; ok {
-			return rotate.NewHandler(api, single(append(dbOpts, rotate.WithAdminSecret())...), opts...), nil
-		}
-	}
-	newStrategy, ok := strategies[name]
-	if !ok {
-		return nil, fmt.Errorf("ROTATION_STRATEGY %q is not one of %s", name, strings.Join(Names(strategies), ", "))
-	}
-	return rotate.NewHandler(api, newStrategy(dbOpts...), opts...), nil
+	return newHandler(), nil
 }
 
 // Names returns the ROTATION_STRATEGY values strategies offer, sorted, with

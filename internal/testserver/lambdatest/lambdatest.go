@@ -15,7 +15,6 @@
 package lambdatest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"net"
@@ -25,7 +24,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -80,7 +78,7 @@ func SMEnv(url string) []string {
 type Process struct {
 	URL  string // where smtest.Server.RegisterRotationURL sends invocations
 	proc *testserver.Process
-	out  *buffer
+	out  *testserver.Buffer
 }
 
 // Output returns everything the emulator and the function printed so far.
@@ -108,7 +106,7 @@ func Start(tb testing.TB, rie, bin string, env []string, drop ...string) *Proces
 		})
 		cmd.Env = append(cmd.Env, env...)
 		cmd.Dir = filepath.Dir(bin)
-		out := &buffer{}
+		out := &testserver.Buffer{}
 		cmd.Stdout, cmd.Stderr = out, out
 		proc, err := testserver.StartProcess(cmd, "")
 		if err != nil {
@@ -161,8 +159,9 @@ type Function struct {
 // Run builds f, runs it under the emulator for each strategy and has smtest's RotateSecret
 // invoke it three times for a new user's secret: each rotation must make the new version
 // AWSCURRENT, which must log in (and AWSPREVIOUS too where KeepsPrevious says so), and the
-// function's output must hold no password and log its finishSecret step. It returns every
-// password the secrets held, for the caller's search of the server's logs.
+// function's output must hold no password (the admin's, the user's first or a rotated one)
+// and log its finishSecret step. It returns every password the secrets held, for the
+// caller's search of the server's logs.
 func Run(t *testing.T, f Function) (passwords []string) {
 	rie := FindRIE(t)
 	sm := smtest.New(t)
@@ -207,6 +206,11 @@ func Run(t *testing.T, f Function) (passwords []string) {
 			if !strings.Contains(p.Output(), `"step":"finishSecret"`) {
 				t.Fatalf("the function logged no finishSecret step:\n%s", p.Output())
 			}
+			for i, pw := range append([]string{f.Admin.Password}, passwords...) {
+				if strings.Contains(p.Output(), pw) {
+					t.Errorf("the function's output holds password %d (0: the admin's)", i)
+				}
+			}
 		})
 	}
 	return passwords
@@ -241,22 +245,4 @@ func fetch(t *testing.T, c *secretsmanager.Client, id, stage string) (rotasafe.D
 		t.Fatal(err)
 	}
 	return s, v.ID
-}
-
-// buffer collects a process's output, written by the goroutines of exec.Cmd.
-type buffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *buffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

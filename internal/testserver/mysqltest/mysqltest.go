@@ -47,7 +47,6 @@ import (
 	"os"
 	"regexp"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -127,13 +126,12 @@ type Server struct {
 	pidPath    string
 	errLogPath string
 	genLogPath string
-	args       []string // mariadbd's arguments
-	dog        *testserver.Watchdog
+	args       []string            // mariadbd's arguments
+	proc       *testserver.Process // the running mariadbd, or nil when stopped; guarded by the Lifecycle's lock
 
-	mu       sync.Mutex          // guards proc, closed, closeErr and serializes Stop/Start/Close
-	proc     *testserver.Process // the running mariadbd, or nil when stopped
-	closed   bool
-	closeErr error
+	// Stop (SIGTERM: open connections are closed), Start, Restart and Close (SIGKILL, then
+	// the directory goes).
+	testserver.Lifecycle
 }
 
 // adminSecret holds the admin account's password.
@@ -143,10 +141,7 @@ type adminSecret struct{ password string }
 // returns a Server for it. It returns when the server accepts logins. The caller must call
 // Close. An error wrapping ErrBinariesNotFound means the server binaries are not installed.
 func Start(ctx context.Context, opts ...Option) (*Server, error) {
-	var cfg config
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := testserver.Configure(opts)
 	if cfg.url == "" {
 		cfg.url = os.Getenv(EnvURL)
 	}
@@ -163,6 +158,7 @@ func Start(ctx context.Context, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{host: "127.0.0.1", admin: adminUser, secret: new(adminSecret), bin: bin}
+	s.Lifecycle = testserver.Lifecycle{Prefix: "mysqltest", ErrClosed: ErrClosed, Up: s.startServer, Down: s.stopServer, Kill: s.killServer}
 	if os.Geteuid() == 0 {
 		if s.runAs, err = testserver.LookupAccount("mysql"); err != nil {
 			return nil, err
@@ -186,7 +182,7 @@ func (s *Server) create(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	s.dir = dir
+	s.dir, s.Lifecycle.Dir = dir, dir
 	s.dataDir = dir + "/data"
 	s.socket = dir + "/mysqld.sock"
 	s.pidPath = dir + "/mysqld.pid"
@@ -201,7 +197,7 @@ func (s *Server) create(ctx context.Context, cfg *config) error {
 		}
 	}
 	// mariadbd writes its pid file, with the directory on its command line.
-	if s.dog, err = testserver.WatchPID(s.pidPath, dir); err != nil {
+	if s.Dog, err = testserver.WatchPID(s.pidPath, dir); err != nil {
 		return err
 	}
 
@@ -231,7 +227,7 @@ func (s *Server) create(ctx context.Context, cfg *config) error {
 	s.port, err = testserver.OnFreePort(func(port int) error {
 		s.port = port
 		s.setBase()
-		return s.startServerLocked(ctx)
+		return s.Start(ctx)
 	})
 	return err
 }
@@ -288,6 +284,7 @@ func startExternal(ctx context.Context, raw string) (*Server, error) {
 		base:     base,
 		external: true,
 	}
+	s.Lifecycle.External = ErrExternal
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := s.ping(ctx); err != nil {
@@ -349,106 +346,39 @@ func (s *Server) ErrorLogPath() string { return s.errLogPath }
 // ReadGeneralLog returns the whole general log: every login (user, host, database) and every
 // statement, with its text as the server received it, of every session since the server
 // started. Tests search it for plaintext passwords.
-func (s *Server) ReadGeneralLog() (string, error) {
-	if s.external {
-		return "", errors.New("mysqltest: no general log for an external server (ROTASAFE_MYSQL_URL)")
-	}
-	b, err := os.ReadFile(s.genLogPath)
-	if err != nil {
-		return "", fmt.Errorf("mysqltest: read general log: %w", err)
-	}
-	return string(b), nil
-}
+func (s *Server) ReadGeneralLog() (string, error) { return s.readLog("general log", s.genLogPath) }
 
 // ReadErrorLog returns the whole error log (startup, shutdown, warnings).
-func (s *Server) ReadErrorLog() (string, error) {
+func (s *Server) ReadErrorLog() (string, error) { return s.readLog("error log", s.errLogPath) }
+
+// readLog returns the whole log named what at path.
+func (s *Server) readLog(what, path string) (string, error) {
 	if s.external {
-		return "", errors.New("mysqltest: no error log for an external server (ROTASAFE_MYSQL_URL)")
+		return "", fmt.Errorf("mysqltest: no %s for an external server (ROTASAFE_MYSQL_URL)", what)
 	}
-	b, err := os.ReadFile(s.errLogPath)
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("mysqltest: read error log: %w", err)
+		return "", fmt.Errorf("mysqltest: read %s: %w", what, err)
 	}
 	return string(b), nil
 }
 
-// Stop shuts the server down (SIGTERM) and waits until it has exited: open connections are
-// closed and new ones are refused until Start. Stopping a stopped server does nothing.
-func (s *Server) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.ownedOpen(); err != nil {
-		return err
-	}
-	if s.proc == nil {
-		return nil
-	}
-	err := s.proc.Stop(ctx)
-	s.proc = nil
-	if err != nil {
+// stopServer shuts mariadbd down (SIGTERM) and waits until it has exited.
+func (s *Server) stopServer(ctx context.Context) error {
+	if err := s.proc.Stop(ctx); err != nil {
 		return fmt.Errorf("mysqltest: %w", err)
 	}
+	s.proc = nil
 	return nil
 }
 
-// Start starts a stopped server again on the same port and returns when it accepts logins.
-// Starting a running server does nothing.
-func (s *Server) Start(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.ownedOpen(); err != nil {
-		return err
-	}
-	if s.proc != nil {
-		return nil
-	}
-	return s.startServerLocked(ctx)
-}
-
-// Restart stops the server and starts it again on the same port.
-func (s *Server) Restart(ctx context.Context) error {
-	if err := s.Stop(ctx); err != nil {
-		return err
-	}
-	return s.Start(ctx)
-}
-
-func (s *Server) ownedOpen() error {
-	if s.external {
-		return ErrExternal
-	}
-	if s.closed {
-		return ErrClosed
-	}
-	return nil
-}
-
-// Close kills the server (SIGKILL) and removes its directory. For an external server it does
-// nothing. Close is idempotent: later calls return the first call's result.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.external {
-		return s.closeErr
-	}
-	s.closed = true
-	var errs []error
+// killServer kills mariadbd (SIGKILL), for Close.
+func (s *Server) killServer() error {
 	if s.proc != nil {
 		s.proc.Kill()
 		s.proc = nil
 	}
-	if s.dir != "" {
-		if err := os.RemoveAll(s.dir); err != nil {
-			errs = append(errs, fmt.Errorf("mysqltest: remove server directory: %w", err))
-		}
-	}
-	if s.dog != nil {
-		if err := s.dog.Release(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	s.closeErr = errors.Join(errs...)
-	return s.closeErr
+	return nil
 }
 
 // openAdmin opens a *sql.DB that logs in as the admin. The caller closes it.

@@ -4,17 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 )
 
@@ -49,6 +48,46 @@ func errNumber(err error) uint16 {
 		return me.Number
 	}
 	return 0
+}
+
+// TestServer runs testserver's checks: Stop, Start, Restart, a taken port, Close, two
+// servers at once, printing without the password, a bad setting name, bad external
+// URLs and UniqueName.
+func TestServer(t *testing.T) {
+	testserver.TestServer(t, testserver.Kit[*mysqltest.Server]{
+		Start: func(ctx context.Context) (*mysqltest.Server, error) { return mysqltest.Start(ctx) },
+		Login: func(ctx context.Context, s *mysqltest.Server, password string) (func(context.Context) error, func(), error) {
+			db, err := connect(ctx, s.Config(s.AdminUser(), password, ""))
+			if err != nil {
+				return nil, nil, err
+			}
+			db.SetMaxOpenConns(1)
+			return db.PingContext, func() { db.Close() }, nil
+		},
+		Password:    (*mysqltest.Server).AdminPassword,
+		Dir:         func(s *mysqltest.Server) string { return filepath.Dir(s.Socket()) },
+		Unreachable: func(err error) bool { return err != nil && errNumber(err) == 0 },
+		Refused:     func(err error) bool { return errNumber(err) == 1045 },
+		StartCmd:    func(s *mysqltest.Server) string { return "mariadbd --port=" + strconv.Itoa(s.Port()) },
+		ErrExternal: mysqltest.ErrExternal,
+		ErrClosed:   mysqltest.ErrClosed,
+		EnvURL:      mysqltest.EnvURL,
+		BadURLs: map[string]string{
+			"not a URL":     "admin:hunter2-secret@tcp(127.0.0.1:3306)/",
+			"wrong scheme":  "postgres://u:hunter2-secret@localhost/db",
+			"bad port":      "mysql://u:hunter2-secret@localhost:http/",
+			"bad parameter": "mysql://u:hunter2-secret@localhost/?parseTime=maybe",
+			"unreachable":   "mysql://u:hunter2-secret@127.0.0.1:1/?timeout=2s",
+		},
+		BadSetting: func(ctx context.Context) (*mysqltest.Server, error) {
+			return mysqltest.Start(ctx, mysqltest.WithSetting("skip-grant-tables --x", "1"))
+		},
+		UniqueName: mysqltest.UniqueName,
+	})
+}
+
+func BenchmarkStart(b *testing.B) {
+	testserver.BenchmarkStart(b, mysqltest.EnvURL, func(ctx context.Context) (*mysqltest.Server, error) { return mysqltest.Start(ctx) })
 }
 
 func TestAdminConnects(t *testing.T) {
@@ -286,128 +325,6 @@ func TestGeneralLogCapturesStatements(t *testing.T) {
 	}
 }
 
-func TestStopStartRestart(t *testing.T) {
-	t.Parallel()
-	s := mysqltest.New(t)
-	if s.External() {
-		if err := s.Stop(t.Context()); !errors.Is(err, mysqltest.ErrExternal) {
-			t.Fatalf("Stop on external server: got %v, want ErrExternal", err)
-		}
-		t.Skip("external server (ROTASAFE_MYSQL_URL): cannot stop it")
-	}
-	ctx := t.Context()
-	port := s.Port()
-	admin := s.Config(s.AdminUser(), s.AdminPassword(), "")
-	held := mustConnect(t, admin)
-	held.SetMaxOpenConns(1)
-
-	if err := s.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Stop(ctx); err != nil {
-		t.Fatalf("second Stop: %v", err)
-	}
-	_, err := connect(ctx, s.Config(s.AdminUser(), s.AdminPassword(), ""))
-	if err == nil || errNumber(err) != 0 {
-		t.Fatalf("connect to stopped server: got %v, want a connection error without a server error number", err)
-	}
-
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if s.Port() != port {
-		t.Errorf("got port %d after Start, want %d", s.Port(), port)
-	}
-	mustConnect(t, s.Config(s.AdminUser(), s.AdminPassword(), ""))
-
-	if err := s.Restart(ctx); err != nil {
-		t.Fatal(err)
-	}
-	mustConnect(t, s.Config(s.AdminUser(), s.AdminPassword(), ""))
-}
-
-func TestCloseRemovesDirectory(t *testing.T) {
-	t.Parallel()
-	s, err := mysqltest.Start(t.Context())
-	if errors.Is(err, mysqltest.ErrBinariesNotFound) && os.Getenv(mysqltest.EnvRequireIntegration) != "1" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.External() {
-		s.Close()
-		t.Skip("external server (ROTASAFE_MYSQL_URL): no directory")
-	}
-	dir := filepath.Dir(s.Socket())
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("server directory: %v", err)
-	}
-	cfg := s.Config(s.AdminUser(), s.AdminPassword(), "")
-
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after Close, stat %s: got %v, want not exist", dir, err)
-	}
-	if db, err := connect(t.Context(), cfg); err == nil {
-		db.Close()
-		t.Error("server still accepts logins after Close")
-	}
-	if err := s.Close(); err != nil {
-		t.Errorf("second Close: got %v, want nil", err)
-	}
-	if err := s.Start(t.Context()); !errors.Is(err, mysqltest.ErrClosed) {
-		t.Errorf("Start after Close: got %v, want ErrClosed", err)
-	}
-}
-
-func TestTwoServersDifferentPorts(t *testing.T) {
-	t.Parallel()
-	if os.Getenv(mysqltest.EnvURL) != "" {
-		t.Skip("external server (ROTASAFE_MYSQL_URL): servers share it")
-	}
-	// Started at the same time, as parallel tests do. Start, not New: New may call t.Fatal,
-	// which only the test's goroutine may call.
-	var (
-		wg      sync.WaitGroup
-		servers [2]*mysqltest.Server
-		errs    [2]error
-	)
-	for i := range servers {
-		wg.Go(func() { servers[i], errs[i] = mysqltest.Start(t.Context()) })
-	}
-	wg.Wait()
-	for i, s := range servers {
-		if s != nil {
-			t.Cleanup(func() {
-				if err := s.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		if errors.Is(errs[i], mysqltest.ErrBinariesNotFound) && os.Getenv(mysqltest.EnvRequireIntegration) != "1" {
-			t.Skip(errs[i])
-		}
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-	}
-	a, b := servers[0], servers[1]
-	if a.Port() == b.Port() || a.Socket() == b.Socket() {
-		t.Fatalf("both servers on port %d / socket %s", a.Port(), a.Socket())
-	}
-	if a.AdminPassword() == b.AdminPassword() {
-		t.Error("both servers have the same admin password")
-	}
-	// Each server's password is its own.
-	_, err := connect(t.Context(), a.Config(a.AdminUser(), b.AdminPassword(), ""))
-	if n := errNumber(err); n != 1045 {
-		t.Errorf("server a with b's password: got error %d, want 1045", n)
-	}
-}
-
 func TestWithSetting(t *testing.T) {
 	t.Parallel()
 	s := mysqltest.New(t, mysqltest.WithMaxConnections(17), mysqltest.WithSetting("max_user_connections", "9"))
@@ -424,30 +341,6 @@ func TestWithSetting(t *testing.T) {
 	if maxConn != 17 || maxUser != 9 || skipNameResolve != "1" || bind != "127.0.0.1" {
 		t.Errorf("got max_connections=%d max_user_connections=%d skip_name_resolve=%s bind_address=%s, want 17 9 1 127.0.0.1",
 			maxConn, maxUser, skipNameResolve, bind)
-	}
-}
-
-func TestStartRejectsBadSettingName(t *testing.T) {
-	if os.Getenv(mysqltest.EnvURL) != "" {
-		t.Skip("external server (ROTASAFE_MYSQL_URL): settings not applied")
-	}
-	_, err := mysqltest.Start(t.Context(), mysqltest.WithSetting("skip-grant-tables --x", "1"))
-	if err == nil || !strings.Contains(err.Error(), "invalid setting name") {
-		t.Fatalf("got %v, want an invalid setting name error", err)
-	}
-}
-
-func TestUniqueName(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 1000 {
-		n := mysqltest.UniqueName("u")
-		if len(n) != len("u_")+12 || n != strings.ToLower(n) {
-			t.Fatalf("got %q, want u_ and 12 lowercase hex digits", n)
-		}
-		if seen[n] {
-			t.Fatalf("UniqueName repeated %q", n)
-		}
-		seen[n] = true
 	}
 }
 
@@ -509,60 +402,4 @@ func TestExternalServer(t *testing.T) {
 	}
 	// Close of the external server must leave it running.
 	mustConnect(t, owner.Config(user, "pw", ""))
-}
-
-func TestExternalServerBadURL(t *testing.T) {
-	const secret = "hunter2-secret"
-	tests := []struct{ name, url string }{
-		{"not a URL", "admin:" + secret + "@tcp(127.0.0.1:3306)/"},
-		{"wrong scheme", "postgres://u:" + secret + "@localhost/db"},
-		{"bad port", "mysql://u:" + secret + "@localhost:http/"},
-		{"bad parameter", "mysql://u:" + secret + "@localhost/?parseTime=maybe"},
-		{"unreachable", "mysql://u:" + secret + "@127.0.0.1:1/?timeout=2s"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(mysqltest.EnvURL, tt.url)
-			_, err := mysqltest.Start(t.Context())
-			if err == nil {
-				t.Fatal("got nil error")
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("error %q holds the password", err)
-			}
-		})
-	}
-}
-
-func TestServerPrintsNoPassword(t *testing.T) {
-	t.Parallel()
-	s := mysqltest.New(t)
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
-		for _, arg := range []any{s, []any{s}, map[string]*mysqltest.Server{"s": s}, struct{ S *mysqltest.Server }{s}} {
-			out := fmt.Sprintf(verb, arg)
-			if strings.Contains(out, s.AdminPassword()) {
-				t.Errorf("Sprintf(%s, %T) = %q holds the admin password", verb, arg, out)
-			}
-		}
-	}
-	if got := fmt.Sprint(s); !strings.Contains(got, strconv.Itoa(s.Port())) {
-		t.Errorf("got %q, want the server's address", got)
-	}
-}
-
-// BenchmarkStart measures how long a new server takes to install, start and close.
-func BenchmarkStart(b *testing.B) {
-	if os.Getenv(mysqltest.EnvURL) != "" {
-		b.Skip("external server (ROTASAFE_MYSQL_URL)")
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		s, err := mysqltest.Start(b.Context())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Close(); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

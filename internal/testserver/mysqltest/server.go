@@ -134,9 +134,9 @@ func (s *Server) installDB(ctx context.Context) error {
 	return nil
 }
 
-// startServerLocked starts mariadbd on s.port and waits until the admin can log in. A failure
-// carries the tail of the error log. The caller holds s.mu or owns s alone.
-func (s *Server) startServerLocked(ctx context.Context) error {
+// startServer starts mariadbd on s.port and waits until the admin can log in. A failure
+// carries the tail of the error log. The Lifecycle calls it under its lock.
+func (s *Server) startServer(ctx context.Context) error {
 	logStart := testserver.Size(s.errLogPath)
 	out, err := os.OpenFile(filepath.Join(s.dir, "mariadbd.out"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {

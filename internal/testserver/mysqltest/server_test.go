@@ -4,58 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
-
-// TestStartPortTaken checks that a start on a port someone else took fails with errPortTaken
-// (which makes Start pick another port) and the server's own words, and that the server
-// starts once the port is free again.
-func TestStartPortTaken(t *testing.T) {
-	t.Parallel()
-	s := New(t)
-	if s.External() {
-		t.Skip("external server (ROTASAFE_MYSQL_URL)")
-	}
-	if err := s.Stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Port())))
-	if err != nil {
-		t.Skipf("port %d taken by someone else meanwhile: %v", s.Port(), err)
-	}
-	err = s.Start(t.Context())
-	l.Close()
-	if !errors.Is(err, testserver.ErrPortTaken) {
-		t.Fatalf("got %v, want errPortTaken", err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, "mariadbd --port="+strconv.Itoa(s.Port())) || !strings.Contains(msg, "Address already in use") {
-		t.Errorf("error %q names neither the command nor the server's complaint", msg)
-	}
-	if err := s.Start(t.Context()); err != nil {
-		t.Fatalf("Start once the port is free: %v", err)
-	}
-}
 
 func TestFindBinaries(t *testing.T) {
 	root := t.TempDir()
 	mk := func(dir string, names ...string) string {
-		d := filepath.Join(root, dir)
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(d, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return d
+		return fixture.Executables(t, filepath.Join(root, dir), names...)
 	}
 	sbin := mk("sbin", "mariadbd", "mysqld")
 	bin := mk("bin", "mariadb-install-db")

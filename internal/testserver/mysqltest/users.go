@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // UniqueName returns prefix followed by an underscore and 12 random lowercase hex digits, for
@@ -100,4 +103,17 @@ func (s *Server) CreateDatabase(ctx context.Context, name, owner string) error {
 		}
 	}
 	return nil
+}
+
+// Login logs in as user with password (to database db; "" for none) and runs a query: the
+// check that a credential works. The error is the driver's, which names no password.
+func (s *Server) Login(ctx context.Context, user, password, db string) error {
+	conn, err := mysql.NewConnector(s.Config(user, password, db))
+	if err != nil {
+		return err
+	}
+	sdb := sql.OpenDB(conn)
+	defer sdb.Close()
+	var one int
+	return sdb.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 }

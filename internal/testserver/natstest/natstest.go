@@ -58,12 +58,7 @@ func WithConfig(conf string) Option { return func(c *config) { c.conf = conf } }
 // ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
 func New(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	var cfg config
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	cfg := testserver.Configure(opts)
 	bin := testserver.FindBinary([]string{"/usr/sbin"}, "nats-server")
 	if bin == "" {
 		testserver.SkipOrFail(tb, ErrNotInstalled)

@@ -6,17 +6,16 @@
 package noticetest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/notice"
 )
 
@@ -132,7 +131,7 @@ func Ready(tb testing.TB, pub notice.Publisher, inboxes ...*Inbox) {
 // after.
 func Run(t *testing.T, h Harness) {
 	t.Run("RoundTrip", func(t *testing.T) {
-		var logs syncBuffer
+		var logs testserver.Buffer
 		l := slog.New(slog.NewTextHandler(&logs, nil))
 		pub, sub1, sub2 := h.New(t, l), h.New(t, l), h.New(t, l)
 		in1, in2 := Listen(t, sub1), Listen(t, sub2)
@@ -154,7 +153,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	t.Run("Garbage", func(t *testing.T) {
-		var logs syncBuffer
+		var logs testserver.Buffer
 		l := slog.New(slog.NewTextHandler(&logs, nil))
 		pub, sub := h.New(t, l), h.New(t, l)
 		in := Listen(t, sub)
@@ -251,7 +250,7 @@ func errorsAsNotice(err error) bool {
 }
 
 // Logs collects log lines for a test to search.
-type Logs struct{ buf syncBuffer }
+type Logs struct{ buf testserver.Buffer }
 
 // NewLogs returns an empty collection.
 func NewLogs() *Logs { return new(Logs) }
@@ -274,22 +273,4 @@ func (l *Logs) WaitFor(tb testing.TB, s string) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -45,7 +45,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -131,12 +130,10 @@ type Cluster struct {
 	dir     string              // temporary directory holding everything below
 	dataDir string
 	logPath string
-	dog     *testserver.Watchdog
 
-	mu       sync.Mutex // guards running, closed, closeErr and serializes Stop/Start/Close
-	running  bool
-	closed   bool
-	closeErr error
+	// Stop (pg_ctl stop -m fast: open connections are terminated), Start, Restart and Close
+	// (pg_ctl stop -m immediate, then the directory goes).
+	testserver.Lifecycle
 }
 
 // Start starts a new cluster, or, when ROTASAFE_PG_URL is set, connects to
@@ -149,10 +146,7 @@ type Cluster struct {
 // socket in its own directory, and runs with fsync off: it is fast and
 // loses its data on a crash, which is all a test needs.
 func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
-	var cfg config
-	for _, o := range opts {
-		o(&cfg)
-	}
+	cfg := testserver.Configure(opts)
 	if cfg.url == "" {
 		cfg.url = os.Getenv(EnvURL)
 	}
@@ -169,6 +163,8 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{host: "127.0.0.1", secret: new(superSecret), bin: bin}
+	c.Lifecycle = testserver.Lifecycle{Prefix: "pgtest", ErrClosed: ErrClosed, Up: c.pgCtlStart,
+		Down: func(ctx context.Context) error { return c.pgCtlStop(ctx, "fast") }, Kill: c.kill}
 	if os.Geteuid() == 0 {
 		if c.runAs, err = testserver.LookupAccount(superUser); err != nil {
 			return nil, err
@@ -188,7 +184,7 @@ func (c *Cluster) create(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return err
 	}
-	c.dir = dir
+	c.dir, c.Lifecycle.Dir = dir, dir
 	c.dataDir = filepath.Join(dir, "data")
 	c.logPath = filepath.Join(dir, "postgres.log")
 	sockDir := filepath.Join(dir, "sock")
@@ -200,7 +196,7 @@ func (c *Cluster) create(ctx context.Context, cfg *config) error {
 			return err
 		}
 	}
-	if c.dog, err = c.startWatchdog(); err != nil {
+	if c.Dog, err = c.startWatchdog(); err != nil {
 		return err
 	}
 
@@ -226,12 +222,11 @@ func (c *Cluster) create(ctx context.Context, cfg *config) error {
 
 	c.port, err = testserver.OnFreePort(func(port int) error {
 		c.port = port
-		return c.pgCtlStart(ctx)
+		return c.Start(ctx)
 	})
 	if err != nil {
 		return err
 	}
-	c.running = true
 	c.setURL()
 	return nil
 }
@@ -272,8 +267,8 @@ func startExternal(ctx context.Context, raw string) (*Cluster, error) {
 		secret:   &superSecret{password: cfg.Password, dsn: raw},
 		base:     u,
 		external: true,
-		running:  true,
 	}
+	c.Lifecycle.External = ErrExternal
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -340,94 +335,13 @@ func (c *Cluster) ReadLog() (string, error) {
 	return string(b), nil
 }
 
-// Stop stops the server (pg_ctl stop -m fast): open connections are
-// terminated and new ones are refused until Start. Stopping a stopped
-// server does nothing.
-func (c *Cluster) Stop(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.ownedOpen(); err != nil {
-		return err
-	}
-	if !c.running {
+// kill stops the server at once (pg_ctl stop -m immediate), for Close: even when it seems
+// stopped, since a failed Start may have left a postmaster behind; pg_ctl then fails harmlessly.
+func (c *Cluster) kill() error {
+	if c.dataDir == "" {
 		return nil
 	}
-	if err := c.pgCtlStop(ctx, "fast"); err != nil {
-		return err
-	}
-	c.running = false
-	return nil
-}
-
-// Start starts a stopped server again on the same port and returns when it
-// accepts connections. Starting a running server does nothing.
-func (c *Cluster) Start(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.ownedOpen(); err != nil {
-		return err
-	}
-	if c.running {
-		return nil
-	}
-	if err := c.pgCtlStart(ctx); err != nil {
-		return err
-	}
-	c.running = true
-	return nil
-}
-
-// Restart stops the server and starts it again on the same port.
-func (c *Cluster) Restart(ctx context.Context) error {
-	if err := c.Stop(ctx); err != nil {
-		return err
-	}
-	return c.Start(ctx)
-}
-
-func (c *Cluster) ownedOpen() error {
-	if c.External() {
-		return ErrExternal
-	}
-	if c.closed {
-		return ErrClosed
-	}
-	return nil
-}
-
-// Close stops the server at once (pg_ctl stop -m immediate) and removes its
-// directory. For an external server it does nothing. Close is idempotent:
-// later calls return the first call's result.
-func (c *Cluster) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed || c.External() {
-		return c.closeErr
-	}
-	c.closed = true
-
-	var errs []error
-	if c.running || c.dataDir != "" {
-		// Stop even when we think it is stopped: a failed Start may have left
-		// a postmaster behind. pg_ctl fails harmlessly when none runs.
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		err := c.pgCtlStop(ctx, "immediate")
-		cancel()
-		if err != nil && c.running {
-			errs = append(errs, err)
-		}
-		c.running = false
-	}
-	if c.dir != "" {
-		if err := os.RemoveAll(c.dir); err != nil {
-			errs = append(errs, fmt.Errorf("pgtest: remove cluster directory: %w", err))
-		}
-	}
-	if c.dog != nil {
-		if err := c.dog.Release(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	c.closeErr = errors.Join(errs...)
-	return c.closeErr
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return c.pgCtlStop(ctx, "immediate")
 }

@@ -3,18 +3,17 @@ package pgtest_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 )
 
@@ -32,6 +31,46 @@ func mustConnect(t *testing.T, dsn string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
+}
+
+// TestServer runs testserver's checks: Stop, Start, Restart, a taken port, Close, two
+// clusters at once, printing without the password, a bad setting name, bad external
+// URLs and UniqueName.
+func TestServer(t *testing.T) {
+	testserver.TestServer(t, testserver.Kit[*pgtest.Cluster]{
+		Start: func(ctx context.Context) (*pgtest.Cluster, error) { return pgtest.Start(ctx) },
+		Login: func(ctx context.Context, c *pgtest.Cluster, password string) (func(context.Context) error, func(), error) {
+			conn, err := connect(ctx, c.ConnString(c.SuperUser(), password, "postgres"))
+			if err != nil {
+				return nil, nil, err
+			}
+			return conn.Ping, func() { conn.Close(context.Background()) }, nil
+		},
+		Password: (*pgtest.Cluster).SuperPassword,
+		Dir:      func(c *pgtest.Cluster) string { return filepath.Dir(c.LogPath()) },
+		Unreachable: func(err error) bool {
+			_, ok := errors.AsType[*pgconn.ConnectError](err)
+			return ok && sqlState(err) == ""
+		},
+		Refused:     func(err error) bool { return sqlState(err) == "28P01" },
+		StartCmd:    func(*pgtest.Cluster) string { return "pg_ctl start" },
+		ErrExternal: pgtest.ErrExternal,
+		ErrClosed:   pgtest.ErrClosed,
+		EnvURL:      pgtest.EnvURL,
+		BadURLs: map[string]string{
+			"not a URL":    "host=localhost password=hunter2-secret",
+			"wrong scheme": "mysql://u:hunter2-secret@localhost/db",
+			"unreachable":  "postgres://u:hunter2-secret@127.0.0.1:1/db?connect_timeout=2",
+		},
+		BadSetting: func(ctx context.Context) (*pgtest.Cluster, error) {
+			return pgtest.Start(ctx, pgtest.WithSetting("fsync = on\nlisten_addresses", "x"))
+		},
+		UniqueName: pgtest.UniqueName,
+	})
+}
+
+func BenchmarkStart(b *testing.B) {
+	testserver.BenchmarkStart(b, pgtest.EnvURL, func(ctx context.Context) (*pgtest.Cluster, error) { return pgtest.Start(ctx) })
 }
 
 func TestSuperuserConnects(t *testing.T) {
@@ -201,137 +240,6 @@ func TestCreateRoleRejects(t *testing.T) {
 	}
 }
 
-func TestStopStartRestart(t *testing.T) {
-	t.Parallel()
-	c := pgtest.New(t)
-	if c.External() {
-		if err := c.Stop(t.Context()); !errors.Is(err, pgtest.ErrExternal) {
-			t.Fatalf("Stop on external server: got %v, want ErrExternal", err)
-		}
-		t.Skip("external server (ROTASAFE_PG_URL): cannot stop it")
-	}
-	ctx := t.Context()
-	port := c.Port()
-	held := mustConnect(t, c.DSN())
-
-	if err := c.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Stop(ctx); err != nil {
-		t.Fatalf("second Stop: %v", err)
-	}
-	_, err := connect(ctx, c.DSN())
-	var connErr *pgconn.ConnectError
-	if !errors.As(err, &connErr) || sqlState(err) != "" {
-		t.Fatalf("connect to stopped server: got %v, want a connection error without SQLSTATE", err)
-	}
-	if err := held.Ping(ctx); err == nil {
-		t.Error("connection held across Stop still answers")
-	}
-
-	if err := c.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if c.Port() != port {
-		t.Errorf("got port %d after Start, want %d", c.Port(), port)
-	}
-	if err := mustConnect(t, c.DSN()).Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	if err := c.Restart(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := mustConnect(t, c.DSN()).Ping(ctx); err != nil {
-		t.Fatalf("after Restart: %v", err)
-	}
-}
-
-func TestCloseRemovesDirectory(t *testing.T) {
-	t.Parallel()
-	c, err := pgtest.Start(t.Context())
-	if errors.Is(err, pgtest.ErrBinariesNotFound) && os.Getenv(pgtest.EnvRequireIntegration) != "1" {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.External() {
-		c.Close()
-		t.Skip("external server (ROTASAFE_PG_URL): no directory")
-	}
-	dir := c.LogPath()[:strings.LastIndex(c.LogPath(), "/")]
-	if _, err := os.Stat(dir); err != nil {
-		t.Fatalf("cluster directory: %v", err)
-	}
-	dsn := c.DSN()
-
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("after Close, stat %s: got %v, want not exist", dir, err)
-	}
-	if conn, err := connect(t.Context(), dsn); err == nil {
-		conn.Close(t.Context())
-		t.Error("server still accepts connections after Close")
-	}
-	if err := c.Close(); err != nil {
-		t.Errorf("second Close: got %v, want nil", err)
-	}
-	if err := c.Start(t.Context()); !errors.Is(err, pgtest.ErrClosed) {
-		t.Errorf("Start after Close: got %v, want ErrClosed", err)
-	}
-}
-
-func TestTwoClustersDifferentPorts(t *testing.T) {
-	t.Parallel()
-	if os.Getenv(pgtest.EnvURL) != "" {
-		t.Skip("external server (ROTASAFE_PG_URL): clusters share it")
-	}
-	// Started at the same time, as parallel tests do. Start, not New: New may
-	// call t.Fatal, which only the test's goroutine may call.
-	var (
-		wg       sync.WaitGroup
-		clusters [2]*pgtest.Cluster
-		errs     [2]error
-	)
-	for i := range clusters {
-		wg.Go(func() { clusters[i], errs[i] = pgtest.Start(t.Context()) })
-	}
-	wg.Wait()
-	for i, c := range clusters {
-		if c != nil {
-			t.Cleanup(func() {
-				if err := c.Close(); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		if errors.Is(errs[i], pgtest.ErrBinariesNotFound) && os.Getenv(pgtest.EnvRequireIntegration) != "1" {
-			t.Skip(errs[i])
-		}
-		if errs[i] != nil {
-			t.Fatal(errs[i])
-		}
-	}
-	a, b := clusters[0], clusters[1]
-	if a.Port() == b.Port() {
-		t.Fatalf("both clusters on port %d", a.Port())
-	}
-	if a.SuperPassword() == b.SuperPassword() {
-		t.Error("both clusters have the same superuser password")
-	}
-	for _, c := range clusters {
-		mustConnect(t, c.DSN())
-	}
-	// Each cluster's password is its own.
-	_, err := connect(t.Context(), a.ConnString(a.SuperUser(), b.SuperPassword(), "postgres"))
-	if code := sqlState(err); code != "28P01" {
-		t.Errorf("cluster a with b's password: got SQLSTATE %q, want 28P01", code)
-	}
-}
-
 func TestWithSetting(t *testing.T) {
 	t.Parallel()
 	c := pgtest.New(t, pgtest.WithMaxConnections(17), pgtest.WithSetting("application_name", "it's pgtest"))
@@ -356,16 +264,6 @@ func TestWithSetting(t *testing.T) {
 	}
 }
 
-func TestStartRejectsBadSettingName(t *testing.T) {
-	if os.Getenv(pgtest.EnvURL) != "" {
-		t.Skip("external server (ROTASAFE_PG_URL): settings not applied")
-	}
-	_, err := pgtest.Start(t.Context(), pgtest.WithSetting("fsync = on\nlisten_addresses", "x"))
-	if err == nil || !strings.Contains(err.Error(), "invalid setting name") {
-		t.Fatalf("got %v, want an invalid setting name error", err)
-	}
-}
-
 func TestConnStringEscapes(t *testing.T) {
 	c := pgtest.New(t)
 	const user, password, db = "us@er:x", "p@ss/w:rd?#%", "my db/1"
@@ -379,37 +277,6 @@ func TestConnStringEscapes(t *testing.T) {
 	}
 	if cfg.Host != c.Host() || int(cfg.Port) != c.Port() {
 		t.Errorf("got %s:%d, want %s:%d", cfg.Host, cfg.Port, c.Host(), c.Port())
-	}
-}
-
-func TestUniqueName(t *testing.T) {
-	seen := make(map[string]bool)
-	for range 1000 {
-		n := pgtest.UniqueName("r")
-		if len(n) != len("r_")+12 || n != strings.ToLower(n) {
-			t.Fatalf("got %q, want r_ and 12 lowercase hex digits", n)
-		}
-		if seen[n] {
-			t.Fatalf("UniqueName repeated %q", n)
-		}
-		seen[n] = true
-	}
-}
-
-// BenchmarkStart measures how long a new cluster takes to start and close.
-func BenchmarkStart(b *testing.B) {
-	if os.Getenv(pgtest.EnvURL) != "" {
-		b.Skip("external server (ROTASAFE_PG_URL)")
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		c, err := pgtest.Start(b.Context())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := c.Close(); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
 
@@ -458,41 +325,4 @@ func TestExternalServer(t *testing.T) {
 	}
 	// Close of the external cluster must leave the server running.
 	mustConnect(t, owner.DSN())
-}
-
-func TestExternalServerBadURL(t *testing.T) {
-	const secret = "hunter2-secret"
-	tests := []struct{ name, url string }{
-		{"not a URL", "host=localhost password=" + secret},
-		{"wrong scheme", "mysql://u:" + secret + "@localhost/db"},
-		{"unreachable", "postgres://u:" + secret + "@127.0.0.1:1/db?connect_timeout=2"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(pgtest.EnvURL, tt.url)
-			_, err := pgtest.Start(t.Context())
-			if err == nil {
-				t.Fatal("got nil error")
-			}
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("error %q holds the password", err)
-			}
-		})
-	}
-}
-
-func TestClusterPrintsNoPassword(t *testing.T) {
-	t.Parallel()
-	c := pgtest.New(t)
-	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%d"} {
-		for _, arg := range []any{c, []any{c}, map[string]*pgtest.Cluster{"c": c}, struct{ C *pgtest.Cluster }{c}} {
-			out := fmt.Sprintf(verb, arg)
-			if strings.Contains(out, c.SuperPassword()) {
-				t.Errorf("Sprintf(%s, %T) = %q holds the superuser password", verb, arg, out)
-			}
-		}
-	}
-	if got := fmt.Sprint(c); !strings.Contains(got, strconv.Itoa(c.Port())) {
-		t.Errorf("got %q, want the cluster's address", got)
-	}
 }

@@ -73,7 +73,7 @@ func (c *Cluster) CreateRole(ctx context.Context, name, password string, attrs .
 			return fmt.Errorf("pgtest: CreateRole %s: unsupported role attribute %q", name, a)
 		}
 	}
-	verifier, err := newSCRAMVerifier(password)
+	verifier, err := scram.New(password)
 	if err != nil {
 		return fmt.Errorf("pgtest: CreateRole %s: %w", name, err)
 	}
@@ -111,25 +111,4 @@ func (c *Cluster) CreateDatabase(ctx context.Context, name, owner string) error 
 		return fmt.Errorf("pgtest: CreateDatabase %s: %w", name, err)
 	}
 	return nil
-}
-
-// scramIterations is PostgreSQL's default scram_iterations.
-const scramIterations = 4096
-
-// newSCRAMVerifier returns a SCRAM-SHA-256 verifier of password with a fresh
-// 16-byte salt.
-func newSCRAMVerifier(password string) (string, error) {
-	salt := make([]byte, 16)
-	rand.Read(salt)
-	return scramVerifier(password, salt, scramIterations)
-}
-
-// scramVerifier returns the verifier PostgreSQL stores for a SCRAM-SHA-256
-// password (internal/scram). The error never holds the password.
-func scramVerifier(password string, salt []byte, iterations int) (string, error) {
-	v, err := scram.Verifier(password, salt, iterations)
-	if err != nil {
-		return "", fmt.Errorf("pgtest: %w", err)
-	}
-	return v, nil
 }

@@ -2,44 +2,13 @@ package pgtest
 
 import (
 	"errors"
-	"net"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
-
-// TestStartPortTaken checks that a start on a port someone else took fails
-// with testserver.ErrPortTaken (which makes Start pick another port) and the server's
-// own words, and that the cluster starts once the port is free again.
-func TestStartPortTaken(t *testing.T) {
-	t.Parallel()
-	c := New(t)
-	if c.External() {
-		t.Skip("external server (ROTASAFE_PG_URL)")
-	}
-	if err := c.Stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port())))
-	if err != nil {
-		t.Skipf("port %d taken by someone else meanwhile: %v", c.Port(), err)
-	}
-	err = c.Start(t.Context())
-	l.Close()
-	if !errors.Is(err, testserver.ErrPortTaken) {
-		t.Fatalf("got %v, want errPortTaken", err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, "pg_ctl start") || !strings.Contains(msg, "Address already in use") {
-		t.Errorf("error %q names neither the command nor the server's complaint", msg)
-	}
-	if err := c.Start(t.Context()); err != nil {
-		t.Fatalf("Start once the port is free: %v", err)
-	}
-}
 
 func TestCompareVersions(t *testing.T) {
 	tests := []struct {
@@ -76,15 +45,7 @@ func TestQuoteConf(t *testing.T) {
 func TestFindBinaries(t *testing.T) {
 	root := t.TempDir()
 	mk := func(version string, names ...string) {
-		dir := filepath.Join(root, version, "bin")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if err := os.WriteFile(filepath.Join(dir, n), []byte("#!/bin/sh\n"), 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
+		fixture.Executables(t, filepath.Join(root, version, "bin"), names...)
 	}
 	mk("9.6", "initdb", "pg_ctl", "postgres")
 	mk("15", "initdb", "pg_ctl", "postgres")

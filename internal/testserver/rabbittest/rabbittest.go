@@ -16,7 +16,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +29,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rotasafe/rotasafe/internal/testserver"
 )
+
+// ErrNotInstalled says that rabbitmq-server was not found, and how to install it.
+var ErrNotInstalled = testserver.NotInstalled("rabbittest: rabbitmq-server not found; install it (Debian: apt-get install rabbitmq-server)")
 
 // Server is a running throw-away node.
 type Server struct {
@@ -42,7 +46,8 @@ type Server struct {
 
 	dir     string
 	logPath string
-	cmd     *exec.Cmd
+	proc    *testserver.Process
+	dog     *testserver.Watchdog // removes dir if the test binary dies without Close
 }
 
 // startTimeout bounds how long a node may take to answer its management API: only a hang
@@ -54,60 +59,79 @@ const startTimeout = 3 * time.Minute
 // ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
 func New(tb testing.TB) *Server {
 	tb.Helper()
-	script, err := findServer()
-	if err != nil {
-		skipOrFail(tb, "rabbitmq-server not found; install it (Debian: apt-get install rabbitmq-server): "+err.Error())
+	return testserver.New(tb, Start)
+}
+
+// Start starts a node and returns once its management API answers; the caller must Close
+// it. An error matching ErrNotInstalled means rabbitmq-server is not installed.
+func Start(ctx context.Context) (*Server, error) {
+	script := findServer()
+	if script == "" {
+		return nil, ErrNotInstalled
 	}
-	var lastErr error
-	for range 3 { // a free port may be taken between finding and binding it
-		s, err := start(tb, script)
-		if err == nil {
-			return s
+	var run *testserver.Account
+	if os.Geteuid() == 0 {
+		var err error
+		if run, err = testserver.LookupAccount("rabbitmq"); err != nil {
+			return nil, err
 		}
-		lastErr = err
 	}
-	tb.Fatalf("start rabbitmq-server: %v", lastErr)
-	return nil
+	var s *Server
+	_, err := testserver.OnFreePort(func(port int) error {
+		var err error
+		s, err = start(ctx, script, run, port)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rabbittest: %w", err)
+	}
+	return s, nil
 }
 
 // findServer returns the upstream rabbitmq-server script (Debian's /usr/sbin/rabbitmq-server
-// wrapper insists on the machine's own node, user and directories).
-func findServer() (string, error) {
+// wrapper insists on the machine's own node, user and directories), or "".
+func findServer() string {
 	matches, _ := filepath.Glob("/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server")
 	if len(matches) > 0 {
-		return matches[len(matches)-1], nil
+		return matches[len(matches)-1]
 	}
-	if p, err := exec.LookPath("rabbitmq-server"); err == nil {
-		return p, nil
-	}
-	return "", errors.New("no /usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmq-server")
+	return testserver.FindBinary(nil, "rabbitmq-server")
 }
 
-func start(tb testing.TB, script string) (*Server, error) {
-	tb.Helper()
-	run, err := serviceAccount("rabbitmq")
+// start starts a node with its AMQP listener on port; the error matches
+// testserver.ErrPortTaken when one of its ports was taken meanwhile.
+func start(ctx context.Context, script string, run *testserver.Account, port int) (_ *Server, err error) {
+	mgmtPort, err := testserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	dir, err := tempDir(tb, run)
+	distPort, err := testserver.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(3)
+	dir, err := testserver.TempDir("rabbittest-", run != nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Host: "127.0.0.1", AMQPPort: ports[0], MgmtURL: "http://127.0.0.1:" + strconv.Itoa(ports[1]),
+	s := &Server{Host: "127.0.0.1", AMQPPort: port, MgmtURL: "http://127.0.0.1:" + strconv.Itoa(mgmtPort),
 		AdminUser: "admin", AdminPassword: rand.Text(), dir: dir, logPath: filepath.Join(dir, "log", "node.log")}
-	node := fmt.Sprintf("rabbittest%d@localhost", ports[0])
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.dog, err = testserver.Watch("rm", "-rf", dir); err != nil {
+		return nil, err
+	}
+	node := fmt.Sprintf("rabbittest%d@localhost", port)
 	files := map[string]string{
-		// The node's own cookie: HOME is the temporary directory.
+		// The node's own cookie, read-only as Erlang wants it: HOME is the directory.
 		".erlang.cookie":  rand.Text(),
 		"enabled_plugins": "[rabbitmq_management].\n",
 		"rabbitmq.conf": strings.Join([]string{
-			"listeners.tcp.default = 127.0.0.1:" + strconv.Itoa(ports[0]),
+			"listeners.tcp.default = 127.0.0.1:" + strconv.Itoa(port),
 			"management.tcp.ip = 127.0.0.1",
-			"management.tcp.port = " + strconv.Itoa(ports[1]),
+			"management.tcp.port = " + strconv.Itoa(mgmtPort),
 			"default_user = " + s.AdminUser,
 			"default_pass = " + s.AdminPassword,
 			"default_user_tags.administrator = true",
@@ -122,12 +146,17 @@ func start(tb testing.TB, script string) (*Server, error) {
 		}, "\n"),
 	}
 	for name, content := range files {
-		if err := writeOwned(filepath.Join(dir, name), content, run); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o400); err != nil {
 			return nil, err
 		}
 	}
 	for _, sub := range []string{"log", "mnesia"} {
-		if err := mkdirOwned(filepath.Join(dir, sub), run); err != nil {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	if run != nil {
+		if err := run.Chown(dir); err != nil {
 			return nil, err
 		}
 	}
@@ -139,8 +168,8 @@ func start(tb testing.TB, script string) (*Server, error) {
 		"LANG=C.UTF-8",
 		"RABBITMQ_NODENAME=" + node,
 		"RABBITMQ_NODE_IP_ADDRESS=127.0.0.1",
-		"RABBITMQ_NODE_PORT=" + strconv.Itoa(ports[0]),
-		"RABBITMQ_DIST_PORT=" + strconv.Itoa(ports[2]),
+		"RABBITMQ_NODE_PORT=" + strconv.Itoa(port),
+		"RABBITMQ_DIST_PORT=" + strconv.Itoa(distPort),
 		"RABBITMQ_CONF_ENV_FILE=" + filepath.Join(dir, "rabbitmq-env.conf"), // none: not the machine's
 		"RABBITMQ_CONFIG_FILE=" + filepath.Join(dir, "rabbitmq.conf"),
 		"RABBITMQ_ADVANCED_CONFIG_FILE=" + filepath.Join(dir, "advanced.config"),
@@ -150,45 +179,32 @@ func start(tb testing.TB, script string) (*Server, error) {
 		"RABBITMQ_PID_FILE=" + filepath.Join(dir, "node.pid"),
 		"ERL_EPMD_ADDRESS=127.0.0.1",
 	}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: run.credential()}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", script, err)
+	out := &testserver.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if run != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: run.Credential()}
 	}
-	s.cmd = cmd
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	tb.Cleanup(func() { s.stop(exited) })
-
-	ctx, cancel := context.WithTimeout(tb.Context(), startTimeout)
+	if s.proc, err = testserver.StartProcess(cmd, ""); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	for {
-		if err := s.Do(ctx, http.MethodGet, "/api/overview", nil, nil); err == nil {
-			return s, nil
-		}
-		select {
-		case err := <-exited:
-			exited <- err // for stop
-			return nil, fmt.Errorf("rabbitmq-server exited (%v): %s", err, tail(out.String()))
-		case <-ctx.Done():
-			return nil, fmt.Errorf("the management API does not answer at %s: %s", s.MgmtURL, tail(out.String()))
-		case <-time.After(200 * time.Millisecond):
-		}
+	ready := func(ctx context.Context) error { return s.Do(ctx, http.MethodGet, "/api/overview", nil, nil) }
+	if err := testserver.WaitReady(ctx, s.proc, ready); err != nil {
+		return nil, testserver.MarkPortTaken(fmt.Errorf("rabbitmq-server: %w: %s", err, testserver.Tail(out.Bytes())), out.String())
 	}
+	return s, nil
 }
 
-// stop kills the node's process group and waits for it to exit.
-func (s *Server) stop(exited chan error) {
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(20 * time.Second):
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
+// Close kills the node's process group and removes its directory.
+func (s *Server) Close() error {
+	if s.proc != nil {
+		s.proc.Kill() // beam's helpers (erl_child_setup, inet_gethost) leave with the group
 	}
-	// beam's helpers (erl_child_setup, inet_gethost) leave with the group.
-	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	if s.dog != nil {
+		return s.dog.Release() // removes dir
+	}
+	return os.RemoveAll(s.dir)
 }
 
 // AMQPURL is the amqp:// URL that logs in as user with password on the node's "/" vhost.
@@ -249,12 +265,4 @@ func (s *Server) CreateUser(ctx context.Context, user, password string) error {
 	}
 	topic := map[string]string{"exchange": "amq.topic", "write": "^app\\.", "read": ".*"}
 	return s.Do(ctx, http.MethodPut, "/api/topic-permissions/%2F/"+url.PathEscape(user), topic, nil)
-}
-
-// tail returns the end of a process's output for an error.
-func tail(s string) string {
-	if len(s) > 2000 {
-		s = "..." + s[len(s)-2000:]
-	}
-	return strings.TrimSpace(s)
 }

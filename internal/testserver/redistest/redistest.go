@@ -7,7 +7,6 @@
 package redistest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -68,12 +67,7 @@ func WithLog(w io.Writer) Option { return func(c *config) { c.log = w } }
 // install, or fails it when ROTASAFE_REQUIRE_INTEGRATION=1. Any other error fails the test.
 func New(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
-	var cfg config
-	for _, o := range opts {
-		if o != nil {
-			o(&cfg)
-		}
-	}
+	cfg := testserver.Configure(opts)
 	bin := testserver.FindBinary(nil, "redis-server")
 	if bin == "" {
 		testserver.SkipOrFail(tb, ErrNotInstalled)
@@ -111,7 +105,7 @@ func (s *Server) start(ctx context.Context, bin, dir string, port int, o config)
 			"--tls-key-file", certs.KeyFile, "--tls-ca-cert-file", certs.CertFile, "--tls-auth-clients", "no")
 		s.TLS = &tls.Config{RootCAs: certs.Pool, ServerName: s.Host}
 	}
-	var out syncBuffer
+	var out testserver.Buffer
 	var w io.Writer = &out
 	if o.log != nil {
 		args = append(args, "--loglevel", "debug")
@@ -140,24 +134,6 @@ func (s *Server) start(ctx context.Context, bin, dir string, port int, o config)
 		}
 	}
 	return p, nil
-}
-
-// syncBuffer collects a server's output, written by the goroutines of exec.Cmd.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // Password returns a random password with characters that need care in a command line.
