@@ -125,6 +125,22 @@ func (p *pgStrategy) queryBool(ctx context.Context, conn *pgx.Conn, q querier, s
 	return b, err
 }
 
+// holdsPassword reports whether role's stored SCRAM verifier is one of password, read from
+// pg_authid. Only a superuser may read it (RDS's master user may not): any failure, or a
+// verifier of another kind, answers false, so the caller sets the password again. Nothing
+// read reaches an error or a log.
+func (p *pgStrategy) holdsPassword(ctx context.Context, conn *pgx.Conn, role, password string) bool {
+	const q = "SELECT rolpassword FROM pg_catalog.pg_authid WHERE rolname = $1"
+	if err := p.before(ctx, conn, q); err != nil {
+		return false
+	}
+	var stored *string
+	if err := conn.QueryRow(ctx, q, role).Scan(&stored); err != nil || stored == nil {
+		return false
+	}
+	return scram.Holds(*stored, password)
+}
+
 // setPassword changes role's password to the verifier of password. ALTER ROLE takes no query
 // parameters: the role is quoted by pgx, and the verifier is checked to hold nothing but
 // base64 and separators before it is spliced in as a literal.

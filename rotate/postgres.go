@@ -197,12 +197,16 @@ func (p *pgStrategy) setAlternating(ctx context.Context, sc *StepContext, cur, p
 	closeConn(ctx, conn)
 	// No login with the pending password to see whether a replayed step has nothing to do:
 	// in an ordinary rotation it fails, and lockout counters and failed-login alerts would
-	// see it. The transaction below is idempotent: run again, it sets the same password.
+	// see it. The stored verifier says so instead where the admin may read it; elsewhere the
+	// transaction below runs again, which sets the same password with a fresh salt.
 	admin, err := p.connectAdmin(ctx, sc, cur)
 	if err != nil {
 		return err
 	}
 	defer closeConn(ctx, admin)
+	if p.holdsPassword(ctx, admin, pend.Username, pend.Password) {
+		return nil
+	}
 	if err := p.before(ctx, admin, "BEGIN"); err != nil {
 		return err
 	}

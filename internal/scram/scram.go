@@ -10,9 +10,12 @@ import (
 	"crypto/pbkdf2"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // ErrNotASCII is returned for a password with a byte outside ASCII: PostgreSQL normalises
@@ -62,4 +65,32 @@ func hmacSHA256(key []byte, msg string) []byte {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(msg))
 	return m.Sum(nil)
+}
+
+// Holds reports whether verifier, as PostgreSQL stores it, is a SCRAM-SHA-256 verifier of
+// password: it recomputes the verifier with the stored salt and iteration count and compares
+// them in constant time. A verifier of another form answers false.
+func Holds(verifier, password string) bool {
+	rest, ok := strings.CutPrefix(verifier, "SCRAM-SHA-256$")
+	if !ok {
+		return false
+	}
+	params, _, ok := strings.Cut(rest, "$")
+	if !ok {
+		return false
+	}
+	iter, salt64, ok := strings.Cut(params, ":")
+	if !ok {
+		return false
+	}
+	n, err := strconv.Atoi(iter)
+	if err != nil || n < 1 || n > 1<<24 {
+		return false
+	}
+	salt, err := base64.StdEncoding.DecodeString(salt64)
+	if err != nil {
+		return false
+	}
+	v, err := Verifier(password, salt, n)
+	return err == nil && subtle.ConstantTimeCompare([]byte(v), []byte(verifier)) == 1
 }

@@ -85,3 +85,26 @@ func TestNew(t *testing.T) {
 		t.Errorf("empty password: got %v, want ErrEmpty", err)
 	}
 }
+
+func TestHolds(t *testing.T) {
+	v, err := New("s3cret-Pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !Holds(v, "s3cret-Pw") {
+		t.Error("Holds is false for the verifier's own password")
+	}
+	for _, tc := range []struct{ verifier, password string }{
+		{v, "s3cret-pw"},
+		{v, ""},
+		{"md5abcdef", "s3cret-Pw"},
+		{"SCRAM-SHA-256$x:AAAA$a:b", "s3cret-Pw"},
+		{"SCRAM-SHA-256$4096:not base64!$a:b", "s3cret-Pw"},
+		{"SCRAM-SHA-256$4096", "s3cret-Pw"},
+		{"", "s3cret-Pw"},
+	} {
+		if Holds(tc.verifier, tc.password) {
+			t.Errorf("Holds(%q, …) is true for another password or a malformed verifier", tc.verifier)
+		}
+	}
+}
