@@ -3,6 +3,8 @@ package reliability
 import (
 	"context"
 	"database/sql"
+	"github.com/rotasafe/rotasafe/internal/testserver"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"regexp"
 	"slices"
 	"strconv"
@@ -62,7 +64,7 @@ var aheadEngines = []aheadEngine{
 	}},
 	{"mariadb", func(t *testing.T) (*env, string, func(*cache.Cache, sqlconn.Option) *sqlconn.Connector, func() int) {
 		my := mysqltest.New(t, mysqltest.WithSetting("max_password_errors", "2"))
-		e := newMyEnv(t, my)
+		e := newEngineEnv(t, myEngine{my})
 		id, _ := e.newDBSecret("")
 		connect := func(c *cache.Cache, log sqlconn.Option) *sqlconn.Connector {
 			return sqlconn.NewMySQL(c, id, log)
@@ -72,7 +74,7 @@ var aheadEngines = []aheadEngine{
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { admin.Close() })
-		return e.env, id, connect, func() int {
+		return e, id, connect, func() int {
 			var name string
 			var n int
 			if err := admin.QueryRowContext(t.Context(), "SHOW GLOBAL STATUS LIKE 'Access_denied_errors'").Scan(&name, &n); err != nil {
@@ -128,7 +130,7 @@ func TestNoticesAhead(t *testing.T) {
 func runAhead(t *testing.T, eng aheadEngine, tr aheadTransport, rotations int) {
 	e, id, connect, denied := eng.setup(t)
 	newTransport := tr.start(t)
-	var logs logBuffer
+	var logs testserver.Buffer
 	log := debugLogger(&logs)
 	pub := newTransport()
 	h := rotate.NewHandler(e.api, rotate.PostgresSingleUser(rotate.WithTLSMode(rotate.TLSDisable)),
@@ -157,7 +159,7 @@ func runAhead(t *testing.T, eng aheadEngine, tr aheadTransport, rotations int) {
 	// Every cache listens before the first rotation: a notice about another secret reaches
 	// each of them (and is ignored).
 	probe := notice.Notice{SecretARN: "arn:aws:secretsmanager:us-east-1:123456789012:secret:probe", VersionID: "probe", Kind: notice.Finished}
-	waitFor(t, "every cache to listen", func() bool {
+	fixture.WaitFor(t, "every cache to listen", hangGuard, func() bool {
 		if err := pub.Publish(t.Context(), probe); err != nil {
 			t.Fatal(err)
 		}
@@ -210,7 +212,7 @@ func runAhead(t *testing.T, eng aheadEngine, tr aheadTransport, rotations int) {
 		})
 	}
 	// Some queries without rotations first, for the p99 to compare with.
-	waitFor(t, "queries without rotations", func() bool {
+	fixture.WaitFor(t, "queries without rotations", hangGuard, func() bool {
 		return !slices.ContainsFunc(fleet, func(in *instance) bool { return in.ok.Load() < 20 })
 	})
 	before := denied()
@@ -226,7 +228,7 @@ func runAhead(t *testing.T, eng aheadEngine, tr aheadTransport, rotations int) {
 		for j, in := range fleet {
 			marks[j] = in.ok.Load()
 		}
-		waitFor(t, "logins after the rotation", func() bool {
+		fixture.WaitFor(t, "logins after the rotation", hangGuard, func() bool {
 			return errs.Load() > 0 || !slices.ContainsFunc(fleet, func(in *instance) bool { return in.ok.Load() < marks[slices.Index(fleet, in)]+2 })
 		})
 		// The cache reads at most one announced version a second per secret after a burst
@@ -283,7 +285,7 @@ func pgFailedLogins(t *testing.T, e *env) int {
 	}
 	failed := regexp.MustCompile(`password authentication failed for user "app`)
 	var n int
-	waitFor(t, "the canary's failed login in the server log", func() bool {
+	fixture.WaitFor(t, "the canary's failed login in the server log", hangGuard, func() bool {
 		log, err := e.pg.ReadLog()
 		if err != nil {
 			t.Fatal(err)
