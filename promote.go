@@ -20,7 +20,7 @@ func Promote(ctx context.Context, api API, secretID, versionID string) error {
 	if versionID == "" {
 		return fmt.Errorf("rotasafe: promote %s: empty version ID", secretID)
 	}
-	labels, err := describeLabels(ctx, api, secretID)
+	labels, err := describeStages(ctx, api, secretID)
 	if err != nil {
 		return fmt.Errorf("rotasafe: promote %s to version %s: %w", secretID, versionID, err)
 	}
@@ -37,7 +37,7 @@ func Promote(ctx context.Context, api API, secretID, versionID string) error {
 		in.RemoveFromVersionId = aws.String(current)
 	}
 	if _, err := api.UpdateSecretVersionStage(ctx, in); err != nil {
-		if again, derr := describeLabels(ctx, api, secretID); derr == nil && again.Has(versionID, StageCurrent) {
+		if again, derr := describeStages(ctx, api, secretID); derr == nil && again.Has(versionID, StageCurrent) {
 			return nil
 		}
 		return fmt.Errorf("rotasafe: promote %s: move AWSCURRENT from version %s to %s: %w", secretID, current, versionID, err)
@@ -45,17 +45,17 @@ func Promote(ctx context.Context, api API, secretID, versionID string) error {
 	return nil
 }
 
-func describeLabels(ctx context.Context, api API, secretID string) (Labels, error) {
+func describeStages(ctx context.Context, api API, secretID string) (Stages, error) {
 	out, err := api.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		return nil, err
 	}
-	return LabelsOf(out), nil
+	return StagesOf(out), nil
 }
 
-// DescribeLabels returns the staging labels of a secret's versions, read with DescribeSecret.
-func DescribeLabels(ctx context.Context, api API, secretID string) (Labels, error) {
-	l, err := describeLabels(ctx, api, secretID)
+// DescribeStages returns the staging labels of a secret's versions, read with DescribeSecret.
+func DescribeStages(ctx context.Context, api API, secretID string) (Stages, error) {
+	l, err := describeStages(ctx, api, secretID)
 	if err != nil {
 		return nil, fmt.Errorf("rotasafe: describe %s: %w", secretID, err)
 	}

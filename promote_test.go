@@ -43,7 +43,7 @@ func TestPromote(t *testing.T) {
 	if err := rotasafe.Promote(ctx, c, "app/db", v2); err != nil {
 		t.Fatalf("Promote: %v", err)
 	}
-	labels, err := rotasafe.DescribeLabels(ctx, c, "app/db")
+	labels, err := rotasafe.DescribeStages(ctx, c, "app/db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestPromoteRace(t *testing.T) {
 			t.Errorf("racer %d: %v", i, err)
 		}
 	}
-	labels, err := rotasafe.DescribeLabels(ctx, c, "app/db")
+	labels, err := rotasafe.DescribeStages(ctx, c, "app/db")
 	if err != nil {
 		t.Fatal(err)
 	}

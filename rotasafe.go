@@ -4,7 +4,7 @@
 //
 // It holds what both sides must agree on: the staging labels (AWSCURRENT, AWSPENDING,
 // AWSPREVIOUS), the narrow [API] the module calls on Secrets Manager, a fetched [Version]
-// and the [Labels] map, the documented database secret JSON ([DBSecret]), the rotation
+// and the [Stages] map, the documented database secret JSON ([DBSecret]), the rotation
 // [Event], and [Promote], the label move that ends a rotation. Every type that can hold a
 // secret value redacts it from fmt, log/slog and encoding/json output.
 //

@@ -62,7 +62,7 @@ func TestNewVersionDoesNotAlias(t *testing.T) {
 
 func TestLabels(t *testing.T) {
 	t.Parallel()
-	l := rotasafe.LabelsOf(&secretsmanager.DescribeSecretOutput{VersionIdsToStages: map[string][]string{
+	l := rotasafe.StagesOf(&secretsmanager.DescribeSecretOutput{VersionIdsToStages: map[string][]string{
 		"v1": {rotasafe.StagePrevious},
 		"v2": {rotasafe.StageCurrent},
 		"v3": {rotasafe.StagePending, "custom"},
@@ -88,11 +88,11 @@ func TestLabels(t *testing.T) {
 	if !l.RotationInProgress() {
 		t.Errorf("AWSPENDING on a non-current version: RotationInProgress = false, want true")
 	}
-	done := rotasafe.Labels{"v3": {rotasafe.StageCurrent, rotasafe.StagePending}}
+	done := rotasafe.Stages{"v3": {rotasafe.StageCurrent, rotasafe.StagePending}}
 	if done.RotationInProgress() {
 		t.Errorf("AWSPENDING on the current version: RotationInProgress = true, want false")
 	}
-	if (rotasafe.Labels{}).RotationInProgress() {
+	if (rotasafe.Stages{}).RotationInProgress() {
 		t.Errorf("no labels: RotationInProgress = true")
 	}
 }

@@ -130,7 +130,7 @@ func (e *noticeEnv) prefer(t *testing.T) string {
 // finish moves AWSCURRENT to version, as finishSecret does.
 func (e *noticeEnv) finish(t *testing.T, version string) {
 	t.Helper()
-	cur, _ := e.srv.Labels(e.id).VersionOf(rotasafe.StageCurrent)
+	cur, _ := e.srv.Stages(e.id).VersionOf(rotasafe.StageCurrent)
 	_, err := e.client.UpdateSecretVersionStage(t.Context(), &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: &e.id, VersionStage: new(rotasafe.StageCurrent), MoveToVersionId: &version, RemoveFromVersionId: &cur})
 	if err != nil {

@@ -110,7 +110,7 @@ func (h *Handler) run(ctx context.Context, api rotasafe.API, ev rotasafe.Event, 
 	if !local && !aws.ToBool(out.RotationEnabled) {
 		return ErrRotationNotEnabled
 	}
-	labels := rotasafe.LabelsOf(out)
+	labels := rotasafe.StagesOf(out)
 	_, isVersion := labels[ev.ClientRequestToken]
 	switch {
 	case !isVersion && !(local && ev.Step == rotasafe.StepCreateSecret):

@@ -126,9 +126,9 @@ func TestRotateSecretCallsHandler(t *testing.T) {
 			t.Fatalf("rotation %d: %v", i+1, err)
 		}
 		token := aws.ToString(out.VersionId)
-		l := s.Labels(id)
+		l := s.Stages(id)
 		// AWSPENDING stays on the new AWSCURRENT, as AWS's rotation functions leave it.
-		if !rotasafe.Labels(l).Has(token, rotasafe.StageCurrent) || !rotasafe.Labels(l).Has(token, rotasafe.StagePending) || pendingHolders(l) != 1 {
+		if !l.Has(token, rotasafe.StageCurrent) || !l.Has(token, rotasafe.StagePending) || pendingHolders(l) != 1 {
 			t.Fatalf("rotation %d: labels %v, want AWSCURRENT and AWSPENDING on %s only", i+1, l, token)
 		}
 		if len(events) != 4 || events[0].RotationToken == "" {
@@ -158,7 +158,7 @@ func TestGuards(t *testing.T) {
 	ev := func(token, step string) rotasafe.Event {
 		return rotasafe.Event{SecretID: id, ClientRequestToken: token, Step: step}
 	}
-	first, _ := rotasafe.Labels(s.Labels(id)).VersionOf(rotasafe.StageCurrent)
+	first, _ := s.Stages(id).VersionOf(rotasafe.StageCurrent)
 
 	if err := h.Handle(ctx, ev(newToken(), rotasafe.StepCreateSecret)); !errors.Is(err, ErrRotationNotEnabled) {
 		t.Fatalf("rotation not enabled: got %v, want ErrRotationNotEnabled", err)
@@ -183,7 +183,7 @@ func TestGuards(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := s.Labels(id)
+			before := s.Stages(id)
 			puts := s.Calls("PutSecretValue") + s.Calls("UpdateSecretVersionStage")
 			err := h.Handle(ctx, tt.ev)
 			if !errors.Is(err, tt.want) {
@@ -193,7 +193,7 @@ func TestGuards(t *testing.T) {
 			if err != nil && (!errors.As(err, &se) || se.Step != tt.ev.Step || se.Token != tt.ev.ClientRequestToken || !strings.Contains(err.Error(), id)) {
 				t.Fatalf("error %q does not name the step, token and secret", err)
 			}
-			if after := s.Labels(id); labelString(before) != labelString(after) || s.Calls("PutSecretValue")+s.Calls("UpdateSecretVersionStage") != puts {
+			if after := s.Stages(id); labelString(before) != labelString(after) || s.Calls("PutSecretValue")+s.Calls("UpdateSecretVersionStage") != puts {
 				t.Fatalf("a refused or finished step changed the secret: %v -> %v", before, after)
 			}
 		})
@@ -247,7 +247,7 @@ func TestRetriedRotation(t *testing.T) {
 		if svc.sets != sets+1 {
 			t.Fatalf("failing %s: the retry set %d keys, want 1", step, svc.sets-sets)
 		}
-		if l := rotasafe.Labels(s.Labels(id)); !l.Has(token, rotasafe.StageCurrent) || !l.Has(token, rotasafe.StagePending) || pendingHolders(l) != 1 {
+		if l := s.Stages(id); !l.Has(token, rotasafe.StageCurrent) || !l.Has(token, rotasafe.StagePending) || pendingHolders(l) != 1 {
 			t.Fatalf("failing %s: labels %v after the retry, want AWSCURRENT and AWSPENDING on %s only", step, l, token)
 		}
 	}
@@ -263,7 +263,7 @@ func TestRotateWithoutRotationConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l := rotasafe.Labels(s.Labels(id)); !l.Has(token, rotasafe.StageCurrent) {
+	if l := s.Stages(id); !l.Has(token, rotasafe.StageCurrent) {
 		t.Fatalf("labels %v, want AWSCURRENT on %s", l, token)
 	}
 	// An unfinished rotation (left by a failed RotateSecret) is finished with its own token.

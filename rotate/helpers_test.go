@@ -112,9 +112,9 @@ func (e *smEnv) fetch(id, stage string) (rotasafe.DBSecret, bool) {
 }
 
 // labels reads the secret's staging labels.
-func (e *smEnv) labels(id string) rotasafe.Labels {
+func (e *smEnv) labels(id string) rotasafe.Stages {
 	e.t.Helper()
-	l, err := rotasafe.DescribeLabels(e.t.Context(), e.api, id)
+	l, err := rotasafe.DescribeStages(e.t.Context(), e.api, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func (e *smEnv) mustLogIn(id, stage string) rotasafe.DBSecret {
 }
 
 // pendingHolders counts the versions that hold AWSPENDING.
-func pendingHolders(l rotasafe.Labels) int {
+func pendingHolders(l rotasafe.Stages) int {
 	n := 0
 	for id := range l {
 		if l.Has(id, rotasafe.StagePending) {

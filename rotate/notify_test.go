@@ -127,7 +127,7 @@ func TestNoticesBestEffort(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Rotate: %v", err)
 			}
-			if !rotasafe.Labels(s.Labels(id)).Has(token, rotasafe.StageCurrent) {
+			if !s.Stages(id).Has(token, rotasafe.StageCurrent) {
 				t.Fatal("the rotation did not finish")
 			}
 			logs := buf.String()

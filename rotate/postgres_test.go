@@ -38,7 +38,7 @@ func (e *env) newSecret(sc scenario, masterARN string) (string, rotasafe.DBSecre
 	return e.createSecret(pgtest.UniqueName("db"), s), s
 }
 
-func labelString(l rotasafe.Labels) string {
+func labelString(l rotasafe.Stages) string {
 	var b strings.Builder
 	for _, stage := range []string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.StagePrevious} {
 		id, _ := l.VersionOf(stage)

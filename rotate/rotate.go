@@ -58,7 +58,7 @@ func drive(ctx context.Context, api rotasafe.API, secretID string, h *Handler, r
 	}
 	defer unlock()
 	// Read the labels again under the lock: a rotation that held it may have just finished.
-	labels, err := rotasafe.DescribeLabels(ctx, api, secretID)
+	labels, err := rotasafe.DescribeStages(ctx, api, secretID)
 	if err != nil {
 		return "", fmt.Errorf("rotate: rotate %s: %w", secretID, err)
 	}

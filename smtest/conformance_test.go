@@ -642,7 +642,7 @@ func equalLabels(got, want map[string][]string) bool {
 // labelsVersion returns the version that holds stage.
 func labelsVersion(t *testing.T, c *secretsmanager.Client, id, stage string) string {
 	t.Helper()
-	v, ok := rotasafe.LabelsOf(describe(t, c, id)).VersionOf(stage)
+	v, ok := rotasafe.StagesOf(describe(t, c, id)).VersionOf(stage)
 	if !ok {
 		t.Fatalf("no version of %s holds %s", id, stage)
 	}

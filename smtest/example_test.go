@@ -80,7 +80,7 @@ func ExampleServer_RegisterRotationFunc() {
 	if errors.As(s.LastRotationError("db"), &re) {
 		fmt.Println("failed at", re.Step)
 	}
-	fmt.Println("pending:", s.Labels("db")[*out.VersionId])
+	fmt.Println("pending:", s.Stages("db")[*out.VersionId])
 	// Output:
 	// step createSecret
 	// step setSecret

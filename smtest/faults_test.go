@@ -170,7 +170,7 @@ func TestConcurrentLabels(t *testing.T) {
 		}
 	}
 	seen := map[string]string{}
-	for id, stages := range s.Labels("busy") {
+	for id, stages := range s.Stages("busy") {
 		for _, st := range stages {
 			if other, ok := seen[st]; ok {
 				t.Fatalf("label %s on versions %s and %s", st, other, id)

@@ -1,7 +1,6 @@
 package smtest
 
 import (
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -69,13 +68,6 @@ func (s *Server) ReadsByStage() rotasafe.StageCounts {
 	return s.calls.reads
 }
 
-// CallCounts returns a copy of the per-operation request counts, for a log line.
-func (s *Server) CallCounts() map[string]int {
-	s.calls.mu.Lock()
-	defer s.calls.mu.Unlock()
-	return maps.Clone(s.calls.byOp)
-}
-
 // ResetCalls sets every request count to zero. Pending [Faults.FailAt] faults keep counting
 // from when they were set.
 func (s *Server) ResetCalls() {
@@ -94,10 +86,10 @@ type VersionInfo struct {
 	Created  time.Time
 }
 
-// Labels returns the staging labels of every labelled version of the secret (what
+// Stages returns the staging labels of every labelled version of the secret (what
 // DescribeSecret's VersionIdsToStages shows), or nil when secretID matches no secret.
 // Reading it is not a request: Calls does not count it and faults do not apply.
-func (s *Server) Labels(secretID string) rotasafe.Labels {
+func (s *Server) Stages(secretID string) rotasafe.Stages {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sec, err := s.lookup(&secretID)

@@ -73,7 +73,7 @@ func TestKeepsNewestHundredVersions(t *testing.T) {
 			t.Fatal("the oldest deprecated version was kept")
 		}
 	}
-	if l := s.Labels("many"); len(l) != 2 {
+	if l := s.Stages("many"); len(l) != 2 {
 		t.Fatalf("labels %v, want AWSCURRENT and AWSPREVIOUS on two versions", l)
 	}
 }
@@ -172,8 +172,8 @@ func TestFailAtEachRotationCall(t *testing.T) {
 		out, err := c.RotateSecret(t.Context(), &secretsmanager.RotateSecretInput{SecretId: aws.String("db"), RotationLambdaARN: aws.String(lambdaARN)})
 		s.Faults().Clear() // an unused FailAt must not hit the checks below
 		if k == 1 {
-			if rotasafe.ErrorCode(err) != "InternalServiceError" || s.Labels("db")[v0][0] != "AWSCURRENT" || len(s.Labels("db")) != 1 {
-				t.Fatalf("k=1: RotateSecret %v, labels %v; want the request refused and nothing changed", err, s.Labels("db"))
+			if rotasafe.ErrorCode(err) != "InternalServiceError" || s.Stages("db")[v0][0] != "AWSCURRENT" || len(s.Stages("db")) != 1 {
+				t.Fatalf("k=1: RotateSecret %v, labels %v; want the request refused and nothing changed", err, s.Stages("db"))
 			}
 			continue
 		}
@@ -181,7 +181,7 @@ func TestFailAtEachRotationCall(t *testing.T) {
 			t.Fatalf("k=%d: RotateSecret: %v", k, err)
 		}
 		currents := 0
-		for _, stages := range s.Labels("db") {
+		for _, stages := range s.Stages("db") {
 			for _, st := range stages {
 				if st == "AWSCURRENT" {
 					currents++
@@ -189,7 +189,7 @@ func TestFailAtEachRotationCall(t *testing.T) {
 			}
 		}
 		if currents != 1 {
-			t.Fatalf("k=%d: %d versions hold AWSCURRENT: %v", k, currents, s.Labels("db"))
+			t.Fatalf("k=%d: %d versions hold AWSCURRENT: %v", k, currents, s.Stages("db"))
 		}
 		rotErr := s.LastRotationError("db")
 		if rotErr == nil {

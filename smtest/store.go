@@ -134,8 +134,8 @@ func (sec *secret) moveStage(stage string, to *version) {
 
 // labels returns the version-ID → stages map of labelled versions (DescribeSecret's
 // VersionIdsToStages), copies of the stored slices.
-func (sec *secret) labels() rotasafe.Labels {
-	m := rotasafe.Labels{}
+func (sec *secret) labels() rotasafe.Stages {
+	m := rotasafe.Stages{}
 	for id, v := range sec.versions {
 		if len(v.stages) > 0 {
 			m[id] = slices.Clone(v.stages)

@@ -92,7 +92,7 @@ func TestConnectWrongCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	var currentID string
-	for id, stages := range e.sm.Labels(e.secretID) {
+	for id, stages := range e.sm.Stages(e.secretID) {
 		if slices.Contains(stages, rotasafe.StageCurrent) {
 			currentID = id
 		}
@@ -208,7 +208,7 @@ func TestWrongCredentialsAPICalls(t *testing.T) {
 	// Each rejected round may read AWSPENDING, AWSCURRENT and AWSPREVIOUS, each once per
 	// interval: the bound grows with the time the run took, never with the number of connects.
 	limit := 3 * (int(elapsed/minRefreshInterval) + 1)
-	t.Logf("%v: %d connects failed, %d logins, %v API calls (limit %d)", elapsed.Round(time.Millisecond), c.Stats().Failures, c.Stats().Logins, e.sm.CallCounts(), limit)
+	t.Logf("%v: %d connects failed, %d logins, %d GetSecretValue calls (limit %d)", elapsed.Round(time.Millisecond), c.Stats().Failures, c.Stats().Logins, e.sm.Calls("GetSecretValue"), limit)
 	if calls > limit {
 		t.Errorf("%d GetSecretValue+DescribeSecret calls in %v, want at most %d (one per label per %v)", calls, elapsed, limit, minRefreshInterval)
 	}

@@ -795,7 +795,7 @@ func TestMySQLConnectErrorsHoldNoPassword(t *testing.T) {
 	ctx := t.Context()
 	secretPW := e.allPasswords()[0]
 	var currentID string
-	for id, stages := range e.sm.Labels(e.secretID) {
+	for id, stages := range e.sm.Stages(e.secretID) {
 		if slices.Contains(stages, rotasafe.StageCurrent) {
 			currentID = id
 		}

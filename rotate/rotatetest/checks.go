@@ -61,7 +61,7 @@ func (r *run) clean(point string, d func(context.Context, rotasafe.Event) error)
 // the scenario says, the value AWSPREVIOUS had before the rotation no longer logs in, and
 // AWSCURRENT's value is new.
 func (r *run) finished(point, token string, b before) *Failure {
-	l := r.srv.Labels(r.id)
+	l := r.srv.Stages(r.id)
 	cur, _ := l.VersionOf(rotasafe.StageCurrent)
 	if token != "" && cur != token {
 		return r.failure(point, "", InvariantFinished, "version %s holds AWSCURRENT, want the rotation's %s", cur, token)
@@ -302,7 +302,7 @@ func (r *run) interrupted(point string, arm func(), d func(context.Context, rota
 	case !curOK && r.cfg.Scenario.KeepsCurrent():
 		return r.failure(point, step, InvariantCurrentWorks, "AWSCURRENT does not log in, which the %s scenario promises", r.cfg.Scenario)
 	}
-	if r.srv.Labels(r.id).RotationInProgress() || r.srv.LastRotationError(r.id) != nil {
+	if r.srv.Stages(r.id).RotationInProgress() || r.srv.LastRotationError(r.id) != nil {
 		if _, err := r.srv.TriggerRotation(r.ctx, r.id); err != nil {
 			if f := r.takeFailure(); f != nil {
 				return f
@@ -313,7 +313,7 @@ func (r *run) interrupted(point string, arm func(), d func(context.Context, rota
 	if f := r.takeFailure(); f != nil {
 		return f
 	}
-	if _, made := r.srv.Labels(r.id)[token]; !made {
+	if _, made := r.srv.Stages(r.id)[token]; !made {
 		token = "" // the interruption came before Secrets Manager made the version
 	}
 	return r.finished(point, token, b)
@@ -347,7 +347,7 @@ func (r *run) concurrent() *Failure {
 			return r.failure(point, stepOfStepError(err), InvariantSerialised, "rotation %d of 2 failed: %s", i+1, r.redact(err))
 		}
 	}
-	l := r.srv.Labels(r.id)
+	l := r.srv.Stages(r.id)
 	if tokens[0] == tokens[1] || !(l.Has(tokens[0], rotasafe.StageCurrent) && l.Has(tokens[1], rotasafe.StagePrevious) ||
 		l.Has(tokens[1], rotasafe.StageCurrent) && l.Has(tokens[0], rotasafe.StagePrevious)) {
 		return r.failure(point, "", InvariantSerialised, "the two rotations did not run one after the other: want one version AWSCURRENT, the other AWSPREVIOUS")
@@ -417,13 +417,13 @@ func (r *run) recover() bool {
 	r.srv.Faults().Clear()
 	r.setDriver("", nil)
 	r.setWatch(false)
-	if r.srv.Labels(r.id).RotationInProgress() || r.srv.LastRotationError(r.id) != nil {
+	if r.srv.Stages(r.id).RotationInProgress() || r.srv.LastRotationError(r.id) != nil {
 		if _, err := r.srv.TriggerRotation(r.ctx, r.id); err != nil {
 			return false
 		}
 	}
 	r.takeFailure()
-	if r.srv.Labels(r.id).RotationInProgress() {
+	if r.srv.Stages(r.id).RotationInProgress() {
 		return false
 	}
 	v, ok, err := r.value(rotasafe.StageCurrent)

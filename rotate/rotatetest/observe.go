@@ -170,7 +170,7 @@ var stages = [3]string{rotasafe.StageCurrent, rotasafe.StagePending, rotasafe.St
 // state reads the state of the secret and the service.
 func (r *run) state(ctx context.Context) (state, error) {
 	var st state
-	l := r.srv.Labels(r.id)
+	l := r.srv.Stages(r.id)
 	for _, stage := range stages {
 		id, _ := l.VersionOf(stage)
 		st.labels += stage + "=" + id + " "

@@ -308,9 +308,9 @@ func (e *env) stageLogsIn(id, stage string) bool {
 	return ok && e.login(s) == nil
 }
 
-func (e *env) labels(id string) rotasafe.Labels {
+func (e *env) labels(id string) rotasafe.Stages {
 	e.t.Helper()
-	l, err := rotasafe.DescribeLabels(context.Background(), e.api, id)
+	l, err := rotasafe.DescribeStages(context.Background(), e.api, id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func (e *env) labels(id string) rotasafe.Labels {
 }
 
 // checkLabels fails unless exactly one version holds AWSCURRENT and at most one AWSPENDING.
-func (e *env) checkLabels(id, what string) rotasafe.Labels {
+func (e *env) checkLabels(id, what string) rotasafe.Stages {
 	e.t.Helper()
 	l := e.labels(id)
 	cur, pend := 0, 0

@@ -87,10 +87,10 @@ func (e *Env) PasswordOf(id, stage string) (pw, versionID string, ok bool) {
 	return s.Password, v.ID, true
 }
 
-// Labels reads the staging labels of secret id.
-func (e *Env) Labels(id string) rotasafe.Labels {
+// Stages reads the staging labels of secret id.
+func (e *Env) Stages(id string) rotasafe.Stages {
 	e.TB.Helper()
-	l, err := rotasafe.DescribeLabels(e.TB.Context(), e.API, id)
+	l, err := rotasafe.DescribeStages(e.TB.Context(), e.API, id)
 	if err != nil {
 		e.TB.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func (e *Env) CheckACL(user string, want, all []string) {
 func (e *Env) CheckClean(id, user string, older []string) (cur string) {
 	t := e.TB
 	t.Helper()
-	l := e.Labels(id)
+	l := e.Stages(id)
 	curID, _ := l.VersionOf(rotasafe.StageCurrent)
 	if p, ok := l.VersionOf(rotasafe.StagePending); ok && p != curID {
 		t.Fatalf("AWSPENDING left on version %s, AWSCURRENT is %s", p, curID)

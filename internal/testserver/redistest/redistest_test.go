@@ -64,7 +64,7 @@ func TestEnv(t *testing.T) {
 		t.Fatal("the application user does not log in with its secret's password")
 	}
 	got, vid, ok := e.PasswordOf(id, rotasafe.StageCurrent)
-	if !ok || got != pw || !e.Labels(id).Has(vid, rotasafe.StageCurrent) {
+	if !ok || got != pw || !e.Stages(id).Has(vid, rotasafe.StageCurrent) {
 		t.Fatalf("AWSCURRENT: ok %v, version %s; want the password AppSecret returned", ok, vid)
 	}
 	if _, _, ok := e.PasswordOf(id, rotasafe.StagePending); ok {
