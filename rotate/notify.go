@@ -10,8 +10,8 @@ import (
 	"github.com/rotasafe/rotasafe/notice"
 )
 
-// NoticeTimeout bounds each notice the Handler publishes (see WithNotices).
-const NoticeTimeout = time.Second
+// noticeTimeout bounds each notice the Handler publishes (see WithNotices).
+const noticeTimeout = time.Second
 
 // WithNotices makes the Handler announce its rotations through p, so that applications
 // listening on the other side try the new password before their logins fail. After each
@@ -23,7 +23,7 @@ const NoticeTimeout = time.Second
 //   - setSecret: notice.PasswordChanged, right after the service accepted the new value;
 //   - finishSecret: notice.Finished, once AWSCURRENT has moved.
 //
-// Publishing is best effort: it waits at most NoticeTimeout (less if the step's context ends
+// Publishing is best effort: it waits at most a second (less if the step's context ends
 // sooner), and a notice that cannot be sent is logged (secret, version, kind and the cause)
 // and never fails the step. A nil p publishes nothing.
 //
@@ -38,7 +38,7 @@ const DefaultNoticeSettle = 250 * time.Millisecond
 
 // leadMargin is the time a step keeps for itself before its context's deadline (a Lambda
 // function's timeout) when it waits out the lead.
-const leadMargin = 2 * NoticeTimeout
+const leadMargin = 2 * noticeTimeout
 
 // WithNoticeLead makes a Handler with notices (WithNotices) announce a rotation ahead of the
 // password change, so that a fleet listening through cache.WithNotices makes no failed login
@@ -137,7 +137,7 @@ func (h *Handler) send(ctx context.Context, ev rotasafe.Event, arn string, kind 
 		return false
 	}
 	n := notice.Notice{SecretARN: arn, VersionID: ev.ClientRequestToken, Kind: kind, At: time.Now(), Lead: lead.Truncate(time.Millisecond)}
-	pctx, cancel := context.WithTimeout(ctx, NoticeTimeout)
+	pctx, cancel := context.WithTimeout(ctx, noticeTimeout)
 	defer cancel()
 	if err := publish(pctx, p, n); err != nil {
 		h.log(ctx, slog.LevelWarn, "could not publish the rotation notice; applications will find the new version by themselves", ev,
