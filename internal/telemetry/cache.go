@@ -95,7 +95,7 @@ func (e *CacheEntry) StaleServed(ctx context.Context) {
 }
 
 // NoticeReceived records a rotation notice of kind about secret (the ID the cache reads it
-// under) that the cache acted on. Kinds other than the three notice.Kind constants count as
+// under) that the cache acted on. Kinds other than the four notice.Kind constants count as
 // "other".
 func (c *Cache) NoticeReceived(ctx context.Context, secret string, kind notice.Kind) {
 	c.received.Add(ctx, 1, metric.WithAttributes(KeySecret.String(secret), noticeKind(kind)))
@@ -128,10 +128,10 @@ func (c *Cache) ObserveHits(f func() (hits, misses uint64)) (stop func()) {
 	}
 }
 
-// noticeKind returns the KeyNoticeKind attribute of k: one of the three kinds, or "other".
+// noticeKind returns the KeyNoticeKind attribute of k: one of notice's four kinds, or "other".
 func noticeKind(k notice.Kind) attribute.KeyValue {
 	switch k {
-	case notice.PendingStored, notice.PasswordChanged, notice.Finished:
+	case notice.PendingStored, notice.PasswordChanging, notice.PasswordChanged, notice.Finished:
 		return KeyNoticeKind.String(string(k))
 	}
 	return KeyNoticeKind.String("other")

@@ -32,7 +32,7 @@ const (
 	KeyOutcome    = attribute.Key("rotasafe.outcome")     // per instrument, from a fixed set
 	KeyClient     = attribute.Key("rotasafe.client")      // sqlconn, pgxpoolconn, redisconn, or a custom client's name
 	KeyStep       = attribute.Key("rotasafe.step")        // createSecret, setSecret, testSecret, finishSecret or other
-	KeyNoticeKind = attribute.Key("rotasafe.notice.kind") // pending-stored, password-changed, finished or other
+	KeyNoticeKind = attribute.Key("rotasafe.notice.kind") // pending-stored, password-changing, password-changed, finished or other
 )
 
 // module is the import path whose version names the instrumentation scopes' version.

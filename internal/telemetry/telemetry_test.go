@@ -38,6 +38,7 @@ func TestCache(t *testing.T) {
 	pending.StaleServed(ctx)
 	c.NoticeReceived(ctx, secret, notice.Finished)
 	c.NoticeReceived(ctx, secret, notice.Kind("made-up"))
+	c.NoticeReceived(ctx, secret, notice.PasswordChanging)
 	var hits, misses uint64 = 7, 3
 	stop := c.ObserveHits(func() (uint64, uint64) { return hits, misses })
 
@@ -59,7 +60,8 @@ func TestCache(t *testing.T) {
 	})
 	assertMetric(t, got, metricdata.Metrics{
 		Name: "rotasafe.notices.received", Unit: "{notice}", Description: "Rotation notices the cache received and acted on.",
-		Data: sum(point(1, s, KeyNoticeKind.String("finished")), point(1, s, KeyNoticeKind.String("other"))),
+		Data: sum(point(1, s, KeyNoticeKind.String("finished")), point(1, s, KeyNoticeKind.String("other")),
+			point(1, s, KeyNoticeKind.String("password-changing"))),
 	})
 	assertMetric(t, got, metricdata.Metrics{
 		Name: "rotasafe.cache.hits", Unit: "{read}", Description: "Reads answered from the cache without waiting for Secrets Manager.",
@@ -216,7 +218,7 @@ func TestBoundedAttributes(t *testing.T) {
 		KeyClient:     {"sqlconn"},
 		KeyStage:      {"AWSCURRENT", "AWSPENDING", "AWSPREVIOUS", "other"},
 		KeyStep:       {"createSecret", "setSecret", "testSecret", "finishSecret", "other"},
-		KeyNoticeKind: {"pending-stored", "password-changed", "finished", "other"},
+		KeyNoticeKind: {"pending-stored", "password-changing", "password-changed", "finished", "other"},
 		KeyOutcome:    {"ok", "not_found", "throttled", "error", "rejected", "transient", "other"},
 	}
 	var seen int
