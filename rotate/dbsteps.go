@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -178,4 +179,44 @@ func adminSecret[S engineSecret](ctx context.Context, sc *StepContext, parse par
 		return admin, fmt.Errorf("the masterarn secret names server %s, AWSCURRENT %s; they must be the same", admin.addr(), cur.addr())
 	}
 	return admin, nil
+}
+
+// loginCurrentOrPrevious logs in as the user with the AWSCURRENT password; when that fails,
+// it checks whether the AWSPENDING password logs in (a replayed step: the password changed
+// already; then ok is false and err nil: nothing to do), else it logs in with the AWSPREVIOUS
+// one (a rotation that set the password and failed before finishSecret left the service one
+// step ahead). AWSCURRENT comes first so that an ordinary rotation makes no failed login:
+// lockout counters (max_password_errors, FAILED_LOGIN_ATTEMPTS) and failed-login alerts see
+// none.
+func loginCurrentOrPrevious[S engineSecret, C any](ctx context.Context, sc *StepContext, parse parseFunc[S], cur, pend S,
+	connect func(context.Context, S) (C, error), closeConn func(C)) (c C, ok bool, err error) {
+	c, curErr := connect(ctx, cur)
+	if curErr == nil {
+		return c, true, nil
+	}
+	var none C
+	if pc, err := connect(ctx, pend); err == nil {
+		closeConn(pc)
+		return none, false, nil
+	}
+	prevV, has, err := sc.Previous(ctx)
+	if err != nil {
+		return none, false, err
+	}
+	var prevErr error = errors.New("the secret has no AWSPREVIOUS version")
+	if has {
+		prev, err := parse(prevV, "AWSPREVIOUS")
+		switch {
+		case err != nil:
+			prevErr = err
+		case prev.db().Username != cur.db().Username || prev.addr() != cur.addr():
+			prevErr = fmt.Errorf("AWSPREVIOUS names user %s on %s, not the AWSCURRENT user", prev.db().Username, prev.addr())
+		default:
+			if c, prevErr = connect(ctx, prev); prevErr == nil {
+				return c, true, nil
+			}
+		}
+	}
+	return none, false, fmt.Errorf("%w to %s as %s with the pending, current or previous password: current: %w; previous: %w",
+		errNoLogin, cur.addr(), cur.db().Username, curErr, prevErr)
 }

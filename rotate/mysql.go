@@ -249,8 +249,8 @@ func (m *myStrategy) loginOwn(ctx context.Context, cur mySecret, passwords int, 
 }
 
 func (m *myStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend mySecret) error {
-	c, err := m.loginCurrentOrPrevious(ctx, sc, cur, pend)
-	if err != nil || c == nil {
+	c, ok, err := loginCurrentOrPrevious(ctx, sc, parseMySQL, cur, pend, m.connect, (*myConn).close)
+	if err != nil || !ok {
 		return err
 	}
 	s, _, err := m.ownSession(ctx, c, cur.Username, 1)
@@ -285,43 +285,6 @@ func (m *myStrategy) setPassword(ctx context.Context, s *session, a account, sel
 		return fmt.Errorf("change the password of %s: %w", a, err)
 	}
 	return nil
-}
-
-// loginCurrentOrPrevious logs in as the user with the AWSCURRENT password; when that fails,
-// it checks whether the AWSPENDING password logs in (a replayed step: the password changed
-// already; then it returns a nil conn and a nil error: nothing to do), else it logs in with
-// the AWSPREVIOUS one (a rotation that set the password and failed before finishSecret left
-// the server one step ahead). AWSCURRENT comes first so that an ordinary rotation makes no
-// failed login, which max_password_errors and FAILED_LOGIN_ATTEMPTS would count.
-func (m *myStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext, cur, pend mySecret) (*myConn, error) {
-	c, curErr := m.connect(ctx, cur)
-	if curErr == nil {
-		return c, nil
-	}
-	if c, err := m.connect(ctx, pend); err == nil {
-		c.close()
-		return nil, nil
-	}
-	prevV, ok, err := sc.Previous(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var prevErr error = errors.New("the secret has no AWSPREVIOUS version")
-	if ok {
-		prev, err := parseMySQL(prevV, "AWSPREVIOUS")
-		switch {
-		case err != nil:
-			prevErr = err
-		case prev.Username != cur.Username || !prev.sameServer(cur):
-			prevErr = fmt.Errorf("AWSPREVIOUS names user %s on %s, not the AWSCURRENT user", prev.Username, prev.addr())
-		default:
-			if c, prevErr = m.connect(ctx, prev); prevErr == nil {
-				return c, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("%w to %s as %s with the pending, current or previous password: current: %w; previous: %w",
-		errNoLogin, cur.addr(), cur.Username, curErr, prevErr)
 }
 
 // connectAdmin logs in as the user of the secret that cur's masterarn names, on cur's server.

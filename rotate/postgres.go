@@ -119,8 +119,8 @@ func (p *pgStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend d
 	if pend.Username != cur.Username {
 		return fmt.Errorf("AWSPENDING names user %s, AWSCURRENT %s; single-user rotation keeps the user", pend.Username, cur.Username)
 	}
-	conn, err := p.loginCurrentOrPrevious(ctx, sc, cur, pend)
-	if err != nil || conn == nil {
+	conn, ok, err := loginCurrentOrPrevious(ctx, sc, parsePG, cur, pend, p.connect, func(c *pgx.Conn) { closeConn(ctx, c) })
+	if err != nil || !ok {
 		return err
 	}
 	defer func() { closeConn(ctx, conn) }()
@@ -131,43 +131,6 @@ func (p *pgStrategy) setSingle(ctx context.Context, sc *StepContext, cur, pend d
 		}
 	}
 	return p.setPassword(ctx, conn, conn, pend.Username, pend.Password)
-}
-
-// loginCurrentOrPrevious logs in as the user with the AWSCURRENT password; when that fails,
-// it checks whether the AWSPENDING password logs in (a replayed step: the password changed
-// already; then it returns a nil conn and a nil error: nothing to do), else it logs in with
-// the AWSPREVIOUS one (a rotation that set the password and failed before finishSecret left
-// the service one step ahead). AWSCURRENT comes first so that an ordinary rotation makes
-// no failed login: lockout counters and failed-login alerts see none.
-func (p *pgStrategy) loginCurrentOrPrevious(ctx context.Context, sc *StepContext, cur, pend dbSecret) (*pgx.Conn, error) {
-	conn, curErr := p.connect(ctx, cur)
-	if curErr == nil {
-		return conn, nil
-	}
-	if conn, err := p.connect(ctx, pend); err == nil {
-		closeConn(ctx, conn)
-		return nil, nil
-	}
-	prevV, ok, err := sc.Previous(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var prevErr error = errors.New("the secret has no AWSPREVIOUS version")
-	if ok {
-		prev, err := parsePG(prevV, "AWSPREVIOUS")
-		switch {
-		case err != nil:
-			prevErr = err
-		case prev.Username != cur.Username || prev.Host != cur.Host:
-			prevErr = fmt.Errorf("AWSPREVIOUS names user %s on %s, not the AWSCURRENT user", prev.Username, prev.addr())
-		default:
-			if conn, prevErr = p.connect(ctx, prev); prevErr == nil {
-				return conn, nil
-			}
-		}
-	}
-	return nil, fmt.Errorf("%w to %s as %s with the pending, current or previous password: current: %w; previous: %w",
-		errNoLogin, cur.addr(), cur.Username, curErr, prevErr)
 }
 
 // connectAdmin logs in as the user of the secret that cur's masterarn names, on cur's server.
