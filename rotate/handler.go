@@ -25,8 +25,8 @@ const scope = "github.com/rotasafe/rotasafe/rotate"
 //   - the token is a version of the secret; if it already holds AWSCURRENT there is nothing to
 //     do; if it does not hold AWSPENDING the step fails;
 //   - createSecret stores a value only when the token's AWSPENDING version has none yet;
-//   - finishSecret moves AWSCURRENT to the token with rotasafe.Promote (AWSPREVIOUS follows),
-//     then takes AWSPENDING off it.
+//   - finishSecret moves AWSCURRENT to the token with rotasafe.Promote (AWSPREVIOUS follows)
+//     and leaves AWSPENDING on it, as AWS's own rotation functions do.
 //
 // Every step is safe to run again. A Handler is safe for concurrent use.
 type Handler struct {

@@ -32,9 +32,11 @@ func (h *Handler) Rotate(ctx context.Context, secretID string) (versionID string
 	return drive(ctx, h.api, secretID, h, 1)
 }
 
-// Rotate is [Handler.Rotate] through api instead of the handler's own API, so that one
-// Handler (made with a nil API, say) serves clients of several accounts, regions or test
-// servers.
+// Rotate is [Handler.Rotate] through api instead of the handler's own API.
+//
+// Deprecated: call h.Rotate on a Handler made with that API (NewHandler(api, strategy, ...));
+// a Handler is cheap to make, one per API. Rotate stays for callers written before
+// Handler.Rotate.
 func Rotate(ctx context.Context, api rotasafe.API, secretID string, h *Handler) (versionID string, err error) {
 	return drive(ctx, api, secretID, h, 1)
 }

@@ -1,8 +1,8 @@
 // Package smtest runs an in-process AWS Secrets Manager for tests and demos, the way
 // net/http/httptest runs an HTTP server: it speaks the real wire protocol (AWS JSON 1.1), so
 // the real aws-sdk-go-v2 client talks to it, and it models the staging-label rules,
-// ClientRequestToken idempotency, deletion and RotateSecret as shared/sm-wire-spec.md
-// describes them.
+// ClientRequestToken idempotency, deletion and RotateSecret as AWS documents them and as the
+// real service was recorded answering.
 //
 // Two lines in a test give a server and a client wired to it; the server closes itself when
 // the test ends:
@@ -20,8 +20,9 @@
 //
 // # Fidelity
 //
-// The server follows the recorded AWS behaviour where shared/sm-wire-spec.md has it, and
-// makes these choices where AWS's is unrecorded:
+// The server follows AWS's documented and recorded behaviour (its conformance tests, numbered
+// as the project's wire notes number the cases, pin each one), and makes these choices where
+// AWS's is unrecorded:
 //
 //   - RotateSecret runs the steps synchronously inside the request, then answers 200 even
 //     when a step failed; [Server.LastRotationError] tells what happened. Each rotation
