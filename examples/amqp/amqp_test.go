@@ -253,8 +253,8 @@ func TestThroughRotations(t *testing.T) {
 
 // dropConnections has the broker close the open connections with the given client-provided
 // names, as an operator does with DELETE /api/connections/{name}. The management API lists
-// a connection only after its first statistics (rabbittest's nodes collect them every
-// 0.5 s), so it waits until every name is listed; it returns how many connections it closed.
+// a connection only after its first statistics (up to 5 s), so it waits until every name is
+// listed; it returns how many connections it closed.
 func dropConnections(t *testing.T, rs *rabbittest.Server, names ...string) int {
 	t.Helper()
 	ctx := t.Context()

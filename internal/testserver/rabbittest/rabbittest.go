@@ -142,10 +142,6 @@ func start(ctx context.Context, script string, run *testserver.Account, port int
 			"log.file = node.log",
 			"log.file.level = debug", // a check that no password reaches the log sees everything
 			"log.console = false",
-			// Statistics every 0.5 s instead of 5 s: the management API lists a new connection
-			// only once its first statistics arrive, and tests that close connections through
-			// it (examples/amqp) would otherwise wait up to 5 s per rotation.
-			"collect_statistics_interval = 500",
 			"",
 		}, "\n"),
 	}
