@@ -3,6 +3,7 @@ package rotate
 import (
 	"context"
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,8 +37,20 @@ type env struct {
 	pg *pgtest.Cluster
 }
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	pgtest.CloseShared()
+	os.Exit(code)
+}
+
+// newEnv returns an env on the test binary's shared cluster (pgtest.Shared): each test makes
+// its own roles and secrets, and a cluster start costs more than most tests here. With opts
+// (a server setting such as logged statements) it starts a cluster of its own.
 func newEnv(t testing.TB, opts ...pgtest.Option) *env {
 	t.Helper()
+	if len(opts) == 0 {
+		return (&env{pg: pgtest.Shared(t)}).sub(t)
+	}
 	return (&env{pg: pgtest.New(t, opts...)}).sub(t)
 }
 

@@ -34,8 +34,8 @@ import (
 const hang = 3 * time.Minute
 
 // TestThroughRotations runs the publisher and the consumer against a real RabbitMQ node
-// while rotate/rabbitmq's alternating-users strategy rotates their secret ten times through
-// smtest, and the broker closes their connections (DELETE /api/connections/{name}) after
+// while rotate/rabbitmq's alternating-users strategy rotates their secret ten times (three
+// with -short) through smtest, and the broker closes their connections (DELETE /api/connections/{name}) after
 // every rotation. Nothing may reach the application as an error, every message published
 // must be handled exactly once, and no password may appear in a log line; the refused
 // logins are counted.
@@ -151,7 +151,10 @@ func TestThroughRotations(t *testing.T) {
 		}
 	}
 
-	const rotations = 10
+	rotations := 10
+	if testing.Short() {
+		rotations = 3 // each waits ~5 s for the management API to list the new connections
+	}
 	drops := 0
 	for r := 1; r <= rotations; r++ {
 		before := published.Load()

@@ -16,13 +16,14 @@ import (
 // (PostgreSQL: pg_terminate_backend; MariaDB: KILL CONNECTION), the first ones open after a
 // random delay into each rotation, the way a failover or an operator would, then checks that
 // a credential the labels reach still logs in and reruns the rotation.
-// ROTASAFE_RELIABILITY_N sets the number of runs per strategy.
+// 4 runs per strategy by default; ROTASAFE_RELIABILITY_N=full (.ci/run) runs 15, an integer
+// that many.
 func TestCrashKillSessions(t *testing.T) {
 	// Apart from the others: its own servers; run beside them so that the package stays
 	// within go test's ten minutes on a loaded 2-core machine.
 	t.Parallel()
 	long(t)
-	n := sizeN(t, 15)
+	n := sizeN(t, 15, 4)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
 		killOthers := srv.(sessionKiller).sessionKiller(t)
 		for _, sc := range d.scenarios {
@@ -74,14 +75,15 @@ func TestCrashKillSessions(t *testing.T) {
 // the emulator's process group with SIGKILL at a random moment of the rotation; then it starts
 // the function again, checks the invariant, lets the scheduler's retry (TriggerRotation)
 // finish and checks that AWSCURRENT logs in. The function's output and what the server
-// recorded are searched for every password afterwards.
+// recorded are searched for every password afterwards. 3 runs per strategy by default;
+// ROTASAFE_RELIABILITY_N=full (.ci/run) runs 10, an integer that many.
 func TestCrashKillLambda(t *testing.T) {
 	// Apart from the others: its own servers; run beside them so that the package stays
 	// within go test's ten minutes on a loaded 2-core machine.
 	t.Parallel()
 	long(t)
 	rie := lambdatest.FindRIE(t)
-	n := sizeN(t, 10)
+	n := sizeN(t, 10, 3)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
 		dir, drop := srv.(lambdaFunction).lambda()
 		bin := lambdatest.Build(t, "../../examples/"+dir)

@@ -4,8 +4,10 @@
 // Lambda under aws-lambda-rie, and check that nothing is lost and no secret leaks under
 // faults, crashes and bad input.
 //
-// The sizes of the loops are small by default, for CI; ROTASAFE_RELIABILITY_N raises the
-// number of randomised interruptions (see RELIABILITY.md at the module root):
+// The randomised loops run a quick count by default, so that `go test -race ./...` stays
+// within a few minutes; ROTASAFE_RELIABILITY_N=full runs each loop's long count (as .ci/run
+// does), and an integer sets the count of every loop (see RELIABILITY.md at the module root):
 //
+//	ROTASAFE_RELIABILITY_N=full go test -race ./tests/reliability
 //	ROTASAFE_RELIABILITY_N=200 go test -race -run 'Crash' ./tests/reliability
 package reliability

@@ -312,11 +312,12 @@ func TestDatabaseRestartMidRotation(t *testing.T) {
 
 // TestRacingRotations starts two rotations of one secret at once through RotateSecret with
 // different tokens: one wins, the other is refused or fails cleanly, the labels stay
-// consistent and the winner logs in.
+// consistent and the winner logs in. 2 races per strategy by default;
+// ROTASAFE_RELIABILITY_N=full (.ci/run) runs 5, an integer that many.
 func TestRacingRotations(t *testing.T) {
 	long(t)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
-		rounds := sizeN(t, 5)
+		rounds := sizeN(t, 5, 2)
 		for _, sc := range d.scenarios {
 			t.Run(sc.name, func(t *testing.T) {
 				e := newEngineEnv(t, srv)
@@ -354,10 +355,12 @@ func TestRacingRotations(t *testing.T) {
 // its own token: one wins, the other fails cleanly (or finishes the winner's rotation), the
 // labels stay consistent and AWSCURRENT logs in. Before Rotate serialised rotations of a
 // secret, the loser's setSecret could change the password after the winner's testSecret.
+// 3 races per strategy by default; ROTASAFE_RELIABILITY_N=full (.ci/run) runs 10, an integer
+// that many.
 func TestRacingInProcessRotations(t *testing.T) {
 	long(t)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
-		rounds := sizeN(t, 10)
+		rounds := sizeN(t, 10, 3)
 		for _, sc := range d.scenarios {
 			t.Run(sc.name, func(t *testing.T) {
 				e := newEngineEnv(t, srv)

@@ -23,7 +23,9 @@ import (
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
-// envN is the variable that raises the number of randomised runs above the CI default.
+// envN is the variable that sets the number of randomised runs: unset, each loop runs its
+// quick count (the README's `go test -race ./...` stays within a few minutes); "full" runs
+// each loop's long count, as .ci/run does; a positive integer runs that many in every loop.
 const envN = "ROTASAFE_RELIABILITY_N"
 
 // hangGuard bounds waits that only a hang reaches: a login or a query that must succeed, a
@@ -64,16 +66,20 @@ func runWorkers(n int, work func()) (stop func()) {
 	}
 }
 
-// sizeN returns the number of randomised runs: ROTASAFE_RELIABILITY_N when set, else def.
-func sizeN(t testing.TB, def int) int {
+// sizeN returns the number of randomised runs of a loop: quick by default, full with
+// ROTASAFE_RELIABILITY_N=full (.ci/run), or the integer ROTASAFE_RELIABILITY_N names.
+func sizeN(t testing.TB, full, quick int) int {
 	t.Helper()
 	s := os.Getenv(envN)
-	if s == "" {
-		return def
+	switch s {
+	case "":
+		return quick
+	case "full":
+		return full
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive integer", envN, s)
+		t.Fatalf("%s=%q: want a positive integer or \"full\"", envN, s)
 	}
 	return n
 }

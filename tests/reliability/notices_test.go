@@ -60,7 +60,8 @@ func (r fleetRun) sum(from, to int) (n int64) {
 }
 
 // TestNoticesFleet is the done-when test of rotation notices: 8 instances query PostgreSQL
-// through 20 single-user rotations, once hearing of rotations only by failing (pull), once
+// through 6 single-user rotations (20 with ROTASAFE_RELIABILITY_N=full, as .ci/run sets; an
+// integer sets the count), once hearing of rotations only by failing (pull), once
 // with notices over a real redis-server, once with redis-server stopped halfway. No query
 // fails in any run; with notices the fleet's rejected logins per rotation drop from about
 // one per instance to at most one in all, and once the transport is gone they go back to
@@ -69,10 +70,7 @@ func TestNoticesFleet(t *testing.T) {
 	// Apart from the others: its own servers; run beside them so that the package stays
 	// within go test's ten minutes on a loaded 2-core machine.
 	t.Parallel()
-	rotations := 20
-	if testing.Short() {
-		rotations = 6
-	}
+	rotations := sizeN(t, 20, 6)
 	pg := pgtest.New(t)
 	runs := map[string]fleetRun{}
 	for _, m := range []fleetMode{
