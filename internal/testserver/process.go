@@ -75,9 +75,9 @@ func OnFreePort(start func(port int) error) (int, error) {
 }
 
 // MarkPortTaken wraps err with ErrPortTaken when log, what the server said, complains that
-// its address is in use.
+// its address is in use (as C servers say it, or as Erlang's eaddrinuse).
 func MarkPortTaken(err error, log string) error {
-	if err != nil && strings.Contains(strings.ToLower(log), "address already in use") {
+	if l := strings.ToLower(log); err != nil && (strings.Contains(l, "address already in use") || strings.Contains(l, "eaddrinuse")) {
 		return fmt.Errorf("%w (%w)", err, ErrPortTaken)
 	}
 	return err

@@ -128,6 +128,10 @@ func TestOnFreePortRetriesTakenPorts(t *testing.T) {
 	if err != nil || calls != 3 {
 		t.Fatalf("got %d calls and %v, want 3 and nil", calls, err)
 	}
+	erl := "{error,{rabbitmq_management,{bad_return,{{rabbit_mgmt_app,start,[normal,[]]},{'EXIT',{{could_not_start_listener,eaddrinuse}}}}}}}"
+	if !errors.Is(MarkPortTaken(errors.New("exited during start"), erl), ErrPortTaken) {
+		t.Error("an Erlang listener's eaddrinuse is not taken for a port another process took")
+	}
 	calls = 0
 	if _, err := OnFreePort(func(int) error { calls++; return errors.New("broken") }); err == nil || calls != 1 {
 		t.Fatalf("another error: got %d calls and %v, want 1 and the error", calls, err)

@@ -191,7 +191,10 @@ func start(ctx context.Context, script string, run *testserver.Account, port int
 	defer cancel()
 	ready := func(ctx context.Context) error { return s.Do(ctx, http.MethodGet, "/api/overview", nil, nil) }
 	if err := testserver.WaitReady(ctx, s.proc, ready); err != nil {
-		return nil, testserver.MarkPortTaken(fmt.Errorf("rabbitmq-server: %w: %s", err, testserver.Tail(out.Bytes())), out.String())
+		// A listener that lost its port to another process shows as eaddrinuse in the node's
+		// log, not on its console: OnFreePort tries other ports then.
+		nodeLog, _ := os.ReadFile(s.logPath)
+		return nil, testserver.MarkPortTaken(fmt.Errorf("rabbitmq-server: %w: %s", err, testserver.Tail(out.Bytes())), out.String()+string(nodeLog))
 	}
 	return s, nil
 }
