@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 rotate.Rotate, deprecated for Handler.Rotate, stays callable; these callers drive one Handler through the API of their test server.
+
 package redisconn
 
 import (

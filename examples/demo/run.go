@@ -321,7 +321,7 @@ func rotateOnce(ctx context.Context, w *world, h *rotate.Handler) (recovered tim
 	probe.SetMaxIdleConns(0)
 
 	began := time.Now()
-	version, err = rotate.Rotate(ctx, w.client, w.secretID, h)
+	version, err = h.Rotate(ctx, w.secretID)
 	took = time.Since(began)
 	if err != nil {
 		return 0, "", "", took, fmt.Errorf("%w: %w", errRotation, err)
