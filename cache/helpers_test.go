@@ -15,28 +15,9 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/smtest"
 )
-
-// clock is a test clock the cache reads through cache.WithClock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // fixedRand makes every jitter exact: Float64 returns 0.5, so a TTL is exactly its setting
 // and a backoff exactly 3/4 of its ceiling.
@@ -81,7 +62,7 @@ func (l *logBuf) String() string {
 type env struct {
 	srv    *smtest.Server
 	client *secretsmanager.Client
-	clock  *clock
+	clock  *fixture.Clock
 	logs   *logBuf
 	c      *cache.Cache
 }
@@ -90,7 +71,7 @@ type env struct {
 // ahead off and MaxStale 10 min, unless opts say otherwise.
 func newEnv(t testing.TB, opts ...cache.Option) *env {
 	t.Helper()
-	e := &env{srv: smtest.New(t), clock: newClock(), logs: &logBuf{}}
+	e := &env{srv: smtest.New(t), clock: fixture.NewClock(), logs: &logBuf{}}
 	e.client = e.srv.Client(fastRetry)
 	base := []cache.Option{
 		cache.WithClock(e.clock.Now),

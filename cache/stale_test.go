@@ -12,6 +12,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
 
 // TestTransientFailuresServeStale walks one failure episode per kind of fault: within
@@ -266,7 +267,7 @@ func TestRefreshAheadInBackground(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	api := &gatedAPI{API: e.client, gate: make(chan struct{}, 1), entered: make(chan struct{}, 10)}
-	clk := newClock()
+	clk := fixture.NewClock()
 	c := cache.New(api, cache.WithClock(clk.Now), cache.WithRand(fixedRand{}), cache.WithTTL(time.Minute), cache.WithRefreshAhead(0.2))
 	defer c.Close()
 	v1 := e.create(t, "app/db", "pw-1")
