@@ -1,9 +1,11 @@
 package cache_test
 
 import (
-	"bytes"
 	"path/filepath"
 	"runtime"
+	"strings"
+
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
 
 // cacheGoroutines returns the stacks of the goroutines running code of package cache (a
@@ -12,24 +14,13 @@ import (
 // and to paused parallel tests.
 func cacheGoroutines() []string {
 	_, self, _, _ := runtime.Caller(0)
-	dir := []byte(filepath.Dir(self) + string(filepath.Separator))
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for g := range bytes.SplitSeq(buf, []byte("\n\n")) {
-		for line := range bytes.SplitSeq(g, []byte("\n")) {
-			if bytes.Contains(line, dir) && !bytes.Contains(line, []byte("_test.go:")) {
-				out = append(out, string(g))
-				break
+	dir := filepath.Dir(self) + string(filepath.Separator)
+	return fixture.Goroutines(func(stack string) bool {
+		for line := range strings.SplitSeq(stack, "\n") {
+			if strings.Contains(line, dir) && !strings.Contains(line, "_test.go:") {
+				return true
 			}
 		}
-	}
-	return out
+		return false
+	})
 }
