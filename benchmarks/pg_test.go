@@ -271,7 +271,7 @@ func BenchmarkRecover(b *testing.B) {
 		b.Run("scenario=single/impl="+im.name, func(b *testing.B) {
 			e := newPGEnv(b, "bench/recover")
 			strat := newSignalStrategy()
-			h := rotate.NewHandler(nil, strat, rotate.WithLogger(nil))
+			h := rotate.NewHandler(e.client, strat, rotate.WithLogger(nil))
 			ctx := context.Background()
 			var samples, floors, idle []time.Duration
 			// floorDuring times the floor during a rotation, with the credentials cached before it.
@@ -343,7 +343,7 @@ func rotateAndWait(b *testing.B, e *pgEnv, h *rotate.Handler, strat signalStrate
 	ctx := context.Background()
 	rotated := make(chan error, 1)
 	go func() {
-		_, err := rotate.Rotate(ctx, e.client, e.id, h)
+		_, err := h.Rotate(ctx, e.id)
 		rotated <- err
 	}()
 	var d time.Duration
@@ -416,11 +416,11 @@ func BenchmarkRotate(b *testing.B) {
 				id = pgtest.UniqueName("bench/alt")
 				e.store(b, id, s)
 			}
-			h := rotate.NewHandler(nil, sc.strat, rotate.WithLogger(nil))
+			h := rotate.NewHandler(e.client, sc.strat, rotate.WithLogger(nil))
 			b.ReportAllocs()
 			ctx := context.Background()
 			for b.Loop() {
-				if _, err := rotate.Rotate(ctx, e.client, id, h); err != nil {
+				if _, err := h.Rotate(ctx, id); err != nil {
 					b.Fatal(fmt.Errorf("rotation: %w", err))
 				}
 			}
