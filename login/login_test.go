@@ -207,6 +207,29 @@ func TestWrongCredentials(t *testing.T) {
 	}
 }
 
+// TestDeadlineDuringLoginKeepsRejection: when the caller's deadline cuts a login short, the
+// error still carries what the service said last (the rejection) as well as the deadline, so
+// errors.As finds the driver's error whichever attempt the deadline interrupted.
+func TestDeadlineDuringLoginKeepsRejection(t *testing.T) {
+	e := newEnv(t)
+	e.setPassword("a password no version holds")
+	w := e.walker(login.WithRetry(retry.Policy{Initial: time.Millisecond, Max: time.Millisecond}))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	n := 0
+	_, err := w.Login(ctx, func(ctx context.Context, v rotasafe.Version) error {
+		if n++; n < 4 {
+			return e.try(ctx, v)
+		}
+		cancel() // the caller gives up while this attempt waits on the service
+		<-ctx.Done()
+		return login.Transient(ctx.Err())
+	})
+	if !errors.Is(err, errRejected) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want it to match both the last rejection and context.Canceled", err)
+	}
+}
+
 // TestUnusableVersionIsSkipped: a pending version that cannot be used does not stop the walk.
 func TestUnusableVersionIsSkipped(t *testing.T) {
 	e := newEnv(t)

@@ -2,6 +2,7 @@ package login
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -192,6 +193,9 @@ func (r *round) finish(ctx context.Context, first result) (rotasafe.Version, err
 		})
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			err = cutShort(err, r.log.list)
+		}
 		w.st.failures.Add(1)
 		return rotasafe.Version{}, &rotasafe.ConnectError{Client: w.cfg.client, SecretID: w.secretID, Attempts: r.log.list, Total: r.log.total, Err: err}
 	}
@@ -228,4 +232,21 @@ func stageOf(v rotasafe.Version) string {
 		return v.Stages[0]
 	}
 	return ""
+}
+
+// cutShort returns err, the error of a login whose context ended, with what the service said
+// last (the latest attempt's error that is not that ending) unless err holds it already: the
+// end may cut into any attempt, and errors.As should find the driver's error all the same.
+func cutShort(err error, attempts []rotasafe.Attempt) error {
+	for i := len(attempts) - 1; i >= 0; i-- {
+		said := attempts[i].Err
+		if said == nil || errors.Is(said, context.Canceled) || errors.Is(said, context.DeadlineExceeded) {
+			continue
+		}
+		if errors.Is(err, said) {
+			return err
+		}
+		return fmt.Errorf("%w (before that: %w)", err, said)
+	}
+	return err
 }
