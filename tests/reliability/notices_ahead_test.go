@@ -33,7 +33,7 @@ import (
 )
 
 // Announcing ahead (issue 23): 8 instances log in for every query while a single-user
-// rotation runs 5 times (20 with ROTASAFE_RELIABILITY_N=full, as .ci/run sets), announced over a real redis-server and again over nats-server, on
+// rotation runs 3 times (20 with ROTASAFE_RELIABILITY_N=full, as .ci/run sets), announced over a real redis-server and again over nats-server, on
 // PostgreSQL and on MariaDB with max_password_errors=2. The rotator announces the pending
 // version with a lead and brackets the password change with password-changing and
 // password-changed; the instances hold new logins across it. The servers count the rejected
@@ -120,7 +120,7 @@ var aheadTransports = []aheadTransport{
 // ROTASAFE_RELIABILITY_N sets the number of rotations.
 func TestNoticesAhead(t *testing.T) {
 	long(t)
-	rotations := sizeN(t, 20, 5)
+	rotations := sizeN(t, 20, 3)
 	for _, eng := range aheadEngines {
 		for _, tr := range aheadTransports {
 			t.Run(eng.name+"/"+tr.name, func(t *testing.T) {

@@ -314,12 +314,14 @@ func (f publisherFunc) Publish(ctx context.Context, n notice.Notice) error { ret
 // TestNoticesChaos runs the fleet with notices that are lost, repeated, reordered and forged
 // on their way through a real redis-server: no query fails, the rejected logins stay within
 // what the pull path costs (forged ones within one more per instance), and so do the reads.
+// 3 rotations per mode by default, 6 with ROTASAFE_RELIABILITY_N=full (.ci/run); the bounds
+// are per rotation.
 func TestNoticesChaos(t *testing.T) {
 	long(t)
 	// Apart from the others: its own servers; run beside them so that the package stays
 	// within go test's ten minutes on a loaded 2-core machine.
 	t.Parallel()
-	rotations := 6
+	rotations := sizeN(t, 6, 3)
 	pg := pgtest.New(t)
 	for _, m := range []fleetMode{
 		{name: "lost", notices: true, stopAt: -1, wrap: func(p notice.Publisher) notice.Publisher {
