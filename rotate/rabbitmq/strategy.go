@@ -17,6 +17,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/option"
+	"github.com/rotasafe/rotasafe/internal/rabbitapi"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
@@ -295,7 +296,7 @@ func (st *strategy) admin(ctx context.Context, sc *rotate.StepContext, cur secre
 	if a.mgmtURL != cur.mgmtURL {
 		return nil, fmt.Errorf("the masterarn secret names management API %s, AWSCURRENT %s; they must be the same", a.mgmtURL, cur.mgmtURL)
 	}
-	return &mgmt{http: st.cfg.http, base: cur.mgmtURL, user: a.Username, pass: a.Password}, nil
+	return &mgmt{rabbitapi.Client{HTTP: st.cfg.http, Base: cur.mgmtURL, User: a.Username, Password: a.Password}}, nil
 }
 
 // Test logs in over AMQP with the pending credentials.
