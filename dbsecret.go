@@ -41,15 +41,16 @@ type dbExtra struct {
 	portString bool
 }
 
-// dbStringFields lists the string fields by their documented JSON names.
-func (s *DBSecret) stringFields() []struct {
+// stringField is a string field of a JSON object (a DBSecret, an Event): its name there, and
+// the Go field it is read into or written from.
+type stringField struct {
 	name string
 	ptr  *string
-} {
-	return []struct {
-		name string
-		ptr  *string
-	}{
+}
+
+// stringFields lists the string fields by their documented JSON names.
+func (s *DBSecret) stringFields() []stringField {
+	return []stringField{
 		{"engine", &s.Engine},
 		{"host", &s.Host},
 		{"username", &s.Username},

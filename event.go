@@ -53,10 +53,7 @@ func ParseEvent(data []byte) (Event, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return ev, &EventError{Reason: "is not valid JSON"}
 	}
-	for _, f := range []struct {
-		name string
-		ptr  *string
-	}{
+	for _, f := range []stringField{
 		{"SecretId", &ev.SecretID},
 		{"ClientRequestToken", &ev.ClientRequestToken},
 		{"Step", &ev.Step},
