@@ -41,15 +41,16 @@ type dbExtra struct {
 	portString bool
 }
 
-// dbStringFields lists the string fields by their documented JSON names.
-func (s *DBSecret) stringFields() []struct {
+// stringField is a string field of a JSON object (a DBSecret, an Event): its name there, and
+// the Go field it is read into or written from.
+type stringField struct {
 	name string
 	ptr  *string
-} {
-	return []struct {
-		name string
-		ptr  *string
-	}{
+}
+
+// stringFields lists the string fields by their documented JSON names.
+func (s *DBSecret) stringFields() []stringField {
+	return []stringField{
 		{"engine", &s.Engine},
 		{"host", &s.Host},
 		{"username", &s.Username},
@@ -290,36 +291,34 @@ func (s DBSecret) DBNameOrDefault() string {
 	return "postgres"
 }
 
-// String describes the secret without its password or unmodelled fields.
-func (s DBSecret) String() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "rotasafe.DBSecret{Engine:%q Host:%q Port:%d Username:%q DBName:%q", s.Engine, s.Host, s.Port, s.Username, s.DBName)
+// view is what String, Format and LogValue show of the secret: the connection facts, and
+// only the names of the password and the unmodelled fields.
+func (s DBSecret) view() redactedView {
+	r := redactedView{typ: "rotasafe.DBSecret", fields: []shown{
+		{"Engine", "engine", s.Engine},
+		{"Host", "host", s.Host},
+		{"Port", "port", s.Port},
+		{"Username", "username", s.Username},
+		{"DBName", "dbname", s.DBName},
+	}}
 	if s.MasterARN != "" {
-		fmt.Fprintf(&b, " MasterARN:%q", s.MasterARN)
+		r.fields = append(r.fields, shown{label: "MasterARN", value: s.MasterARN})
 	}
-	if s.Password != "" {
-		b.WriteString(" Password:" + redacted)
+	r.hide("Password", s.Password != "")
+	if s.extra != nil {
+		r.more = len(s.extra.fields)
 	}
-	if s.extra != nil && len(s.extra.fields) > 0 {
-		fmt.Fprintf(&b, " +%d more fields", len(s.extra.fields))
-	}
-	b.WriteString("}")
-	return b.String()
+	return r
 }
+
+// String describes the secret without its password or unmodelled fields.
+func (s DBSecret) String() string { return s.view().String() }
 
 // Format prints String under every fmt verb.
-func (s DBSecret) Format(f fmt.State, verb rune) { formatRedacted(f, verb, s.String()) }
+func (s DBSecret) Format(f fmt.State, verb rune) { s.view().Format(f, verb) }
 
 // LogValue makes log/slog print the connection facts without the password.
-func (s DBSecret) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("engine", s.Engine),
-		slog.String("host", s.Host),
-		slog.Int("port", s.Port),
-		slog.String("username", s.Username),
-		slog.String("dbname", s.DBName),
-	)
-}
+func (s DBSecret) LogValue() slog.Value { return s.view().LogValue() }
 
 // MarshalJSON encodes the secret for logs and debugging output with the password and any
 // unmodelled field replaced by a marker. Use MarshalSecret for the JSON to store.

@@ -53,10 +53,7 @@ func ParseEvent(data []byte) (Event, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return ev, &EventError{Reason: "is not valid JSON"}
 	}
-	for _, f := range []struct {
-		name string
-		ptr  *string
-	}{
+	for _, f := range []stringField{
 		{"SecretId", &ev.SecretID},
 		{"ClientRequestToken", &ev.ClientRequestToken},
 		{"Step", &ev.Step},
@@ -93,23 +90,23 @@ func (e Event) Validate() error {
 	return &EventError{Field: "Step", Reason: fmt.Sprintf("%q is not one of createSecret, setSecret, testSecret, finishSecret", e.Step)}
 }
 
-// String describes the event without its RotationToken.
-func (e Event) String() string {
-	s := fmt.Sprintf("rotasafe.Event{Step:%q SecretId:%q ClientRequestToken:%q", e.Step, e.SecretID, e.ClientRequestToken)
-	if e.RotationToken != "" {
-		s += " RotationToken:" + redacted
-	}
-	return s + "}"
+// view is what String, Format and LogValue show of the event: all but the RotationToken,
+// which String only names.
+func (e Event) view() redactedView {
+	r := redactedView{typ: "rotasafe.Event", fields: []shown{
+		{"Step", "step", e.Step},
+		{"SecretId", "secret_id", e.SecretID},
+		{"ClientRequestToken", "token", e.ClientRequestToken},
+	}}
+	r.hide("RotationToken", e.RotationToken != "")
+	return r
 }
+
+// String describes the event without its RotationToken.
+func (e Event) String() string { return e.view().String() }
 
 // Format prints String under every fmt verb.
-func (e Event) Format(f fmt.State, verb rune) { formatRedacted(f, verb, e.String()) }
+func (e Event) Format(f fmt.State, verb rune) { e.view().Format(f, verb) }
 
 // LogValue makes log/slog print the event without its RotationToken.
-func (e Event) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("step", e.Step),
-		slog.String("secret_id", e.SecretID),
-		slog.String("token", e.ClientRequestToken),
-	)
-}
+func (e Event) LogValue() slog.Value { return e.view().LogValue() }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -48,38 +47,33 @@ func NewVersion(out *secretsmanager.GetSecretValueOutput) Version {
 // HasStage reports whether the version carried the staging label when it was fetched.
 func (v Version) HasStage(stage string) bool { return slices.Contains(v.Stages, stage) }
 
-// String describes the version without its value.
-func (v Version) String() string {
-	var b strings.Builder
-	b.WriteString("rotasafe.Version{")
-	if v.Name != "" {
-		fmt.Fprintf(&b, "Name:%q ", v.Name)
-	} else if v.ARN != "" {
-		fmt.Fprintf(&b, "ARN:%q ", v.ARN)
-	}
-	fmt.Fprintf(&b, "ID:%q Stages:%v", v.ID, v.Stages)
+// view is what String, Format and LogValue show of the version: its metadata, and only the
+// name of the value field that is set. String names the secret by Name, or by ARN when it has
+// no Name; LogValue always by name.
+func (v Version) view() redactedView {
+	name := shown{key: "name", value: v.Name}
+	arn := shown{value: v.ARN}
 	switch {
-	case v.SecretString != "":
-		b.WriteString(" SecretString:" + redacted)
-	case v.SecretBinary != nil:
-		b.WriteString(" SecretBinary:" + redacted)
+	case v.Name != "":
+		name.label = "Name"
+	case v.ARN != "":
+		arn.label = "ARN"
 	}
-	b.WriteString("}")
-	return b.String()
+	r := redactedView{typ: "rotasafe.Version", fields: []shown{name, arn, {"ID", "id", v.ID}, {"Stages", "stages", v.Stages}}}
+	r.hide("SecretString", v.SecretString != "")
+	r.hide("SecretBinary", v.SecretString == "" && v.SecretBinary != nil) // the one that holds the value
+	return r
 }
+
+// String describes the version without its value.
+func (v Version) String() string { return v.view().String() }
 
 // Format prints String under every verb (%v, %+v, %#v, %s, %q, %x, ...), so no verb reaches
 // the value fields.
-func (v Version) Format(f fmt.State, verb rune) { formatRedacted(f, verb, v.String()) }
+func (v Version) Format(f fmt.State, verb rune) { v.view().Format(f, verb) }
 
 // LogValue makes log/slog print the metadata as a group, without the value.
-func (v Version) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("name", v.Name),
-		slog.String("id", v.ID),
-		slog.Any("stages", v.Stages),
-	)
-}
+func (v Version) LogValue() slog.Value { return v.view().LogValue() }
 
 // MarshalJSON encodes the metadata; the value is replaced by a marker.
 func (v Version) MarshalJSON() ([]byte, error) {
@@ -100,15 +94,6 @@ func (v Version) MarshalJSON() ([]byte, error) {
 		m.SecretBinary = redacted
 	}
 	return json.Marshal(m)
-}
-
-// formatRedacted writes s for any verb; %q quotes it, everything else prints it plainly.
-func formatRedacted(f fmt.State, verb rune, s string) {
-	if verb == 'q' {
-		fmt.Fprintf(f, "%q", s)
-		return
-	}
-	_, _ = f.Write([]byte(s))
 }
 
 func deref(s *string) string {

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/logopt"
 	"github.com/rotasafe/rotasafe/internal/telemetry"
 )
 
@@ -273,12 +274,7 @@ func (c *Cache) goBG(f func()) bool {
 }
 
 // logger returns the configured logger, or slog.Default() as it is now.
-func (c *Cache) logger() *slog.Logger {
-	if c.cfg.logger != nil {
-		return c.cfg.logger
-	}
-	return slog.Default()
-}
+func (c *Cache) logger() *slog.Logger { return logopt.Or(c.cfg.logger) }
 
 // wall reads the configured clock.
 func (c *Cache) wall() time.Time {

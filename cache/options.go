@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/rotasafe/rotasafe/internal/logopt"
 	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/retry"
 )
@@ -113,7 +114,7 @@ func WithMaxStale(d time.Duration) Option { return func(c *config) { c.maxStale 
 // code): once when a stale-serving episode starts and once when it ends, and failed
 // background work, instead of slog.Default() (read at the time of logging). A nil l
 // discards the logs.
-func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = orDiscard(l) } }
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = logopt.Given(l) } }
 
 // WithMeterProvider makes the cache record its metrics (rotasafe.cache.* and
 // rotasafe.notices.received; see the package documentation) with mp instead of
@@ -121,14 +122,6 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = orD
 // before the application installs its provider are handed over to it). A nil mp keeps the
 // global provider.
 func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.meters = mp } }
-
-// orDiscard returns l, or a logger that discards everything when l is nil.
-func orDiscard(l *slog.Logger) *slog.Logger {
-	if l == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return l
-}
 
 // WithMinRefreshInterval sets the floor between two forced reads (Refresh, Reread) of one
 // secret and label made for the same reason (the same rejected version): callers inside it

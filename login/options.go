@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/rotasafe/rotasafe/internal/logopt"
+	"github.com/rotasafe/rotasafe/internal/option"
 	"github.com/rotasafe/rotasafe/retry"
 )
 
@@ -31,7 +33,7 @@ type Option func(*config)
 
 type config struct {
 	client     string
-	logger     *slog.Logger // nil: slog.Default() at the time of logging
+	logger     *slog.Logger // unset: slog.Default() at the time of logging (logopt)
 	policy     retry.Policy
 	timeout    time.Duration
 	noFallback bool
@@ -43,11 +45,7 @@ type config struct {
 // invalid: a programming error.
 func newConfig(opts []Option) config {
 	c := config{client: "login", policy: DefaultPolicy()}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	if c.invalid != "" {
 		panic(c.client + ": " + c.invalid)
 	}
@@ -68,14 +66,7 @@ func WithClient(name string) Option { return func(c *config) { c.client = name }
 // Debug to l. Records carry the secret ID, version IDs and errors, never a secret value.
 // Without it the Walker logs to slog.Default() (read at the time of logging); a nil l
 // discards the logs.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) {
-		if l == nil {
-			l = slog.New(slog.DiscardHandler)
-		}
-		c.logger = l
-	}
-}
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = logopt.Given(l) } }
 
 // WithRetry sets the retry policy of a Login. Transient failures are retried in the policy's
 // loop with its waits and jitter. Rounds in which every staging label was rejected wait at

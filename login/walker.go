@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/logopt"
 	"github.com/rotasafe/rotasafe/internal/stagecount"
 	"github.com/rotasafe/rotasafe/internal/telemetry"
 	"github.com/rotasafe/rotasafe/retry"
@@ -83,12 +84,7 @@ func (w *Walker) Stats() rotasafe.LoginStats {
 	}
 }
 
-func (w *Walker) logger() *slog.Logger {
-	if w.cfg.logger != nil {
-		return w.cfg.logger
-	}
-	return slog.Default()
-}
+func (w *Walker) logger() *slog.Logger { return logopt.Or(w.cfg.logger) }
 
 // Choose returns the version a new login should use: the Source's preferred version, or the
 // version that last worked while AWSCURRENT is still the one it was chosen under, or

@@ -113,6 +113,22 @@ func createPending[S engineSecret](ctx context.Context, sc *StepContext, parse p
 	return withNewPassword(ctx, sc, pending)
 }
 
+// currentAndPending reads AWSCURRENT's and AWSPENDING's secrets, as the Set step of every
+// database strategy starts, and refuses a pair that names two servers: a rotation changes a
+// password on one.
+func currentAndPending[S engineSecret](sc *StepContext, parse parseFunc[S]) (cur, pend S, err error) {
+	if cur, err = parse(sc.Current, "AWSCURRENT"); err != nil {
+		return cur, pend, err
+	}
+	if pend, err = parse(sc.Pending, "AWSPENDING"); err != nil {
+		return cur, pend, err
+	}
+	if pend.addr() != cur.addr() {
+		return cur, pend, fmt.Errorf("AWSPENDING names server %s, AWSCURRENT %s; they must be the same", pend.addr(), cur.addr())
+	}
+	return cur, pend, nil
+}
+
 // withNewPassword returns s with a new password, encoded as the pending secret's value.
 func withNewPassword(ctx context.Context, sc *StepContext, s rotasafe.DBSecret) (string, error) {
 	var err error

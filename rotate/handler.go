@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/logopt"
 	"github.com/rotasafe/rotasafe/internal/telemetry"
 )
 
@@ -199,10 +200,7 @@ func (h *Handler) finish(ctx context.Context, api rotasafe.API, ev rotasafe.Even
 }
 
 func (h *Handler) log(ctx context.Context, level slog.Level, msg string, ev rotasafe.Event, attrs ...slog.Attr) {
-	l := h.cfg.logger
-	if l == nil {
-		l = slog.Default()
-	}
+	l := logopt.Or(h.cfg.logger)
 	attrs = append([]slog.Attr{slog.String("secret_id", ev.SecretID), slog.String("token", ev.ClientRequestToken), slog.String("step", ev.Step)}, attrs...)
 	l.LogAttrs(ctx, level, msg, attrs...)
 }

@@ -190,16 +190,9 @@ func (m *myStrategy) alternate(ctx context.Context, sc *StepContext, cur mySecre
 
 // Set makes the server accept the pending password.
 func (m *myStrategy) Set(ctx context.Context, sc *StepContext) error {
-	cur, err := parseMySQL(sc.Current, "AWSCURRENT")
+	cur, pend, err := currentAndPending(sc, parseMySQL)
 	if err != nil {
 		return err
-	}
-	pend, err := parseMySQL(sc.Pending, "AWSPENDING")
-	if err != nil {
-		return err
-	}
-	if !pend.sameServer(cur) {
-		return fmt.Errorf("AWSPENDING names server %s, AWSCURRENT %s; they must be the same", pend.addr(), cur.addr())
 	}
 	if m.kind != myAlternating && pend.Username != cur.Username {
 		return fmt.Errorf("AWSPENDING names user %s, AWSCURRENT %s; this rotation keeps the user", pend.Username, cur.Username)

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/rotasafe/rotasafe/internal/logopt"
 	"github.com/rotasafe/rotasafe/internal/option"
 	"github.com/rotasafe/rotasafe/notice"
 )
@@ -18,7 +19,7 @@ import (
 type Option func(*handlerConfig)
 
 type handlerConfig struct {
-	logger  *slog.Logger // nil: slog.Default(), read at log time
+	logger  *slog.Logger // unset: slog.Default(), read at log time (logopt)
 	pw      passwordPolicy
 	notices notice.Publisher     // nil: no notices
 	meters  metric.MeterProvider // nil: otel.GetMeterProvider() when NewHandler runs
@@ -28,11 +29,7 @@ type handlerConfig struct {
 
 func newHandlerConfig(opts []Option) handlerConfig {
 	c := handlerConfig{pw: passwordPolicy{length: DefaultPasswordLength, exclude: DefaultExcludeCharacters}, settle: DefaultNoticeSettle}
-	for _, o := range opts {
-		if o != nil {
-			o(&c)
-		}
-	}
+	option.Apply(&c, opts)
 	return c
 }
 
@@ -51,14 +48,7 @@ const DefaultExcludeCharacters = `:/@"'\`
 
 // WithLogger makes the Handler log each step (secret, token, step, outcome; never a value) to
 // l instead of slog.Default(). A nil l discards the log.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *handlerConfig) {
-		if l == nil {
-			l = slog.New(slog.DiscardHandler)
-		}
-		c.logger = l
-	}
-}
+func WithLogger(l *slog.Logger) Option { return func(c *handlerConfig) { c.logger = logopt.Given(l) } }
 
 // WithMeterProvider makes the Handler record its steps (rotasafe.rotation.steps and
 // rotasafe.rotation.step.duration) and the notices it publishes (rotasafe.notices.published)

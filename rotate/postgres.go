@@ -98,16 +98,9 @@ func (p *pgStrategy) alternate(ctx context.Context, sc *StepContext, user string
 
 // Set makes the database accept the pending password.
 func (p *pgStrategy) Set(ctx context.Context, sc *StepContext) error {
-	cur, err := parsePG(sc.Current, "AWSCURRENT")
+	cur, pend, err := currentAndPending(sc, parsePG)
 	if err != nil {
 		return err
-	}
-	pend, err := parsePG(sc.Pending, "AWSPENDING")
-	if err != nil {
-		return err
-	}
-	if pend.Host != cur.Host || pend.PortOrDefault() != cur.PortOrDefault() {
-		return fmt.Errorf("AWSPENDING names database %s, AWSCURRENT %s; they must be the same", pend.addr(), cur.addr())
 	}
 	if p.alternating {
 		return p.setAlternating(ctx, sc, cur, pend)

@@ -21,43 +21,36 @@ var (
 	stepBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900}
 )
 
-// counter returns the Int64Counter name of m. An error (which a valid name never causes) goes
-// to OpenTelemetry's error handler, as the SDK expects of instrumentation, and recording then
-// goes nowhere rather than failing.
+// counter returns the Int64Counter name of m.
 func counter(m metric.Meter, name, unit, desc string) metric.Int64Counter {
 	c, err := m.Int64Counter(name, metric.WithUnit(unit), metric.WithDescription(desc))
-	if err != nil {
-		otel.Handle(err)
-	}
-	if c == nil {
-		return noop.Int64Counter{}
-	}
-	return c
+	return made[metric.Int64Counter](c, err, noop.Int64Counter{})
 }
 
 // histogram returns the Float64Histogram name of m, in seconds, with bounds as its advised
-// bucket boundaries. Errors are handled as counter's.
+// bucket boundaries.
 func histogram(m metric.Meter, name, desc string, bounds []float64) metric.Float64Histogram {
 	h, err := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc),
 		metric.WithExplicitBucketBoundaries(bounds...))
-	if err != nil {
-		otel.Handle(err)
-	}
-	if h == nil {
-		return noop.Float64Histogram{}
-	}
-	return h
+	return made[metric.Float64Histogram](h, err, noop.Float64Histogram{})
 }
 
-// observableCounter returns the Int64ObservableCounter name of m. Errors are handled as
-// counter's.
+// observableCounter returns the Int64ObservableCounter name of m.
 func observableCounter(m metric.Meter, name, unit, desc string) metric.Int64ObservableCounter {
 	c, err := m.Int64ObservableCounter(name, metric.WithUnit(unit), metric.WithDescription(desc))
+	return made[metric.Int64ObservableCounter](c, err, noop.Int64ObservableCounter{})
+}
+
+// made returns the instrument a Meter made, or noop when it made none. An error (which a valid
+// name never causes) goes to OpenTelemetry's error handler, as the SDK expects of
+// instrumentation, and recording then goes nowhere rather than failing.
+func made[I comparable](i I, err error, noop I) I {
 	if err != nil {
 		otel.Handle(err)
 	}
-	if c == nil {
-		return noop.Int64ObservableCounter{}
+	var none I
+	if i == none {
+		return noop
 	}
-	return c
+	return i
 }

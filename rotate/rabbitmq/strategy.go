@@ -17,6 +17,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/internal/option"
+	"github.com/rotasafe/rotasafe/internal/rabbitapi"
 	"github.com/rotasafe/rotasafe/rotate"
 )
 
@@ -35,9 +36,8 @@ const (
 type Option func(*config)
 
 type config struct {
+	option.Conn // TLS of AMQP connections; Timeout of each API call and AMQP login
 	http        *http.Client
-	tls         *tls.Config
-	timeout     time.Duration
 	cloneSuffix string
 }
 
@@ -53,23 +53,11 @@ func WithHTTPClient(c *http.Client) Option {
 
 // WithTLSConfig sets the TLS configuration of AMQP connections to a secret with "tls": true
 // (the system's roots by default). A nil c keeps the default.
-func WithTLSConfig(c *tls.Config) Option {
-	return func(cfg *config) {
-		if c != nil {
-			cfg.tls = c.Clone()
-		}
-	}
-}
+func WithTLSConfig(c *tls.Config) Option { return func(cfg *config) { cfg.SetTLS(c) } }
 
 // WithTimeout bounds each management API call and each AMQP login (DefaultTimeout). Zero
 // keeps the default; a negative d is invalid.
-func WithTimeout(d time.Duration) Option {
-	return func(cfg *config) {
-		if option.Duration("rabbitmq", "WithTimeout", "timeout", d) {
-			cfg.timeout = d
-		}
-	}
-}
+func WithTimeout(d time.Duration) Option { return func(cfg *config) { cfg.SetTimeout("rabbitmq", d) } }
 
 // WithCloneSuffix sets the suffix that names the second user (DefaultCloneSuffix). It must
 // be 1 to 32 bytes.
@@ -103,10 +91,10 @@ func WithCloneSuffix(s string) Option {
 // same management API, or the same host. Other fields are kept as they are. User limits
 // (max-connections, max-channels) are not copied to the clone.
 func Strategy(opts ...Option) rotate.Strategy {
-	c := config{timeout: DefaultTimeout, cloneSuffix: DefaultCloneSuffix}
+	c := config{Conn: option.Conn{Timeout: DefaultTimeout}, cloneSuffix: DefaultCloneSuffix}
 	option.Apply(&c, opts)
 	if c.http == nil {
-		c.http = &http.Client{Timeout: c.timeout}
+		c.http = &http.Client{Timeout: c.Timeout}
 	}
 	return &strategy{cfg: c}
 }
@@ -295,7 +283,7 @@ func (st *strategy) admin(ctx context.Context, sc *rotate.StepContext, cur secre
 	if a.mgmtURL != cur.mgmtURL {
 		return nil, fmt.Errorf("the masterarn secret names management API %s, AWSCURRENT %s; they must be the same", a.mgmtURL, cur.mgmtURL)
 	}
-	return &mgmt{http: st.cfg.http, base: cur.mgmtURL, user: a.Username, pass: a.Password}, nil
+	return &mgmt{rabbitapi.Client{HTTP: st.cfg.http, Base: cur.mgmtURL, User: a.Username, Password: a.Password}}, nil
 }
 
 // Test logs in over AMQP with the pending credentials.
@@ -317,11 +305,11 @@ func (st *strategy) login(ctx context.Context, s secret) error {
 		scheme = "amqps"
 	}
 	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(s.Host, strconv.Itoa(s.Port))}
-	timeout := st.cfg.timeout
+	timeout := st.cfg.Timeout
 	if d, ok := ctx.Deadline(); ok && time.Until(d) < timeout {
 		timeout = time.Until(d)
 	}
-	tlsCfg := st.cfg.tls
+	tlsCfg := st.cfg.TLS
 	if s.tls && tlsCfg == nil {
 		tlsCfg = &tls.Config{ServerName: s.Host}
 	}

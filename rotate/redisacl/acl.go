@@ -195,13 +195,13 @@ func (a *aclService) client(user, password string) *redis.Client {
 		Addr:            a.srv.Addr,
 		Username:        user,
 		Password:        password,
-		DialTimeout:     a.cfg.timeout,
-		ReadTimeout:     a.cfg.timeout,
-		WriteTimeout:    a.cfg.timeout,
+		DialTimeout:     a.cfg.Timeout,
+		ReadTimeout:     a.cfg.Timeout,
+		WriteTimeout:    a.cfg.Timeout,
 		MaxRetries:      -1,
 		PoolSize:        1,
 		DisableIdentity: true,
-		TLSConfig:       redissecret.TLSConfig(a.cfg.tls, a.srv),
+		TLSConfig:       redissecret.TLSConfig(a.cfg.TLS, a.srv),
 	}
 	c := redis.NewClient(opt)
 	if a.cfg.hook != nil {

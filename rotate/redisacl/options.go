@@ -14,10 +14,11 @@ import (
 type Option func(*config)
 
 type config struct {
-	tls     *tls.Config   // nil: TLS only when the secret asks, with the system's roots
-	timeout time.Duration // dial, read and write timeout of each connection
-	aclSave bool          // run ACL SAVE after ACL SETUSER
-	hook    redis.Hook    // test seam: added to every client the strategy makes
+	// TLS nil: TLS only when the secret asks, with the system's roots. Timeout: the dial,
+	// read and write timeout of each connection.
+	option.Conn
+	aclSave bool       // run ACL SAVE after ACL SETUSER
+	hook    redis.Hook // test seam: added to every client the strategy makes
 }
 
 // DefaultTimeout bounds each connection, read and write of the strategy unless WithTimeout
@@ -25,7 +26,7 @@ type config struct {
 const DefaultTimeout = 5 * time.Second
 
 func newConfig(opts []Option) config {
-	c := config{timeout: DefaultTimeout}
+	c := config{Conn: option.Conn{Timeout: DefaultTimeout}}
 	option.Apply(&c, opts)
 	return c
 }
@@ -34,23 +35,11 @@ func newConfig(opts []Option) config {
 // says. A ServerName left empty is set to the secret's host. Without this option the
 // strategy uses TLS, with the system's roots, when the secret has "tls": true (or "ssl":
 // true), and a plain connection otherwise. A nil cfg keeps the default.
-func WithTLSConfig(cfg *tls.Config) Option {
-	return func(c *config) {
-		if cfg != nil {
-			c.tls = cfg.Clone()
-		}
-	}
-}
+func WithTLSConfig(cfg *tls.Config) Option { return func(c *config) { c.SetTLS(cfg) } }
 
 // WithTimeout bounds each connection attempt, read and write to Redis (DefaultTimeout when
 // not set). Zero keeps the default; a negative d is invalid.
-func WithTimeout(d time.Duration) Option {
-	return func(c *config) {
-		if option.Duration("redisacl", "WithTimeout", "timeout", d) {
-			c.timeout = d
-		}
-	}
-}
+func WithTimeout(d time.Duration) Option { return func(c *config) { c.SetTimeout("redisacl", d) } }
 
 // WithACLSave makes setSecret run ACL SAVE after it changed the user's passwords, for a
 // server that keeps its users in an ACL file: without it the change lives in memory only and

@@ -27,30 +27,25 @@ var hotSteps = [][]string{
 	{"-bench", "^(BenchmarkConnect|BenchmarkPoolConnect)$", "-benchtime", "50x"},
 }
 
-// hotRow is one row of the hot-path table: a ratio of rotasafe's figure to its peer's, or
-// rotasafe's figure itself when peer is empty.
+// hotRow is one row of the hot-path table: the ratio of rotasafe's figure in benchmark
+// bench (its case impl=rotasafe) to its peer's (case impl=peer), or rotasafe's figure itself
+// when peer is empty.
 type hotRow struct {
 	path, against string
-	ours, peer    string // benchmark names
+	bench, peer   string
 	unit          string
 	goal          float64 // the ratio (or value) the figure must not exceed
 }
 
 var hotRows = []hotRow{
-	{path: "sqlconn MySQL connect, guard on", against: "go-sql-driver/mysql connector",
-		ours: "BenchmarkMySQLConnect/impl=rotasafe", peer: "BenchmarkMySQLConnect/impl=gosqldriver", unit: "ns/op", goal: 1.10},
-	{path: "sqlconn PostgreSQL connect", against: "pgx stdlib connector",
-		ours: "BenchmarkConnect/impl=rotasafe", peer: "BenchmarkConnect/impl=pgx", unit: "ns/op", goal: 1.05},
-	{path: "pgxpoolconn new connection", against: "pgxpool",
-		ours: "BenchmarkPoolConnect/impl=rotasafe", peer: "BenchmarkPoolConnect/impl=pgxpool", unit: "ns/op", goal: 1.05},
-	{path: "pgxpoolconn new connection, allocations", against: "pgxpool",
-		ours: "BenchmarkPoolConnect/impl=rotasafe", peer: "BenchmarkPoolConnect/impl=pgxpool", unit: "allocs/op", goal: 1.25},
-	{path: "cache.Get hit, serial", against: "sync.Map load",
-		ours: "BenchmarkHit/mode=serial/impl=rotasafe", peer: "BenchmarkHit/mode=serial/impl=syncmap", unit: "ns/op", goal: 2},
-	{path: "cache.Get hit, parallel", against: "sync.Map load",
-		ours: "BenchmarkHit/mode=parallel/impl=rotasafe", peer: "BenchmarkHit/mode=parallel/impl=syncmap", unit: "ns/op", goal: 2},
-	{path: "cache.Get hit, serial, allocations", ours: "BenchmarkHit/mode=serial/impl=rotasafe", unit: "allocs/op", goal: 0},
-	{path: "cache.Get hit, parallel, allocations", ours: "BenchmarkHit/mode=parallel/impl=rotasafe", unit: "allocs/op", goal: 0},
+	{path: "sqlconn MySQL connect, guard on", against: "go-sql-driver/mysql connector", bench: "BenchmarkMySQLConnect", peer: "gosqldriver", unit: "ns/op", goal: 1.10},
+	{path: "sqlconn PostgreSQL connect", against: "pgx stdlib connector", bench: "BenchmarkConnect", peer: "pgx", unit: "ns/op", goal: 1.05},
+	{path: "pgxpoolconn new connection", against: "pgxpool", bench: "BenchmarkPoolConnect", peer: "pgxpool", unit: "ns/op", goal: 1.05},
+	{path: "pgxpoolconn new connection, allocations", against: "pgxpool", bench: "BenchmarkPoolConnect", peer: "pgxpool", unit: "allocs/op", goal: 1.25},
+	{path: "cache.Get hit, serial", against: "sync.Map load", bench: "BenchmarkHit/mode=serial", peer: "syncmap", unit: "ns/op", goal: 2},
+	{path: "cache.Get hit, parallel", against: "sync.Map load", bench: "BenchmarkHit/mode=parallel", peer: "syncmap", unit: "ns/op", goal: 2},
+	{path: "cache.Get hit, serial, allocations", bench: "BenchmarkHit/mode=serial", unit: "allocs/op", goal: 0},
+	{path: "cache.Get hit, parallel, allocations", bench: "BenchmarkHit/mode=parallel", unit: "allocs/op", goal: 0},
 }
 
 // hotRun is what one run of -hot measured.
@@ -113,10 +108,11 @@ func runHot(o options) error {
 // figure is a row's figure in run r: the median of the per-round ratios, or rotasafe's
 // median when the row has no peer.
 func (h hotRow) figure(r results) float64 {
+	ours := h.bench + "/impl=rotasafe"
 	if h.peer == "" {
-		return r.get(h.ours, h.unit)
+		return r.get(ours, h.unit)
 	}
-	return r.paired(h.ours, h.peer, h.unit)
+	return r.paired(ours, h.bench+"/impl="+h.peer, h.unit)
 }
 
 // writeHot writes the hot-path section, markers included.

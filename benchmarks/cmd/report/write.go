@@ -195,16 +195,12 @@ func writeReport(w io.Writer, o options, m machineInfo, r results, fleets []*fle
 	p("Open and close one connection: `sqlconn.NewPostgres` (credentials from a warm cache) vs pgx `stdlib`'s")
 	p("connector with the same credentials, 50 connects per run. Goal: median ratio ≤ 1.05.")
 	p("")
-	implTable(p, r, "connect", "BenchmarkConnect", "rotasafe", "pgx")
-	p("")
-	implRatio(p, r, "BenchmarkConnect", "pgx")
+	implVersus(p, r, "connect", "BenchmarkConnect", "pgx")
 	p("")
 	p("A new connection of a pgx pool, closed again: `pgxpoolconn.Configure` (the login handed over to the")
 	p("pool's connect) vs a plain `pgxpool` with the same credentials in its configuration, 50 per run.")
 	p("")
-	implTable(p, r, "connection", "BenchmarkPoolConnect", "rotasafe", "pgxpool")
-	p("")
-	implRatio(p, r, "BenchmarkPoolConnect", "pgxpool")
+	implVersus(p, r, "connection", "BenchmarkPoolConnect", "pgxpool")
 	p("")
 	p("MySQL (a throw-away MariaDB, `internal/testserver/mysqltest`, with its default")
 	p("disconnect_on_expired_password=OFF): `sqlconn.NewMySQL` with its expired-password guard on (the first login")
@@ -294,8 +290,11 @@ func implTable(p func(string, ...any), r results, op, bench string, impls ...str
 	}
 }
 
-// implRatio writes the ratio of rotasafe's time per op in bench to other's.
-func implRatio(p func(string, ...any), r results, bench, other string) {
+// implVersus writes implTable of rotasafe and other in bench, then the ratio of rotasafe's
+// time per op to other's.
+func implVersus(p func(string, ...any), r results, op, bench, other string) {
+	implTable(p, r, op, bench, "rotasafe", other)
+	p("")
 	a, b := bench+"/impl=rotasafe", bench+"/impl="+other
 	p("Ratio rotasafe / %s, median of the per-round ratios: **%s** (ratio of the medians: %s).",
 		other, times(r.paired(a, b, "ns/op")), ratio(r.get(a, "ns/op"), r.get(b, "ns/op")))

@@ -10,6 +10,7 @@
 package metrictest
 
 import (
+	"slices"
 	"testing"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -60,14 +61,8 @@ func (c Collected) Scopes() map[string]string {
 // one of kvs.
 func (c Collected) Sum(name string, kvs ...attribute.KeyValue) int64 {
 	var n int64
-	for _, d := range c.data(name) {
-		if s, ok := d.(metricdata.Sum[int64]); ok {
-			for _, p := range s.DataPoints {
-				if has(p.Attributes, kvs) {
-					n += p.Value
-				}
-			}
-		}
+	for _, p := range c.points(name, kvs) {
+		n += p.value
 	}
 	return n
 }
@@ -76,50 +71,50 @@ func (c Collected) Sum(name string, kvs ...attribute.KeyValue) int64 {
 // include every one of kvs.
 func (c Collected) Count(name string, kvs ...attribute.KeyValue) uint64 {
 	var n uint64
-	for _, d := range c.data(name) {
-		if h, ok := d.(metricdata.Histogram[float64]); ok {
-			for _, p := range h.DataPoints {
-				if has(p.Attributes, kvs) {
-					n += p.Count
-				}
-			}
-		}
+	for _, p := range c.points(name, kvs) {
+		n += p.count
 	}
 	return n
-}
-
-// data returns what instrument name recorded, in every scope that has it.
-func (c Collected) data(name string) []metricdata.Aggregation {
-	var ds []metricdata.Aggregation
-	for _, sm := range c {
-		for _, m := range sm.Metrics {
-			if m.Name == name {
-				ds = append(ds, m.Data)
-			}
-		}
-	}
-	return ds
 }
 
 // Attributes returns every attribute of every point of every instrument.
 func (c Collected) Attributes() []attribute.KeyValue {
 	var all []attribute.KeyValue
-	add := func(s attribute.Set) { all = append(all, s.ToSlice()...) }
+	for _, p := range c.points("", nil) {
+		all = append(all, p.attrs.ToSlice()...)
+	}
+	return all
+}
+
+// point is one data point of an int64 counter (value) or a float64 histogram (count).
+type point struct {
+	attrs attribute.Set
+	value int64
+	count uint64
+}
+
+// points returns the points of instrument name (of every instrument when name is ""), in
+// every scope, whose attributes include every one of kvs.
+func (c Collected) points(name string, kvs []attribute.KeyValue) []point {
+	var ps []point
 	for _, sm := range c {
 		for _, m := range sm.Metrics {
+			if name != "" && m.Name != name {
+				continue
+			}
 			switch d := m.Data.(type) {
 			case metricdata.Sum[int64]:
 				for _, p := range d.DataPoints {
-					add(p.Attributes)
+					ps = append(ps, point{attrs: p.Attributes, value: p.Value})
 				}
 			case metricdata.Histogram[float64]:
 				for _, p := range d.DataPoints {
-					add(p.Attributes)
+					ps = append(ps, point{attrs: p.Attributes, count: p.Count})
 				}
 			}
 		}
 	}
-	return all
+	return slices.DeleteFunc(ps, func(p point) bool { return !has(p.attrs, kvs) })
 }
 
 func has(set attribute.Set, kvs []attribute.KeyValue) bool {

@@ -12,12 +12,9 @@
 package rabbittest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -30,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rotasafe/rotasafe/internal/rabbitapi"
 	"github.com/rotasafe/rotasafe/internal/testserver"
 )
 
@@ -229,33 +227,8 @@ func (s *Server) ReadLog() (string, error) {
 // JSON body when not nil, decoding the JSON answer into out when not nil. A status other than
 // 2xx is an error that names it.
 func (s *Server) Do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, s.MgmtURL+path, body)
-	if err != nil {
-		return err
-	}
-	req.SetBasicAuth(s.AdminUser, s.AdminPassword)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
-	}
-	if out != nil {
-		return json.Unmarshal(b, out)
-	}
-	return nil
+	c := rabbitapi.Client{Base: s.MgmtURL, User: s.AdminUser, Password: s.AdminPassword}
+	return c.Do(ctx, method, path, in, out)
 }
 
 // CreateUser makes user an application user with password on the "/" vhost: tags
