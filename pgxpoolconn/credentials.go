@@ -150,12 +150,11 @@ func (c *Credentials) connect(ctx context.Context, cc *pgx.ConnConfig) error {
 		if err != nil {
 			return login.Unusable(err)
 		}
-		lc, err := c.loginConfig(cc, l)
-		if err != nil {
+		h = new(handover)
+		if err := c.loginConfig(&h.lc, cc, l); err != nil {
 			return err
 		}
-		var class rotasafe.Class
-		h, class, err = loginOnce(ctx, lc)
+		class, err := h.login(ctx)
 		return login.Mark(err, class)
 	})
 	if err != nil {

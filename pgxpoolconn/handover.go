@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -70,22 +71,24 @@ type handover struct {
 	certMode  string
 	direct    bool
 
-	// What install sets on the pool's configuration.
-	host     string
-	port     uint16
-	database string
-	user     string
-	password *string // the login configuration's: a pointer, so that no fmt verb prints it
+	// The login's configuration (see Credentials.loginConfig), part of the handover to save
+	// an allocation; install sets the pool's from it. It holds the password: see Format.
+	lc pgx.ConnConfig
 }
+
+// Format prints a handover without its fields, so that no fmt verb prints the password of
+// its login configuration.
+func (h *handover) Format(f fmt.State, _ rune) { io.WriteString(f, "pgxpoolconn.handover") }
 
 // errNotIdle reports a session that is not ready for the pool after its login; the walk
 // logs in again.
 var errNotIdle = errors.New("pgxpoolconn: the server sent more than its answer to the login; logging in again")
 
-// loginOnce logs in with lc and takes the session for the pool's connect. The class and
-// error are the walk's.
-func loginOnce(ctx context.Context, lc *pgx.ConnConfig) (*handover, rotasafe.Class, error) {
-	h := &handover{dial: lc.DialFunc, build: lc.BuildFrontend}
+// login logs in with h.lc and takes the session for the pool's connect. The class and error
+// are the walk's.
+func (h *handover) login(ctx context.Context) (rotasafe.Class, error) {
+	lc := &h.lc
+	h.dial, h.build = lc.DialFunc, lc.BuildFrontend
 	lc.DialFunc = h.loginDial
 	// A ValidateConnect may read the ParameterStatus values (target_session_attrs does), and
 	// after an AfterNetConnect buildFrontend may not find the watchConn: then the login's
@@ -96,12 +99,12 @@ func loginOnce(ctx context.Context, lc *pgx.ConnConfig) (*handover, rotasafe.Cla
 	}
 	pc, err := pgconn.ConnectConfig(ctx, &lc.Config)
 	if err != nil {
-		return nil, pgclass.Classify(err), err
+		return pgclass.Classify(err), err
 	}
-	if err := h.takeOver(ctx, pc, lc); err != nil {
-		return nil, rotasafe.ClassTransient, err
+	if err := h.takeOver(ctx, pc); err != nil {
+		return rotasafe.ClassTransient, err
 	}
-	return h, rotasafe.ClassOther, nil
+	return rotasafe.ClassOther, nil
 }
 
 // loginDial is the DialFunc of the login: it dials as the configuration does and keeps the
@@ -130,15 +133,15 @@ func buildFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
 		under = tc.NetConn()
 	}
 	wc, ok := under.(*watchConn)
-	if !ok { // cannot happen: see loginOnce
+	if !ok { // cannot happen: see handover.login
 		return pgproto3.NewFrontend(r, w)
 	}
 	wc.ans = answerReader{r: r, scan: true}
 	return wc.h.build(&wc.ans, w)
 }
 
-// takeOver takes the session pc, which logged in with lc over h.wc, for the pool's connect.
-func (h *handover) takeOver(ctx context.Context, pc *pgconn.PgConn, lc *pgx.ConnConfig) error {
+// takeOver takes the session pc, which logged in with h.lc over h.wc, for the pool's connect.
+func (h *handover) takeOver(ctx context.Context, pc *pgconn.PgConn) error {
 	if err := quiesce(ctx, pc, h.wc); err != nil {
 		pc.Close(ctx)
 		return err
@@ -164,9 +167,7 @@ func (h *handover) takeOver(ctx context.Context, pc *pgconn.PgConn, lc *pgx.Conn
 		}
 		h.conn = replayConn{Conn: hc.Conn, answer: answer}
 	}
-	h.tlsConfig, h.certMode, h.direct = hc.TLSConfig, lc.SSLCertMode, lc.SSLNegotiation == "direct"
-	// The host the session went to: a fallback of the same host differs only in TLS.
-	h.host, h.port, h.database, h.user, h.password = lc.Host, lc.Port, lc.Database, lc.User, &lc.Password
+	h.tlsConfig, h.certMode, h.direct = hc.TLSConfig, h.lc.SSLCertMode, h.lc.SSLNegotiation == "direct"
 	return nil
 }
 
@@ -194,7 +195,9 @@ func loginAnswer(hc *pgconn.HijackedConn) ([]byte, error) {
 
 // install sets the pool's copy of the configuration, cc, to take over the session.
 func (h *handover) install(cc *pgx.ConnConfig) {
-	cc.Host, cc.Port, cc.Database, cc.User, cc.Password = h.host, h.port, h.database, h.user, *h.password
+	// The host the session went to: a fallback of the same host differs only in TLS.
+	lc := &h.lc
+	cc.Host, cc.Port, cc.Database, cc.User, cc.Password = lc.Host, lc.Port, lc.Database, lc.User, lc.Password
 	cc.TLSConfig, cc.Fallbacks = nil, nil
 	cc.DialFunc = h.dialContext
 	cc.LookupFunc = lookupSelf
