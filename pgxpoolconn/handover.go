@@ -194,13 +194,14 @@ func loginAnswer(hc *pgconn.HijackedConn) ([]byte, error) {
 }
 
 // install sets the pool's copy of the configuration, cc, to take over the session.
-func (h *handover) install(cc *pgx.ConnConfig) {
+// lookup is the LookupFunc it sets (see Credentials.lookupSelf).
+func (h *handover) install(cc *pgx.ConnConfig, lookup pgconn.LookupFunc) {
 	// The host the session went to: a fallback of the same host differs only in TLS.
 	lc := &h.lc
 	cc.Host, cc.Port, cc.Database, cc.User, cc.Password = lc.Host, lc.Port, lc.Database, lc.User, lc.Password
 	cc.TLSConfig, cc.Fallbacks = nil, nil
 	cc.DialFunc = h.dialContext
-	cc.LookupFunc = lookupSelf
+	cc.LookupFunc = lookup
 	cc.AfterNetConnect, cc.ValidateConnect = nil, nil
 	if cc.ChannelBinding == "require" {
 		cc.ChannelBinding = "prefer"
@@ -211,9 +212,22 @@ func (h *handover) install(cc *pgx.ConnConfig) {
 	cc.RequireAuth = ""
 }
 
-// lookupSelf is the LookupFunc of the pool's connection: the dial goes to the session, so
-// the host needs no lookup.
-func lookupSelf(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+// selfLookup answers the lookups of the pool's connections: the dial goes to the session,
+// so the host needs no lookup and is its own answer. The answer for the last host asked
+// about is kept, so that a pool's connections, which go to one host, share one slice rather
+// than make one each; pgconn only reads it.
+type selfLookup struct {
+	last atomic.Pointer[[]string] // the answer for (*last)[0]
+}
+
+func (s *selfLookup) lookup(_ context.Context, host string) ([]string, error) {
+	if p := s.last.Load(); p != nil && (*p)[0] == host {
+		return *p, nil
+	}
+	answer := []string{host}
+	s.last.Store(&answer)
+	return answer, nil
+}
 
 // dialContext is the DialFunc of the pool's connection: the session first, then new
 // connections for cancel requests.

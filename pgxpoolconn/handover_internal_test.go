@@ -173,3 +173,18 @@ func TestAnswerReader(t *testing.T) {
 		}
 	}
 }
+
+// TestSelfLookup: each host is its own answer, and asking again about the same host makes
+// no new slice.
+func TestSelfLookup(t *testing.T) { // not parallel: AllocsPerRun
+	var s selfLookup
+	for _, host := range []string{"db.example", "db.example", "10.0.0.1", "db.example"} {
+		got, err := s.lookup(t.Context(), host)
+		if err != nil || len(got) != 1 || got[0] != host {
+			t.Fatalf("lookup(%q) = %q, %v; want [%q]", host, got, err, host)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { s.lookup(context.Background(), "db.example") }); n != 0 {
+		t.Errorf("lookup of the last host: %v allocations, want 0", n)
+	}
+}
