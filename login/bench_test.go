@@ -42,6 +42,28 @@ func TestFirstTryDoesNotAllocate(t *testing.T) {
 	}
 }
 
+// TestTryStaysOnStack: a Try that is a closure over the caller's variables, as a client's
+// Try that keeps what it logged in with, costs no allocation either: Login does not let it
+// escape, so neither it nor what it captures by reference moves to the heap.
+func TestTryStaysOnStack(t *testing.T) {
+	src := fixedSource{rotasafe.Version{ID: "v1", Stages: []string{rotasafe.StageCurrent}}}
+	w := login.New(src, "s", login.WithLogger(nil))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	if n := testing.AllocsPerRun(100, func() {
+		var got string // set by the Try: captured by reference
+		_, err := w.Login(ctx, func(_ context.Context, v rotasafe.Version) error {
+			got = v.ID
+			return nil
+		})
+		if err != nil || got != "v1" {
+			t.Fatalf("Login: %v, the Try saw %q", err, got)
+		}
+	}); n != 0 {
+		t.Errorf("allocations per Login with a closure: got %v, want 0", n)
+	}
+}
+
 // TestFirstTryWithoutDeadline: a Login whose context has no deadline (a pool's opener
 // goroutine) and whose first try works makes no more allocations than its attempt's
 // timeout context: the bound of the whole Login waits until a second attempt needs it.

@@ -15,9 +15,11 @@ import (
 const maxHops = 3
 
 // round is the state of one Login (or Recover) call across its rounds.
+//
+// The Try is not part of it but a parameter of its methods: a round's context (bctx) leaks
+// from it, and escape analysis would take the Try, a closure of the caller's, along.
 type round struct {
 	w      *Walker
-	try    Try
 	giveUp time.Time  // when the policy's MaxElapsed ends the login; zero: never
 	log    attemptLog // every attempt, for the ConnectError
 
@@ -88,7 +90,7 @@ func giveUp(currentID string, err error) result {
 // the login away; first, when not nil, runs the first round instead of r.walk (Recover). A
 // rejected round never ends it: its result is a transient failure (for the retry loop) or a
 // give-up.
-func (r *round) rounds(ctx context.Context, first func(context.Context, rotasafe.Version) result) result {
+func (r *round) rounds(ctx context.Context, try Try, first func(context.Context, rotasafe.Version) result) result {
 	w := r.w
 	for n := 1; ; n++ {
 		if n > 1 {
@@ -103,7 +105,7 @@ func (r *round) rounds(ctx context.Context, first func(context.Context, rotasafe
 			w.st.withheld.Add(1)
 			return giveUp(cur.ID, err)
 		}
-		res := r.gated(ctx, cur, &t, first)
+		res := r.gated(ctx, try, cur, &t, first)
 		if res.err == nil || res.class != rotasafe.ClassAuth {
 			return res
 		}
@@ -119,13 +121,13 @@ func (r *round) rounds(ctx context.Context, first func(context.Context, rotasafe
 // gated runs one round (first's, or else r.walk's) that t let through the gate and reports
 // its outcome on t, even when the Try panics, so that a probe never leaves the others
 // waiting.
-func (r *round) gated(ctx context.Context, cur rotasafe.Version, t *ticket, first func(context.Context, rotasafe.Version) result) result {
+func (r *round) gated(ctx context.Context, try Try, cur rotasafe.Version, t *ticket, first func(context.Context, rotasafe.Version) result) result {
 	defer t.abandoned()
 	var res result
 	if first != nil {
 		res = first(ctx, cur)
 	} else {
-		res = r.walk(ctx, cur)
+		res = r.walk(ctx, try, cur)
 	}
 	switch {
 	case res.err == nil:
@@ -137,10 +139,10 @@ func (r *round) gated(ctx context.Context, cur rotasafe.Version, t *ticket, firs
 }
 
 // walk runs a round of Login: the chosen version, then the walk after its rejection.
-func (r *round) walk(ctx context.Context, cur rotasafe.Version) result {
+func (r *round) walk(ctx context.Context, try Try, cur rotasafe.Version) result {
 	w := r.w
 	first := w.first(ctx, cur)
-	o := r.attempt(ctx, first.v, first.stage)
+	o := r.attempt(ctx, try, first.v, first.stage)
 	switch {
 	case o.err == nil:
 		w.stick(first)
@@ -158,7 +160,7 @@ func (r *round) walk(ctx context.Context, cur rotasafe.Version) result {
 	// A version other than the AWSCURRENT known was tried first: a sticky fallback (that
 	// AWSCURRENT was rejected before) or a preferred version (a notice said the service
 	// moved on). Either way the AWSCURRENT known may be older than it.
-	return r.after(ctx, cur.ID, first.v, o.err, first.v.ID != cur.ID)
+	return r.after(ctx, try, cur.ID, first.v, o.err, first.v.ID != cur.ID)
 }
 
 // after walks on from version first, which the service rejected with err while the source's
@@ -168,7 +170,7 @@ func (r *round) walk(ctx context.Context, cur rotasafe.Version) result {
 // staleCurrent says that currentID may be older than first (first was tried instead of
 // it); AWSCURRENT is then read again for currentID's sake, since a source answers a read
 // for first with the AWSCURRENT it holds when that is another version.
-func (r *round) after(ctx context.Context, currentID string, first rotasafe.Version, err error, staleCurrent bool) result {
+func (r *round) after(ctx context.Context, try Try, currentID string, first rotasafe.Version, err error, staleCurrent bool) result {
 	w := r.w
 	res := result{currentID: currentID, err: err, class: rotasafe.ClassAuth}
 	tried := []string{first.ID}
@@ -204,7 +206,7 @@ func (r *round) after(ctx context.Context, currentID string, first rotasafe.Vers
 			}
 			tried = append(tried, v.ID)
 			held := stageOf(v) // the label v held, which may be more telling than the one asked for
-			o := r.attempt(ctx, v, held)
+			o := r.attempt(ctx, try, v, held)
 			if o.err == nil {
 				if v.ID != res.currentID {
 					w.st.fallbacks.Add(held)
@@ -250,7 +252,7 @@ type outcome struct {
 }
 
 // attempt makes one login with v, within the attempt timeout, and records it.
-func (r *round) attempt(ctx context.Context, v rotasafe.Version, stage string) outcome {
+func (r *round) attempt(ctx context.Context, try Try, v rotasafe.Version, stage string) outcome {
 	w := r.w
 	actx := ctx
 	if t := w.cfg.timeout; t > 0 {
@@ -266,7 +268,7 @@ func (r *round) attempt(ctx context.Context, v rotasafe.Version, stage string) o
 		}
 	}
 	start := time.Now()
-	err := r.try(actx, v)
+	err := try(actx, v)
 	if err == nil {
 		w.st.logins.Add(1)
 		w.tm.Attempt(ctx, stage, telemetry.LoginOK, time.Since(start))

@@ -119,10 +119,10 @@ func (w *Walker) first(ctx context.Context, cur rotasafe.Version) *choice {
 // *rotasafe.ConnectError. When ctx has no deadline, the policy's MaxElapsed (or
 // DefaultMaxElapsed) plus the attempt timeout bounds the call.
 func (w *Walker) Login(ctx context.Context, try Try) (rotasafe.Version, error) {
-	r := &round{w: w, try: try, giveUp: w.giveUp()}
+	r := &round{w: w, giveUp: w.giveUp()}
 	ctx = r.bound(ctx, w.cfg.timeout > 0 && w.cfg.policy.MaxElapsed > 0)
 	defer r.release()
-	return r.finish(ctx, r.rounds(ctx, nil))
+	return r.finish(ctx, try, r.rounds(ctx, try, nil))
 }
 
 // Recover is Login for a client whose first login happened elsewhere (a go-redis
@@ -130,7 +130,7 @@ func (w *Walker) Login(ctx context.Context, try Try) (rotasafe.Version, error) {
 // err what the service said. The walk goes on from there as Login would after that
 // rejection, which counts as one login.
 func (w *Walker) Recover(ctx context.Context, rejected rotasafe.Version, err error, try Try) (rotasafe.Version, error) {
-	r := &round{w: w, try: try, giveUp: w.giveUp()}
+	r := &round{w: w, giveUp: w.giveUp()}
 	ctx = r.bound(ctx, false)
 	defer r.release()
 	stage := stageOf(rejected)
@@ -140,9 +140,9 @@ func (w *Walker) Recover(ctx context.Context, rejected rotasafe.Version, err err
 	r.log.add(rotasafe.Attempt{VersionID: rejected.ID, Stage: stage, Class: rotasafe.ClassAuth, Err: err})
 	// The first round starts after the client's rejected login; the others are Login's.
 	first := func(ctx context.Context, cur rotasafe.Version) result {
-		return r.after(ctx, cur.ID, rejected, err, rejected.ID != cur.ID)
+		return r.after(ctx, try, cur.ID, rejected, err, rejected.ID != cur.ID)
 	}
-	return r.finish(ctx, r.rounds(ctx, first))
+	return r.finish(ctx, try, r.rounds(ctx, try, first))
 }
 
 // maxElapsed is the bound of a Login whose context has no deadline, beyond the attempt
@@ -165,7 +165,7 @@ func (w *Walker) giveUp() time.Time {
 // finish ends a login whose first rounds ended with first: a transient failure goes on in the
 // retry loop, which begins with the wait that follows it. The first rounds run outside the
 // loop, which costs allocations that a login that works at once does not need.
-func (r *round) finish(ctx context.Context, first result) (rotasafe.Version, error) {
+func (r *round) finish(ctx context.Context, try Try, first result) (rotasafe.Version, error) {
 	w := r.w
 	v, err := first.v, first.err
 	if err != nil && first.class == rotasafe.ClassTransient {
@@ -181,7 +181,7 @@ func (r *round) finish(ctx context.Context, first result) (rotasafe.Version, err
 				made = true
 				return rotasafe.Version{}, first.err
 			}
-			res := r.rounds(ctx, nil)
+			res := r.rounds(ctx, try, nil)
 			if res.err != nil && res.class != rotasafe.ClassTransient {
 				return rotasafe.Version{}, retry.Permanent(res.err)
 			}

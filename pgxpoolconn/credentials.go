@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rotasafe/rotasafe"
@@ -32,6 +33,8 @@ type Credentials struct {
 	walk     *login.Walker
 	logins   memo.Map[string, *account] // by version ID: what its secret says
 	hosts    tlsMemo                    // TLS settings for a secret's host, parsed from a connection string
+	self     selfLookup
+	lookup   pgconn.LookupFunc // self.lookup, made once
 }
 
 // maxLogins bounds Credentials.logins: a secret has at most three labelled versions that
@@ -56,6 +59,7 @@ func NewCredentials(src rotasafe.Source, secretID string, opts ...Option) *Crede
 		walk:     login.New(src, secretID, append([]login.Option{login.WithClient("pgxpoolconn")}, cfg.login...)...),
 	}
 	c.logins.Max, c.hosts.Max = maxLogins, maxTLSMemo
+	c.lookup = c.self.lookup
 	return c
 }
 
@@ -150,17 +154,16 @@ func (c *Credentials) connect(ctx context.Context, cc *pgx.ConnConfig) error {
 		if err != nil {
 			return login.Unusable(err)
 		}
-		lc, err := c.loginConfig(cc, l)
-		if err != nil {
+		h = new(handover)
+		if err := c.loginConfig(&h.lc, cc, l); err != nil {
 			return err
 		}
-		var class rotasafe.Class
-		h, class, err = loginOnce(ctx, lc)
+		class, err := h.login(ctx)
 		return login.Mark(err, class)
 	})
 	if err != nil {
 		return err
 	}
-	h.install(cc)
+	h.install(cc, c.lookup)
 	return nil
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,15 +28,21 @@ import (
 //
 //  1. the walk logs in with pgconn.ConnectConfig (TLS, fallbacks, authentication and
 //     ValidateConnect as the configuration says) and the session is taken with
-//     PgConn.Hijack;
+//     PgConn.Hijack. The login's pgconn reads the server through an answerReader, which
+//     holds back what follows AuthenticationOk (the ParameterStatus values, BackendKeyData
+//     and ReadyForQuery) and gives pgconn a bare ReadyForQuery instead, so that those
+//     messages are decoded once, by the pool's connect, not twice. Anything else after
+//     AuthenticationOk, or a ValidateConnect or AfterNetConnect in the configuration, lets
+//     them through to the login as they came;
 //  2. install points the pool's copy of the configuration at a dial function that returns
 //     that session, wrapped in a replayConn, and turns off what only applies to a login
 //     (TLS negotiation, fallbacks, ValidateConnect, AfterNetConnect, the checks of
 //     channel_binding, require_auth and sslcertmode, all of which the login passed);
 //  3. the pool's pgx.ConnectConfig writes its startup message, which the replayConn
 //     swallows, and reads the server's answer to the login (AuthenticationOk, the
-//     ParameterStatus values, BackendKeyData, ReadyForQuery), which the replayConn replays;
-//     from then on it passes bytes through.
+//     ParameterStatus values, BackendKeyData, ReadyForQuery), which the replayConn replays:
+//     the bytes held back, or else an encoding of what the login's pgconn decoded; from then
+//     on it passes bytes through.
 //
 // So every new pool connection costs one login, as without pgxpoolconn, and no password
 // change between a check and the real login can fail it. Later calls of the dial function
@@ -50,6 +58,8 @@ type handover struct {
 	taken bool       // the pool's connect took the session
 	conn  replayConn // the session, part of the handover to save an allocation per connection
 	dial  pgconn.DialFunc
+	build pgconn.BuildFrontendFunc // the configuration's, which buildFrontend calls
+	hold  bool                     // the login's answerReaders hold the answer back
 
 	// The login's network connections: wc is the last dialled (with fallbacks, the one that
 	// logged in), first the first one, part of the handover to save an allocation.
@@ -61,31 +71,40 @@ type handover struct {
 	certMode  string
 	direct    bool
 
-	// What install sets on the pool's configuration.
-	host     string
-	port     uint16
-	database string
-	user     string
-	password *string // the login configuration's: a pointer, so that no fmt verb prints it
+	// The login's configuration (see Credentials.loginConfig), part of the handover to save
+	// an allocation; install sets the pool's from it. It holds the password: see Format.
+	lc pgx.ConnConfig
 }
+
+// Format prints a handover without its fields, so that no fmt verb prints the password of
+// its login configuration.
+func (h *handover) Format(f fmt.State, _ rune) { io.WriteString(f, "pgxpoolconn.handover") }
 
 // errNotIdle reports a session that is not ready for the pool after its login; the walk
 // logs in again.
 var errNotIdle = errors.New("pgxpoolconn: the server sent more than its answer to the login; logging in again")
 
-// loginOnce logs in with lc and takes the session for the pool's connect. The class and
-// error are the walk's.
-func loginOnce(ctx context.Context, lc *pgx.ConnConfig) (*handover, rotasafe.Class, error) {
-	h := &handover{dial: lc.DialFunc}
+// login logs in with h.lc and takes the session for the pool's connect. The class and error
+// are the walk's.
+func (h *handover) login(ctx context.Context) (rotasafe.Class, error) {
+	lc := &h.lc
+	h.dial, h.build = lc.DialFunc, lc.BuildFrontend
 	lc.DialFunc = h.loginDial
+	// A ValidateConnect may read the ParameterStatus values (target_session_attrs does), and
+	// after an AfterNetConnect buildFrontend may not find the watchConn: then the login's
+	// pgconn reads the whole answer.
+	if lc.ValidateConnect == nil && lc.AfterNetConnect == nil {
+		h.hold = true
+		lc.BuildFrontend = buildFrontend
+	}
 	pc, err := pgconn.ConnectConfig(ctx, &lc.Config)
 	if err != nil {
-		return nil, pgclass.Classify(err), err
+		return pgclass.Classify(err), err
 	}
-	if err := h.takeOver(ctx, pc, lc); err != nil {
-		return nil, rotasafe.ClassTransient, err
+	if err := h.takeOver(ctx, pc); err != nil {
+		return rotasafe.ClassTransient, err
 	}
-	return h, rotasafe.ClassOther, nil
+	return rotasafe.ClassOther, nil
 }
 
 // loginDial is the DialFunc of the login: it dials as the configuration does and keeps the
@@ -96,16 +115,33 @@ func (h *handover) loginDial(ctx context.Context, network, addr string) (net.Con
 		return nil, err
 	}
 	if h.wc == nil {
-		h.first.Conn = conn
 		h.wc = &h.first
 	} else {
-		h.wc = &watchConn{Conn: conn} // the earlier one may still be closing
+		h.wc = new(watchConn) // the earlier one may still be closing
 	}
+	h.wc.Conn, h.wc.h = conn, h
 	return h.wc, nil
 }
 
-// takeOver takes the session pc, which logged in with lc over h.wc, for the pool's connect.
-func (h *handover) takeOver(ctx context.Context, pc *pgconn.PgConn, lc *pgx.ConnConfig) error {
+// buildFrontend is the BuildFrontendFunc of a login whose answer is held back: the
+// configuration's, reading from the watchConn's answerReader. It is a function rather than
+// a method value of the handover, which would cost an allocation per login: w is the
+// connection pgconn writes to, the watchConn or TLS over it.
+func buildFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	under := w
+	if tc, ok := w.(*tls.Conn); ok {
+		under = tc.NetConn()
+	}
+	wc, ok := under.(*watchConn)
+	if !ok { // cannot happen: see handover.login
+		return pgproto3.NewFrontend(r, w)
+	}
+	wc.ans = answerReader{r: r, scan: true}
+	return wc.h.build(&wc.ans, w)
+}
+
+// takeOver takes the session pc, which logged in with h.lc over h.wc, for the pool's connect.
+func (h *handover) takeOver(ctx context.Context, pc *pgconn.PgConn) error {
 	if err := quiesce(ctx, pc, h.wc); err != nil {
 		pc.Close(ctx)
 		return err
@@ -119,15 +155,19 @@ func (h *handover) takeOver(ctx context.Context, pc *pgconn.PgConn, lc *pgx.Conn
 		hc.Conn.Close()
 		return errNotIdle
 	}
-	answer, err := loginAnswer(hc)
-	if err != nil {
-		hc.Conn.Close()
-		return err
+	if a := &h.wc.ans; a.held != nil && len(a.out) == 0 {
+		// The answer was held back: replay it as it came.
+		h.conn = replayConn{Conn: hc.Conn, answer: a.held}
+		a.held = nil
+	} else {
+		answer, err := loginAnswer(hc)
+		if err != nil {
+			hc.Conn.Close()
+			return err
+		}
+		h.conn = replayConn{Conn: hc.Conn, answer: answer}
 	}
-	h.conn = replayConn{Conn: hc.Conn, answer: answer}
-	h.tlsConfig, h.certMode, h.direct = hc.TLSConfig, lc.SSLCertMode, lc.SSLNegotiation == "direct"
-	// The host the session went to: a fallback of the same host differs only in TLS.
-	h.host, h.port, h.database, h.user, h.password = lc.Host, lc.Port, lc.Database, lc.User, &lc.Password
+	h.tlsConfig, h.certMode, h.direct = hc.TLSConfig, h.lc.SSLCertMode, h.lc.SSLNegotiation == "direct"
 	return nil
 }
 
@@ -154,11 +194,14 @@ func loginAnswer(hc *pgconn.HijackedConn) ([]byte, error) {
 }
 
 // install sets the pool's copy of the configuration, cc, to take over the session.
-func (h *handover) install(cc *pgx.ConnConfig) {
-	cc.Host, cc.Port, cc.Database, cc.User, cc.Password = h.host, h.port, h.database, h.user, *h.password
+// lookup is the LookupFunc it sets (see Credentials.lookupSelf).
+func (h *handover) install(cc *pgx.ConnConfig, lookup pgconn.LookupFunc) {
+	// The host the session went to: a fallback of the same host differs only in TLS.
+	lc := &h.lc
+	cc.Host, cc.Port, cc.Database, cc.User, cc.Password = lc.Host, lc.Port, lc.Database, lc.User, lc.Password
 	cc.TLSConfig, cc.Fallbacks = nil, nil
 	cc.DialFunc = h.dialContext
-	cc.LookupFunc = lookupSelf
+	cc.LookupFunc = lookup
 	cc.AfterNetConnect, cc.ValidateConnect = nil, nil
 	if cc.ChannelBinding == "require" {
 		cc.ChannelBinding = "prefer"
@@ -169,9 +212,22 @@ func (h *handover) install(cc *pgx.ConnConfig) {
 	cc.RequireAuth = ""
 }
 
-// lookupSelf is the LookupFunc of the pool's connection: the dial goes to the session, so
-// the host needs no lookup.
-func lookupSelf(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+// selfLookup answers the lookups of the pool's connections: the dial goes to the session,
+// so the host needs no lookup and is its own answer. The answer for the last host asked
+// about is kept, so that a pool's connections, which go to one host, share one slice rather
+// than make one each; pgconn only reads it.
+type selfLookup struct {
+	last atomic.Pointer[[]string] // the answer for (*last)[0]
+}
+
+func (s *selfLookup) lookup(_ context.Context, host string) ([]string, error) {
+	if p := s.last.Load(); p != nil && (*p)[0] == host {
+		return *p, nil
+	}
+	answer := []string{host}
+	s.last.Store(&answer)
+	return answer, nil
+}
 
 // dialContext is the DialFunc of the pool's connection: the session first, then new
 // connections for cancel requests.
@@ -282,6 +338,9 @@ type watchConn struct {
 	net.Conn
 	watch atomic.Bool // quiesce is waiting for the login's background read to end
 	late  atomic.Bool // a read returned data while quiesce watched
+
+	h   *handover
+	ans answerReader // what pgconn reads from, when the handover holds the answer back
 }
 
 func (c *watchConn) Read(p []byte) (int, error) {
@@ -290,6 +349,130 @@ func (c *watchConn) Read(p []byte) (int, error) {
 		c.late.Store(true)
 	}
 	return n, err
+}
+
+// answerReader is what the login's pgconn reads the server's messages from (the plain text,
+// above TLS): it follows them until AuthenticationOk and holds back what comes after it
+// (see hold).
+type answerReader struct {
+	r io.Reader
+
+	scan bool    // looking for the end of AuthenticationOk in what is read
+	hdr  [9]byte // the start of the message being read: type, length and, for 'R', the code
+	hn   int     // bytes of hdr read
+	skip int     // bytes of the message being read still to pass
+	held []byte  // the answer held back for the pool, AuthenticationOk first; nil: none
+	out  []byte  // bytes for pgconn before reading again
+	err  error   // the error of a read, to return once out is read
+}
+
+// authOK is an AuthenticationOk message.
+var authOK = [...]byte{'R', 0, 0, 0, 8, 0, 0, 0, 0}
+
+// readyIdle is a ReadyForQuery message for an idle session: what the login's pgconn reads
+// after AuthenticationOk when the answer is held back.
+var readyIdle = [...]byte{'Z', 0, 0, 0, 5, 'I'}
+
+// maxHeld bounds the answer held back: PostgreSQL's is a few hundred bytes.
+const maxHeld = 64 << 10
+
+func (a *answerReader) Read(p []byte) (int, error) {
+	if len(a.out) > 0 {
+		n := copy(p, a.out)
+		a.out = a.out[n:]
+		return n, nil
+	}
+	if err := a.err; err != nil {
+		a.err = nil
+		return 0, err
+	}
+	n, err := a.r.Read(p)
+	if a.scan && n > 0 {
+		if k := a.findOK(p[:n]); k >= 0 {
+			a.hold(p[k:n], err)
+			return k, nil // the rest, or the error, comes from out and err
+		}
+	}
+	return n, err
+}
+
+// findOK follows the server's messages through b, the next bytes read, and returns the
+// length of b up to the end of an AuthenticationOk message; -1 when b holds none.
+func (a *answerReader) findOK(b []byte) int {
+	for i := 0; i < len(b); {
+		if a.skip > 0 {
+			k := min(a.skip, len(b)-i)
+			a.skip -= k
+			i += k
+			continue
+		}
+		a.hdr[a.hn] = b[i]
+		a.hn++
+		i++
+		if a.hn < 5 {
+			continue
+		}
+		length := int(binary.BigEndian.Uint32(a.hdr[1:5]))
+		if a.hdr[0] == 'R' && length >= 8 && a.hn < len(a.hdr) {
+			continue // the authentication code comes next
+		}
+		if length < 4 { // not PostgreSQL: stop looking, pgconn reports it
+			a.scan = false
+			return -1
+		}
+		a.skip, a.hn = 1+length-a.hn, 0
+		if a.hdr[0] == 'R' && length == 8 && binary.BigEndian.Uint32(a.hdr[5:9]) == 0 {
+			a.scan = false
+			return i
+		}
+	}
+	return -1
+}
+
+// hold reads the server's answer after AuthenticationOk, of which rest is the start and
+// err the error of the read that returned it. When it holds only ParameterStatus,
+// BackendKeyData and a ReadyForQuery for an idle session, it keeps it in a.held, after
+// AuthenticationOk, and pgconn reads readyIdle next; otherwise pgconn reads it as it came,
+// then err.
+func (a *answerReader) hold(rest []byte, err error) {
+	held := append(make([]byte, 0, len(authOK)+max(len(rest), 512)), authOK[:]...)
+	held = append(held, rest...)
+	for {
+		done, ok := answered(held[len(authOK):])
+		if done && ok {
+			a.held, a.out = held, readyIdle[:]
+			return
+		}
+		if done || err != nil || len(held) > maxHeld {
+			a.out, a.err = held[len(authOK):], err
+			return
+		}
+		held = slices.Grow(held, 512)
+		var n int
+		n, err = a.r.Read(held[len(held):cap(held)])
+		held = held[:len(held)+n]
+	}
+}
+
+// answered reports whether b, what the server sent after AuthenticationOk, ends with
+// ReadyForQuery or holds a message other than ParameterStatus, BackendKeyData and
+// ReadyForQuery (done), and whether it is a complete answer that the pool's connect may
+// take over as it is (ok): those messages only, ReadyForQuery last and for an idle session.
+func answered(b []byte) (done, ok bool) {
+	for len(b) >= 5 {
+		typ, length := b[0], int(binary.BigEndian.Uint32(b[1:5]))
+		if typ != 'S' && typ != 'K' && typ != 'Z' || length < 4 {
+			return true, false
+		}
+		if len(b) < 1+length {
+			return false, false
+		}
+		if typ == 'Z' {
+			return true, len(b) == 1+length && length == 5 && b[5] == 'I'
+		}
+		b = b[1+length:]
+	}
+	return false, false
 }
 
 // replayConn is a logged-in session handed to the pool's connect: it swallows the startup
@@ -315,6 +498,9 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	if len(c.answer) > 0 {
 		n := copy(p, c.answer)
 		c.answer = c.answer[n:]
+		if len(c.answer) == 0 {
+			c.answer = nil // not kept for the connection's life
+		}
 		return n, nil
 	}
 	return c.Conn.Read(p)

@@ -96,3 +96,95 @@ func TestDialCancelTLS(t *testing.T) {
 }
 
 func testTLSConfig() *tls.Config { return &tls.Config{ServerName: "db", MinVersion: tls.VersionTLS12} }
+
+// chunkReader returns b at most n bytes a read, then err.
+type chunkReader struct {
+	b   []byte
+	n   int
+	err error
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, r.err
+	}
+	k := copy(p[:min(len(p), r.n)], r.b)
+	r.b = r.b[k:]
+	return k, nil
+}
+
+// TestAnswerReader: however the server's bytes are split across reads, the login's pgconn
+// reads them up to AuthenticationOk and then a bare ReadyForQuery, and the rest of the answer
+// is held for the pool; an answer with anything else in it, or cut short, reaches pgconn as
+// it came. What follows a held answer in a later read is read after it.
+func TestAnswerReader(t *testing.T) {
+	t.Parallel()
+	enc := func(msgs ...pgproto3.BackendMessage) []byte {
+		var b []byte
+		for _, m := range msgs {
+			var err error
+			if b, err = m.Encode(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return b
+	}
+	auth := enc(&pgproto3.AuthenticationSASLFinal{Data: []byte("v=signature")}, &pgproto3.AuthenticationOk{})
+	answer := enc(&pgproto3.ParameterStatus{Name: "server_version", Value: "15.8"},
+		&pgproto3.ParameterStatus{Name: "TimeZone", Value: "UTC"},
+		&pgproto3.BackendKeyData{ProcessID: 42, SecretKey: []byte{1, 2, 3, 4}},
+		&pgproto3.ReadyForQuery{TxStatus: 'I'})
+	notice := enc(&pgproto3.NoticeResponse{Message: "hello"})
+	inTx := enc(&pgproto3.ReadyForQuery{TxStatus: 'T'})
+	boom := errors.New("boom")
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	tests := []struct {
+		name   string
+		stream []byte
+		err    error // after the stream
+		held   bool  // when the answer ends a read; always, unless later says otherwise
+		later  bool  // held only when the answer ends a read: more follows it
+	}{
+		{"answer held", cat(auth, answer), io.EOF, true, false},
+		{"a notice in it", cat(auth, notice, answer), io.EOF, false, false},
+		{"not idle", cat(auth, answer[:len(answer)-6], inTx), io.EOF, false, false},
+		{"more after it", cat(auth, answer, notice), io.EOF, true, true},
+		{"cut short", cat(auth, answer[:len(answer)-3]), boom, false, false},
+		{"no AuthenticationOk", enc(&pgproto3.ErrorResponse{Severity: "FATAL", Code: "28P01", Message: "password authentication failed"}), io.EOF, false, false},
+	}
+	for _, tt := range tests {
+		for n := 1; n <= len(tt.stream); n++ {
+			a := &answerReader{r: &chunkReader{b: tt.stream, n: n, err: tt.err}, scan: true}
+			got, err := io.ReadAll(struct{ io.Reader }{a})
+			if tt.err != io.EOF && !errors.Is(err, tt.err) || tt.err == io.EOF && err != nil {
+				t.Errorf("%s, reads of %d: error %v, want %v", tt.name, n, err, tt.err)
+			}
+			want, held := tt.stream, []byte(nil)
+			if end := len(auth) + len(answer); tt.held && (!tt.later || end%n == 0) {
+				want = cat(auth, readyIdle[:], tt.stream[end:])
+				held = cat(authOK[:], answer)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s, reads of %d: pgconn read %q, want %q", tt.name, n, got, want)
+			}
+			if !bytes.Equal(a.held, held) {
+				t.Errorf("%s, reads of %d: held %q, want %q", tt.name, n, a.held, held)
+			}
+		}
+	}
+}
+
+// TestSelfLookup: each host is its own answer, and asking again about the same host makes
+// no new slice.
+func TestSelfLookup(t *testing.T) { // not parallel: AllocsPerRun
+	var s selfLookup
+	for _, host := range []string{"db.example", "db.example", "10.0.0.1", "db.example"} {
+		got, err := s.lookup(t.Context(), host)
+		if err != nil || len(got) != 1 || got[0] != host {
+			t.Fatalf("lookup(%q) = %q, %v; want [%q]", host, got, err, host)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { s.lookup(context.Background(), "db.example") }); n != 0 {
+		t.Errorf("lookup of the last host: %v allocations, want 0", n)
+	}
+}

@@ -50,11 +50,10 @@ func (c *Credentials) versionErr(v rotasafe.Version, err error) error {
 	return fmt.Errorf("pgxpoolconn: secret %s version %s: %w", c.secretID, v.ID, err)
 }
 
-// loginConfig returns a copy of the pool's connection configuration cc that logs in with l.
-// The copy is shallow: the login only reads what it shares with cc (runtime parameters,
+// loginConfig sets lc to a copy of the pool's connection configuration cc that logs in with
+// l. The copy is shallow: the login only reads what it shares with cc (runtime parameters,
 // fallbacks, TLS settings), and aim replaces rather than changes the TLS settings it aims.
-func (c *Credentials) loginConfig(cc *pgx.ConnConfig, l *account) (*pgx.ConnConfig, error) {
-	lc := new(pgx.ConnConfig)
+func (c *Credentials) loginConfig(lc, cc *pgx.ConnConfig, l *account) error {
 	*lc = *cc
 	lc.User, lc.Password = l.secret.Username, l.secret.Password
 	switch {
@@ -66,11 +65,9 @@ func (c *Credentials) loginConfig(cc *pgx.ConnConfig, l *account) (*pgx.ConnConf
 	// pgconn's AfterConnect runs once, on the pool's connection (handover.go).
 	lc.AfterConnect = nil
 	if l.host != "" {
-		if err := c.aim(lc, l.host, l.port); err != nil {
-			return nil, err
-		}
+		return c.aim(lc, l.host, l.port)
 	}
-	return lc, nil
+	return nil
 }
 
 // aim points lc, a shallow copy of the pool's configuration, at host and port, with TLS
