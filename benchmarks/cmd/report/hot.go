@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// The hot-path section of BENCHMARKS.md lies between these markers. -hot rewrites it alone;
-// a full report carries it over.
+// The hot-path section of BENCHMARKS.md lies between these markers (hotKept). -hot rewrites
+// it alone; a full report carries it over.
 const (
 	hotBegin = "<!-- hot paths: written by go run ./cmd/report -hot -->"
 	hotEnd   = "<!-- end of hot paths -->"
@@ -97,7 +97,7 @@ func runHot(o options) error {
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	if err := os.WriteFile(path, spliceHot(doc, sec.Bytes()), 0o644); err != nil {
+	if err := os.WriteFile(path, hotKept.splice(doc, sec.Bytes()), 0o644); err != nil {
 		return err
 	}
 	io.Copy(os.Stdout, &sec)
@@ -179,17 +179,34 @@ func writeHot(w io.Writer, o options, m machineInfo, runs []hotRun, took time.Du
 	p("%s", hotEnd)
 }
 
-// spliceHot returns doc with its hot-path section replaced by sec, or with sec inserted
-// before the fleet section (or at the end) when doc has none.
-func spliceHot(doc, sec []byte) []byte {
-	if i, j := bytes.Index(doc, []byte(hotBegin)), bytes.Index(doc, []byte(hotEnd)); i >= 0 && j > i {
-		j += len(hotEnd)
+// A keptSection of BENCHMARKS.md lies between its begin and end markers and is not the
+// template's: a full report carries it over from the old file, -hot rewrites the hot-path one.
+type keptSection struct {
+	begin, end string
+	before     string // where it goes in a document without it: before this line, or at the end
+	empty      string // the section's text when the old file has none; "" writes nothing
+}
+
+var (
+	hotKept = keptSection{begin: hotBegin, end: hotEnd, before: "## 5. Fleet simulation",
+		empty: "## Hot paths against their floors\n\nNot measured yet: run `go run ./cmd/report -hot` to fill this section."}
+	// otelKept was written by hand from measurements the report does not run.
+	otelKept = keptSection{begin: "<!-- kept: opentelemetry, written by hand -->", end: "<!-- end kept: opentelemetry -->",
+		before: "## 6. Rotation duration"}
+	kept = []keptSection{hotKept, otelKept}
+)
+
+// splice returns doc with k's section replaced by sec, or with sec inserted before k.before
+// (or at the end) when doc has none.
+func (k keptSection) splice(doc, sec []byte) []byte {
+	if i, j := bytes.Index(doc, []byte(k.begin)), bytes.Index(doc, []byte(k.end)); i >= 0 && j > i {
+		j += len(k.end)
 		if j < len(doc) && doc[j] == '\n' {
 			j++
 		}
 		return bytes.Join([][]byte{doc[:i], sec, doc[j:]}, nil)
 	}
-	if i := bytes.Index(doc, []byte("\n## 5. Fleet simulation")); i >= 0 {
+	if i := bytes.Index(doc, []byte("\n"+k.before)); i >= 0 {
 		return bytes.Join([][]byte{doc[:i+1], sec, []byte("\n"), doc[i+1:]}, nil)
 	}
 	if len(doc) > 0 && !bytes.HasSuffix(doc, []byte("\n\n")) {
@@ -198,13 +215,28 @@ func spliceHot(doc, sec []byte) []byte {
 	return append(doc, sec...)
 }
 
-// hotSection returns the hot-path section of doc, markers included, or nil.
-func hotSection(doc []byte) []byte {
-	i, j := bytes.Index(doc, []byte(hotBegin)), bytes.Index(doc, []byte(hotEnd))
+// section returns k's section of doc, markers included, or nil.
+func (k keptSection) section(doc []byte) []byte {
+	i, j := bytes.Index(doc, []byte(k.begin)), bytes.Index(doc, []byte(k.end))
 	if i < 0 || j < i {
 		return nil
 	}
-	return append(doc[i:j+len(hotEnd):j+len(hotEnd)], '\n')
+	return append(doc[i:j+len(k.end):j+len(k.end)], '\n')
+}
+
+// keep returns the full report doc with every kept section of old carried over, and the
+// hot-path markers with a note when old has no hot-path section.
+func keep(doc, old []byte) []byte {
+	for _, k := range kept {
+		sec := k.section(old)
+		if sec == nil && k.empty != "" {
+			sec = []byte(k.begin + "\n" + k.empty + "\n" + k.end + "\n")
+		}
+		if sec != nil {
+			doc = k.splice(doc, sec)
+		}
+	}
+	return doc
 }
 
 // loadavg returns the 1-, 5- and 15-minute load averages, as uptime shows them.

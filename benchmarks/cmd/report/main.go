@@ -12,6 +12,9 @@
 //
 //	go run ./cmd/report -hot -runs 3 -rounds 3
 //
+// A full run keeps the sections of the old BENCHMARKS.md that are not its own, each between
+// its markers (the hot paths, the OpenTelemetry section written by hand): see keptSection.
+//
 // The benchmarks that need PostgreSQL start a throw-away cluster
 // and are left out of the report, with a note, when the server binaries are missing.
 package main
@@ -235,13 +238,11 @@ func run(o options) error {
 	var md bytes.Buffer
 	writeReport(&md, o, m, r, fleets, fleetErrs, rec, charts, time.Since(started))
 	path := filepath.Join(o.out, "BENCHMARKS.md")
-	doc := md.Bytes()
-	if old, err := os.ReadFile(path); err == nil {
-		if sec := hotSection(old); sec != nil { // -hot's section is kept until -hot runs again
-			doc = spliceHot(doc, sec)
-		}
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
 	}
-	if err := os.WriteFile(path, doc, 0o644); err != nil {
+	if err := os.WriteFile(path, keep(md.Bytes(), old), 0o644); err != nil {
 		return err
 	}
 	log.Printf("report: wrote %s in %v", path, time.Since(started).Round(time.Second))
