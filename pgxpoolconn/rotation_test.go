@@ -1,7 +1,6 @@
 package pgxpoolconn_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,27 +16,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 )
-
-// syncBuffer is a bytes.Buffer that many goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // load queries a pool from n goroutines with Acquire, Query, QueryRow and Begin in turn
 // until stop is closed, and keeps every error by the call that returned it.
@@ -143,7 +125,7 @@ func TestRotationUnderLoad(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			rotate := tt.rotator(e)
-			var logs syncBuffer
+			var logs fixture.Buffer
 			cfg, creds := e.poolConfig(t, "sslmode=disable",
 				pgxpoolconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			cfg.MaxConns = 8

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
 	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
@@ -699,7 +700,7 @@ func TestMySQLFallback(t *testing.T) {
 func TestMySQLRotationUnderLoad(t *testing.T) {
 	t.Parallel()
 	e := newMyEnv(t)
-	var logs syncBuffer
+	var logs fixture.Buffer
 	c := e.connector(t, sqlconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	db := sql.OpenDB(c)
 	t.Cleanup(func() { db.Close() })

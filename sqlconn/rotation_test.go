@@ -1,7 +1,6 @@
 package sqlconn_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -14,26 +13,9 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
-
-// syncBuffer is a bytes.Buffer that many goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // load runs queries through db from n goroutines, each query opening a connection of its
 // own, until stop is closed; it counts successes and keeps the errors.
@@ -117,7 +99,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
-			var logs syncBuffer
+			var logs fixture.Buffer
 			conn := e.connector(t, sqlconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			db := sql.OpenDB(conn)
 			t.Cleanup(func() { db.Close() })
