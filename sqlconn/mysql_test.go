@@ -129,18 +129,12 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 	t.Parallel()
 	s := mysqltest.New(t)
 	ctx := t.Context()
-	user, pw := mysqltest.UniqueName("app"), secretenv.NewPassword()
-	if err := s.CreateUser(ctx, user, pw); err != nil {
-		t.Fatal(err)
-	}
+	user, pw := myUser(t, s, "app")
 	mustMyLogin(t, mySecret(s, user, pw, ""))
 	var all []string // every password of the test, none of which may be logged
 	newUser := func(t *testing.T, prefix string, extra ...string) (string, string) {
 		t.Helper()
-		u, p := mysqltest.UniqueName(prefix), secretenv.NewPassword()
-		if err := s.CreateUser(ctx, u, p); err != nil {
-			t.Fatal(err)
-		}
+		u, p := myUser(t, s, prefix)
 		for _, e := range extra {
 			if err := s.Exec(ctx, strings.ReplaceAll(e, "$ACCT", mysqltest.QuoteAccount(u, "%"))); err != nil {
 				t.Fatal(err)
@@ -351,10 +345,7 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 		if s.External() {
 			t.Skip("external server (ROTASAFE_MYSQL_URL): settings not applied")
 		}
-		user, pw := mysqltest.UniqueName("full"), secretenv.NewPassword()
-		if err := s.CreateUser(ctx, user, pw); err != nil {
-			t.Fatal(err)
-		}
+		user, pw := myUser(t, s, "full")
 		// Hold connections until the server refuses one (MariaDB lets an account with SUPER in
 		// beyond the limit, and its minimum is 10).
 		sec := mySecret(s, user, pw, "")
@@ -413,20 +404,14 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 			t.Skip("external server (ROTASAFE_MYSQL_URL): settings not applied")
 		}
 		t.Run("1203 max_user_connections", func(t *testing.T) {
-			user, pw := mysqltest.UniqueName("busy"), secretenv.NewPassword()
-			if err := s.CreateUser(ctx, user, pw); err != nil {
-				t.Fatal(err)
-			}
+			user, pw := myUser(t, s, "busy")
 			sec := mySecret(s, user, pw, "")
 			hold(t, sec, 2)
 			err := myLogin(ctx, sec, nil)
 			checkRow(t, myRow{"user connections", 1203, rotasafe.ClassTransient, "max_user_connections"}, err, pw)
 		})
 		t.Run("1226 account MAX_USER_CONNECTIONS", func(t *testing.T) {
-			user, pw := mysqltest.UniqueName("limited"), secretenv.NewPassword()
-			if err := s.CreateUser(ctx, user, pw); err != nil {
-				t.Fatal(err)
-			}
+			user, pw := myUser(t, s, "limited")
 			if err := s.Exec(ctx, "ALTER USER "+mysqltest.QuoteAccount(user, "%")+" WITH MAX_USER_CONNECTIONS 1"); err != nil {
 				t.Fatal(err)
 			}
@@ -451,10 +436,7 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 				io.Copy(io.Discard, c)                                    // until the server closes
 				c.Close()
 			}
-			user, pw := mysqltest.UniqueName("blocked"), secretenv.NewPassword()
-			if err := s.CreateUser(ctx, user, pw); err != nil {
-				t.Fatal(err)
-			}
+			user, pw := myUser(t, s, "blocked")
 			// The MySQL Engine has no dial parameter; go-sql-driver's own connector with a dial
 			// function from 127.0.0.2 gets the server's answer.
 			cfg := s.Config(user, pw, "")
@@ -531,6 +513,17 @@ func myPolicy(d time.Duration) retry.Policy {
 	return p
 }
 
+// myUser creates a user of s named after prefix (mysqltest.UniqueName) with a fresh password,
+// and returns both.
+func myUser(tb testing.TB, s *mysqltest.Server, prefix string) (user, password string) {
+	tb.Helper()
+	user, password = mysqltest.UniqueName(prefix), secretenv.NewPassword()
+	if err := s.CreateUser(tb.Context(), user, password); err != nil {
+		tb.Fatal(err)
+	}
+	return user, password
+}
+
 // myEnv is a MariaDB user whose password lives in a secret of an in-process Secrets Manager
 // (secretenv.Env), both real: a server from mysqltest and the aws-sdk-go-v2 client against
 // smtest.
@@ -545,10 +538,7 @@ type myEnv struct {
 func newMyEnv(tb testing.TB) *myEnv {
 	tb.Helper()
 	s := mysqltest.New(tb)
-	user, pw := mysqltest.UniqueName("app"), secretenv.NewPassword()
-	if err := s.CreateUser(tb.Context(), user, pw); err != nil {
-		tb.Fatal(err)
-	}
+	user, pw := myUser(tb, s, "app")
 	return newMyEnvOn(tb, s, user, pw)
 }
 
