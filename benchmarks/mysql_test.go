@@ -1,7 +1,6 @@
 package benchmarks
 
 import (
-	"context"
 	"database/sql/driver"
 	"net"
 	"strconv"
@@ -51,24 +50,5 @@ func BenchmarkMySQLConnect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	impls := []struct {
-		name string
-		c    driver.Connector
-	}{{"rotasafe", ours}, {"gosqldriver", peer}}
-	for _, im := range impls {
-		warmConnect(b, im.c)
-	}
-	for _, im := range impls {
-		b.Run("impl="+im.name, func(b *testing.B) {
-			b.ReportAllocs()
-			ctx := context.Background()
-			for b.Loop() {
-				conn, err := im.c.Connect(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				conn.Close()
-			}
-		})
-	}
+	benchConnect(b, connectorImpl{"rotasafe", ours}, connectorImpl{"gosqldriver", peer})
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 	"github.com/rotasafe/rotasafe/rotate"
@@ -63,12 +64,7 @@ type pgEnv struct {
 func newPGEnv(b *testing.B, prefix string) *pgEnv {
 	b.Helper()
 	pgOnce.Do(func() { pgC, pgErr = pgtest.Start(context.Background()) })
-	if pgErr != nil {
-		if errors.Is(pgErr, pgtest.ErrBinariesNotFound) && os.Getenv(pgtest.EnvRequireIntegration) != "1" {
-			b.Skip(pgErr)
-		}
-		b.Fatal(pgErr)
-	}
+	testserver.SkipOrFail(b, pgErr)
 	sm, client := smtest.New(b), (*secretsmanager.Client)(nil)
 	client = sm.Client()
 	e := &pgEnv{pg: pgC, sm: sm, client: client, id: pgtest.UniqueName(prefix)}
@@ -141,10 +137,19 @@ func BenchmarkConnect(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	impls := []struct {
-		name string
-		c    driver.Connector
-	}{{"rotasafe", ours}, {"pgx", peer}}
+	benchConnect(b, connectorImpl{"rotasafe", ours}, connectorImpl{"pgx", peer})
+}
+
+// connectorImpl is a connector a benchmark measures, under the name of its sub-benchmark.
+type connectorImpl struct {
+	name string
+	c    driver.Connector
+}
+
+// benchConnect runs a sub-benchmark impl=name for each of impls that opens and closes one
+// connection per iteration, once every impl has connected once (warmConnect).
+func benchConnect(b *testing.B, impls ...connectorImpl) {
+	b.Helper()
 	for _, im := range impls {
 		warmConnect(b, im.c)
 	}

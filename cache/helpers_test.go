@@ -1,11 +1,9 @@
 package cache_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -40,30 +38,12 @@ func fastRetry(o *secretsmanager.Options) {
 	})
 }
 
-// logBuf collects log output for the redaction checks.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // env is one test's server, client, clock, logs and cache.
 type env struct {
 	srv    *smtest.Server
 	client *secretsmanager.Client
 	clock  *fixture.Clock
-	logs   *logBuf
+	logs   *fixture.Buffer
 	c      *cache.Cache
 }
 
@@ -71,7 +51,7 @@ type env struct {
 // ahead off and MaxStale 10 min, unless opts say otherwise.
 func newEnv(t testing.TB, opts ...cache.Option) *env {
 	t.Helper()
-	e := &env{srv: smtest.New(t), clock: fixture.NewClock(), logs: &logBuf{}}
+	e := &env{srv: smtest.New(t), clock: fixture.NewClock(), logs: &fixture.Buffer{}}
 	e.client = e.srv.Client(fastRetry)
 	base := []cache.Option{
 		cache.WithClock(e.clock.Now),

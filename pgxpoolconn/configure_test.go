@@ -46,7 +46,7 @@ func TestConfigureKeepsApplicationSettings(t *testing.T) {
 				afterUser.Store(&u)
 				return nil
 			}
-			if err := pgxpoolconn.Configure(cfg, e.newCache(t), e.secretID); err != nil {
+			if err := pgxpoolconn.Configure(cfg, e.NewCache(t), e.SecretID); err != nil {
 				t.Fatal(err)
 			}
 			if cfg.MaxConns != 3 {
@@ -60,14 +60,14 @@ func TestConfigureKeepsApplicationSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := [5]string{user, db, app, path, tz}; got != [5]string{e.role, "postgres", "orders", "app_schema", "UTC"} {
+			if got := [5]string{user, db, app, path, tz}; got != [5]string{e.User, "postgres", "orders", "app_schema", "UTC"} {
 				t.Errorf("session (user, database, application_name, search_path, timezone) = %q, want the secret's user and database, the rest the application's", got)
 			}
 			if before.Load() != 1 || after.Load() != 1 {
 				t.Errorf("BeforeConnect ran %d times, AfterConnect %d; want 1 each", before.Load(), after.Load())
 			}
-			if u := afterUser.Load(); u == nil || *u != e.role {
-				t.Errorf("AfterConnect saw user %v, want %q", u, e.role)
+			if u := afterUser.Load(); u == nil || *u != e.User {
+				t.Errorf("AfterConnect saw user %v, want %q", u, e.User)
 			}
 		})
 	}
@@ -75,7 +75,7 @@ func TestConfigureKeepsApplicationSettings(t *testing.T) {
 
 func TestConfigureRefuses(t *testing.T) {
 	e := newEnv(t, nil)
-	c := e.newCache(t)
+	c := e.NewCache(t)
 	const pw = "s3cret-in-the-string"
 	withPassword, err := pgxpool.ParseConfig("user=app password=" + pw)
 	if err != nil {
@@ -93,9 +93,9 @@ func TestConfigureRefuses(t *testing.T) {
 		err   error
 		wants string
 	}{
-		{"password in the configuration", pgxpoolconn.Configure(withPassword, c, e.secretID), "already has a password"},
-		{"nil configuration", pgxpoolconn.Configure(nil, c, e.secretID), "nil pool configuration"},
-		{"nil source", pgxpoolconn.Configure(plain(), nil, e.secretID), "nil rotasafe.Source"},
+		{"password in the configuration", pgxpoolconn.Configure(withPassword, c, e.SecretID), "already has a password"},
+		{"nil configuration", pgxpoolconn.Configure(nil, c, e.SecretID), "nil pool configuration"},
+		{"nil source", pgxpoolconn.Configure(plain(), nil, e.SecretID), "nil rotasafe.Source"},
 		{"empty secret ID", pgxpoolconn.Configure(plain(), c, ""), "empty secret ID"},
 	}
 	for _, tt := range tests {
@@ -115,22 +115,22 @@ func TestConfigureRefuses(t *testing.T) {
 				t.Errorf("got panic %v, want one naming pgxpoolconn: WithRetry", p)
 			}
 		}()
-		_ = pgxpoolconn.Configure(plain(), c, e.secretID, pgxpoolconn.WithRetry(retry.Policy{Retryable: func(error) bool { return true }}))
+		_ = pgxpoolconn.Configure(plain(), c, e.SecretID, pgxpoolconn.WithRetry(retry.Policy{Retryable: func(error) bool { return true }}))
 	})
 	t.Run("PGPASSWORD", func(t *testing.T) {
 		t.Setenv("PGPASSWORD", pw)
-		if err := pgxpoolconn.Configure(plain(), c, e.secretID); err == nil || strings.Contains(err.Error(), pw) {
+		if err := pgxpoolconn.Configure(plain(), c, e.SecretID); err == nil || strings.Contains(err.Error(), pw) {
 			t.Errorf("Configure with PGPASSWORD set: got %v, want a refusal without the password", err)
 		}
 		// New ignores it: the credentials come from the secret.
-		pool, err := pgxpoolconn.New(t.Context(), c, e.secretID)
+		pool, err := pgxpoolconn.New(t.Context(), c, e.SecretID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer pool.Close()
 		var user string
-		if err := pool.QueryRow(t.Context(), "SELECT current_user").Scan(&user); err != nil || user != e.role {
-			t.Errorf("New: got user %q, %v; want %q", user, err, e.role)
+		if err := pool.QueryRow(t.Context(), "SELECT current_user").Scan(&user); err != nil || user != e.User {
+			t.Errorf("New: got user %q, %v; want %q", user, err, e.User)
 		}
 	})
 }
@@ -145,7 +145,7 @@ func TestBeforeConnectError(t *testing.T) {
 	}
 	boom := errors.New("not now")
 	cfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error { return boom }
-	creds := pgxpoolconn.NewCredentials(e.newCache(t), e.secretID)
+	creds := pgxpoolconn.NewCredentials(e.NewCache(t), e.SecretID)
 	if err := creds.Configure(cfg); err != nil {
 		t.Fatal(err)
 	}

@@ -51,8 +51,8 @@ func checkSlowWrites(t *testing.T, e *env, cfg *pgxpool.Config) {
 		err = c.QueryRow(ctx, "SELECT current_user").Scan(&user)
 		c.Release()
 		cancel()
-		if err != nil || user != e.role {
-			t.Fatalf("query %d on a new connection: %q, %v; want %q", i, user, err, e.role)
+		if err != nil || user != e.User {
+			t.Fatalf("query %d on a new connection: %q, %v; want %q", i, user, err, e.User)
 		}
 		pool.Reset() // the next Acquire logs in anew
 	}

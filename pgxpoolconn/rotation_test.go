@@ -1,14 +1,11 @@
 package pgxpoolconn_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,39 +14,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
+	"github.com/rotasafe/rotasafe/internal/testserver/secretenv"
 	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/pgxpoolconn"
 )
 
-// syncBuffer is a bytes.Buffer that many goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// load queries a pool from n goroutines with Acquire, Query, QueryRow and Begin in turn
-// until stop is closed, and keeps every error by the call that returned it.
-type load struct {
-	ok   atomic.Int64
-	mu   sync.Mutex // guards errs
-	errs map[string][]error
-	wg   sync.WaitGroup
-}
-
-func runLoad(pool *pgxpool.Pool, n int, stop <-chan struct{}) *load {
-	l := &load{errs: map[string][]error{}}
+// startLoad queries a pool from n goroutines with Acquire, Query, QueryRow and Begin in turn
+// until stopped, and keeps every error with the name of the call that returned it.
+func startLoad(pool *pgxpool.Pool, n int) *fixture.Load {
 	ops := []struct {
 		name string
 		do   func(ctx context.Context) error
@@ -88,42 +61,15 @@ func runLoad(pool *pgxpool.Pool, n int, stop <-chan struct{}) *load {
 			return tx.Commit(ctx)
 		}},
 	}
-	for g := range n {
-		l.wg.Go(func() {
-			for i := g; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				op := ops[i%len(ops)]
-				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-				err := op.do(ctx)
-				cancel()
-				if err != nil {
-					l.mu.Lock()
-					l.errs[op.name] = append(l.errs[op.name], err)
-					l.mu.Unlock()
-					continue
-				}
-				l.ok.Add(1)
-			}
-		})
-	}
-	return l
-}
-
-// waitProgress waits until n more calls have succeeded.
-func (l *load) waitProgress(t *testing.T, n int64) {
-	t.Helper()
-	target := l.ok.Load() + n
-	deadline := time.Now().Add(30 * time.Second)
-	for l.ok.Load() < target {
-		if time.Now().After(deadline) {
-			t.Fatalf("queries stalled: %d succeeded, want %d", l.ok.Load(), target)
+	return fixture.StartLoad(n, func(g, i int) error {
+		op := ops[(g+i)%len(ops)]
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := op.do(ctx); err != nil {
+			return fmt.Errorf("%s: %w", op.name, err)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestRotationUnderLoad: 8 goroutines query a pool of 8 connections that live 200ms, so new
@@ -136,14 +82,14 @@ func TestRotationUnderLoad(t *testing.T) {
 		rotations int
 		rotator   func(e *env) func(context.Context) error
 	}{
-		{"single user", 20, func(e *env) func(context.Context) error { return e.rotate }},
+		{"single user", 20, func(e *env) func(context.Context) error { return e.Rotate }},
 		{"alternating users", 10, (*env).alternating},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			rotate := tt.rotator(e)
-			var logs syncBuffer
+			var logs fixture.Buffer
 			cfg, creds := e.poolConfig(t, "sslmode=disable",
 				pgxpoolconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			cfg.MaxConns = 8
@@ -162,41 +108,23 @@ func TestRotationUnderLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			stop := make(chan struct{})
-			l := runLoad(pool, 8, stop)
-			for i := range tt.rotations {
-				l.waitProgress(t, 16)
-				if err := rotate(ctx); err != nil {
-					close(stop)
-					l.wg.Wait()
-					t.Fatalf("rotation %d: %v", i+1, err)
-				}
-			}
-			l.waitProgress(t, 16)
-			close(stop)
-			l.wg.Wait()
+			l := startLoad(pool, 8)
+			l.Between(t, "rotation", tt.rotations, 16, 30*time.Second, func(int) error { return rotate(ctx) })
 
 			var pid int
 			if err := held.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil || pid != heldPID {
 				t.Errorf("connection opened before the rotations: pid %d, %v; want pid %d and no error", pid, err, heldPID)
 			}
-			for op, errs := range l.errs {
-				t.Errorf("%d errors from %s, first: %v", len(errs), op, errs[0])
-			}
+			l.ReportErrors(t, "call")
 			st, ps := creds.Stats(), pool.Stat()
-			t.Logf("%d calls over %d rotations, %d new pool connections; stats %+v", l.ok.Load(), tt.rotations, ps.NewConnsCount(), st)
+			t.Logf("%d calls over %d rotations, %d new pool connections; stats %+v", l.OK(), tt.rotations, ps.NewConnsCount(), st)
 			if ps.NewConnsCount() < int64(2*tt.rotations) {
 				t.Errorf("%d new pool connections over %d rotations: too few logins to prove anything", ps.NewConnsCount(), tt.rotations)
 			}
 			if tt.name == "single user" && st.Rejected.Total() == 0 {
 				t.Errorf("Stats().Rejected = 0: no login met a rotated password, the test proved nothing")
 			}
-			out := logs.String()
-			for _, pw := range e.allPasswords() {
-				if strings.Contains(out, pw) {
-					t.Fatalf("a password appears in the log")
-				}
-			}
+			e.CheckNoPassword(t, "the log", logs.String())
 		})
 	}
 }
@@ -233,7 +161,7 @@ func TestRotationLeavesPoolAlone(t *testing.T) {
 	}
 	before := pids()
 	for range 3 {
-		if err := e.rotate(ctx); err != nil {
+		if err := e.Rotate(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -255,48 +183,27 @@ func TestStormAfterRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool.Reset() // no idle connection: every Acquire logs in
-	if err := e.rotate(ctx); err != nil {
+	if err := e.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.sm.ResetCalls()
+	e.SM.ResetCalls()
 
 	const n = 100
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []*pgxpool.Conn
-		errs  []error
-	)
-	start := make(chan struct{})
-	for range n {
-		wg.Go(func() {
-			<-start
-			c, err := pool.Acquire(ctx)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, err)
-				return
-			}
-			conns = append(conns, c)
-		})
-	}
-	close(start)
-	wg.Wait()
+	conns, errs := fixture.Burst(n, func() (*pgxpool.Conn, error) { return pool.Acquire(ctx) })
 	for _, c := range conns {
 		c.Release()
 	}
 	if len(errs) > 0 {
 		t.Fatalf("%d of %d Acquire calls failed, first: %v", len(errs), n, errs[0])
 	}
-	if got := e.sm.Calls("GetSecretValue"); got > 2 {
+	if got := e.SM.Calls("GetSecretValue"); got > 2 {
 		t.Errorf("GetSecretValue calls for %d concurrent Acquire after a rotation = %d, want at most 2", n, got)
 	}
 	st := creds.Stats()
 	if st.Rejected.Total() == 0 {
 		t.Errorf("no login was rejected: the storm did not meet the old password")
 	}
-	t.Logf("storm of %d: %d new connections, GetSecretValue calls %d; stats %+v", n, pool.Stat().NewConnsCount(), e.sm.Calls("GetSecretValue"), st)
+	t.Logf("storm of %d: %d new connections, GetSecretValue calls %d; stats %+v", n, pool.Stat().NewConnsCount(), e.SM.Calls("GetSecretValue"), st)
 }
 
 // TestWrongCredentials: a password no label holds fails Acquire with a *ConnectError that
@@ -304,7 +211,7 @@ func TestStormAfterRotation(t *testing.T) {
 // attempts and with a bounded number of Secrets Manager calls.
 func TestWrongCredentials(t *testing.T) {
 	e := newEnv(t, nil)
-	if err := e.alterPassword(t.Context(), newPassword()); err != nil { // no label holds it
+	if err := e.AlterPassword(t.Context(), secretenv.NewPassword()); err != nil { // no label holds it
 		t.Fatal(err)
 	}
 	const attempts = 3
@@ -322,20 +229,16 @@ func TestWrongCredentials(t *testing.T) {
 		t.Errorf("errors.As(*pgconn.PgError) = %v, %v; want the 28P01", pgErr, ok)
 	}
 	msg := fmt.Sprintf("%v %+v %#v %s", err, err, err, err)
-	if !strings.Contains(msg, e.secretID) || !strings.Contains(msg, "pgxpoolconn") {
+	if !strings.Contains(msg, e.SecretID) || !strings.Contains(msg, "pgxpoolconn") {
 		t.Errorf("error %q does not name the package and the secret", err)
 	}
-	for _, pw := range e.allPasswords() {
-		if strings.Contains(msg, pw) {
-			t.Fatalf("the error holds a password")
-		}
-	}
+	e.CheckNoPassword(t, "the error", msg)
 	// One version only: each round tries it once, and the label reads find nothing else.
 	if ce.Total > attempts {
 		t.Errorf("%d logins, want at most %d (the policy's MaxAttempts rounds of one version)", ce.Total, attempts)
 	}
-	if got := e.sm.Calls("GetSecretValue"); got > 1+3*attempts {
+	if got := e.SM.Calls("GetSecretValue"); got > 1+3*attempts {
 		t.Errorf("%d GetSecretValue calls, want at most %d", got, 1+3*attempts)
 	}
-	t.Logf("error: %v; stats %+v; GetSecretValue calls %d", err, creds.Stats(), e.sm.Calls("GetSecretValue"))
+	t.Logf("error: %v; stats %+v; GetSecretValue calls %d", err, creds.Stats(), e.SM.Calls("GetSecretValue"))
 }

@@ -64,8 +64,8 @@ func TestTLS(t *testing.T) {
 		var user string
 		var ssl bool
 		err := pool.QueryRow(ctx, "SELECT current_user, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&user, &ssl)
-		if err != nil || user != e.role || !ssl {
-			t.Fatalf("%s: user %q, ssl %v, %v; want %q over TLS", when, user, ssl, err, e.role)
+		if err != nil || user != e.User || !ssl {
+			t.Fatalf("%s: user %q, ssl %v, %v; want %q over TLS", when, user, ssl, err, e.User)
 		}
 	}
 	check("first connection")
@@ -80,7 +80,7 @@ func TestTLS(t *testing.T) {
 		t.Errorf("the pool's dials began with request codes %v, want the SSLRequest (%d) on a login and a cancel connection at least", codes, sslRequestCode)
 	}
 
-	if err := e.rotate(ctx); err != nil {
+	if err := e.Rotate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	pool.Reset()
@@ -96,7 +96,7 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := pgxpoolconn.Configure(wrong, e.newCache(t), e.secretID); err != nil {
+	if err := pgxpoolconn.Configure(wrong, e.NewCache(t), e.SecretID); err != nil {
 		t.Fatal(err)
 	}
 	wrongPool := newPool(t, wrong)

@@ -176,6 +176,21 @@ func pendingHolders(l rotasafe.Stages) int {
 	return n
 }
 
+// runInterrupted runs test as a parallel subtest of t for each of modes: name/error where a
+// statement fails (closeConn false), name/close where the connection drops instead.
+func runInterrupted(t *testing.T, name string, modes []bool, test func(t *testing.T, closeConn bool)) {
+	for _, closeConn := range modes {
+		sub := name + "/error"
+		if closeConn {
+			sub = name + "/close"
+		}
+		t.Run(sub, func(t *testing.T) {
+			t.Parallel()
+			test(t, closeConn)
+		})
+	}
+}
+
 // failingHook fails the k-th database operation (1-based) and counts them all.
 // interruptEach fails database operation k = 1, 2, ... of two rotations of a new secret
 // (newID) in turn, until a rotation makes fewer than k operations. failing(k) returns a

@@ -15,23 +15,16 @@ func TestMySQLInterruptedStatements(t *testing.T) {
 	skipShort(t)
 	base := newMyEnv(t)
 	for _, sc := range myScenarios {
-		for _, closeConn := range []bool{false, true} {
-			name := sc.name + "/error"
-			if closeConn {
-				name = sc.name + "/close"
-			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				e := base.sub(t)
-				master := e.master()
-				clean := sc.handler()
-				newID := func() string { id, _ := e.newSecret(master); return id }
-				e.interruptEach(newID, clean, func(k int) (*Handler, func() int) {
-					fh := &myFailingHook{k: k, close: closeConn}
-					return sc.handler(withMySQLHook(fh.hook)), func() int { return fh.n }
-				})
+		runInterrupted(t, sc.name, []bool{false, true}, func(t *testing.T, closeConn bool) {
+			e := base.sub(t)
+			master := e.master()
+			clean := sc.handler()
+			newID := func() string { id, _ := e.newSecret(master); return id }
+			e.interruptEach(newID, clean, func(k int) (*Handler, func() int) {
+				fh := &myFailingHook{k: k, close: closeConn}
+				return sc.handler(withMySQLHook(fh.hook)), func() int { return fh.n }
 			})
-		}
+		})
 	}
 }
 

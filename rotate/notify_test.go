@@ -1,7 +1,6 @@
 package rotate
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/noticetest"
 	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/notice"
@@ -121,7 +121,7 @@ func TestNoticesBestEffort(t *testing.T) {
 			c := s.Client()
 			svc := &keyService{}
 			id := newKeySecret(t, c, svc)
-			var buf syncBuffer
+			var buf fixture.Buffer
 			h := NewHandler(nil, keyStrategy{svc}, WithNotices(p), WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 			token, err := Rotate(t.Context(), c, id, h)
 			if err != nil {
@@ -182,22 +182,4 @@ func TestNoticeOnRetriedCreate(t *testing.T) {
 			t.Fatalf("notice %v does not name the secret and the rotation", n)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

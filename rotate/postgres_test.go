@@ -93,23 +93,16 @@ func TestInterruptedStatements(t *testing.T) {
 		if sc.alternating { // a dropped connection inside the transaction
 			modes = append(modes, true)
 		}
-		for _, closeConn := range modes {
-			name := sc.name + "/error"
-			if closeConn {
-				name = sc.name + "/close"
-			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				e := base.sub(t)
-				master := e.master()
-				clean := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
-				newID := func() string { id, _ := e.newSecret(sc, master); return id }
-				e.interruptEach(newID, clean, func(k int) (*Handler, func() int) {
-					fh := &failingHook{k: k, close: closeConn}
-					return NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable), withStmtHook(fh.hook))), func() int { return fh.n }
-				})
+		runInterrupted(t, sc.name, modes, func(t *testing.T, closeConn bool) {
+			e := base.sub(t)
+			master := e.master()
+			clean := NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable)))
+			newID := func() string { id, _ := e.newSecret(sc, master); return id }
+			e.interruptEach(newID, clean, func(k int) (*Handler, func() int) {
+				fh := &failingHook{k: k, close: closeConn}
+				return NewHandler(nil, sc.strategy(WithTLSMode(TLSDisable), withStmtHook(fh.hook))), func() int { return fh.n }
 			})
-		}
+		})
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/secretenv"
 )
 
 // BenchmarkConnect opens and closes one connection per iteration, through sqlconn and
@@ -20,11 +21,9 @@ import (
 // shows what sqlconn adds to a login. The role's verifier uses PostgreSQL's default 4096
 // SCRAM iterations, as a real server's would.
 func BenchmarkConnect(b *testing.B) {
-	scramIterations = 4096
-	defer func() { scramIterations = 64 }()
-	e := newEnv(b, nil)
+	e := &env{secretenv.NewPostgres(b, nil, 4096)}
 	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(e.pg.ConnString(e.role, e.currentPassword(), "postgres"))
+	cfg, err := pgx.ParseConfig(e.PG.ConnString(e.User, e.Current(), "postgres"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,17 +55,17 @@ func BenchmarkConnect(b *testing.B) {
 // rotations are not timed.
 func BenchmarkRotationToConnect(b *testing.B) {
 	e := newEnv(b, nil)
-	e.cacheOpts = []cache.Option{cache.WithMinRefreshInterval(0)}
+	e.CacheOptions = []cache.Option{cache.WithMinRefreshInterval(0)}
 	c := e.connector(b)
 	ctx := context.Background()
 	mustConnect(b, c)
-	e.sm.ResetCalls()
+	e.SM.ResetCalls()
 	var total time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
-		if err := e.rotate(ctx); err != nil {
+		if err := e.Rotate(ctx); err != nil {
 			b.Fatal(err)
 		}
 		b.StartTimer()
@@ -79,5 +78,5 @@ func BenchmarkRotationToConnect(b *testing.B) {
 		conn.Close()
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/rotation-to-connect")
-	b.ReportMetric(float64(e.sm.Calls("GetSecretValue"))/float64(b.N), "GetSecretValue/op")
+	b.ReportMetric(float64(e.SM.Calls("GetSecretValue"))/float64(b.N), "GetSecretValue/op")
 }

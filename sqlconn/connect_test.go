@@ -21,6 +21,7 @@ import (
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
+	"github.com/rotasafe/rotasafe/internal/testserver/secretenv"
 	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/sqlconn"
@@ -58,17 +59,17 @@ func TestConnectFallbackIsSticky(t *testing.T) {
 		want rotasafe.LoginStats // change in counters made by one connect after do
 	}
 	var pendingID string
-	pw := newPassword()
+	pw := secretenv.NewPassword()
 	steps := []step{
 		{"before the rotation", nil, rotasafe.LoginStats{Connects: 1, Logins: 1}},
-		{"pending stored", func() (err error) { pendingID, err = e.putPending(ctx, pw); return err }, rotasafe.LoginStats{Connects: 1, Logins: 1}},
+		{"pending stored", func() (err error) { pendingID, err = e.PutPending(ctx, pw); return err }, rotasafe.LoginStats{Connects: 1, Logins: 1}},
 		{
-			"password changed, AWSCURRENT rejected, AWSPENDING works", func() error { return e.alterPassword(ctx, pw) },
+			"password changed, AWSCURRENT rejected, AWSPENDING works", func() error { return e.AlterPassword(ctx, pw) },
 			rotasafe.LoginStats{Connects: 1, Logins: 2, Rejected: rotasafe.StageCounts{Current: 1},
 				Fallbacks: rotasafe.StageCounts{Pending: 1}, Rereads: rotasafe.StageCounts{Pending: 1}},
 		},
 		{"AWSPENDING is kept", nil, rotasafe.LoginStats{Connects: 1, Logins: 1}},
-		{"promoted", func() error { return promote(ctx, e, pendingID) }, rotasafe.LoginStats{Connects: 1, Logins: 1}},
+		{"promoted", func() error { return e.Promote(ctx, pendingID) }, rotasafe.LoginStats{Connects: 1, Logins: 1}},
 	}
 	for _, s := range steps {
 		if s.do != nil {
@@ -86,13 +87,13 @@ func TestConnectFallbackIsSticky(t *testing.T) {
 
 func TestConnectWrongCredentials(t *testing.T) {
 	e := newEnv(t, nil)
-	secretPW := e.currentPassword()
-	dbPW := newPassword()
-	if err := e.alterPassword(t.Context(), dbPW); err != nil { // no label holds this one
+	secretPW := e.Current()
+	dbPW := secretenv.NewPassword()
+	if err := e.AlterPassword(t.Context(), dbPW); err != nil { // no label holds this one
 		t.Fatal(err)
 	}
 	var currentID string
-	for id, stages := range e.sm.Stages(e.secretID) {
+	for id, stages := range e.SM.Stages(e.SecretID) {
 		if slices.Contains(stages, rotasafe.StageCurrent) {
 			currentID = id
 		}
@@ -108,7 +109,7 @@ func TestConnectWrongCredentials(t *testing.T) {
 			t.Errorf("errors.As(*pgconn.PgError) = %v, %v; want SQLSTATE 28P01", pgErr, ok)
 		}
 		msg := err.Error()
-		for _, want := range []string{e.secretID, currentID, "auth"} {
+		for _, want := range []string{e.SecretID, currentID, "auth"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("error %q does not mention %q", msg, want)
 			}
@@ -181,15 +182,15 @@ func TestWrongCredentialsAPICalls(t *testing.T) {
 	e := newEnv(t, nil)
 	// The cache looks for the absent AWSPENDING and AWSPREVIOUS once per NegativeTTL; make
 	// that long so that only forced refreshes count.
-	e.cacheOpts = []cache.Option{cache.WithNegativeTTL(time.Minute)}
-	if err := e.alterPassword(t.Context(), newPassword()); err != nil {
+	e.CacheOptions = []cache.Option{cache.WithNegativeTTL(time.Minute)}
+	if err := e.AlterPassword(t.Context(), secretenv.NewPassword()); err != nil {
 		t.Fatal(err)
 	}
 	c := e.connector(t, shortRetry(150*time.Millisecond))
 	if _, err := c.Connect(t.Context()); err == nil { // warm the cache
 		t.Fatal("connect with wrong credentials succeeded")
 	}
-	e.sm.ResetCalls()
+	e.SM.ResetCalls()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for range 8 {
@@ -204,13 +205,13 @@ func TestWrongCredentialsAPICalls(t *testing.T) {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	calls := e.sm.Calls("GetSecretValue") + e.sm.Calls("DescribeSecret")
+	calls := e.SM.Calls("GetSecretValue") + e.SM.Calls("DescribeSecret")
 	// Each rejected round may read AWSPENDING, AWSCURRENT and AWSPREVIOUS, each once per
 	// interval: the bound grows with the time the run took, never with the number of connects.
-	limit := 3 * (int(elapsed/minRefreshInterval) + 1)
-	t.Logf("%v: %d connects failed, %d logins, %d GetSecretValue calls (limit %d)", elapsed.Round(time.Millisecond), c.Stats().Failures, c.Stats().Logins, e.sm.Calls("GetSecretValue"), limit)
+	limit := 3 * (int(elapsed/secretenv.MinRefreshInterval) + 1)
+	t.Logf("%v: %d connects failed, %d logins, %d GetSecretValue calls (limit %d)", elapsed.Round(time.Millisecond), c.Stats().Failures, c.Stats().Logins, e.SM.Calls("GetSecretValue"), limit)
 	if calls > limit {
-		t.Errorf("%d GetSecretValue+DescribeSecret calls in %v, want at most %d (one per label per %v)", calls, elapsed, limit, minRefreshInterval)
+		t.Errorf("%d GetSecretValue+DescribeSecret calls in %v, want at most %d (one per label per %v)", calls, elapsed, limit, secretenv.MinRefreshInterval)
 	}
 	// After the first burst (one round per goroutine) the gate lets one round through per
 	// wait, and its waits are at least half their ceiling: 5, 10, 20, 40ms, then 50ms on
@@ -243,8 +244,8 @@ func TestConnectOtherErrorFailsAtOnce(t *testing.T) {
 func TestConnectMalformedSecret(t *testing.T) {
 	e := newEnv(t, nil)
 	const leak = "do-not-print-me"
-	if _, err := e.api.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{
-		SecretId:     aws.String(e.secretID),
+	if _, err := e.API.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{
+		SecretId:     aws.String(e.SecretID),
 		SecretString: aws.String(`{"host":"127.0.0.1","username":"app","password":` + `["` + leak + `"]}`),
 	}); err != nil {
 		t.Fatal(err)
@@ -265,11 +266,11 @@ func TestConnectMalformedSecret(t *testing.T) {
 func TestConnectWithoutFallback(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := t.Context()
-	pw := newPassword()
-	if _, err := e.putPending(ctx, pw); err != nil {
+	pw := secretenv.NewPassword()
+	if _, err := e.PutPending(ctx, pw); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.alterPassword(ctx, pw); err != nil {
+	if err := e.AlterPassword(ctx, pw); err != nil {
 		t.Fatal(err)
 	}
 	off := e.connector(t, sqlconn.WithoutFallback(), shortRetry(200*time.Millisecond))
@@ -347,13 +348,13 @@ func (d *countingDriver) Connector(s rotasafe.DBSecret, params map[string]string
 // per version, not per connect.
 func TestConnectBuildsOncePerVersion(t *testing.T) {
 	e := newEnv(t, nil)
-	ca := e.newCache(t)
+	ca := e.NewCache(t)
 	d := &countingDriver{}
-	c := sqlconn.New(ca, e.secretID, d, sqlconn.WithParams(map[string]string{"sslmode": "disable"}))
+	c := sqlconn.New(ca, e.SecretID, d, sqlconn.WithParams(map[string]string{"sslmode": "disable"}))
 	for range 10 {
 		mustConnect(t, c)
 	}
-	if err := e.rotate(t.Context()); err != nil {
+	if err := e.Rotate(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	for range 10 {
@@ -368,7 +369,7 @@ func TestConnectBuildsOncePerVersion(t *testing.T) {
 func TestConnectTooManyConnections(t *testing.T) {
 	e := newEnv(t, nil)
 	ctx := t.Context()
-	if _, err := e.super.Exec(ctx, "ALTER ROLE "+pgx.Identifier{e.role}.Sanitize()+" CONNECTION LIMIT 1"); err != nil {
+	if _, err := e.Super.Exec(ctx, "ALTER ROLE "+pgx.Identifier{e.User}.Sanitize()+" CONNECTION LIMIT 1"); err != nil {
 		t.Fatal(err)
 	}
 	c := e.connector(t)

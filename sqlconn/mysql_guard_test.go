@@ -201,10 +201,7 @@ func TestMySQLExpiredPasswordRefusedMariaDB(t *testing.T) {
 	t.Parallel()
 	s := mysqltest.New(t, mysqltest.WithSetting("disconnect_on_expired_password", "ON"))
 	ctx := t.Context()
-	user, pw := mysqltest.UniqueName("app"), myPassword()
-	if err := s.CreateUser(ctx, user, pw); err != nil {
-		t.Fatal(err)
-	}
+	user, pw := myUser(t, s, "app")
 	dc, err := (sqlconn.MySQL{}).Connector(mySecret(s, user, pw, ""), nil)
 	if err != nil {
 		t.Fatal(err)

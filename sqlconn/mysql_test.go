@@ -2,7 +2,6 @@ package sqlconn_test
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
@@ -14,18 +13,17 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/go-sql-driver/mysql"
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/mysqltest"
+	"github.com/rotasafe/rotasafe/internal/testserver/secretenv"
 	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/retry"
 	"github.com/rotasafe/rotasafe/smtest"
@@ -94,8 +92,6 @@ func mySecret(s *mysqltest.Server, user, password, db string) rotasafe.DBSecret 
 	return rotasafe.DBSecret{Engine: "mariadb", Host: s.Host(), Port: s.Port(), Username: user, Password: password, DBName: db}
 }
 
-func myPassword() string { return "pw-" + rand.Text() }
-
 // myRow is one row of the classification table checked against the real server: the login
 // must fail with error number (0: no server error) and Classify must give class.
 type myRow struct {
@@ -133,18 +129,12 @@ func TestMySQLErrorsMariaDB(t *testing.T) {
 	t.Parallel()
 	s := mysqltest.New(t)
 	ctx := t.Context()
-	user, pw := mysqltest.UniqueName("app"), myPassword()
-	if err := s.CreateUser(ctx, user, pw); err != nil {
-		t.Fatal(err)
-	}
+	user, pw := myUser(t, s, "app")
 	mustMyLogin(t, mySecret(s, user, pw, ""))
 	var all []string // every password of the test, none of which may be logged
 	newUser := func(t *testing.T, prefix string, extra ...string) (string, string) {
 		t.Helper()
-		u, p := mysqltest.UniqueName(prefix), myPassword()
-		if err := s.CreateUser(ctx, u, p); err != nil {
-			t.Fatal(err)
-		}
+		u, p := myUser(t, s, prefix)
 		for _, e := range extra {
 			if err := s.Exec(ctx, strings.ReplaceAll(e, "$ACCT", mysqltest.QuoteAccount(u, "%"))); err != nil {
 				t.Fatal(err)
@@ -355,10 +345,7 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 		if s.External() {
 			t.Skip("external server (ROTASAFE_MYSQL_URL): settings not applied")
 		}
-		user, pw := mysqltest.UniqueName("full"), myPassword()
-		if err := s.CreateUser(ctx, user, pw); err != nil {
-			t.Fatal(err)
-		}
+		user, pw := myUser(t, s, "full")
 		// Hold connections until the server refuses one (MariaDB lets an account with SUPER in
 		// beyond the limit, and its minimum is 10).
 		sec := mySecret(s, user, pw, "")
@@ -444,20 +431,14 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 			t.Skip("external server (ROTASAFE_MYSQL_URL): settings not applied")
 		}
 		t.Run("1203 max_user_connections", func(t *testing.T) {
-			user, pw := mysqltest.UniqueName("busy"), myPassword()
-			if err := s.CreateUser(ctx, user, pw); err != nil {
-				t.Fatal(err)
-			}
+			user, pw := myUser(t, s, "busy")
 			sec := mySecret(s, user, pw, "")
 			hold(t, sec, 2)
 			err := myLogin(ctx, sec, nil)
 			checkRow(t, myRow{"user connections", 1203, rotasafe.ClassTransient, "max_user_connections"}, err, pw)
 		})
 		t.Run("1226 account MAX_USER_CONNECTIONS", func(t *testing.T) {
-			user, pw := mysqltest.UniqueName("limited"), myPassword()
-			if err := s.CreateUser(ctx, user, pw); err != nil {
-				t.Fatal(err)
-			}
+			user, pw := myUser(t, s, "limited")
 			if err := s.Exec(ctx, "ALTER USER "+mysqltest.QuoteAccount(user, "%")+" WITH MAX_USER_CONNECTIONS 1"); err != nil {
 				t.Fatal(err)
 			}
@@ -482,10 +463,7 @@ func TestMySQLLimitsMariaDB(t *testing.T) {
 				io.Copy(io.Discard, c)                                    // until the server closes
 				c.Close()
 			}
-			user, pw := mysqltest.UniqueName("blocked"), myPassword()
-			if err := s.CreateUser(ctx, user, pw); err != nil {
-				t.Fatal(err)
-			}
+			user, pw := myUser(t, s, "blocked")
 			// The MySQL Engine has no dial parameter; go-sql-driver's own connector with a dial
 			// function from 127.0.0.2 gets the server's answer.
 			cfg := s.Config(user, pw, "")
@@ -562,20 +540,24 @@ func myPolicy(d time.Duration) retry.Policy {
 	return p
 }
 
-// myEnv is a MariaDB user whose password lives in a secret of an in-process Secrets Manager,
-// both real: a server from mysqltest and the aws-sdk-go-v2 client against smtest.
-type myEnv struct {
-	tb       testing.TB
-	s        *mysqltest.Server
-	sm       *smtest.Server
-	api      *secretsmanager.Client
-	admin    *sql.DB // changes the user's password
-	secretID string
-	user     string
+// myUser creates a user of s named after prefix (mysqltest.UniqueName) with a fresh password,
+// and returns both.
+func myUser(tb testing.TB, s *mysqltest.Server, prefix string) (user, password string) {
+	tb.Helper()
+	user, password = mysqltest.UniqueName(prefix), secretenv.NewPassword()
+	if err := s.CreateUser(tb.Context(), user, password); err != nil {
+		tb.Fatal(err)
+	}
+	return user, password
+}
 
-	mu        sync.Mutex // guards password and passwords
-	password  string     // the password the database accepts now
-	passwords []string   // every password the user had
+// myEnv is a MariaDB user whose password lives in a secret of an in-process Secrets Manager
+// (secretenv.Env), both real: a server from mysqltest and the aws-sdk-go-v2 client against
+// smtest.
+type myEnv struct {
+	*secretenv.Env
+	s     *mysqltest.Server
+	admin *sql.DB // changes the user's password
 }
 
 // newMyEnv makes a user with a fresh password on a server of its own and a secret holding it
@@ -583,106 +565,34 @@ type myEnv struct {
 func newMyEnv(tb testing.TB) *myEnv {
 	tb.Helper()
 	s := mysqltest.New(tb)
-	user, pw := mysqltest.UniqueName("app"), myPassword()
-	if err := s.CreateUser(tb.Context(), user, pw); err != nil {
-		tb.Fatal(err)
-	}
+	user, pw := myUser(tb, s, "app")
 	return newMyEnvOn(tb, s, user, pw)
 }
 
-// newMyEnvOn makes a secret for an existing user of s.
+// newMyEnvOn makes a secret for an existing user of s, whose password changes as setSecret
+// changes it: by its mysql_native_password hash rather than the password.
 func newMyEnvOn(tb testing.TB, s *mysqltest.Server, user, pw string) *myEnv {
 	tb.Helper()
-	sm := smtest.New(tb)
-	e := &myEnv{tb: tb, s: s, sm: sm, api: sm.Client(), user: user, password: pw, passwords: []string{pw},
-		secretID: mysqltest.UniqueName("prod/app/mysql")}
 	conn, err := mysql.NewConnector(s.Config(s.AdminUser(), s.AdminPassword(), ""))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e.admin = sql.OpenDB(conn)
+	e := &myEnv{s: s, admin: sql.OpenDB(conn)}
 	tb.Cleanup(func() { e.admin.Close() })
-	if _, err := e.api.CreateSecret(tb.Context(), &secretsmanager.CreateSecretInput{
-		Name: aws.String(e.secretID), SecretString: aws.String(e.secretJSON(pw)),
-	}); err != nil {
-		tb.Fatal(err)
-	}
-	return e
-}
-
-func (e *myEnv) secretJSON(password string) string {
-	b, err := mySecret(e.s, e.user, password, "").MarshalSecret()
-	if err != nil {
-		e.tb.Fatal(err)
-	}
-	return string(b)
-}
-
-// putPending stores password as a new AWSPENDING version, as createSecret does, and returns
-// the version ID.
-func (e *myEnv) putPending(ctx context.Context, password string) (string, error) {
-	token := rand.Text() + rand.Text()
-	_, err := e.api.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
-		SecretId: aws.String(e.secretID), ClientRequestToken: aws.String(token),
-		SecretString: aws.String(e.secretJSON(password)), VersionStages: []string{rotasafe.StagePending},
-	})
-	return token, err
-}
-
-// setPassword changes the user's password in the database, as setSecret does, sending its
-// mysql_native_password hash rather than the password.
-func (e *myEnv) setPassword(ctx context.Context, password string) error {
-	_, err := e.admin.ExecContext(ctx, "ALTER USER "+mysqltest.QuoteAccount(e.user, "%")+
-		" IDENTIFIED BY PASSWORD '"+mysqltest.NativePasswordHash(password)+"'")
-	if err != nil {
+	secret := func(user, password string) rotasafe.DBSecret { return mySecret(s, user, password, "") }
+	setPassword := func(ctx context.Context, user, password string) error {
+		_, err := e.admin.ExecContext(ctx, "ALTER USER "+mysqltest.QuoteAccount(user, "%")+
+			" IDENTIFIED BY PASSWORD '"+mysqltest.NativePasswordHash(password)+"'")
 		return err
 	}
-	e.mu.Lock()
-	e.password = password
-	e.passwords = append(e.passwords, password)
-	e.mu.Unlock()
-	return nil
-}
-
-// rotate runs one single-user rotation in the order Secrets Manager runs it.
-func (e *myEnv) rotate(ctx context.Context) error {
-	pw := myPassword()
-	id, err := e.putPending(ctx, pw)
-	if err != nil {
-		return fmt.Errorf("createSecret: %w", err)
-	}
-	if err := e.setPassword(ctx, pw); err != nil {
-		return fmt.Errorf("setSecret: %w", err)
-	}
-	if err := rotasafe.Promote(ctx, e.api, e.secretID, id); err != nil {
-		return fmt.Errorf("finishSecret: %w", err)
-	}
-	return nil
-}
-
-// allPasswords returns every password the user has had.
-func (e *myEnv) allPasswords() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return slices.Clone(e.passwords)
+	e.Env = secretenv.New(tb, mysqltest.UniqueName("prod/app/mysql"), user, pw, secret, setPassword)
+	return e
 }
 
 // connector returns a NewMySQL Connector for the env's secret over a cache of its own.
 func (e *myEnv) connector(tb testing.TB, opts ...sqlconn.Option) *sqlconn.Connector {
 	tb.Helper()
-	c := cache.New(e.api, cache.WithMinRefreshInterval(250*time.Millisecond), cache.WithNegativeTTL(100*time.Millisecond),
-		cache.WithLogger(nil))
-	tb.Cleanup(func() { c.Close() })
-	return sqlconn.NewMySQL(c, e.secretID, opts...)
-}
-
-func myConnect(t *testing.T, c *sqlconn.Connector) {
-	t.Helper()
-	conn, err := c.Connect(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	return sqlconn.NewMySQL(e.NewCache(tb), e.SecretID, opts...)
 }
 
 // TestMySQLFallback walks one rotation step by step: when the database already holds the
@@ -693,31 +603,31 @@ func TestMySQLFallback(t *testing.T) {
 	c := e.connector(t)
 	ctx := t.Context()
 
-	myConnect(t, c)
-	pw := myPassword()
-	id, err := e.putPending(ctx, pw)
+	mustConnect(t, c)
+	pw := secretenv.NewPassword()
+	id, err := e.PutPending(ctx, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
-	myConnect(t, c)
-	if err := e.setPassword(ctx, pw); err != nil {
+	mustConnect(t, c)
+	if err := e.AlterPassword(ctx, pw); err != nil {
 		t.Fatal(err)
 	}
 	before := c.Stats()
-	myConnect(t, c)
+	mustConnect(t, c)
 	if st := c.Stats(); st.Fallbacks.Total()-before.Fallbacks.Total() != 1 || st.Rejected.Total() == before.Rejected.Total() {
 		t.Errorf("connect after the password change: stats went from %+v to %+v, want one fallback after an auth failure", before, st)
 	}
 	before = c.Stats()
-	myConnect(t, c)
+	mustConnect(t, c)
 	if st := c.Stats(); st.Logins-before.Logins != 1 {
 		t.Errorf("connect after the fallback: %d logins, want 1 (AWSPENDING kept)", st.Logins-before.Logins)
 	}
-	if err := rotasafe.Promote(ctx, e.api, e.secretID, id); err != nil {
+	if err := rotasafe.Promote(ctx, e.API, e.SecretID, id); err != nil {
 		t.Fatal(err)
 	}
-	myConnect(t, c)
-	e.s.CheckLogs(t, e.allPasswords()...)
+	mustConnect(t, c)
+	e.s.CheckLogs(t, e.Passwords()...)
 }
 
 // TestMySQLRotationUnderLoad: 8 goroutines, each query on a fresh login, through 10
@@ -726,7 +636,7 @@ func TestMySQLFallback(t *testing.T) {
 func TestMySQLRotationUnderLoad(t *testing.T) {
 	t.Parallel()
 	e := newMyEnv(t)
-	var logs syncBuffer
+	var logs fixture.Buffer
 	c := e.connector(t, sqlconn.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	db := sql.OpenDB(c)
 	t.Cleanup(func() { db.Close() })
@@ -739,79 +649,25 @@ func TestMySQLRotationUnderLoad(t *testing.T) {
 	defer held.Close()
 
 	const workers, rotations = 8, 10
-	var (
-		ok   atomic.Int64
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	stop := make(chan struct{})
-	for range workers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				var user string
-				err := db.QueryRowContext(qctx, "SELECT CURRENT_USER()").Scan(&user)
-				cancel()
-				if err != nil {
-					mu.Lock()
-					errs = append(errs, err)
-					mu.Unlock()
-					continue
-				}
-				ok.Add(1)
-			}
-		})
-	}
-	progress := func(n int64) {
-		target := ok.Load() + n
-		deadline := time.Now().Add(30 * time.Second)
-		for ok.Load() < target {
-			if time.Now().After(deadline) {
-				t.Fatalf("queries stalled at %d, want %d", ok.Load(), target)
-			}
-			time.Sleep(time.Millisecond)
-		}
-	}
-	for i := range rotations {
-		progress(workers)
-		if err := e.rotate(ctx); err != nil {
-			close(stop)
-			wg.Wait()
-			t.Fatalf("rotation %d: %v", i+1, err)
-		}
-	}
-	progress(workers)
-	close(stop)
-	wg.Wait()
+	l := fixture.StartLoad(workers, func(int, int) error {
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		var user string
+		return db.QueryRowContext(qctx, "SELECT CURRENT_USER()").Scan(&user)
+	})
+	l.Between(t, "rotation", rotations, workers, 30*time.Second, func(int) error { return e.Rotate(ctx) })
 
 	if err := held.PingContext(ctx); err != nil {
 		t.Errorf("connection opened before the rotations: %v", err)
 	}
-	for i, err := range errs {
-		if i == 5 {
-			t.Errorf("... and %d more", len(errs)-5)
-			break
-		}
-		t.Errorf("query error: %v", err)
-	}
+	l.ReportErrors(t, "query")
 	st := c.Stats()
-	t.Logf("%d queries over %d rotations; stats %+v", ok.Load(), rotations, st)
+	t.Logf("%d queries over %d rotations; stats %+v", l.OK(), rotations, st)
 	if st.Rejected.Total() == 0 {
 		t.Error("Stats().Rejected = 0: no login met a rotated password, the test proved nothing")
 	}
-	out := logs.String()
-	for _, pw := range e.allPasswords() {
-		if strings.Contains(out, pw) {
-			t.Fatal("a password appears in the Connector's log")
-		}
-	}
-	e.s.CheckLogs(t, e.allPasswords()...)
+	e.CheckNoPassword(t, "the Connector's log", logs.String())
+	e.s.CheckLogs(t, e.Passwords()...)
 }
 
 // TestMySQLConnectErrorsHoldNoPassword: the errors a NewMySQL Connector returns, and every
@@ -820,14 +676,14 @@ func TestMySQLConnectErrorsHoldNoPassword(t *testing.T) {
 	t.Parallel()
 	e := newMyEnv(t)
 	ctx := t.Context()
-	secretPW := e.allPasswords()[0]
+	secretPW := e.Passwords()[0]
 	var currentID string
-	for id, stages := range e.sm.Stages(e.secretID) {
+	for id, stages := range e.SM.Stages(e.SecretID) {
 		if slices.Contains(stages, rotasafe.StageCurrent) {
 			currentID = id
 		}
 	}
-	acct := mysqltest.QuoteAccount(e.user, "%")
+	acct := mysqltest.QuoteAccount(e.User, "%")
 	tests := []struct {
 		name   string
 		setup  func() error
@@ -835,9 +691,9 @@ func TestMySQLConnectErrorsHoldNoPassword(t *testing.T) {
 		number uint16
 		class  rotasafe.Class
 	}{
-		{"password no label holds", func() error { return e.setPassword(ctx, myPassword()) }, nil, 1045, rotasafe.ClassAuth},
+		{"password no label holds", func() error { return e.AlterPassword(ctx, secretenv.NewPassword()) }, nil, 1045, rotasafe.ClassAuth},
 		{"locked", func() error {
-			if err := e.setPassword(ctx, secretPW); err != nil {
+			if err := e.AlterPassword(ctx, secretPW); err != nil {
 				return err
 			}
 			_, err := e.admin.ExecContext(ctx, "ALTER USER "+acct+" ACCOUNT LOCK")
@@ -874,7 +730,7 @@ func TestMySQLConnectErrorsHoldNoPassword(t *testing.T) {
 				t.Errorf("got error number %d (%v), want %d", n, err, tt.number)
 			}
 			msg := err.Error()
-			if !strings.Contains(msg, e.secretID) || !strings.Contains(msg, currentID) {
+			if !strings.Contains(msg, e.SecretID) || !strings.Contains(msg, currentID) {
 				t.Errorf("error %q names neither the secret nor version %s", msg, currentID)
 			}
 			if tt.number != 0 {
@@ -886,14 +742,10 @@ func TestMySQLConnectErrorsHoldNoPassword(t *testing.T) {
 			for _, a := range ce.Attempts {
 				printed += fmt.Sprintf("|%v|%+v|%#v", a.Err, a.Err, a)
 			}
-			for _, pw := range e.allPasswords() {
-				if strings.Contains(printed, pw) {
-					t.Fatal("a password appears in the printed error")
-				}
-			}
+			e.CheckNoPassword(t, "the printed error", printed)
 		})
 	}
-	e.s.CheckLogs(t, e.allPasswords()...)
+	e.s.CheckLogs(t, e.Passwords()...)
 }
 
 func TestMySQLDriverName(t *testing.T) {

@@ -12,9 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
 
 // FindBinary returns the absolute path of the first of names found on PATH or, failing that,
@@ -356,24 +357,5 @@ func ReadFrom(path string, off int64) string {
 }
 
 // Buffer collects a process's output, written by the goroutines of exec.Cmd while a test
-// reads it. The zero value is ready to use.
-type Buffer struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-func (b *Buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-// Bytes returns a copy of what was written so far.
-func (b *Buffer) Bytes() []byte {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return bytes.Clone(b.b.Bytes())
-}
-
-// String returns what was written so far.
-func (b *Buffer) String() string { return string(b.Bytes()) }
+// reads it. It is fixture.Buffer, the one goroutine-safe buffer of the module's tests.
+type Buffer = fixture.Buffer

@@ -65,13 +65,7 @@ func TestPermissions(t *testing.T) {
 
 	in := noticetest.Listen(t, app)
 	noticetest.Ready(t, rotator, in)
-	want := noticetest.Notice(notice.PasswordChanged)
-	if err := rotator.Publish(t.Context(), want); err != nil {
-		t.Fatalf("the rotator publishes: %v", err)
-	}
-	if got := in.Next(t); got != want {
-		t.Fatalf("got %v, want %v", got, want)
-	}
+	noticetest.Delivers(t, "the rotator's notice", rotator, in, notice.PasswordChanged)
 
 	if err := app.Publish(t.Context(), noticetest.Notice(notice.PasswordChanged)); !errors.Is(err, nats.ErrPermissionViolation) {
 		t.Fatalf("the application publishes: got %v, want a permissions violation", err)
@@ -80,13 +74,7 @@ func TestPermissions(t *testing.T) {
 		t.Fatalf("the rotator subscribes: got %v, want a permissions violation", err)
 	}
 	// The denied publish reached no one: the next notice is the rotator's.
-	want = noticetest.Notice(notice.Finished)
-	if err := rotator.Publish(t.Context(), want); err != nil {
-		t.Fatal(err)
-	}
-	if got := in.Next(t); got != want {
-		t.Fatalf("got %v, want %v", got, want)
-	}
+	noticetest.Delivers(t, "after the denied publish", rotator, in, notice.Finished)
 }
 
 // TestOutage stops the server and starts it again: Publish fails while it is down, the

@@ -57,13 +57,7 @@ func TestACL(t *testing.T) {
 
 	in := noticetest.Listen(t, app)
 	noticetest.Ready(t, rotator, in)
-	want := noticetest.Notice(notice.PasswordChanged)
-	if err := rotator.Publish(t.Context(), want); err != nil {
-		t.Fatalf("the rotator publishes: %v", err)
-	}
-	if got := in.Next(t); got != want {
-		t.Fatalf("got %v, want %v", got, want)
-	}
+	noticetest.Delivers(t, "the rotator's notice", rotator, in, notice.PasswordChanged)
 
 	err := app.Publish(t.Context(), noticetest.Notice(notice.PasswordChanged))
 	if !redis.IsPermissionError(err) {
@@ -94,13 +88,7 @@ func TestReconnect(t *testing.T) {
 		}
 		noticetest.Ready(t, tr, in) // publishes until the restored subscription delivers
 	}
-	want := noticetest.Notice(notice.PendingStored)
-	if err := tr.Publish(t.Context(), want); err != nil {
-		t.Fatal(err)
-	}
-	if got := in.Next(t); got != want {
-		t.Fatalf("got %v, want %v", got, want)
-	}
+	noticetest.Delivers(t, "after the reconnects", tr, in, notice.PendingStored)
 }
 
 // TestServerDown: with the server gone, Publish fails within its context, and a subscriber

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
 )
@@ -121,7 +122,7 @@ type run struct {
 	obs *observer
 	fn  string // the Lambda ARN the rotation function is registered under
 	id  string // the ARN of the rotated secret
-	log lockedBuffer
+	log fixture.Buffer
 
 	check string // the check running; set between rotations only
 
@@ -309,22 +310,4 @@ func passwordField(secret string) []string {
 		return []string{pw}
 	}
 	return nil
-}
-
-// lockedBuffer is the handler's log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

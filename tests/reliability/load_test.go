@@ -6,8 +6,6 @@ import (
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,45 +49,18 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 	})
 
 	const workers = 8
-	var (
-		ok   atomic.Int64
-		mu   sync.Mutex
-		errs []error
-	)
-	stop := runWorkers(workers, func() {
+	l := fixture.StartLoad(workers, func(int, int) error {
 		qctx, cancel := context.WithTimeout(ctx, hangGuard)
-		err := ping(qctx)
-		cancel()
-		if err != nil {
-			mu.Lock()
-			errs = append(errs, err)
-			mu.Unlock()
-			return
-		}
-		ok.Add(1)
+		defer cancel()
+		return ping(qctx)
 	})
-	progress := func(n int64) {
-		target := ok.Load() + n
-		fixture.WaitFor(t, "commands between rotations", hangGuard, func() bool { return ok.Load() >= target })
-	}
 	n := sizeN(t, sc.rotations, max(3, sc.rotations/4))
-	for i := range n {
-		progress(workers)
-		if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
-			stop()
-			t.Fatalf("rotation %d: %v", i+1, err)
-		}
-	}
-	progress(workers)
-	stop()
-	for i, err := range errs {
-		if i == 5 {
-			t.Errorf("... and %d more", len(errs)-5)
-			break
-		}
-		t.Errorf("command error: %v", err)
-	}
-	t.Logf("%d rotations, %d commands, %d errors; client stats %+v", n, ok.Load(), len(errs), stats())
+	l.Between(t, "rotation", n, workers, hangGuard, func(int) error {
+		_, err := rotate.Rotate(ctx, e.api, id, h)
+		return err
+	})
+	l.ReportErrors(t, "command")
+	t.Logf("%d rotations, %d commands, %d errors; client stats %+v", n, l.OK(), len(l.Errors()), stats())
 	haystacks := srv.serverLogs(t)
 	haystacks["client log"] = logs.String()
 	for _, pw := range e.passwords(id) {

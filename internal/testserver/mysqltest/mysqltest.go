@@ -76,36 +76,22 @@ var (
 )
 
 // Option configures a server started by Start or New.
-type Option func(*config)
-
-type config struct {
-	settings [][2]string // server options, in order
-	url      string      // an external server; overrides ROTASAFE_MYSQL_URL
-}
+type Option = testserver.Option
 
 // WithURL uses the server at url (see EnvURL) instead of starting one, as ROTASAFE_MYSQL_URL
 // does; it takes precedence over that variable. An empty url leaves the choice to the
 // variable.
-func WithURL(url string) Option {
-	return func(c *config) { c.url = url }
-}
+func WithURL(url string) Option { return testserver.WithURL(url) }
 
 // WithSetting passes a server option to mariadbd as --name=value, for example
 // WithSetting("max_user_connections", "5"). Later settings of the same name win. Start rejects
 // names that are not option names. It has no effect on an external server.
-func WithSetting(name, value string) Option {
-	return func(c *config) { c.settings = append(c.settings, [2]string{name, value}) }
-}
+func WithSetting(name, value string) Option { return testserver.WithSetting(name, value) }
 
 // WithMaxConnections sets max_connections. Values below 1 leave the server's default (151)
 // in place; MariaDB raises values below 10 to 10. MariaDB lets one more connection in for an
 // account with the SUPER or CONNECTION ADMIN privilege, such as the admin account.
-func WithMaxConnections(n int) Option {
-	if n < 1 {
-		return func(*config) {}
-	}
-	return WithSetting("max_connections", strconv.Itoa(n))
-}
+func WithMaxConnections(n int) Option { return testserver.WithMaxConnections(n) }
 
 // Server is a running MariaDB server, either one that Start created or the external one named
 // by ROTASAFE_MYSQL_URL. Its methods are safe for concurrent use.
@@ -141,17 +127,12 @@ type adminSecret struct{ password string }
 // returns a Server for it. It returns when the server accepts logins. The caller must call
 // Close. An error wrapping ErrBinariesNotFound means the server binaries are not installed.
 func Start(ctx context.Context, opts ...Option) (*Server, error) {
-	cfg := testserver.Configure(opts)
-	if cfg.url == "" {
-		cfg.url = os.Getenv(EnvURL)
+	cfg, err := testserver.StartConfig(opts, EnvURL, "mysqltest", validSettingName)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.url != "" {
-		return startExternal(ctx, cfg.url)
-	}
-	for _, s := range cfg.settings {
-		if !validSettingName(s[0]) {
-			return nil, fmt.Errorf("mysqltest: invalid setting name %q", s[0])
-		}
+	if cfg.URL != "" {
+		return startExternal(ctx, cfg.URL)
 	}
 	bin, err := findBinaries(searchDirs)
 	if err != nil {
@@ -177,7 +158,7 @@ var validSettingName = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]*$`).MatchStrin
 
 // create makes the directory, installs the system tables with the admin account and starts
 // the server, retrying with another port when the one it picked was taken meanwhile.
-func (s *Server) create(ctx context.Context, cfg *config) error {
+func (s *Server) create(ctx context.Context, cfg *testserver.Config) error {
 	dir, err := testserver.TempDir("mysqltest-", s.runAs != nil)
 	if err != nil {
 		return err
@@ -220,7 +201,7 @@ func (s *Server) create(ctx context.Context, cfg *config) error {
 		"--general-log-file=" + s.genLogPath,
 		"--log-output=FILE",
 	}
-	for _, kv := range cfg.settings {
+	for _, kv := range cfg.Settings {
 		s.args = append(s.args, "--"+kv[0]+"="+kv[1])
 	}
 
@@ -243,11 +224,7 @@ func (s *Server) setBase() {
 
 // String describes the server by its address, without credentials.
 func (s *Server) String() string {
-	kind := "mysqltest server"
-	if s.external {
-		kind = "mysqltest external server"
-	}
-	return kind + " at " + net.JoinHostPort(s.host, strconv.Itoa(s.port))
+	return testserver.Describe("mysqltest", "server", s.external, s.host, s.port)
 }
 
 // Format prints String for every verb, so that no verb (%#v or %+v included) prints the

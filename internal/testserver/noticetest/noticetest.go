@@ -92,6 +92,19 @@ func (in *Inbox) Next(tb testing.TB) notice.Notice {
 	return notice.Notice{}
 }
 
+// Delivers publishes a notice of kind through pub and fails tb unless the notice is the next
+// one in; what names the notice in the failures ("after garbage").
+func Delivers(tb testing.TB, what string, pub notice.Publisher, in *Inbox, kind notice.Kind) {
+	tb.Helper()
+	want := Notice(kind)
+	if err := pub.Publish(tb.Context(), want); err != nil {
+		tb.Fatalf("%s: publish: %v", what, err)
+	}
+	if got := in.Next(tb); got != want {
+		tb.Fatalf("%s: got %v, want %v", what, got, want)
+	}
+}
+
 // Ready publishes probes through pub until every inbox has one, then drains the probes, so
 // that the notices published next reach every inbox.
 func Ready(tb testing.TB, pub notice.Publisher, inboxes ...*Inbox) {
@@ -167,13 +180,7 @@ func Run(t *testing.T, h Harness) {
 		} {
 			h.Raw(t, []byte(b))
 		}
-		want := Notice(notice.PasswordChanged)
-		if err := pub.Publish(t.Context(), want); err != nil {
-			t.Fatal(err)
-		}
-		if got := in.Next(t); got != want {
-			t.Fatalf("after garbage: got %v, want %v (garbage must be dropped)", got, want)
-		}
+		Delivers(t, "after garbage (garbage must be dropped)", pub, in, notice.PasswordChanged)
 		if err := in.Stop(); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Subscribe after cancel: got %v, want context.Canceled", err)
 		}

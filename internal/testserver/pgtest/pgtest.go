@@ -74,19 +74,12 @@ var (
 )
 
 // Option configures a cluster started by Start or New.
-type Option func(*config)
-
-type config struct {
-	settings [][2]string // postgresql.conf name/value pairs, in order
-	url      string      // an external server; overrides ROTASAFE_PG_URL
-}
+type Option = testserver.Option
 
 // WithURL uses the server at url (a superuser connection URL) instead of
 // starting one, as ROTASAFE_PG_URL does; it takes precedence over that
 // variable. An empty url leaves the choice to the variable.
-func WithURL(url string) Option {
-	return func(c *config) { c.url = url }
-}
+func WithURL(url string) Option { return testserver.WithURL(url) }
 
 // WithLogStatements makes the server log every statement it receives
 // (log_statement = 'all'), so that tests can read the log with ReadLog and
@@ -101,18 +94,11 @@ func WithLogStatements() Option {
 // quotes: WithSetting("shared_buffers", "16MB"). Later settings of the same
 // name win. Start rejects names that are not PostgreSQL parameter names. It
 // has no effect on an external server.
-func WithSetting(name, value string) Option {
-	return func(c *config) { c.settings = append(c.settings, [2]string{name, value}) }
-}
+func WithSetting(name, value string) Option { return testserver.WithSetting(name, value) }
 
 // WithMaxConnections sets max_connections. Values below 1 leave the server's
 // default (100) in place.
-func WithMaxConnections(n int) Option {
-	if n < 1 {
-		return func(*config) {}
-	}
-	return WithSetting("max_connections", strconv.Itoa(n))
-}
+func WithMaxConnections(n int) Option { return testserver.WithMaxConnections(n) }
 
 // Cluster is a running PostgreSQL server, either one that Start created or
 // the external one named by ROTASAFE_PG_URL. Its methods are safe for
@@ -146,17 +132,12 @@ type Cluster struct {
 // socket in its own directory, and runs with fsync off: it is fast and
 // loses its data on a crash, which is all a test needs.
 func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
-	cfg := testserver.Configure(opts)
-	if cfg.url == "" {
-		cfg.url = os.Getenv(EnvURL)
+	cfg, err := testserver.StartConfig(opts, EnvURL, "pgtest", validSettingName)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.url != "" {
-		return startExternal(ctx, cfg.url)
-	}
-	for _, s := range cfg.settings {
-		if !validSettingName(s[0]) {
-			return nil, fmt.Errorf("pgtest: invalid setting name %q", s[0])
-		}
+	if cfg.URL != "" {
+		return startExternal(ctx, cfg.URL)
 	}
 	bin, err := findBinaries(debianBinGlob)
 	if err != nil {
@@ -179,7 +160,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 
 // create makes the directory, runs initdb and starts the server, retrying
 // with another port when the one it picked was taken meanwhile.
-func (c *Cluster) create(ctx context.Context, cfg *config) error {
+func (c *Cluster) create(ctx context.Context, cfg *testserver.Config) error {
 	dir, err := testserver.TempDir("pgtest-", c.runAs != nil)
 	if err != nil {
 		return err
@@ -213,7 +194,7 @@ func (c *Cluster) create(ctx context.Context, cfg *config) error {
 		"full_page_writes = off",
 		"logging_collector = off",
 	}
-	for _, s := range cfg.settings {
+	for _, s := range cfg.Settings {
 		conf = append(conf, s[0]+" = "+quoteConf(s[1]))
 	}
 	if err := appendConf(filepath.Join(c.dataDir, "postgresql.conf"), conf); err != nil {
@@ -239,11 +220,7 @@ type superSecret struct {
 
 // String describes the cluster by its address, without credentials.
 func (c *Cluster) String() string {
-	kind := "pgtest cluster"
-	if c.external {
-		kind = "pgtest external server"
-	}
-	return kind + " at " + net.JoinHostPort(c.host, strconv.Itoa(c.port))
+	return testserver.Describe("pgtest", "cluster", c.external, c.host, c.port)
 }
 
 // Format prints String for every verb, so that no verb (%#v or %+v

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"slices"
 	"strings"
@@ -151,4 +152,22 @@ func (e *Env) CheckClean(id, user string, older []string) (cur string) {
 	}
 	e.CheckACL(user, []string{prev, cur}, append(older, cur, prev))
 	return cur
+}
+
+// NewTLSEnv starts an Env whose server speaks nothing but TLS, with a certificate of
+// NewCerts, and returns it with a client TLS configuration whose roots trust that
+// certificate (the system's roots do not).
+func NewTLSEnv(tb testing.TB) (*Env, *tls.Config) {
+	tb.Helper()
+	certs := NewCerts(tb)
+	return NewEnv(tb, WithTLS(certs)), &tls.Config{RootCAs: certs.Pool}
+}
+
+// CheckUntrusted fails tb unless err is a certificate verification error: what a client of a
+// NewTLSEnv server gets with the system's roots when it did try TLS, and verified.
+func CheckUntrusted(tb testing.TB, err error) {
+	tb.Helper()
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		tb.Fatalf("got %v, want a certificate verification error", err)
+	}
 }

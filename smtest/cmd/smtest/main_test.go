@@ -6,31 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
-
-// syncBuffer is a bytes.Buffer safe for the server's log and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestRunServesSeededSecrets(t *testing.T) {
 	cases := []struct{ name, seed string }{
@@ -46,7 +29,7 @@ func TestRunServesSeededSecrets(t *testing.T) {
 			ctx, cancel := context.WithCancel(t.Context())
 			urls := make(chan string, 1)
 			errc := make(chan error, 1)
-			var logs syncBuffer
+			var logs fixture.Buffer
 			go func() {
 				errc <- run(ctx, []string{"-addr", "127.0.0.1:0", "-seed", path, "-v"}, &logs, func(u string) { urls <- u })
 			}()
