@@ -137,9 +137,6 @@ func start(ctx context.Context, script string, run *testserver.Account, port int
 			"default_permissions.read = .*",
 			"default_permissions.write = .*",
 			"loopback_users = none",
-			// The management API lists a new connection once the node has emitted its stats:
-			// every 5 s by default, which a test that waits for a listing would pay each time.
-			"collect_statistics_interval = 250",
 			"log.file = node.log",
 			"log.file.level = debug", // a check that no password reaches the log sees everything
 			"log.console = false",
