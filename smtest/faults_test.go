@@ -3,6 +3,7 @@ package smtest_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/smtest"
 )
 
@@ -108,6 +110,26 @@ func TestLatency(t *testing.T) {
 	}
 	s.Faults().Latency("GetSecretValue", 0)
 	getValue(t, c, "f", "", "")
+}
+
+// TestLatencyEndsWithTheCaller: a caller that gives up during an injected latency ends the
+// server's wait too, so no handler goroutine outlives the request it served.
+func TestLatencyEndsWithTheCaller(t *testing.T) {
+	s, c := newServer(t)
+	create(t, c, "f", "v")
+	s.Faults().Latency("GetSecretValue", time.Hour)
+	waiting := func() bool {
+		return len(fixture.Goroutines(func(stack string) bool { return strings.Contains(stack, "smtest.(*Faults).before") })) > 0
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { _, err := get(ctx, c, "f", "", ""); done <- err }()
+	fixture.WaitFor(t, "the server to hold the request", time.Minute, waiting)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	fixture.WaitFor(t, "the server's handler to stop waiting once its caller is gone", time.Minute, func() bool { return !waiting() })
 }
 
 // TestCloseCutsLatency checks that Close does not wait out an injected latency.

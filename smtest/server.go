@@ -279,13 +279,16 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, reqID, &apiError{status: 400, code: codeUnknownOp, msg: msg})
 		return
 	}
-	if err := s.faults.before(r.Context(), s.baseCtx, op); err != nil {
-		writeError(w, reqID, err)
-		return
-	}
+	// The body is read before any injected latency: only then does net/http watch the
+	// connection, so that a client that gives up ends the wait (r.Context() is cancelled)
+	// instead of leaving the handler waiting out the latency.
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		writeError(w, reqID, errf(codeSerialization, "The request body could not be read."))
+		return
+	}
+	if err := s.faults.before(r.Context(), s.baseCtx, op); err != nil {
+		writeError(w, reqID, err)
 		return
 	}
 	if len(body) > maxBody {
