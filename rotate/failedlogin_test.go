@@ -21,6 +21,7 @@ import (
 // for the secret's users through two rotations of each strategy (the alternating one both
 // ways), then a rotation whose every step runs twice.
 func TestNoFailedLoginPostgres(t *testing.T) {
+	t.Parallel()
 	base := newEnv(t)
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -73,6 +74,7 @@ func (e *env) failedLogins(t *testing.T, user string) int {
 // strategy, with max_password_errors=2 as a lockout would be configured, then a rotation whose
 // every step runs twice. The subtests run one after the other: the counter is the server's.
 func TestNoFailedLoginMySQL(t *testing.T) {
+	t.Parallel()
 	base := newMyEnv(t, mysqltest.WithSetting("max_password_errors", "2"))
 	denied := func(e *myEnv) int {
 		rows := e.adminQuery(2, "SHOW GLOBAL STATUS LIKE 'Access_denied_errors'")

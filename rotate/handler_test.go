@@ -105,6 +105,7 @@ func (r *recordingAPI) PutSecretValue(ctx context.Context, in *secretsmanager.Pu
 }
 
 func TestRotateSecretCallsHandler(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	svc := &keyService{}
@@ -149,6 +150,7 @@ func TestRotateSecretCallsHandler(t *testing.T) {
 }
 
 func TestGuards(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	svc := &keyService{}
@@ -216,6 +218,7 @@ func TestGuards(t *testing.T) {
 // TestRetriedRotation follows what Secrets Manager does when a step fails: it calls the steps
 // again with the same token, and the rotation then completes.
 func TestRetriedRotation(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	svc := &keyService{}
@@ -254,6 +257,7 @@ func TestRetriedRotation(t *testing.T) {
 }
 
 func TestRotateWithoutRotationConfigured(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	svc := &keyService{}
@@ -317,6 +321,7 @@ func TestInvalidOptions(t *testing.T) {
 }
 
 func TestLogsNoValues(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	svc := &keyService{}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/rotasafe/rotasafe"
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/smtest"
 )
@@ -38,6 +39,9 @@ type env struct {
 }
 
 func TestMain(m *testing.M) {
+	// Most tests here wait on PostgreSQL and MariaDB (logins, rotations): four at once keep
+	// two cores busy where one per core leaves them idle.
+	testserver.WaitingParallel(4)
 	code := m.Run()
 	pgtest.CloseShared()
 	os.Exit(code)

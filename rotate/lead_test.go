@@ -15,6 +15,7 @@ import (
 // the next step starts no sooner than the lead after it; PasswordChanging comes before the
 // password change, at least the settle before PasswordChanged.
 func TestNoticeLead(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	svc := &keyService{}
@@ -58,6 +59,7 @@ func TestNoticeLead(t *testing.T) {
 // TestNoticeLeadBounds: the lead is cut to the step's deadline less the margin (a Lambda
 // function's timeout), not waited when the notice did not go out, and invalid values panic.
 func TestNoticeLeadBounds(t *testing.T) {
+	t.Parallel()
 	h := NewHandler(nil, keyStrategy{&keyService{}}, WithNoticeLead(time.Minute))
 	ctx, cancel := context.WithTimeout(t.Context(), leadMargin+time.Second)
 	defer cancel()

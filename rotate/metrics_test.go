@@ -15,6 +15,7 @@ import (
 // TestMetrics checks that each step is recorded once per run with its outcome and duration,
 // and each notice once it is published (a publisher's failure is not).
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	svc := &keyService{}

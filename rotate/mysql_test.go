@@ -12,6 +12,7 @@ import (
 )
 
 func TestMySQLInterruptedStatements(t *testing.T) {
+	t.Parallel()
 	skipShort(t)
 	base := newMyEnv(t)
 	for _, sc := range myScenarios {
@@ -31,6 +32,7 @@ func TestMySQLInterruptedStatements(t *testing.T) {
 // TestMySQLNoInjection rotates users whose names hold quotes, backticks, % and SQL, next to
 // a victim account that must be untouched.
 func TestMySQLNoInjection(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	master := e.master()
 	victim := e.user("victim")
@@ -106,6 +108,7 @@ func (e *myEnv) adminQuery(n int, query string, args ...any) [][]string {
 }
 
 func TestMySQLPlaintextNeverReachesServer(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	master := e.master()
 	var ids []string
@@ -136,6 +139,7 @@ func TestMySQLPlaintextNeverReachesServer(t *testing.T) {
 }
 
 func TestMySQLSetSecretErrors(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	master := e.master()
 	for _, sc := range myScenarios {
@@ -163,6 +167,7 @@ func TestMySQLSetSecretErrors(t *testing.T) {
 // TestMySQLAlternatingRefusesUnrelatedUsers checks that the secret of one user cannot take
 // over another whose name differs by the suffix: the pair must be the one the secret made.
 func TestMySQLAlternatingRefusesUnrelatedUsers(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	master := e.master()
 	for _, tt := range lookAlikes(mysqltest.UniqueName) {
@@ -218,6 +223,7 @@ func (e *myEnv) showGrants(a account) []string {
 var columnList = regexp.MustCompile(`\([^()]*\)`)
 
 func TestMySQLAlternatingCopiesGrants(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	master := e.master()
 	ctx := t.Context()
@@ -322,6 +328,7 @@ func TestMySQLAlternatingCopiesGrants(t *testing.T) {
 // TestMySQLRefusesOtherPlugins checks that an account that does not log in with one
 // mysql_native_password password is refused, not converted.
 func TestMySQLRefusesOtherPlugins(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	master := e.master()
 	ctx := t.Context()
@@ -373,6 +380,7 @@ func TestMySQLRefusesOtherPlugins(t *testing.T) {
 // TestMySQLCloneNameLimit rotates a user whose name leaves no room for the suffix under
 // MariaDB's 128-character limit: the clone's name is cut to fit, and the rotation goes back.
 func TestMySQLCloneNameLimit(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	master := e.master()
 	name := mysqltest.UniqueName(strings.Repeat("l", 110)) // 123 characters
@@ -399,6 +407,7 @@ func TestMySQLCloneNameLimit(t *testing.T) {
 // TestMySQLDualPasswordPitfall shows why MySQLSingleUser refuses accounts with two passwords:
 // SET PASSWORD replaces only the first, and the second keeps working.
 func TestMySQLDualPasswordPitfall(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	id, s := e.newSecret(e.master())
 	if _, err := Rotate(t.Context(), e.api, id, myScenarios[2].handler()); err != nil {
@@ -421,6 +430,7 @@ func TestMySQLDualPasswordPitfall(t *testing.T) {
 // TestMySQLDualPasswordWithoutAdmin: without a masterarn the user changes its own passwords,
 // which MariaDB allows only with CREATE USER; without it the error says so.
 func TestMySQLDualPasswordWithoutAdmin(t *testing.T) {
+	t.Parallel()
 	e := newMyEnv(t)
 	h := myScenarios[2].handler()
 	for _, withPrivilege := range []bool{false, true} {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestNativePasswordHash(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ password, want string }{
 		// SELECT PASSWORD('mypass') in MySQL 5.7's manual and on MariaDB 10.11.
 		{"mypass", "*6C8989366EAF75BB670AD8EA7A7FC1176A95CEF4"},
@@ -26,6 +27,7 @@ func TestNativePasswordHash(t *testing.T) {
 }
 
 func TestHashLiteralRefusesOtherShapes(t *testing.T) {
+	t.Parallel()
 	for _, h := range []string{
 		"", "*", "6C8989366EAF75BB670AD8EA7A7FC1176A95CEF4", "*6c8989366eaf75bb670ad8ea7a7fc1176a95cef4",
 		"*6C8989366EAF75BB670AD8EA7A7FC1176A95CEF", "*6C8989366EAF75BB670AD8EA7A7FC1176A95CEF4' OR '1",
@@ -55,6 +57,7 @@ func TestHashLiteralRefusesOtherShapes(t *testing.T) {
 }
 
 func TestQuoteIdent(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{"app", "`app`"},
 		{"a`b", "`a``b`"},
@@ -73,6 +76,7 @@ func TestQuoteIdent(t *testing.T) {
 }
 
 func TestQuoteString(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in        string
 		backslash bool
@@ -91,6 +95,7 @@ func TestQuoteString(t *testing.T) {
 }
 
 func TestParseVersion(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in    string
 		want  serverInfo
@@ -119,6 +124,7 @@ func TestParseVersion(t *testing.T) {
 }
 
 func TestPasswordSQL(t *testing.T) {
+	t.Parallel()
 	a := account{"app", "10.0.%"}
 	p := nativePasswordHash("pending")
 	maria := serverInfo{true, 10, 11, 19}
@@ -146,6 +152,7 @@ func TestPasswordSQL(t *testing.T) {
 }
 
 func TestDualPasswordSQL(t *testing.T) {
+	t.Parallel()
 	a := account{"app", "%"}
 	p, c := nativePasswordHash("pending"), nativePasswordHash("current")
 	tests := []struct {
@@ -174,6 +181,7 @@ func TestDualPasswordSQL(t *testing.T) {
 }
 
 func TestRequireSQL(t *testing.T) {
+	t.Parallel()
 	a := account{"c", "%"}
 	tests := []struct {
 		r    tlsRequirement
@@ -224,6 +232,7 @@ var (
 )
 
 func TestParseGrantRewritesOnlyTheGrantee(t *testing.T) {
+	t.Parallel()
 	for i, row := range oddGrants {
 		g, err := parseGrant(row, oddUser, oddClone)
 		if err != nil {
@@ -254,6 +263,7 @@ func TestParseGrantRewritesOnlyTheGrantee(t *testing.T) {
 }
 
 func TestParseGrantOtherForms(t *testing.T) {
+	t.Parallel()
 	from, to := account{"app", "%"}, account{"app_clone", "%"}
 	tests := []struct{ row, want string }{
 		// MySQL 5.7 quotes with single quotes.
@@ -287,6 +297,7 @@ func TestParseGrantOtherForms(t *testing.T) {
 }
 
 func TestPlanGrants(t *testing.T) {
+	t.Parallel()
 	// A fresh clone holds only USAGE: nothing to revoke, every row to grant.
 	plan, err := planGrants(oddGrants, []string{"GRANT USAGE ON *.* TO `o'dd``%u_clone`@`10.0.%`"}, oddUser, oddClone)
 	if err != nil {
@@ -349,6 +360,7 @@ func TestPlanGrants(t *testing.T) {
 }
 
 func TestParseAuth(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		row  string
 		want []authMethod
@@ -386,6 +398,7 @@ func TestParseAuth(t *testing.T) {
 }
 
 func TestCloneName(t *testing.T) {
+	t.Parallel()
 	m := MySQLAlternatingUsers().(*myStrategy)
 	tests := []struct {
 		user  string
@@ -412,6 +425,7 @@ func TestCloneName(t *testing.T) {
 }
 
 func TestParseMySQLSecret(t *testing.T) {
+	t.Parallel()
 	for _, engine := range []string{"mysql", "mariadb", "aurora-mysql", "aurora", "MySQL", ""} {
 		if _, err := parseMySQL(versionOf(`{"engine":"`+engine+`","host":"h","username":"u","password":"p"}`), "AWSCURRENT"); err != nil {
 			t.Errorf("engine %s: %v", engine, err)
@@ -431,6 +445,7 @@ func TestParseMySQLSecret(t *testing.T) {
 func versionOf(secret string) rotasafe.Version { return rotasafe.Version{SecretString: secret} }
 
 func TestMySQLSecretDefaults(t *testing.T) {
+	t.Parallel()
 	s, err := parseMySQL(versionOf(`{"host":"db.example","username":"u","password":"p"}`), "AWSCURRENT")
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,7 @@ func (f publisherFunc) Publish(ctx context.Context, n notice.Notice) error { ret
 // subscriber gets the three notices of each rotation in order, naming the secret's ARN and
 // the rotation's version, and nothing else.
 func TestNoticesOverRedis(t *testing.T) {
+	t.Parallel()
 	rs := redistest.New(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, Username: rs.AdminUser, Password: rs.AdminPassword, DisableIdentity: true})
 	defer rdb.Close()
@@ -61,6 +62,7 @@ func TestNoticesOverRedis(t *testing.T) {
 // promise holds: at PendingStored AWSPENDING exists but does not log in; at PasswordChanged
 // it logs in and the old AWSCURRENT no longer does; at Finished it is AWSCURRENT.
 func TestPasswordChangedNotice(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id, _ := e.newSecret(scenarios[0], "")
 	var kinds []notice.Kind
@@ -100,6 +102,7 @@ func TestPasswordChangedNotice(t *testing.T) {
 // never fails a step; each failure is logged without a value. The same with a real
 // redis-server that has gone away.
 func TestNoticesBestEffort(t *testing.T) {
+	t.Parallel()
 	rs := redistest.New(t)
 	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr, Username: rs.AdminUser, Password: rs.AdminPassword, DisableIdentity: true, MaxRetries: -1})
 	defer rdb.Close()
@@ -149,6 +152,7 @@ func TestNoticesBestEffort(t *testing.T) {
 // TestNoticeOnRetriedCreate: createSecret run again after it stored AWSPENDING publishes
 // again (a duplicate, which listeners absorb), since the first notice may have been lost.
 func TestNoticeOnRetriedCreate(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	svc := &keyService{}

@@ -86,6 +86,7 @@ func skipShort(t *testing.T) {
 }
 
 func TestInterruptedStatements(t *testing.T) {
+	t.Parallel()
 	skipShort(t)
 	base := newEnv(t)
 	for _, sc := range scenarios {
@@ -107,6 +108,7 @@ func TestInterruptedStatements(t *testing.T) {
 }
 
 func TestAlternatingUsersShareObjects(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	id, orig := e.newSecret(scenarios[1], e.master())
 	h := NewHandler(nil, PostgresAlternatingUsers())
@@ -158,6 +160,7 @@ func TestAlternatingUsersShareObjects(t *testing.T) {
 }
 
 func TestNoInjection(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	master := e.master()
 	victim := e.role("victim")
@@ -187,6 +190,7 @@ func TestNoInjection(t *testing.T) {
 }
 
 func TestPlaintextNeverReachesServer(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, pgtest.WithLogStatements())
 	master := e.master()
 	var passwords []string
@@ -217,6 +221,7 @@ func TestPlaintextNeverReachesServer(t *testing.T) {
 }
 
 func TestSetSecretErrors(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	master := e.master()
 	for _, sc := range scenarios {
@@ -245,6 +250,7 @@ func TestSetSecretErrors(t *testing.T) {
 // TestAlternatingRefusesUnrelatedRoles checks that the secret of one role cannot take over
 // another role whose name differs by the suffix: the pair must be a clone and its original.
 func TestAlternatingRefusesUnrelatedRoles(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	master := e.master()
 	ctx := t.Context()
@@ -270,6 +276,7 @@ func TestAlternatingRefusesUnrelatedRoles(t *testing.T) {
 }
 
 func TestTLSModes(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t) // the cluster has no TLS
 	tests := []struct {
 		name    string
@@ -312,6 +319,7 @@ func TestTLSModes(t *testing.T) {
 // TestKeepsOtherFields checks that a rotation changes the password (and, alternating, the
 // username) and keeps every other field of the secret as it was, a string port included.
 func TestKeepsOtherFields(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	master := e.master()
 	for _, sc := range scenarios[:2] {

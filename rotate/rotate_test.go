@@ -25,6 +25,7 @@ func lockRefs(arn string) (int, bool) {
 // TestLockSecretReleases checks that a secret's entry in the lock map lives exactly while a
 // caller holds or waits for it: a waiter whose context ends and the last holder both let go.
 func TestLockSecretReleases(t *testing.T) {
+	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lock-release"
 		unlock, err := lockSecret(t.Context(), arn)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestPasswordPolicy(t *testing.T) {
+	t.Parallel()
 	digitsOnly := strings.Map(func(r rune) rune {
 		if r >= '0' && r <= '9' {
 			return -1
@@ -69,6 +70,7 @@ func TestPasswordPolicy(t *testing.T) {
 }
 
 func TestPasswordFromAPI(t *testing.T) {
+	t.Parallel()
 	s := smtest.New(t)
 	c := s.Client()
 	cfg := newHandlerConfig([]Option{WithRandomPasswordAPI(), WithPasswordLength(40)})
@@ -87,6 +89,7 @@ func TestPasswordFromAPI(t *testing.T) {
 // TestVerifierLiteral checks that verifierLiteral passes a verifier and refuses anything that
 // could end the SQL string literal it is spliced into.
 func TestVerifierLiteral(t *testing.T) {
+	t.Parallel()
 	a, err := scram.New("same")
 	if err != nil {
 		t.Fatal(err)
@@ -103,6 +106,7 @@ func TestVerifierLiteral(t *testing.T) {
 
 // TestSCRAMVerifierLogsIn sets a verifier on a real server and logs in with the password.
 func TestSCRAMVerifierLogsIn(t *testing.T) {
+	t.Parallel()
 	c := pgtest.New(t)
 	ctx := t.Context()
 	name := pgtest.UniqueName("scram")
@@ -133,6 +137,7 @@ func TestSCRAMVerifierLogsIn(t *testing.T) {
 }
 
 func TestCloneNames(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("a", 60)
 	utf := strings.Repeat("é", 29) // 58 bytes
 	tests := []struct {
@@ -167,6 +172,7 @@ func TestCloneNames(t *testing.T) {
 }
 
 func TestSSLModeOf(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		raw  string
 		want TLSMode
@@ -187,6 +193,7 @@ func TestSSLModeOf(t *testing.T) {
 }
 
 func TestNewTokenIsUUID(t *testing.T) {
+	t.Parallel()
 	tok := newToken()
 	if len(tok) != 36 || tok[14] != '4' || strings.Count(tok, "-") != 4 || tok == newToken() {
 		t.Fatalf("got %q, want a fresh version-4 UUID", tok)

@@ -3,11 +3,13 @@ package testserver
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -155,4 +157,25 @@ func TestWatchdogCleansUp(t *testing.T) {
 		_, err = WatchPID(pidFile, dir)
 		return dir, p.Pid(), err
 	})
+}
+
+func TestWaitingParallel(t *testing.T) {
+	f := flag.Lookup("test.parallel")
+	if f == nil {
+		t.Fatal("no test.parallel flag")
+	}
+	old := f.Value.String()
+	t.Cleanup(func() { _ = f.Value.Set(old) })
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	want := strconv.Itoa(max(runtime.GOMAXPROCS(0)+2, 1))
+	WaitingParallel(runtime.GOMAXPROCS(0) + 2)
+	if got := f.Value.String(); given && got != old || !given && got != want {
+		t.Errorf("test.parallel = %s (given on the command line: %v, was %s), want %s unless given", got, given, old, want)
+	}
+	_ = f.Value.Set(old)
+	WaitingParallel(1) // never below the default
+	if got := f.Value.String(); got != old {
+		t.Errorf("WaitingParallel(1): test.parallel = %s, want %s", got, old)
+	}
 }
