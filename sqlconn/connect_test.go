@@ -49,6 +49,7 @@ func statsDelta(a, b rotasafe.LoginStats) rotasafe.LoginStats {
 // TestConnectFallbackIsSticky walks one rotation step by step: once AWSPENDING has worked,
 // later connects use it directly instead of failing with AWSCURRENT first.
 func TestConnectFallbackIsSticky(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.connector(t)
 	ctx := t.Context()
@@ -86,6 +87,7 @@ func TestConnectFallbackIsSticky(t *testing.T) {
 }
 
 func TestConnectWrongCredentials(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	secretPW := e.Current()
 	dbPW := secretenv.NewPassword()
@@ -179,6 +181,7 @@ func TestConnectWrongCredentials(t *testing.T) {
 // TestWrongCredentialsAPICalls: however many connects fail with credentials that no label
 // fixes, the cache reads each label at most once per its minimum interval.
 func TestWrongCredentialsAPICalls(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	// The cache looks for the absent AWSPENDING and AWSPREVIOUS once per NegativeTTL; make
 	// that long so that only forced refreshes count.
@@ -226,6 +229,7 @@ func TestWrongCredentialsAPICalls(t *testing.T) {
 }
 
 func TestConnectOtherErrorFailsAtOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	c := e.connector(t, sqlconn.WithParams(map[string]string{"dbname": pgtest.UniqueName("nosuchdb")}))
 	_, err := c.Connect(t.Context())
@@ -242,6 +246,7 @@ func TestConnectOtherErrorFailsAtOnce(t *testing.T) {
 }
 
 func TestConnectMalformedSecret(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	const leak = "do-not-print-me"
 	if _, err := e.API.PutSecretValue(t.Context(), &secretsmanager.PutSecretValueInput{
@@ -264,6 +269,7 @@ func TestConnectMalformedSecret(t *testing.T) {
 }
 
 func TestConnectWithoutFallback(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := t.Context()
 	pw := secretenv.NewPassword()
@@ -290,6 +296,7 @@ func TestConnectWithoutFallback(t *testing.T) {
 // TestConnectThroughRestart: a connect that starts while the database is down succeeds
 // once it is back, after retries with backoff.
 func TestConnectThroughRestart(t *testing.T) {
+	t.Parallel()
 	pg := pgtest.New(t)
 	if pg.External() {
 		t.Skip("needs a server pgtest can stop")
@@ -327,6 +334,7 @@ func TestConnectThroughRestart(t *testing.T) {
 }
 
 func TestConnectorDriver(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	if got := e.connector(t).Driver(); got != stdlib.GetDefaultDriver() {
 		t.Errorf("Driver() = %T, want pgx's stdlib driver", got)
@@ -347,6 +355,7 @@ func (d *countingDriver) Connector(s rotasafe.DBSecret, params map[string]string
 // TestConnectBuildsOncePerVersion: the secret is parsed and the driver connector built once
 // per version, not per connect.
 func TestConnectBuildsOncePerVersion(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	ca := e.NewCache(t)
 	d := &countingDriver{}
@@ -367,6 +376,7 @@ func TestConnectBuildsOncePerVersion(t *testing.T) {
 
 // TestConnectTooManyConnections: 53300 is transient; the connect succeeds once a slot frees.
 func TestConnectTooManyConnections(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	ctx := t.Context()
 	if _, err := e.Super.Exec(ctx, "ALTER ROLE "+pgx.Identifier{e.User}.Sanitize()+" CONNECTION LIMIT 1"); err != nil {

@@ -5,12 +5,16 @@ import (
 	"os"
 	"testing"
 
+	"github.com/rotasafe/rotasafe/internal/testserver"
 	"github.com/rotasafe/rotasafe/internal/testserver/pgtest"
 	"github.com/rotasafe/rotasafe/internal/testserver/secretenv"
 	"github.com/rotasafe/rotasafe/sqlconn"
 )
 
 func TestMain(m *testing.M) {
+	// The tests wait on PostgreSQL and MariaDB far more than they compute: four at once keep
+	// two cores busy where one per core leaves them idle.
+	testserver.WaitingParallel(4)
 	code := m.Run()
 	pgtest.CloseShared()
 	os.Exit(code)

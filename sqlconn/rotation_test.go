@@ -26,6 +26,7 @@ func startLoad(db *sql.DB, n int) *fixture.Load {
 }
 
 func TestRotationUnderLoad(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		rotations int
@@ -93,6 +94,7 @@ func TestRotationUnderLoad(t *testing.T) {
 // TestStormAfterRotation: after AWSCURRENT moved, a burst of connects with the old
 // password makes one refresh, not one per connect.
 func TestStormAfterRotation(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
 	conn := e.connector(t)
 	ctx := t.Context()
@@ -132,6 +134,7 @@ func mustConnect(t testing.TB, c *sqlconn.Connector) {
 // GetSecretValue calls. Before the per-version floor, queries waited 4-7s here: the 1s floor
 // per secret and the gate's growing waits added up while rotations outran them.
 func TestRapidRotations(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("a 5s load test; skipped with -short")
 	}
