@@ -203,7 +203,21 @@ func TestMetricsUnderRotation(t *testing.T) {
 		t.Errorf("an operation failed under load: %v", err)
 	}
 
+	// A pool may still be in a login of its own after the load stopped (pgxpool finishes a
+	// connect whose caller gave up), and a login counts in Stats before its attempt is
+	// metered: collect until each client's metered attempts have caught up with its Stats.
 	got := m.Collect(t)
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		settled := true
+		for _, cl := range clients {
+			who := []attribute.KeyValue{telemetry.KeyClient.String(cl.name), telemetry.KeySecret.String(cl.secret)}
+			settled = settled && got.Sum("rotasafe.login.attempts", who...) == cl.stats().Logins
+		}
+		if settled {
+			break
+		}
+		got = m.Collect(t)
+	}
 	stage, out := telemetry.KeyStage.String, telemetry.KeyOutcome.String
 	type count struct {
 		name      string
