@@ -13,6 +13,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/notice"
 )
 
@@ -107,6 +108,11 @@ func (e *noticeEnv) hintReads() int64 { return e.c.Stats().Reads.Other }
 func (e *noticeEnv) waitReads(t *testing.T, n int64) {
 	t.Helper()
 	eventually(t, fmt.Sprintf("%d reads", n), func() bool { return e.hintReads() >= n })
+	// Reads counts a read when it starts: wait until the reads have stored their answers,
+	// which a loaded machine may take a while to do.
+	eventually(t, "the notices' reads to settle", func() bool {
+		return len(fixture.Goroutines(func(s string) bool { return strings.Contains(s, "cache.(*Cache).readHint.func") })) == 0
+	})
 	e.prefer(t) // waits for a read in flight of a changed version
 	time.Sleep(5 * time.Millisecond)
 	if got := e.hintReads(); got != n {
