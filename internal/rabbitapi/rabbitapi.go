@@ -71,3 +71,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any) error
 	}
 	return nil
 }
+
+// Format prints the client without its password, under every verb, so that %v, %+v and %#v
+// of a Client (or of a struct that holds one) never show it.
+func (c Client) Format(f fmt.State, _ rune) {
+	fmt.Fprintf(f, "rabbitapi.Client{Base: %s, User: %s}", c.Base, c.User)
+}
