@@ -206,12 +206,14 @@ func TestMetricsUnderRotation(t *testing.T) {
 	// A pool may still be in a login of its own after the load stopped (pgxpool finishes a
 	// connect whose caller gave up), and a login counts in Stats before its attempt is
 	// metered: collect until each client's metered attempts have caught up with its Stats.
+	whoOf := func(cl *client) []attribute.KeyValue {
+		return []attribute.KeyValue{telemetry.KeyClient.String(cl.name), telemetry.KeySecret.String(cl.secret)}
+	}
 	got := m.Collect(t)
 	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		settled := true
 		for _, cl := range clients {
-			who := []attribute.KeyValue{telemetry.KeyClient.String(cl.name), telemetry.KeySecret.String(cl.secret)}
-			settled = settled && got.Sum("rotasafe.login.attempts", who...) == cl.stats().Logins
+			settled = settled && got.Sum("rotasafe.login.attempts", whoOf(cl)...) == cl.stats().Logins
 		}
 		if settled {
 			break
@@ -249,7 +251,7 @@ func TestMetricsUnderRotation(t *testing.T) {
 	// Logins: the rejected by stage, and all of them, as each client's Stats count them.
 	for _, cl := range clients {
 		ls := cl.stats()
-		who := []attribute.KeyValue{telemetry.KeyClient.String(cl.name), telemetry.KeySecret.String(cl.secret)}
+		who := whoOf(cl)
 		rejected := func(s string) int64 {
 			return got.Sum("rotasafe.login.attempts", append(who, stage(s), out("rejected"))...)
 		}
