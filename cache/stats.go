@@ -30,25 +30,34 @@ type counters struct {
 	reads                                                         stagecount.Counters
 }
 
-// hitStripes is the number of hit counters; a hit adds to the one its goroutine maps to.
-const hitStripes = 16
+// hitStripeBits sets the number of hit counters, 1<<hitStripeBits; a hit adds to the one
+// its goroutine maps to. Two goroutines share a stripe with a chance of one in that number.
+const hitStripeBits = 6
 
 // hitCounter counts hits on stripes of their own cache lines, so that goroutines reading
 // the same secret on different cores do not all write one word: a shared counter would cost
 // a hit more than the rest of it on a many-core machine.
-type hitCounter [hitStripes]struct {
+type hitCounter [1 << hitStripeBits]struct {
 	n atomic.Uint64
 	_ [56]byte
 }
 
 // inc counts a hit on the stripe picked by the address of the calling goroutine's stack:
-// goroutines have stacks of their own (8 KiB apart at least), so readers on different cores
-// mostly count on different cache lines, where one shared counter would make each hit wait
-// for the line to come from the core that counted last. The address is only a number here;
-// nothing is read through it.
+// goroutines have stacks of their own, so readers on different cores mostly count on
+// different cache lines, where one shared counter would make each hit wait for the line to
+// come from the core that counted last. A stack is at least 2 KiB and aligned to its size,
+// so the address's bits from 11 up differ between any two live goroutines; they are hashed,
+// since nearby stacks differ only in their low bits. (Taking bits 13 up, as this did, put
+// four 2 KiB stacks on one stripe: two goroutines of a parallel benchmark shared a stripe
+// in one run out of three.) The address is only a number here; nothing is read through it.
 func (h *hitCounter) inc() {
 	var x byte
-	h[(uintptr(unsafe.Pointer(&x))>>13)%hitStripes].n.Add(1)
+	h[hitStripe(uintptr(unsafe.Pointer(&x)))].n.Add(1)
+}
+
+// hitStripe is the stripe of a stack address: its 2 KiB window, Fibonacci-hashed.
+func hitStripe(addr uintptr) uint64 {
+	return uint64(addr>>11) * 0x9e3779b97f4a7c15 >> (64 - hitStripeBits)
 }
 
 func (h *hitCounter) load() uint64 {
