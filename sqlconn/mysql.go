@@ -139,12 +139,17 @@ func (m MySQL) Connector(s rotasafe.DBSecret, params map[string]string) (driver.
 	if err != nil {
 		return nil, err
 	}
+	socketDeadline := cfg.ReadTimeout == 0 && cfg.WriteTimeout == 0
+	if socketDeadline {
+		cfg.DialFunc = dialHandshake
+	}
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		// The driver's configuration errors quote TLS or key names, never the password.
 		return nil, fmt.Errorf("sqlconn: connection parameters for %s: %w", cfg.Addr, err)
 	}
-	return &mysqlConnector{conn: conn, user: s.Username, db: cfg.DBName, check: !m.SkipExpiredPasswordCheck}, nil
+	return &mysqlConnector{conn: conn, user: s.Username, db: cfg.DBName, check: !m.SkipExpiredPasswordCheck,
+		socketDeadline: socketDeadline}, nil
 }
 
 // mysqlConfig builds the driver's configuration: the parameters go through the driver's own
@@ -230,8 +235,11 @@ func mysqlConfig(s rotasafe.DBSecret, params map[string]string) (*mysql.Config, 
 type mysqlConnector struct {
 	conn     driver.Connector
 	user, db string
-	check    bool         // guard against expired passwords
-	expiry   atomic.Int32 // what the guard learned of the server: expiryUnknown, expiryCheck or expiryRefused
+	check    bool // guard against expired passwords
+	// socketDeadline: a login's context ends on the socket, not through the driver's
+	// watcher goroutine (see login); the driver was built with dialHandshake.
+	socketDeadline bool
+	expiry         atomic.Int32 // what the guard learned of the server: expiryUnknown, expiryCheck or expiryRefused
 }
 
 // What a mysqlConnector knows of the server's handling of expired passwords.
@@ -243,7 +251,7 @@ const (
 
 // Connect logs in, then makes sure the password has not expired (see MySQL).
 func (c *mysqlConnector) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.conn.Connect(ctx)
+	conn, err := c.login(ctx)
 	if err != nil {
 		return nil, c.explain(err)
 	}
