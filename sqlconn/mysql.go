@@ -89,6 +89,10 @@ func NewMySQL(src rotasafe.Source, secretID string, opts ...Option) *Connector {
 // One gap: a write that fails before any byte went out, right after the server's greeting,
 // comes back as the driver's unexported "bad connection" error, which cannot be matched
 // without reading its text, so it is ClassOther.
+//
+// The connector dials TCP and unix sockets itself (the driver's Config.DialFunc), so that a
+// login's context ends it through the socket's deadline rather than a goroutine per login:
+// a dialer registered with mysql.RegisterDialContext for "tcp" or "unix" is not used.
 type MySQL struct {
 	// SkipExpiredPasswordCheck leaves out the guard against expired passwords (a query on the
 	// first login of each version and, where the server does not refuse expired passwords at
