@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -66,4 +67,16 @@ func writeSamples(tb testing.TB, name string, v any) {
 	if err := os.WriteFile(filepath.Join(dir, name+".json"), b, 0o644); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// inOrder returns impls in the order a paired benchmark runs them: as given (rotasafe
+// first), or reversed when ROTASAFE_BENCH_PEER_FIRST=1, which the report sets in every other
+// round so that an effect of going first falls on each side in turn.
+func inOrder[T any](impls []T) []T {
+	if os.Getenv("ROTASAFE_BENCH_PEER_FIRST") != "1" {
+		return impls
+	}
+	r := slices.Clone(impls)
+	slices.Reverse(r)
+	return r
 }

@@ -128,7 +128,7 @@ func setupSyncMap(b *testing.B) func() (string, error) {
 func BenchmarkHit(b *testing.B) {
 	for _, mode := range []string{"serial", "parallel"} {
 		b.Run("mode="+mode, func(b *testing.B) {
-			for _, im := range hitImpls {
+			for _, im := range inOrder(hitImpls) {
 				b.Run("impl="+im.name, func(b *testing.B) {
 					read := im.setup(b)
 					b.ReportAllocs()

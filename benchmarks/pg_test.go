@@ -153,7 +153,7 @@ func benchConnect(b *testing.B, impls ...connectorImpl) {
 	for _, im := range impls {
 		warmConnect(b, im.c)
 	}
-	for _, im := range impls {
+	for _, im := range inOrder(impls) {
 		b.Run("impl="+im.name, func(b *testing.B) {
 			b.ReportAllocs()
 			ctx := context.Background()
@@ -474,7 +474,7 @@ func BenchmarkPoolConnect(b *testing.B) {
 		}
 		impls[i].pool = pool
 	}
-	for _, im := range impls {
+	for _, im := range inOrder(impls) {
 		b.Run("impl="+im.name, func(b *testing.B) {
 			pool := im.pool
 			b.ReportAllocs()

@@ -27,6 +27,9 @@ var hotSteps = [][]string{
 	{"-bench", "^(BenchmarkConnect|BenchmarkPoolConnect)$", "-benchtime", "50x"},
 }
 
+// peerFirstEnv, set to 1, makes the paired benchmarks run their peer before rotasafe.
+const peerFirstEnv = "ROTASAFE_BENCH_PEER_FIRST"
+
 // hotRow is one row of the hot-path table: the ratio of rotasafe's figure in benchmark
 // bench (its case impl=rotasafe) to its peer's (case impl=peer), or rotasafe's figure itself
 // when peer is empty.
@@ -71,7 +74,14 @@ func runHot(o options) error {
 			for _, s := range hotSteps {
 				args := append(append([]string{}, s...), "-count", "1")
 				log.Printf("report: hot paths, run %d of %d, round %d of %d: go test %s", i+1, o.hotRuns, j+1, o.hotRounds, strings.Join(args, " "))
-				out, err := goTest(os.TempDir(), args)
+				// Every other round runs the peer first, so that whatever the first of a
+				// pair leaves behind (a server still ending the last connections) falls on
+				// each side in turn.
+				var env []string
+				if j%2 == 1 {
+					env = append(env, peerFirstEnv+"=1")
+				}
+				out, err := goTest(os.TempDir(), args, env...)
 				raw.Write(out)
 				if err != nil {
 					return fmt.Errorf("report: hot paths: %w", err)
@@ -124,7 +134,8 @@ func writeHot(w io.Writer, o options, m machineInfo, runs []hotRun, took time.Du
 	p("Written by `go run ./cmd/report -hot -runs %d -rounds %d` (%s, %v; `%s`, %s, %d logical CPUs shared",
 		o.hotRuns, o.hotRounds, time.Now().UTC().Format("2006-01-02"), took.Round(time.Second), m.goVersion, m.cpu, numCPU())
 	p("with other jobs). Each run is %d rounds; a round runs every benchmark once, rotasafe and its peer in the", o.hotRounds)
-	p("same `go test` process after one warm-up connect each (MySQL 300 connects per benchmark, PostgreSQL 50,")
+	p("same `go test` process after one warm-up connect each, the peer first in every other round")
+	p("(MySQL 300 connects per benchmark, PostgreSQL 50,")
 	p("hits for 300 ms). Each figure is the median of that run's per-round ratios rotasafe / peer; allocation")
 	p("rows without a peer are rotasafe's median. Raw output: `results/hot.txt`. ✓ marks a figure within its goal.")
 	p("")

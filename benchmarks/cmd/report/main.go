@@ -251,9 +251,9 @@ func run(o options) error {
 
 // goTest runs go test -run '^$' with args in the module and returns its output. Its stderr
 // goes to ours, so that skips and failures show.
-func goTest(samples string, args []string) ([]byte, error) {
+func goTest(samples string, args []string, env ...string) ([]byte, error) {
 	cmd := exec.Command("go", append([]string{"test", "-run", "^$", "-v"}, append(args, ".")...)...)
-	cmd.Env = append(os.Environ(), "ROTASAFE_BENCH_OUT="+samples)
+	cmd.Env = append(append(os.Environ(), "ROTASAFE_BENCH_OUT="+samples), env...)
 	var out bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&out, prefixWriter{os.Stderr})
 	cmd.Stderr = os.Stderr
