@@ -23,6 +23,7 @@ import (
 
 	"github.com/rotasafe/rotasafe"
 	"github.com/rotasafe/rotasafe/cache"
+	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 	"github.com/rotasafe/rotasafe/internal/testserver/rabbittest"
 	"github.com/rotasafe/rotasafe/login"
 	"github.com/rotasafe/rotasafe/rotate"
@@ -152,9 +153,10 @@ func TestThroughRotations(t *testing.T) {
 	}
 
 	// Each rotation waits 2-5 s for the management API to list the new connections before
-	// the broker closes them: 4 rotations (2 with -short) show the clients ride through
-	// rotation after rotation without making this the suite's longest package.
-	rotations := 4
+	// the broker closes them: 4 rotations by default (2 with -short) show the clients ride
+	// through rotation after rotation without making this the suite's longest package; CI
+	// runs 12 (ROTASAFE_RELIABILITY_N=full).
+	rotations := fixture.Count(t, 12, 4)
 	if testing.Short() {
 		rotations = 2
 	}

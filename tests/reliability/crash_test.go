@@ -25,7 +25,7 @@ func TestCrashKillSessions(t *testing.T) {
 	// within go test's ten minutes on a loaded 2-core machine.
 	t.Parallel()
 	long(t)
-	n := sizeN(t, 15, 4)
+	n := fixture.Count(t, 15, 4)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
 		killOthers := srv.(sessionKiller).sessionKiller(t)
 		for _, sc := range d.scenarios {
@@ -85,7 +85,7 @@ func TestCrashKillLambda(t *testing.T) {
 	t.Parallel()
 	long(t)
 	rie := lambdatest.FindRIE(t)
-	n := sizeN(t, 10, 3)
+	n := fixture.Count(t, 10, 3)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
 		dir, drop := srv.(lambdaFunction).lambda()
 		bin := lambdatest.Build(t, "../../examples/"+dir)

@@ -182,7 +182,7 @@ func TestThrottlingStorm(t *testing.T) {
 					fixture.WaitFor(t, what, hangGuard, func() bool { return queries.Load() >= want })
 				}
 				rotations := 0
-				for i := range sizeN(t, 4, 2) {
+				for i := range fixture.Count(t, 4, 2) {
 					settled(fmt.Sprintf("16 queries before rotation %d", i+1))
 					if _, err := rotate.Rotate(ctx, rot, id, h); err != nil {
 						t.Errorf("rotation under throttling: %v", err)
@@ -320,7 +320,7 @@ func TestDatabaseRestartMidRotation(t *testing.T) {
 func TestRacingRotations(t *testing.T) {
 	long(t)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
-		rounds := sizeN(t, 5, 2)
+		rounds := fixture.Count(t, 5, 2)
 		for _, sc := range d.scenarios {
 			t.Run(sc.name, func(t *testing.T) {
 				e := newEngineEnv(t, srv)
@@ -363,7 +363,7 @@ func TestRacingRotations(t *testing.T) {
 func TestRacingInProcessRotations(t *testing.T) {
 	long(t)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
-		rounds := sizeN(t, 10, 3)
+		rounds := fixture.Count(t, 10, 3)
 		for _, sc := range d.scenarios {
 			t.Run(sc.name, func(t *testing.T) {
 				e := newEngineEnv(t, srv)

@@ -6,8 +6,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"os"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -22,11 +20,6 @@ import (
 	"github.com/rotasafe/rotasafe/rotate"
 	"github.com/rotasafe/rotasafe/smtest"
 )
-
-// envN is the variable that sets the number of randomised runs: unset, each loop runs its
-// quick count (the README's `go test -race ./...` stays within a few minutes); "full" runs
-// each loop's long count, as .ci/run does; a positive integer runs that many in every loop.
-const envN = "ROTASAFE_RELIABILITY_N"
 
 // hangGuard bounds waits that only a hang reaches: a login or a query that must succeed, a
 // server that must start, a condition the test waits for. It is no speed goal: the tests
@@ -64,24 +57,6 @@ func runWorkers(n int, work func()) (stop func()) {
 		close(done)
 		wg.Wait()
 	}
-}
-
-// sizeN returns the number of randomised runs of a loop: quick by default, full with
-// ROTASAFE_RELIABILITY_N=full (.ci/run), or the integer ROTASAFE_RELIABILITY_N names.
-func sizeN(t testing.TB, full, quick int) int {
-	t.Helper()
-	s := os.Getenv(envN)
-	switch s {
-	case "":
-		return quick
-	case "full":
-		return full
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		t.Fatalf("%s=%q: want a positive integer or \"full\"", envN, s)
-	}
-	return n
 }
 
 // debugLogger logs everything at debug level, as JSON (LogValue, MarshalJSON) and as text

@@ -54,7 +54,7 @@ func testRotationsUnderLoad(t *testing.T, srv server, sc scenario) {
 		defer cancel()
 		return ping(qctx)
 	})
-	n := sizeN(t, sc.rotations, max(3, sc.rotations/4))
+	n := fixture.Count(t, sc.rotations, max(3, sc.rotations/4))
 	l.Between(t, "rotation", n, workers, hangGuard, func(int) error {
 		_, err := rotate.Rotate(ctx, e.api, id, h)
 		return err

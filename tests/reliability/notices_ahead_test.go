@@ -120,7 +120,7 @@ var aheadTransports = []aheadTransport{
 // ROTASAFE_RELIABILITY_N sets the number of rotations.
 func TestNoticesAhead(t *testing.T) {
 	long(t)
-	rotations := sizeN(t, 20, 3)
+	rotations := fixture.Count(t, 20, 3)
 	for _, eng := range aheadEngines {
 		for _, tr := range aheadTransports {
 			t.Run(eng.name+"/"+tr.name, func(t *testing.T) {

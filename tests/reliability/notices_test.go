@@ -72,7 +72,7 @@ func TestNoticesFleet(t *testing.T) {
 	// Apart from the others: its own servers; run beside them so that the package stays
 	// within go test's ten minutes on a loaded 2-core machine.
 	t.Parallel()
-	rotations := sizeN(t, 20, 6)
+	rotations := fixture.Count(t, 20, 6)
 	pg := pgtest.New(t)
 	runs := map[string]fleetRun{}
 	for _, m := range []fleetMode{
@@ -321,7 +321,7 @@ func TestNoticesChaos(t *testing.T) {
 	// Apart from the others: its own servers; run beside them so that the package stays
 	// within go test's ten minutes on a loaded 2-core machine.
 	t.Parallel()
-	rotations := sizeN(t, 6, 3)
+	rotations := fixture.Count(t, 6, 3)
 	pg := pgtest.New(t)
 	for _, m := range []fleetMode{
 		{name: "lost", notices: true, stopAt: -1, wrap: func(p notice.Publisher) notice.Publisher {
