@@ -39,31 +39,28 @@ type Lifecycle struct {
 
 // Stop stops the server: open connections are closed and new ones refused until Start.
 // Stopping a stopped server does nothing.
-func (l *Lifecycle) Stop(ctx context.Context) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.ownedOpen(); err != nil || !l.running {
-		return err
-	}
-	if err := l.Down(ctx); err != nil {
-		return err
-	}
-	l.running = false
-	return nil
-}
+func (l *Lifecycle) Stop(ctx context.Context) error { return l.turn(ctx, false) }
 
 // Start starts a stopped server again on the same port and returns when it serves. Starting a
 // running server does nothing.
-func (l *Lifecycle) Start(ctx context.Context) error {
+func (l *Lifecycle) Start(ctx context.Context) error { return l.turn(ctx, true) }
+
+// turn brings an owned, open server to running (Up) or stopped (Down), under mu; a server
+// already there is left alone, and one whose Up or Down fails keeps its state.
+func (l *Lifecycle) turn(ctx context.Context, running bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.ownedOpen(); err != nil || l.running {
+	if err := l.ownedOpen(); err != nil || l.running == running {
 		return err
 	}
-	if err := l.Up(ctx); err != nil {
+	step := l.Down
+	if running {
+		step = l.Up
+	}
+	if err := step(ctx); err != nil {
 		return err
 	}
-	l.running = true
+	l.running = running
 	return nil
 }
 
