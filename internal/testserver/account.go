@@ -31,6 +31,16 @@ func LookupAccount(name string) (*Account, error) {
 	return &Account{Name: name, UID: uint32(uid), GID: uint32(gid)}, nil
 }
 
+// RunAs returns the account a server package runs its binaries as: nil when the process is
+// not root, else the account of the system user name (LookupAccount), since a server must not
+// run as root (initdb and mariadbd refuse to).
+func RunAs(name string) (*Account, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	return LookupAccount(name)
+}
+
 // Chown gives path and everything in it to the account.
 func (a *Account) Chown(path string) error {
 	return filepath.WalkDir(path, func(p string, _ fs.DirEntry, err error) error {

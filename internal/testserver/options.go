@@ -1,7 +1,9 @@
 package testserver
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -54,6 +56,40 @@ func StartConfig(opts []Option, envURL, prefix string, valid func(name string) b
 		}
 	}
 	return cfg, nil
+}
+
+// DB is how a database server package (pgtest, mysqltest) makes its server, for StartDB.
+type DB[S io.Closer] struct {
+	Prefix       string                                            // the package, in errors: "pgtest"
+	EnvURL       string                                            // the environment variable that names an external server
+	ValidSetting func(name string) bool                            // whether the server takes a setting of that name
+	External     func(ctx context.Context, url string) (S, error)  // a server for the external one at url, once it answers
+	Owned        func() (S, error)                                 // a server of the package's own, not yet created: binaries found, Lifecycle and account filled in
+	Create       func(s S, ctx context.Context, cfg *Config) error // makes s's directory and starts s with cfg's settings
+}
+
+// StartDB is the Start of a database server package: the configuration opts set
+// (StartConfig), then, when it names an external server, External's server for it, else the
+// server Owned returns once Create has started it. When Create fails the server is closed,
+// which removes what Create made, and Create's error returned.
+func StartDB[S io.Closer](ctx context.Context, opts []Option, db DB[S]) (S, error) {
+	var none S
+	cfg, err := StartConfig(opts, db.EnvURL, db.Prefix, db.ValidSetting)
+	if err != nil {
+		return none, err
+	}
+	if cfg.URL != "" {
+		return db.External(ctx, cfg.URL)
+	}
+	s, err := db.Owned()
+	if err != nil {
+		return none, err
+	}
+	if err := db.Create(s, ctx, &cfg); err != nil {
+		s.Close()
+		return none, err
+	}
+	return s, nil
 }
 
 // Describe describes a server by its address, without credentials: "pgtest cluster at

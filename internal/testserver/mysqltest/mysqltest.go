@@ -127,26 +127,20 @@ type adminSecret struct{ password string }
 // returns a Server for it. It returns when the server accepts logins. The caller must call
 // Close. An error wrapping ErrBinariesNotFound means the server binaries are not installed.
 func Start(ctx context.Context, opts ...Option) (*Server, error) {
-	cfg, err := testserver.StartConfig(opts, EnvURL, "mysqltest", validSettingName)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.URL != "" {
-		return startExternal(ctx, cfg.URL)
-	}
+	return testserver.StartDB(ctx, opts, testserver.DB[*Server]{Prefix: "mysqltest", EnvURL: EnvURL,
+		ValidSetting: validSettingName, External: startExternal, Owned: newServer, Create: (*Server).create})
+}
+
+// newServer returns a server of mysqltest's own for create to start: its binaries found, its
+// Lifecycle filled in, and the mysql account to run as when the process is root.
+func newServer() (*Server, error) {
 	bin, err := findBinaries(searchDirs)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{host: "127.0.0.1", admin: adminUser, secret: new(adminSecret), bin: bin}
 	s.Lifecycle = testserver.Lifecycle{Prefix: "mysqltest", ErrClosed: ErrClosed, Up: s.startServer, Down: s.stopServer, Kill: s.killServer}
-	if os.Geteuid() == 0 {
-		if s.runAs, err = testserver.LookupAccount("mysql"); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.create(ctx, &cfg); err != nil {
-		s.Close()
+	if s.runAs, err = testserver.RunAs("mysql"); err != nil {
 		return nil, err
 	}
 	return s, nil

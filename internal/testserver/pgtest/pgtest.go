@@ -132,13 +132,13 @@ type Cluster struct {
 // socket in its own directory, and runs with fsync off: it is fast and
 // loses its data on a crash, which is all a test needs.
 func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
-	cfg, err := testserver.StartConfig(opts, EnvURL, "pgtest", validSettingName)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.URL != "" {
-		return startExternal(ctx, cfg.URL)
-	}
+	return testserver.StartDB(ctx, opts, testserver.DB[*Cluster]{Prefix: "pgtest", EnvURL: EnvURL,
+		ValidSetting: validSettingName, External: startExternal, Owned: newCluster, Create: (*Cluster).create})
+}
+
+// newCluster returns a cluster of pgtest's own for create to start: its binaries found, its
+// Lifecycle filled in, and the postgres account to run as when the process is root.
+func newCluster() (*Cluster, error) {
 	bin, err := findBinaries(debianBinGlob)
 	if err != nil {
 		return nil, err
@@ -146,13 +146,7 @@ func Start(ctx context.Context, opts ...Option) (*Cluster, error) {
 	c := &Cluster{host: "127.0.0.1", secret: new(superSecret), bin: bin}
 	c.Lifecycle = testserver.Lifecycle{Prefix: "pgtest", ErrClosed: ErrClosed, Up: c.pgCtlStart,
 		Down: func(ctx context.Context) error { return c.pgCtlStop(ctx, "fast") }, Kill: c.kill}
-	if os.Geteuid() == 0 {
-		if c.runAs, err = testserver.LookupAccount(superUser); err != nil {
-			return nil, err
-		}
-	}
-	if err := c.create(ctx, &cfg); err != nil {
-		c.Close()
+	if c.runAs, err = testserver.RunAs(superUser); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -67,15 +67,12 @@ func Start(ctx context.Context) (*Server, error) {
 	if script == "" {
 		return nil, ErrNotInstalled
 	}
-	var run *testserver.Account
-	if os.Geteuid() == 0 {
-		var err error
-		if run, err = testserver.LookupAccount("rabbitmq"); err != nil {
-			return nil, err
-		}
+	run, err := testserver.RunAs("rabbitmq")
+	if err != nil {
+		return nil, err
 	}
 	var s *Server
-	_, err := testserver.OnFreePort(func(port int) error {
+	_, err = testserver.OnFreePort(func(port int) error {
 		var err error
 		s, err = start(ctx, script, run, port)
 		return err
