@@ -53,39 +53,48 @@ func (k keyStrategy) Create(ctx context.Context, sc *StepContext) (string, error
 }
 
 func (k keyStrategy) Set(ctx context.Context, sc *StepContext) error {
-	key, err := keyOf(sc.Pending)
-	if err != nil {
-		return err
-	}
-	k.svc.mu.Lock()
-	defer k.svc.mu.Unlock()
-	k.svc.keys[key] = true
-	k.svc.sets++
-	return nil
+	return k.withPendingKey(sc, func(key string) error {
+		k.svc.keys[key] = true
+		k.svc.sets++
+		return nil
+	})
 }
 
 func (k keyStrategy) Test(ctx context.Context, sc *StepContext) error {
+	return k.withPendingKey(sc, func(key string) error {
+		k.svc.tests++
+		if !k.svc.keys[key] {
+			return errors.New("the service rejects the pending key")
+		}
+		return nil
+	})
+}
+
+// withPendingKey runs f with the pending version's key while it holds the service's lock; a
+// pending version that is not an API-key secret is an error and f does not run.
+func (k keyStrategy) withPendingKey(sc *StepContext, f func(key string) error) error {
 	key, err := keyOf(sc.Pending)
 	if err != nil {
 		return err
 	}
 	k.svc.mu.Lock()
 	defer k.svc.mu.Unlock()
-	k.svc.tests++
-	if !k.svc.keys[key] {
-		return errors.New("the service rejects the pending key")
-	}
-	return nil
+	return f(key)
 }
 
-func newKeySecret(t *testing.T, c *secretsmanager.Client, svc *keyService) string {
+// newKeyEnv is the setup of the tests of the handler's own logic: a Secrets Manager of t
+// (smtest) and its client, a key service, and an API-key secret named t.Name() (ARN id) whose
+// first key the service accepts.
+func newKeyEnv(t *testing.T) (s *smtest.Server, c *secretsmanager.Client, svc *keyService, id string) {
 	t.Helper()
+	s = smtest.New(t)
+	c = s.Client()
 	out, err := c.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(t.Name()), SecretString: aws.String(`{"key":"first-key"}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.keys = map[string]bool{"first-key": true}
-	return aws.ToString(out.ARN)
+	svc = &keyService{keys: map[string]bool{"first-key": true}}
+	return s, c, svc, aws.ToString(out.ARN)
 }
 
 const lambdaARN = "arn:aws:lambda:us-east-1:123456789012:function:rotate"
@@ -104,12 +113,13 @@ func (r *recordingAPI) PutSecretValue(ctx context.Context, in *secretsmanager.Pu
 	return r.API.PutSecretValue(ctx, in, optFns...)
 }
 
+// TestRotateSecretCallsHandler checks that RotateSecret, through a registered rotation
+// function, runs the handler's four steps: each rotation leaves AWSCURRENT and AWSPENDING on
+// the new version only, passes the event's RotationToken back on PutSecretValue, and ends
+// with a key the service accepts.
 func TestRotateSecretCallsHandler(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	id := newKeySecret(t, c, svc)
+	s, c, svc, id := newKeyEnv(t)
 	rec := &recordingAPI{API: c}
 	h := NewHandler(rec, keyStrategy{svc})
 	var events []rotasafe.Event
@@ -149,12 +159,13 @@ func TestRotateSecretCallsHandler(t *testing.T) {
 	}
 }
 
+// TestGuards checks the handler's refusals: a step before rotation is enabled, an unknown
+// token, a token that is AWSPREVIOUS, a step that finds its token already AWSCURRENT (which
+// does nothing), an invalid event and a missing secret; none changes the secret, and each
+// step error names the step, the token and the secret.
 func TestGuards(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	id := newKeySecret(t, c, svc)
+	s, c, svc, id := newKeyEnv(t)
 	h := NewHandler(c, keyStrategy{svc})
 	ctx := t.Context()
 	ev := func(token, step string) rotasafe.Event {
@@ -219,10 +230,7 @@ func TestGuards(t *testing.T) {
 // again with the same token, and the rotation then completes.
 func TestRetriedRotation(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	id := newKeySecret(t, c, svc)
+	s, c, svc, id := newKeyEnv(t)
 	h := NewHandler(c, keyStrategy{svc})
 	var fail string
 	s.RegisterRotationFunc(lambdaARN, func(ctx context.Context, ev rotasafe.Event) error {
@@ -256,12 +264,11 @@ func TestRetriedRotation(t *testing.T) {
 	}
 }
 
+// TestRotateWithoutRotationConfigured checks that Rotate runs the steps itself on a secret
+// with no rotation function, and finishes an unfinished rotation with that rotation's token.
 func TestRotateWithoutRotationConfigured(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	id := newKeySecret(t, c, svc)
+	s, c, svc, id := newKeyEnv(t)
 	h := NewHandler(nil, keyStrategy{svc})
 	token, err := Rotate(t.Context(), c, id, h)
 	if err != nil {
@@ -320,12 +327,10 @@ func TestInvalidOptions(t *testing.T) {
 	PostgresSingleUser(WithConnectTimeout(0), WithTLSMode(TLSPreferVerified))
 }
 
+// TestLogsNoValues checks that the handler logs its steps but neither the old nor the new key.
 func TestLogsNoValues(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	id := newKeySecret(t, c, svc)
+	_, c, svc, id := newKeyEnv(t)
 	var buf bytes.Buffer
 	h := NewHandler(nil, keyStrategy{svc}, WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 	if _, err := Rotate(t.Context(), c, id, h); err != nil {

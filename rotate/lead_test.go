@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rotasafe/rotasafe/notice"
-	"github.com/rotasafe/rotasafe/smtest"
 )
 
 // TestNoticeLead: with a lead the handler announces ahead: PendingStored carries the lead and
@@ -16,10 +15,7 @@ import (
 // password change, at least the settle before PasswordChanged.
 func TestNoticeLead(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	id := newKeySecret(t, c, svc)
+	_, c, svc, id := newKeyEnv(t)
 	type seen struct {
 		n  notice.Notice
 		at time.Time

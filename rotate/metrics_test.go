@@ -9,17 +9,13 @@ import (
 	"github.com/rotasafe/rotasafe/internal/telemetry"
 	"github.com/rotasafe/rotasafe/internal/telemetry/metrictest"
 	"github.com/rotasafe/rotasafe/notice"
-	"github.com/rotasafe/rotasafe/smtest"
 )
 
 // TestMetrics checks that each step is recorded once per run with its outcome and duration,
 // and each notice once it is published (a publisher's failure is not).
 func TestMetrics(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	newKeySecret(t, c, svc)
+	_, c, svc, _ := newKeyEnv(t)
 	m := metrictest.New(t)
 	pub := publisherFunc(func(_ context.Context, n notice.Notice) error {
 		if n.Kind == notice.PasswordChanged {

@@ -19,7 +19,6 @@ import (
 	"github.com/rotasafe/rotasafe/internal/testserver/redistest"
 	"github.com/rotasafe/rotasafe/notice"
 	"github.com/rotasafe/rotasafe/notice/redisnotice"
-	"github.com/rotasafe/rotasafe/smtest"
 )
 
 // publisherFunc makes a function a notice.Publisher.
@@ -39,10 +38,7 @@ func TestNoticesOverRedis(t *testing.T) {
 	in := noticetest.Listen(t, tr)
 	noticetest.Ready(t, tr, in)
 
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	arn := newKeySecret(t, c, svc)
+	_, c, svc, arn := newKeyEnv(t)
 	h := NewHandler(nil, keyStrategy{svc}, WithNotices(tr))
 	for i := range 3 {
 		token, err := Rotate(t.Context(), c, t.Name(), h) // by name: the notices still carry the ARN
@@ -120,10 +116,7 @@ func TestNoticesBestEffort(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			s := smtest.New(t)
-			c := s.Client()
-			svc := &keyService{}
-			id := newKeySecret(t, c, svc)
+			s, c, svc, id := newKeyEnv(t)
 			var buf fixture.Buffer
 			h := NewHandler(nil, keyStrategy{svc}, WithNotices(p), WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
 			token, err := Rotate(t.Context(), c, id, h)
@@ -153,10 +146,7 @@ func TestNoticesBestEffort(t *testing.T) {
 // again (a duplicate, which listeners absorb), since the first notice may have been lost.
 func TestNoticeOnRetriedCreate(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	id := newKeySecret(t, c, svc)
+	_, c, svc, id := newKeyEnv(t)
 	var mu sync.Mutex
 	var got []notice.Notice
 	h := NewHandler(nil, keyStrategy{svc}, WithNotices(publisherFunc(func(_ context.Context, n notice.Notice) error {

@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
-
-	"github.com/rotasafe/rotasafe/smtest"
 )
 
 // lockRefs returns the number of callers holding or waiting for the lock of arn, and whether
@@ -80,10 +78,7 @@ func TestLockSecretReleases(t *testing.T) {
 // checks that the lock map holds nothing for it afterwards.
 func TestRotateReleasesLock(t *testing.T) {
 	t.Parallel()
-	s := smtest.New(t)
-	c := s.Client()
-	svc := &keyService{}
-	arn := newKeySecret(t, c, svc)
+	s, c, svc, arn := newKeyEnv(t)
 	h := NewHandler(c, keyStrategy{svc}, WithLogger(nil))
 	var wg sync.WaitGroup
 	for i := range 4 {
