@@ -116,25 +116,21 @@ type constRand uint64
 
 func (r constRand) Uint64() uint64 { return uint64(r) }
 
+// TestConcurrentMissesShareOneCall checks that concurrent misses of one secret share a
+// single GetSecretValue call.
 func TestConcurrentMissesShareOneCall(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.create(t, "app/db", "pw-1")
 	e.srv.Faults().Latency("GetSecretValue", 50*time.Millisecond)
-	var wg sync.WaitGroup
-	for range 200 {
-		wg.Go(func() {
-			if _, err := e.c.Get(t.Context(), "app/db"); err != nil {
-				t.Errorf("Get: %v", err)
-			}
-		})
-	}
-	wg.Wait()
+	e.getAtOnce(t, 200, "app/db", "")
 	if got := e.calls(); got != 1 {
 		t.Errorf("GetSecretValue calls: got %d, want 1", got)
 	}
 }
 
+// TestCancelledWaiterDoesNotFailOthers checks that the caller that started a shared fetch
+// giving up does not fail the callers waiting on that fetch, nor make it run again.
 func TestCancelledWaiterDoesNotFailOthers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -147,15 +143,7 @@ func TestCancelledWaiterDoesNotFailOthers(t *testing.T) {
 	if _, err := e.c.Get(ctx, "app/db"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled caller: got %v, want context.Canceled", err)
 	}
-	var wg sync.WaitGroup
-	for range 20 {
-		wg.Go(func() {
-			if v, err := e.c.Get(t.Context(), "app/db"); err != nil || v.SecretString != "pw-1" {
-				t.Errorf("waiter: got %v, %v", v, err)
-			}
-		})
-	}
-	wg.Wait()
+	e.getAtOnce(t, 20, "app/db", "pw-1") // the waiters
 	if got := e.calls(); got != 1 {
 		t.Errorf("GetSecretValue calls: got %d, want 1 (the cancelled caller's fetch, shared)", got)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -102,6 +103,21 @@ func (e *env) mustGet(t testing.TB, id string) rotasafe.Version {
 		t.Fatalf("Get %s: %v", id, err)
 	}
 	return v
+}
+
+// getAtOnce runs n Gets of id at once and fails the test for each that errs or, unless want is
+// "", returns another value.
+func (e *env) getAtOnce(t testing.TB, n int, id, want string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if v, err := e.c.Get(t.Context(), id); err != nil || (want != "" && v.SecretString != want) {
+				t.Errorf("Get %s: got %v, %v", id, v, err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // noSecret fails the test when err's text holds a secret value.

@@ -15,6 +15,14 @@ import (
 	"github.com/rotasafe/rotasafe/internal/testserver/fixture"
 )
 
+// failGets starts a fault episode in which every GetSecretValue fails with code.
+func failGets(code string) func(e *env) {
+	return func(e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, code) }
+}
+
+// clearFaults ends a fault episode.
+func clearFaults(e *env) { e.srv.Faults().Clear() }
+
 // TestTransientFailuresServeStale walks one failure episode per kind of fault: within
 // MaxStale the last good version is served (logged once) without an API call per read; past
 // MaxStale the error wraps the cause; when the fault ends, a fresh version comes back.
@@ -36,8 +44,8 @@ func TestTransientFailuresServeStale(t *testing.T) {
 		{
 			name:  "throttling",
 			code:  "ThrottlingException",
-			start: func(e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, "ThrottlingException") },
-			stop:  func(e *env) { e.srv.Faults().Clear() },
+			start: failGets("ThrottlingException"),
+			stop:  clearFaults,
 		},
 		{
 			name: "rate limit",
@@ -47,19 +55,19 @@ func TestTransientFailuresServeStale(t *testing.T) {
 				// Take the one token the bucket starts with.
 				e.client.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("app/db")})
 			},
-			stop: func(e *env) { e.srv.Faults().Clear() },
+			stop: clearFaults,
 		},
 		{
 			name:  "quota",
 			code:  "LimitExceededException",
-			start: func(e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, "LimitExceededException") },
-			stop:  func(e *env) { e.srv.Faults().Clear() },
+			start: failGets("LimitExceededException"),
+			stop:  clearFaults,
 		},
 		{
 			name:  "internal error",
 			code:  "InternalServiceError",
-			start: func(e *env) { e.srv.Faults().FailNext("GetSecretValue", 1000, "InternalServiceError") },
-			stop:  func(e *env) { e.srv.Faults().Clear() },
+			start: failGets("InternalServiceError"),
+			stop:  clearFaults,
 		},
 	}
 	for _, tt := range tests {
