@@ -23,6 +23,7 @@ func putPending(t *testing.T, c *secretsmanager.Client, id, value string) string
 	return aws.ToString(out.VersionId)
 }
 
+// newSecret creates secret name with value and returns the ID of its version.
 func newSecret(t *testing.T, c *secretsmanager.Client, name, value string) string {
 	t.Helper()
 	out, err := c.CreateSecret(t.Context(), &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
@@ -32,13 +33,21 @@ func newSecret(t *testing.T, c *secretsmanager.Client, name, value string) strin
 	return aws.ToString(out.VersionId)
 }
 
+// newRotating returns a Secrets Manager of t and its client, holding secret name with the
+// value "one" in AWSCURRENT (version v1) and "two" in AWSPENDING (version v2).
+func newRotating(t *testing.T, name string) (srv *smtest.Server, c *secretsmanager.Client, v1, v2 string) {
+	t.Helper()
+	srv = smtest.New(t)
+	c = srv.Client()
+	return srv, c, newSecret(t, c, name, "one"), putPending(t, c, name, "two")
+}
+
+// TestPromote checks that Promote moves AWSCURRENT to the pending version and AWSPREVIOUS to
+// the old one, and that promoting it again calls nothing.
 func TestPromote(t *testing.T) {
 	t.Parallel()
-	srv := smtest.New(t)
-	c := srv.Client()
+	srv, c, v1, v2 := newRotating(t, "app/db")
 	ctx := t.Context()
-	v1 := newSecret(t, c, "app/db", "one")
-	v2 := putPending(t, c, "app/db", "two")
 
 	if err := rotasafe.Promote(ctx, c, "app/db", v2); err != nil {
 		t.Fatalf("Promote: %v", err)
@@ -68,6 +77,8 @@ func TestPromote(t *testing.T) {
 	}
 }
 
+// TestPromoteErrors checks that Promote refuses an unknown version, a missing secret and an
+// empty version ID.
 func TestPromoteErrors(t *testing.T) {
 	t.Parallel()
 	srv := smtest.New(t)
@@ -89,11 +100,8 @@ func TestPromoteErrors(t *testing.T) {
 // Two finishSecret calls racing for the same version both succeed and leave one AWSCURRENT.
 func TestPromoteRace(t *testing.T) {
 	t.Parallel()
-	srv := smtest.New(t)
-	c := srv.Client()
+	_, c, v1, v2 := newRotating(t, "app/db")
 	ctx := context.WithoutCancel(t.Context())
-	v1 := newSecret(t, c, "app/db", "one")
-	v2 := putPending(t, c, "app/db", "two")
 
 	var wg sync.WaitGroup
 	errs := make([]error, 8)
@@ -115,13 +123,12 @@ func TestPromoteRace(t *testing.T) {
 	}
 }
 
+// TestFetchSelectors checks that Fetch reads AWSCURRENT by default, else the version or stage
+// asked for, and that a stage no version holds is ResourceNotFoundException.
 func TestFetchSelectors(t *testing.T) {
 	t.Parallel()
-	srv := smtest.New(t)
-	c := srv.Client()
+	_, c, v1, v2 := newRotating(t, "s")
 	ctx := t.Context()
-	v1 := newSecret(t, c, "s", "one")
-	v2 := putPending(t, c, "s", "two")
 	for _, tt := range []struct {
 		name, version, stage, want string
 		notFound                   bool
