@@ -75,6 +75,15 @@ func (e *env) setPassword(pw string) {
 	e.pw = pw
 }
 
+// setPending stores pw as a new AWSPENDING version and makes the database take it instead of
+// the password before, as a rotation's setSecret leaves them; it returns the version's ID.
+func (e *env) setPending(pw string) string {
+	e.t.Helper()
+	v := e.put(pw, rotasafe.StagePending)
+	e.setPassword(pw)
+	return v
+}
+
 func (e *env) put(value string, stages ...string) string {
 	e.t.Helper()
 	out, err := e.api.PutSecretValue(e.t.Context(), &secretsmanager.PutSecretValueInput{SecretId: aws.String(id), SecretString: aws.String(value), VersionStages: stages})
@@ -137,8 +146,7 @@ func TestAfterFinishOneReadMovesCurrent(t *testing.T) {
 	e := newEnv(t)
 	w := e.walker()
 	e.mustLogin(w, "pw-1")
-	v2 := e.put("pw-2", rotasafe.StagePending)
-	e.setPassword("pw-2")
+	v2 := e.setPending("pw-2")
 	e.promote(v2)
 	calls := e.sm.Calls("GetSecretValue")
 
@@ -325,12 +333,10 @@ func TestStickyFallbackOutlivesCurrent(t *testing.T) {
 	e := newEnv(t)
 	w := e.walker()
 	e.mustLogin(w, "pw-1")
-	v2 := e.put("pw-2", rotasafe.StagePending)
-	e.setPassword("pw-2")
+	v2 := e.setPending("pw-2")
 	e.mustLogin(w, "pw-2") // falls back to AWSPENDING, which sticks
 	e.promote(v2)
-	v3 := e.put("pw-3", rotasafe.StagePending)
-	e.setPassword("pw-3")
+	v3 := e.setPending("pw-3")
 	e.promote(v3)
 	if _, err := e.api.UpdateSecretVersionStage(t.Context(), &secretsmanager.UpdateSecretVersionStageInput{
 		SecretId: aws.String(id), VersionStage: aws.String(rotasafe.StagePending), RemoveFromVersionId: aws.String(v3)}); err != nil {
@@ -351,8 +357,7 @@ func TestRecover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.put("pw-2", rotasafe.StagePending)
-	e.setPassword("pw-2")
+	e.setPending("pw-2")
 	v, err := w.Recover(t.Context(), used, errRejected, e.try)
 	if err != nil || v.SecretString != "pw-2" {
 		t.Fatalf("Recover: %v, %v", v, err)
@@ -369,8 +374,7 @@ func TestRecover(t *testing.T) {
 func TestNoFallback(t *testing.T) {
 	e := newEnv(t)
 	w := e.walker(login.WithoutFallback())
-	e.put("pw-2", rotasafe.StagePending)
-	e.setPassword("pw-2")
+	e.setPending("pw-2")
 	if _, err := w.Login(t.Context(), e.try); err == nil {
 		t.Fatal("Login with only AWSCURRENT succeeded, want a rejection")
 	}
@@ -386,11 +390,9 @@ func TestStaleAnswerIsFollowed(t *testing.T) {
 	e := newEnv(t)
 	a := e.walker()
 	e.mustLogin(a, "pw-1")
-	e.put("pw-2", rotasafe.StagePending)
-	e.setPassword("pw-2")
+	e.setPending("pw-2")
 	e.mustLogin(a, "pw-2") // the answer for rejected v1 is v2
-	e.put("pw-3", rotasafe.StagePending)
-	e.setPassword("pw-3")
+	e.setPending("pw-3")
 
 	b := e.walker() // another client of the same cache, which still holds v1
 	calls := e.sm.Calls("GetSecretValue")
