@@ -28,47 +28,43 @@ func TestCrashKillSessions(t *testing.T) {
 	n := fixture.Count(t, 15, 4)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
 		killOthers := srv.(sessionKiller).sessionKiller(t)
-		for _, sc := range d.scenarios {
-			t.Run(sc.name, func(t *testing.T) {
-				e := newEngineEnv(t, srv)
-				ctx := t.Context()
-				id, _ := e.newDBSecret(e.master())
-				h := sc.handler(nil)
-				start := time.Now()
-				if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
-					t.Fatal(err)
-				}
-				span := time.Since(start)
-				failed, kills := 0, 0
-				for i := range n {
-					delay := time.Duration(rand.Int64N(int64(span) + 1))
-					done := make(chan error, 1)
-					go func() { _, err := rotate.Rotate(ctx, e.api, id, h); done <- err }()
-					time.Sleep(delay)
-					// Kill the first sessions seen after the delay, polling until the rotation ends.
-					var err error
-				poll:
-					for {
-						select {
-						case err = <-done:
-							break poll
-						default:
-						}
-						if killOthers() > 0 {
-							kills++
-							err = <-done
-							break
-						}
+		eachScenario(t, d, srv, func(t *testing.T, sc scenario, e *env, id string) {
+			ctx := t.Context()
+			h := sc.handler(nil)
+			start := time.Now()
+			if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
+				t.Fatal(err)
+			}
+			span := time.Since(start)
+			failed, kills := 0, 0
+			for i := range n {
+				delay := time.Duration(rand.Int64N(int64(span) + 1))
+				done := make(chan error, 1)
+				go func() { _, err := rotate.Rotate(ctx, e.api, id, h); done <- err }()
+				time.Sleep(delay)
+				// Kill the first sessions seen after the delay, polling until the rotation ends.
+				var err error
+			poll:
+				for {
+					select {
+					case err = <-done:
+						break poll
+					default:
 					}
-					if err != nil {
-						failed++
+					if killOthers() > 0 {
+						kills++
+						err = <-done
+						break
 					}
-					what := fmt.Sprintf("run %d: sessions killed after %v (%v)", i+1, delay, err)
-					e.checkRerun(sc, id, what, func() error { _, err := rotate.Rotate(ctx, e.api, id, h); return err })
 				}
-				t.Logf("%d runs (clean rotation %v): %d with sessions killed mid-rotation, %d rotations failed", n, span, kills, failed)
-			})
-		}
+				if err != nil {
+					failed++
+				}
+				what := fmt.Sprintf("run %d: sessions killed after %v (%v)", i+1, delay, err)
+				e.checkRerun(sc, id, what, func() error { _, err := rotate.Rotate(ctx, e.api, id, h); return err })
+			}
+			t.Logf("%d runs (clean rotation %v): %d with sessions killed mid-rotation, %d rotations failed", n, span, kills, failed)
+		})
 	})
 }
 

@@ -82,6 +82,18 @@ func eachSQLDatabase(t *testing.T, f func(t *testing.T, d database, srv server))
 	}
 }
 
+// eachScenario runs f as a subtest of t for each of d's scenarios, named after it, with an env
+// of its own on srv and a new secret (ARN id) whose rotation logs in with the master secret.
+func eachScenario(t *testing.T, d database, srv server, f func(t *testing.T, sc scenario, e *env, id string)) {
+	for _, sc := range d.scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			e := newEngineEnv(t, srv)
+			id, _ := e.newDBSecret(e.master())
+			f(t, sc, e, id)
+		})
+	}
+}
+
 var sqlEngines = map[string]bool{"postgres": true, "mysql": true}
 
 // sessionKiller is a server whose client sessions a test can kill from the server side.

@@ -146,63 +146,59 @@ func TestOutageLongerThanMaxStale(t *testing.T) {
 func TestThrottlingStorm(t *testing.T) {
 	long(t)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
-		for _, sc := range d.scenarios {
-			t.Run(sc.name, func(t *testing.T) {
-				e := newEngineEnv(t, srv)
-				id, _ := e.newDBSecret(e.master())
-				a := e.newApp(t, id, cache.WithTTL(200*time.Millisecond), cache.WithMaxStale(time.Hour), cache.WithMinRefreshInterval(50*time.Millisecond))
-				ctx := t.Context()
-				if err := a.query(ctx, hangGuard); err != nil {
-					t.Fatal(err)
+		eachScenario(t, d, srv, func(t *testing.T, sc scenario, e *env, id string) {
+			a := e.newApp(t, id, cache.WithTTL(200*time.Millisecond), cache.WithMaxStale(time.Hour), cache.WithMinRefreshInterval(50*time.Millisecond))
+			ctx := t.Context()
+			if err := a.query(ctx, hangGuard); err != nil {
+				t.Fatal(err)
+			}
+			e.sm.Faults().RateLimit("", 20, 5)
+			rot := e.retryingClient()
+			h := sc.handler(nil)
+			var mu sync.Mutex
+			var failures []error
+			var queries atomic.Int64
+			var slowest time.Duration
+			stop := runWorkers(16, func() {
+				start := time.Now()
+				err := a.query(ctx, hangGuard)
+				took := time.Since(start)
+				mu.Lock()
+				slowest = max(slowest, took)
+				if err != nil {
+					failures = append(failures, err)
 				}
-				e.sm.Faults().RateLimit("", 20, 5)
-				rot := e.retryingClient()
-				h := sc.handler(nil)
-				var mu sync.Mutex
-				var failures []error
-				var queries atomic.Int64
-				var slowest time.Duration
-				stop := runWorkers(16, func() {
-					start := time.Now()
-					err := a.query(ctx, hangGuard)
-					took := time.Since(start)
-					mu.Lock()
-					slowest = max(slowest, took)
-					if err != nil {
-						failures = append(failures, err)
-					}
-					mu.Unlock()
-					queries.Add(1)
-				})
-				// Pace by events: 16 more queries (and at least 300ms, for the TTL to lapse)
-				// before each rotation and after the last.
-				settled := func(what string) {
-					want := queries.Load() + 16
-					time.Sleep(300 * time.Millisecond)
-					fixture.WaitFor(t, what, hangGuard, func() bool { return queries.Load() >= want })
-				}
-				rotations := 0
-				for i := range fixture.Count(t, 4, 2) {
-					settled(fmt.Sprintf("16 queries before rotation %d", i+1))
-					if _, err := rotate.Rotate(ctx, rot, id, h); err != nil {
-						t.Errorf("rotation under throttling: %v", err)
-					}
-					rotations++
-				}
-				settled("16 queries after the last rotation")
-				stop()
-				e.sm.Faults().Clear()
-				t.Logf("%d queries (slowest %v), %d failed, %d rotations, %d API calls; cache %+v; connector %+v",
-					queries.Load(), slowest, len(failures), rotations, e.sm.Calls(""), a.c.Stats(), a.stats())
-				for i, err := range failures {
-					if i == 3 {
-						break
-					}
-					t.Errorf("query failed under throttling: %v", err)
-				}
-				e.checkFinished(id, "after the storm")
+				mu.Unlock()
+				queries.Add(1)
 			})
-		}
+			// Pace by events: 16 more queries (and at least 300ms, for the TTL to lapse)
+			// before each rotation and after the last.
+			settled := func(what string) {
+				want := queries.Load() + 16
+				time.Sleep(300 * time.Millisecond)
+				fixture.WaitFor(t, what, hangGuard, func() bool { return queries.Load() >= want })
+			}
+			rotations := 0
+			for i := range fixture.Count(t, 4, 2) {
+				settled(fmt.Sprintf("16 queries before rotation %d", i+1))
+				if _, err := rotate.Rotate(ctx, rot, id, h); err != nil {
+					t.Errorf("rotation under throttling: %v", err)
+				}
+				rotations++
+			}
+			settled("16 queries after the last rotation")
+			stop()
+			e.sm.Faults().Clear()
+			t.Logf("%d queries (slowest %v), %d failed, %d rotations, %d API calls; cache %+v; connector %+v",
+				queries.Load(), slowest, len(failures), rotations, e.sm.Calls(""), a.c.Stats(), a.stats())
+			for i, err := range failures {
+				if i == 3 {
+					break
+				}
+				t.Errorf("query failed under throttling: %v", err)
+			}
+			e.checkFinished(id, "after the storm")
+		})
 	})
 }
 
@@ -267,49 +263,45 @@ func TestDatabaseRestartMidRotation(t *testing.T) {
 	long(t)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
 		stop, start := srv.outage()
-		for _, sc := range d.scenarios {
-			t.Run(sc.name, func(t *testing.T) {
-				e := newEngineEnv(t, srv)
-				ctx := t.Context()
-				id, _ := e.newDBSecret(e.master())
-				var stopBefore string
-				fn := e.registerRotation(sc, func(ctx context.Context, ev rotasafe.Event, handle rotationFunc) error {
-					if ev.Step == stopBefore {
-						if err := stop(ctx); err != nil {
-							return err
-						}
-					}
-					return handle(ctx, ev)
-				})
-				for _, step := range []string{rotasafe.StepSetSecret, rotasafe.StepTestSecret} {
-					stopBefore = step
-					err := e.rotateSecret(ctx, id, fn, "")
-					stopBefore = ""
-					if se, ok := errors.AsType[*rotate.StepError](err); !ok || se.Step != step {
-						t.Fatalf("database stopped before %s: got %v, want a *rotate.StepError at %s", step, err, step)
-					}
-					if err := start(ctx); err != nil {
-						t.Fatal(err)
-					}
-					what := "database stopped before " + step
-					e.checkRerun(sc, id, what, func() error { _, err := e.sm.TriggerRotation(ctx, id); return err })
-				}
-				for i, d := range []time.Duration{0, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond} {
-					done := make(chan error, 1)
-					go func() { done <- e.rotateSecret(ctx, id, fn, "") }()
-					time.Sleep(d)
+		eachScenario(t, d, srv, func(t *testing.T, sc scenario, e *env, id string) {
+			ctx := t.Context()
+			var stopBefore string
+			fn := e.registerRotation(sc, func(ctx context.Context, ev rotasafe.Event, handle rotationFunc) error {
+				if ev.Step == stopBefore {
 					if err := stop(ctx); err != nil {
-						t.Fatal(err)
+						return err
 					}
-					if err := start(ctx); err != nil {
-						t.Fatal(err)
-					}
-					err := <-done
-					what := fmt.Sprintf("restart %d after %v (rotation error: %v)", i+1, d, err)
-					e.checkRerun(sc, id, what, func() error { _, err := e.sm.TriggerRotation(ctx, id); return err })
 				}
+				return handle(ctx, ev)
 			})
-		}
+			for _, step := range []string{rotasafe.StepSetSecret, rotasafe.StepTestSecret} {
+				stopBefore = step
+				err := e.rotateSecret(ctx, id, fn, "")
+				stopBefore = ""
+				if se, ok := errors.AsType[*rotate.StepError](err); !ok || se.Step != step {
+					t.Fatalf("database stopped before %s: got %v, want a *rotate.StepError at %s", step, err, step)
+				}
+				if err := start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				what := "database stopped before " + step
+				e.checkRerun(sc, id, what, func() error { _, err := e.sm.TriggerRotation(ctx, id); return err })
+			}
+			for i, d := range []time.Duration{0, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond} {
+				done := make(chan error, 1)
+				go func() { done <- e.rotateSecret(ctx, id, fn, "") }()
+				time.Sleep(d)
+				if err := stop(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := start(ctx); err != nil {
+					t.Fatal(err)
+				}
+				err := <-done
+				what := fmt.Sprintf("restart %d after %v (rotation error: %v)", i+1, d, err)
+				e.checkRerun(sc, id, what, func() error { _, err := e.sm.TriggerRotation(ctx, id); return err })
+			}
+		})
 	})
 }
 
@@ -321,36 +313,32 @@ func TestRacingRotations(t *testing.T) {
 	long(t)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
 		rounds := fixture.Count(t, 5, 2)
-		for _, sc := range d.scenarios {
-			t.Run(sc.name, func(t *testing.T) {
-				e := newEngineEnv(t, srv)
-				ctx := t.Context()
-				id, _ := e.newDBSecret(e.master())
-				fn := e.registerRotation(sc, nil)
-				wins, cleanFailures := 0, 0
-				for i := range rounds {
-					tokens := [2]string{fmt.Sprintf("race-a-%032d", i), fmt.Sprintf("race-b-%032d", i)}
-					_, errs := race(func(j int) (string, error) { return "", e.rotateSecret(ctx, id, fn, tokens[j]) })
-					what := fmt.Sprintf("RotateSecret race %d (errors %v, %v)", i+1, errs[0], errs[1])
-					l := e.checkLabels(id, what)
-					if l.RotationInProgress() {
-						e.checkInterrupted(sc, id, what)
-						if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
-							t.Fatalf("%s: rerun: %v", what, err)
-						}
-					}
-					e.checkFinished(id, what)
-					cur, _ := e.labels(id).VersionOf(rotasafe.StageCurrent)
-					if cur == tokens[0] || cur == tokens[1] {
-						wins++
-					}
-					if errs[0] != nil || errs[1] != nil {
-						cleanFailures++
+		eachScenario(t, d, srv, func(t *testing.T, sc scenario, e *env, id string) {
+			ctx := t.Context()
+			fn := e.registerRotation(sc, nil)
+			wins, cleanFailures := 0, 0
+			for i := range rounds {
+				tokens := [2]string{fmt.Sprintf("race-a-%032d", i), fmt.Sprintf("race-b-%032d", i)}
+				_, errs := race(func(j int) (string, error) { return "", e.rotateSecret(ctx, id, fn, tokens[j]) })
+				what := fmt.Sprintf("RotateSecret race %d (errors %v, %v)", i+1, errs[0], errs[1])
+				l := e.checkLabels(id, what)
+				if l.RotationInProgress() {
+					e.checkInterrupted(sc, id, what)
+					if _, err := e.sm.TriggerRotation(ctx, id); err != nil {
+						t.Fatalf("%s: rerun: %v", what, err)
 					}
 				}
-				t.Logf("%d RotateSecret races: %d won by one of the two tokens, %d with a refused or failed rival", rounds, wins, cleanFailures)
-			})
-		}
+				e.checkFinished(id, what)
+				cur, _ := e.labels(id).VersionOf(rotasafe.StageCurrent)
+				if cur == tokens[0] || cur == tokens[1] {
+					wins++
+				}
+				if errs[0] != nil || errs[1] != nil {
+					cleanFailures++
+				}
+			}
+			t.Logf("%d RotateSecret races: %d won by one of the two tokens, %d with a refused or failed rival", rounds, wins, cleanFailures)
+		})
 	})
 }
 
@@ -364,30 +352,26 @@ func TestRacingInProcessRotations(t *testing.T) {
 	long(t)
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
 		rounds := fixture.Count(t, 10, 3)
-		for _, sc := range d.scenarios {
-			t.Run(sc.name, func(t *testing.T) {
-				e := newEngineEnv(t, srv)
-				ctx := t.Context()
-				id, _ := e.newDBSecret(e.master())
-				for i := range rounds {
-					got, errs := race(func(int) (string, error) { return rotate.Rotate(ctx, e.api, id, sc.handler(nil)) })
-					what := fmt.Sprintf("Rotate race %d (versions %s, %s; errors %v, %v)", i+1, got[0], got[1], errs[0], errs[1])
-					if errs[0] != nil && errs[1] != nil {
-						e.checkInterrupted(sc, id, what)
-						if _, err := rotate.Rotate(ctx, e.api, id, sc.handler(nil)); err != nil {
-							t.Fatalf("%s: rerun: %v", what, err)
-						}
-					}
-					e.checkFinished(id, what)
-					cur, _ := e.labels(id).VersionOf(rotasafe.StageCurrent)
-					for j := range 2 {
-						if errs[j] == nil && got[j] != cur && got[1-j] != cur {
-							t.Fatalf("%s: rotation %d succeeded with version %s but AWSCURRENT is %s", what, j, got[j], cur)
-						}
+		eachScenario(t, d, srv, func(t *testing.T, sc scenario, e *env, id string) {
+			ctx := t.Context()
+			for i := range rounds {
+				got, errs := race(func(int) (string, error) { return rotate.Rotate(ctx, e.api, id, sc.handler(nil)) })
+				what := fmt.Sprintf("Rotate race %d (versions %s, %s; errors %v, %v)", i+1, got[0], got[1], errs[0], errs[1])
+				if errs[0] != nil && errs[1] != nil {
+					e.checkInterrupted(sc, id, what)
+					if _, err := rotate.Rotate(ctx, e.api, id, sc.handler(nil)); err != nil {
+						t.Fatalf("%s: rerun: %v", what, err)
 					}
 				}
-			})
-		}
+				e.checkFinished(id, what)
+				cur, _ := e.labels(id).VersionOf(rotasafe.StageCurrent)
+				for j := range 2 {
+					if errs[j] == nil && got[j] != cur && got[1-j] != cur {
+						t.Fatalf("%s: rotation %d succeeded with version %s but AWSCURRENT is %s", what, j, got[j], cur)
+					}
+				}
+			}
+		})
 	})
 }
 
@@ -398,46 +382,42 @@ func TestRacingInProcessRotations(t *testing.T) {
 // and the rerun finishes.
 func TestDatabaseRefusesConnections(t *testing.T) {
 	eachSQLDatabase(t, func(t *testing.T, d database, srv server) {
-		for _, sc := range d.scenarios {
-			t.Run(sc.name, func(t *testing.T) {
-				e := newEngineEnv(t, srv)
-				ctx := t.Context()
-				id, _ := e.newDBSecret(e.master())
-				a := e.newApp(t, id)
-				if err := a.query(ctx, hangGuard); err != nil {
+		eachScenario(t, d, srv, func(t *testing.T, sc scenario, e *env, id string) {
+			ctx := t.Context()
+			a := e.newApp(t, id)
+			if err := a.query(ctx, hangGuard); err != nil {
+				t.Fatal(err)
+			}
+			user, _ := e.fetch(id, rotasafe.StageCurrent)
+			refuse := func(on bool) {
+				t.Helper()
+				if err := srv.(refuser).refuse(ctx, on, user.Username, user.Username+"_clone"); err != nil {
 					t.Fatal(err)
 				}
-				user, _ := e.fetch(id, rotasafe.StageCurrent)
-				refuse := func(on bool) {
-					t.Helper()
-					if err := srv.(refuser).refuse(ctx, on, user.Username, user.Username+"_clone"); err != nil {
-						t.Fatal(err)
-					}
-				}
-				refuse(true)
-				h := sc.handler(nil)
-				if _, err := rotate.Rotate(ctx, e.api, id, h); err == nil && sc.env == "SINGLE_USER" {
-					t.Fatal("a single-user rotation succeeded while the user may not connect")
-				}
-				e.checkLabels(id, "rotation while refused")
-				// The refusal ends once the query has tried to log in: that login was refused.
-				logins := a.logins()
-				done := make(chan error, 1)
-				go func() { done <- a.query(ctx, hangGuard) }()
-				fixture.WaitFor(t, "the query's first login", hangGuard, func() bool { return a.logins() > logins })
-				refuse(false)
-				if err := <-done; err != nil {
-					t.Fatalf("a query started while connections were refused failed after they were allowed again: %v", err)
-				}
-				if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
-					t.Fatalf("rerun: %v", err)
-				}
-				e.checkFinished(id, "after the refusal")
-				if err := a.query(ctx, hangGuard); err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("client %+v", a.stats())
-			})
-		}
+			}
+			refuse(true)
+			h := sc.handler(nil)
+			if _, err := rotate.Rotate(ctx, e.api, id, h); err == nil && sc.env == "SINGLE_USER" {
+				t.Fatal("a single-user rotation succeeded while the user may not connect")
+			}
+			e.checkLabels(id, "rotation while refused")
+			// The refusal ends once the query has tried to log in: that login was refused.
+			logins := a.logins()
+			done := make(chan error, 1)
+			go func() { done <- a.query(ctx, hangGuard) }()
+			fixture.WaitFor(t, "the query's first login", hangGuard, func() bool { return a.logins() > logins })
+			refuse(false)
+			if err := <-done; err != nil {
+				t.Fatalf("a query started while connections were refused failed after they were allowed again: %v", err)
+			}
+			if _, err := rotate.Rotate(ctx, e.api, id, h); err != nil {
+				t.Fatalf("rerun: %v", err)
+			}
+			e.checkFinished(id, "after the refusal")
+			if err := a.query(ctx, hangGuard); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("client %+v", a.stats())
+		})
 	})
 }
