@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -184,7 +185,7 @@ func start(ctx context.Context, script string, run *testserver.Account, port int
 	}
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	ready := func(ctx context.Context) error { return s.Do(ctx, http.MethodGet, "/api/overview", nil, nil) }
+	ready := func(ctx context.Context) error { return s.serves(ctx) }
 	if err := testserver.WaitReady(ctx, s.proc, ready); err != nil {
 		// A listener that lost its port to another process shows as eaddrinuse in the node's
 		// log, not on its console: OnFreePort tries other ports then.
@@ -192,6 +193,34 @@ func start(ctx context.Context, script string, run *testserver.Account, port int
 		return nil, testserver.MarkPortTaken(fmt.Errorf("rabbitmq-server: %w: %s", err, testserver.Tail(out.Bytes())), out.String()+string(nodeLog))
 	}
 	return s, nil
+}
+
+// serves reports whether the node is ready for a test: its management API answers and lists
+// the AMQP listener on AMQPPort, which then accepts a connection. The management API can
+// answer before the node opens its AMQP listener (a kit test's first login met a refused
+// connection once), and a listener that lost its port is not listed.
+func (s *Server) serves(ctx context.Context) error {
+	var overview struct {
+		Listeners []listener `json:"listeners"`
+	}
+	if err := s.Do(ctx, http.MethodGet, "/api/overview", nil, &overview); err != nil {
+		return err
+	}
+	if !slices.Contains(overview.Listeners, listener{Protocol: "amqp", Port: s.AMQPPort}) {
+		return fmt.Errorf("the management API lists no AMQP listener on port %d yet", s.AMQPPort)
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(s.Host, strconv.Itoa(s.AMQPPort)))
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// listener is one listener of the management API's overview.
+type listener struct {
+	Protocol string `json:"protocol"`
+	Port     int    `json:"port"`
 }
 
 // Close kills the node's process group and removes its directory.
