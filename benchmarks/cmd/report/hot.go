@@ -24,7 +24,7 @@ const (
 var hotSteps = [][]string{
 	{"-bench", "^BenchmarkHit$/./impl=(rotasafe|syncmap)$", "-benchtime", "300ms"},
 	{"-bench", "^BenchmarkMySQLConnect$", "-benchtime", "300x"},
-	{"-bench", "^(BenchmarkConnect|BenchmarkPoolConnect)$", "-benchtime", "50x"},
+	{"-bench", "^(BenchmarkConnect|BenchmarkPoolConnect)$", "-benchtime", "200x"},
 }
 
 // peerFirstEnv, set to 1, makes the paired benchmarks run their peer before rotasafe.
@@ -135,7 +135,7 @@ func writeHot(w io.Writer, o options, m machineInfo, runs []hotRun, took time.Du
 		o.hotRuns, o.hotRounds, time.Now().UTC().Format("2006-01-02"), took.Round(time.Second), m.goVersion, m.cpu, numCPU())
 	p("with other jobs). Each run is %d rounds; a round runs every benchmark once, rotasafe and its peer in the", o.hotRounds)
 	p("same `go test` process after one warm-up connect each, the peer first in every other round")
-	p("(MySQL 300 connects per benchmark, PostgreSQL 50,")
+	p("(MySQL 300 connects per benchmark, PostgreSQL 200,")
 	p("hits for 300 ms). Each figure is the median of that run's per-round ratios rotasafe / peer; allocation")
 	p("rows without a peer are rotasafe's median. Raw output: `results/hot.txt`. ✓ marks a figure within its goal.")
 	p("")
