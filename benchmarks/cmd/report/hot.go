@@ -74,14 +74,7 @@ func runHot(o options) error {
 			for _, s := range hotSteps {
 				args := append(append([]string{}, s...), "-count", "1")
 				log.Printf("report: hot paths, run %d of %d, round %d of %d: go test %s", i+1, o.hotRuns, j+1, o.hotRounds, strings.Join(args, " "))
-				// Every other round runs the peer first, so that whatever the first of a
-				// pair leaves behind (a server still ending the last connections) falls on
-				// each side in turn.
-				var env []string
-				if j%2 == 1 {
-					env = append(env, peerFirstEnv+"=1")
-				}
-				out, err := goTest(os.TempDir(), args, env...)
+				out, err := goTest(os.TempDir(), args, j)
 				raw.Write(out)
 				if err != nil {
 					return fmt.Errorf("report: hot paths: %w", err)

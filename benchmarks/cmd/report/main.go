@@ -148,12 +148,7 @@ func run(o options) error {
 		for i := range s.rounds {
 			args := append(slices.Clone(s.args), "-count", "1")
 			log.Printf("report: %s, round %d of %d: go test %s", s.what, i+1, s.rounds, strings.Join(args, " "))
-			// As in -hot: every other round runs the paired benchmarks' peer first.
-			var env []string
-			if i%2 == 1 {
-				env = append(env, peerFirstEnv+"=1")
-			}
-			out, err := goTest(samples, args, env...)
+			out, err := goTest(samples, args, i)
 			raw.Write(out)
 			if err != nil {
 				return fmt.Errorf("report: %s: %w", s.what, err)
@@ -256,11 +251,17 @@ func run(o options) error {
 	return nil
 }
 
-// goTest runs go test -run '^$' with args in the module and returns its output. Its stderr
-// goes to ours, so that skips and failures show.
-func goTest(samples string, args []string, env ...string) ([]byte, error) {
+// goTest runs go test -run '^$' with args in the module as round (counted from 0) of a step, and
+// returns its output. Its stderr goes to ours, so that skips and failures show.
+func goTest(samples string, args []string, round int) ([]byte, error) {
 	cmd := exec.Command("go", append([]string{"test", "-run", "^$", "-v"}, append(args, ".")...)...)
-	cmd.Env = append(append(os.Environ(), "ROTASAFE_BENCH_OUT="+samples), env...)
+	cmd.Env = append(os.Environ(), "ROTASAFE_BENCH_OUT="+samples)
+	// Every other round runs the paired benchmarks' peer first, so that whatever the first of
+	// a pair leaves behind (a server still ending the last connections) falls on each side in
+	// turn.
+	if round%2 == 1 {
+		cmd.Env = append(cmd.Env, peerFirstEnv+"=1")
+	}
 	var out bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&out, prefixWriter{os.Stderr})
 	cmd.Stderr = os.Stderr
